@@ -1,0 +1,105 @@
+"""build_application: the one place where the Telegram Application is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlparse
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    Defaults,
+    TypeHandler,
+)
+
+from bot.clock import Clock, SystemClock
+from bot.db import Database
+from bot.migrate import upgrade
+from handlers import groups, help, invite, start, upload
+from handlers.common import Deps, on_error, record_update, unknown_button
+from settings import Settings
+
+log = logging.getLogger("zhibu.app")
+
+
+def build_application(settings: Settings, *, db: Database, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
+    if settings.bot_token is None:
+        raise ValueError("ZHIBU_BOT_TOKEN is not set")
+    timeout = settings.request_timeout_seconds
+    app = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.file_base_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
+        .get_updates_read_timeout(timeout + 30)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data["deps"] = Deps(settings=settings, db=db, clock=clock or SystemClock())
+
+    # Order matters. Group -1 runs first for every update: it drops repeated update ids.
+    app.add_handler(TypeHandler(Update, record_update), group=-1)
+    # Group 0: the features. The join conversation must come before the plain /start.
+    for handler in [
+        *start.build_handlers(settings.conversation_timeout_seconds),
+        *help.HANDLERS,
+        *invite.HANDLERS,
+        *groups.HANDLERS,
+        *upload.HANDLERS,
+    ]:
+        app.add_handler(handler)
+    # Last: any button nobody recognised is refused and audited.
+    app.add_handler(CallbackQueryHandler(unknown_button))
+    app.add_error_handler(on_error)
+    return app
+
+
+async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    deps: Deps = app.bot_data["deps"]
+    await help.register_menus(app.bot, deps.settings.language)
+    log.info("bot @%s ready", app.bot.username)
+
+
+async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    deps: Deps = app.bot_data["deps"]
+    await deps.db.dispose()
+
+
+def run(settings: Settings) -> None:
+    """Migrate, then serve: polling, or a webhook when ZHIBU_WEBHOOK_URL is set."""
+
+    async def migrate() -> None:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db.engine)
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())
+    db = Database.from_url(settings.database_url)
+    app = build_application(settings, db=db)
+    if settings.webhook_url:
+        listen = urlparse(f"//{settings.webhook_listen}")
+        path = urlparse(settings.webhook_url).path.lstrip("/")
+        assert settings.webhook_secret is not None
+        app.run_webhook(
+            listen=listen.hostname or "127.0.0.1",
+            port=listen.port or 8443,
+            url_path=path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

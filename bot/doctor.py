@@ -1,0 +1,74 @@
+"""``zhibu doctor``: what is wrong with this installation and how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.db import Database
+from bot.migrate import current_revision, head_revision
+from settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks = [_check_settings(settings)]
+    checks += await _check_database(settings)
+    checks.append(await _check_bot_api(settings))
+    return checks
+
+
+def _check_settings(settings: Settings) -> Check:
+    if settings.bot_token is None:
+        return Check("settings", False, "ZHIBU_BOT_TOKEN is not set", "export ZHIBU_BOT_TOKEN=<token from @BotFather>")
+    return Check(
+        "settings", True, f"database {settings.database_url.split('://')[0]}, time zone {settings.timezone}, "
+        f"language {settings.language}, {len(settings.admin_ids)} bootstrap admin(s)",
+    )  # fmt: skip
+
+
+async def _check_database(settings: Settings) -> list[Check]:
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            await session.execute(text("SELECT 1"))
+        reachable = Check("database", True, "reachable")
+        current = await current_revision(db.engine)
+    except (SQLAlchemyError, OSError) as exc:
+        return [Check("database", False, f"cannot connect: {type(exc).__name__}",
+                      "check ZHIBU_DATABASE_URL and that the database server runs")]  # fmt: skip
+    finally:
+        await db.dispose()
+    head = head_revision()
+    if current == head:
+        migrations = Check("migrations", True, f"at {head}")
+    else:
+        migrations = Check("migrations", False, f"at {current or 'none'}, latest is {head}", "run: zhibu migrate")
+    return [reachable, migrations]
+
+
+async def _check_bot_api(settings: Settings) -> Check:
+    if settings.bot_token is None:
+        return Check("bot api", False, "no token to ask with", "set ZHIBU_BOT_TOKEN")
+    url = f"{settings.api_base_url}{settings.bot_token.get_secret_value()}/getMe"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url)
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return Check("bot api", False, f"unreachable: {type(exc).__name__}",
+                     "check network access to ZHIBU_API_BASE_URL")  # fmt: skip
+    if not data.get("ok"):
+        return Check("bot api", False, f"refused: {data.get('description', response.status_code)}",
+                     "check ZHIBU_BOT_TOKEN")  # fmt: skip
+    return Check("bot api", True, f"reachable as @{data['result'].get('username')}")

@@ -1,0 +1,364 @@
+"""Every user-facing text, in Chinese and English. Code refers to texts by key only."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+ROLE_NAMES: dict[Lang, dict[str, str]] = {
+    "zh": {
+        "secretary": "书记",
+        "deputy_secretary": "副书记",
+        "organizer": "组织委员",
+        "propaganda": "宣传委员",
+        "discipline": "纪检委员",
+        "group_leader": "党小组长",
+        "member": "党员",
+        "probationary": "预备党员",
+        "activist": "入党积极分子",
+    },
+    "en": {
+        "secretary": "secretary",
+        "deputy_secretary": "deputy secretary",
+        "organizer": "organisation officer",
+        "propaganda": "publicity officer",
+        "discipline": "discipline officer",
+        "group_leader": "Party group leader",
+        "member": "full member",
+        "probationary": "probationary member",
+        "activist": "activist",
+    },
+}
+
+ZH: dict[str, str] = {
+    # roster import
+    "roster.not_xlsx": "文件不是有效的 Excel 工作簿（.xlsx）。",
+    "roster.missing_sheets": "工作簿需要“组织”和“党员”两个工作表（现有：{found}）。",
+    "roster.bad_encoding": "无法识别 CSV 文件的编码，请另存为 UTF-8 或 GBK 编码。",
+    "roster.not_csv": "文件不是有效的 CSV 表格。",
+    "roster.missing_column": "缺少列 {column}",
+    "roster.required": "不能为空",
+    "roster.bad_code": "编码“{value}”无效：只能用字母、数字、汉字、点、短横线和下划线，最长 60 个字符",
+    "roster.duplicate_code": "组织编码“{value}”与第 {first} 行重复",
+    "roster.too_long": "为空、超过 {limit} 个字符或含有控制字符",
+    "roster.bad_kind": "组织类型“{value}”无效，可填：工委、党委、党组、党总支、党支部",
+    "roster.bad_timezone": "时区“{value}”无效，例如 Asia/Shanghai",
+    "roster.unknown_parent": "上级组织“{value}”既不在本文件中，也未导入过",
+    "roster.parent_is_branch": "上级组织“{value}”是党支部或党小组；党小组由党员表的“党小组”列生成",
+    "roster.parent_cycle": "上级组织“{value}”形成了循环",
+    "roster.unknown_org": "组织“{value}”既不在本文件中，也未导入过",
+    "roster.not_branch": "组织“{value}”不是党支部，党员只能属于党支部",
+    "roster.duplicate_member_code": "党员编号“{value}”与第 {first} 行重复",
+    "roster.duplicate_name": "本支部第 {first} 行已有同名党员“{value}”，两人都没有党员编号，请填写党员编号区分",
+    "roster.bad_phone": "手机号“{value}”无效：应为 5–15 位数字，可带 +",
+    "roster.bad_role": (
+        "职务“{value}”无效，可填：书记、副书记、组织委员、宣传委员、纪检委员、党小组长、"
+        "党员、预备党员、入党积极分子（留空即党员）"
+    ),
+    "roster.date_range": "入党日期“{value}”应在 1921-07-01 与今天之间",
+    "roster.bad_date": "入党日期“{value}”无法识别，可填 YYYY-MM-DD、YYYY/M/D 或 Excel 日期",
+    "roster.bad_group": "党小组名称不超过 {limit} 个字符，且不能含“/”",
+    "roster.leader_needs_group": "党小组长须填写所在党小组",
+    "roster.out_of_scope": "组织“{value}”不在您管理的范围内",
+    "roster.problem_cell": "[{sheet}] 第 {row} 行，{column} 列（{header}）：{message}",
+    "roster.problem_row": "[{sheet}] 第 {row} 行：{message}",
+    "roster.problem_sheet": "[{sheet}] {message}",
+    "roster.more": "……另有 {count} 处错误未列出",
+    "roster.rejected": "名册未导入，发现 {count} 处错误，数据库未作任何改动：",
+    "roster.summary": (
+        "组织：新增 {orgs_created}，更新 {orgs_updated}，未变 {orgs_unchanged}；"
+        "党小组：新增 {groups_created}；"
+        "党员：新增 {members_created}，更新 {members_updated}，未变 {members_unchanged}，"
+        "停用 {members_deactivated}"
+    ),
+    "roster.imported": "名册已导入。",
+    "roster.dry_run": "校验通过（试运行，未写入任何数据）。",
+    "roster.nothing_changed": "没有任何变化。",
+    "roster.template_written": "模板已写入 {path}",
+    # common
+    "common.error": "抱歉，处理时出错了。已记录此问题，请稍后再试。",
+    "common.error_admin": "zhibu 出错：{error}（{where}），详情见日志。",
+    "common.private_only": "这个命令涉及个人信息，请在与我的私聊中使用。",
+    "common.open_private": "打开私聊",
+    "common.button_invalid": "这个按钮无效或已过期。",
+    "common.not_allowed": "您没有权限进行此操作。",
+    "common.not_your_button": "这个按钮只能由发起人操作。",
+    "common.managers_only": "只有本支部的书记、副书记、组织委员（或上级党组织管理员）可以使用此命令。",
+    "common.cancelled": "已取消。",
+    "common.timed_out": "15 分钟没有操作，本次对话已自动结束。需要时请重新开始。",
+    # home
+    "home.member": "<b>{name}</b>，您好！\n所属：{org} · {role}",
+    "home.no_tasks": "当前没有待办事项。",
+    "home.admin": "您好！您是以下党组织的管理员：{orgs}。",
+    "home.all_orgs": "全部党组织",
+    "home.unlinked": (
+        "您好！我是支部工作助手。\n您的 Telegram 账号还没有绑定党员身份。"
+        "请向所在支部的书记索取个人邀请链接，或通过支部入群链接提出申请。"
+    ),
+    "home.help_hint": "发送 /help 查看您可以使用的命令。",
+    # help
+    "help.title": "<b>可用命令</b>",
+    "help.import_hint": "导入名册：把名册工作簿（.xlsx，含“组织”“党员”两个工作表）或两个 CSV 文件发给我。",
+    "help.unlinked_hint": "绑定党员身份后可使用更多命令。",
+    "cmd.start": "主页：我的支部和待办",
+    "cmd.help": "可用命令",
+    "cmd.invite": "邀请成员绑定账号（个人链接、二维码、入群链接）",
+    "cmd.roster": "支部名册与绑定情况",
+    "cmd.bind": "把本群绑定为支部群",
+    "cmd.unbind": "解除本群与支部的绑定",
+    "cmd.lang": "界面语言：中文 / English",
+    "cmd.cancel": "退出当前对话",
+    # language
+    "lang.choose": "请选择界面语言：",
+    "lang.set": "界面语言已设为中文。",
+    # linking
+    "link.malformed": "链接格式不正确。请完整复制书记发给您的链接，或请书记重新发送。",
+    "link.unknown": "这个邀请链接无效。请向书记索取新的链接。",
+    "link.used": "这个邀请链接已经被使用过了，每个链接只能用一次。如需帮助请联系书记。",
+    "link.expired": "这个邀请链接已过期。请向书记索取新的链接。",
+    "link.member_linked": "{name} 已经绑定了另一个 Telegram 账号。如有疑问请联系书记。",
+    "link.member_inactive": "{name} 已不在本支部名册中，无法绑定。",
+    "link.account_linked": "您的账号已经绑定为 {name}，不能再绑定其他成员。如需更换请联系书记。",
+    "link.confirm": "您的 Telegram 账号将绑定为：\n<b>{name}</b>（{org} · {role}）\n\n确认是本人吗？",
+    "link.yes": "✅ 是我，确认绑定",
+    "link.no": "取消",
+    "link.cancelled": "已取消，未做任何绑定。",
+    "link.done": "绑定成功！您是 <b>{name}</b>（{org} · {role}）。\n发送 /help 查看可用命令。",
+    # join by branch link
+    "join.ask_name": "您正在申请加入 <b>{org}</b>。\n请输入您在支部名册中的姓名（发送 /cancel 退出）：",
+    "join.bad_name": "姓名应为 1–{limit} 个字，不含特殊字符。请重新输入：",
+    "join.no_match": "{org} 的名册中没有未绑定的“{name}”。请核对姓名后重新输入，或发送 /cancel 退出。",
+    "join.already_pending": "您已提交过申请，请等待支部审批。",
+    "join.submitted": "申请已提交，{org} 的书记审批后会通知您。",
+    "join.request": "<b>入支部申请</b>\n{org}：{account} 申请绑定为“{name}”。\n请核实后处理：",
+    "join.approve_as": "✅ 批准：{name}（{code}）",
+    "join.reject": "❌ 拒绝",
+    "join.approved_by_you": "已批准，该账号已绑定为 {name}。",
+    "join.rejected_by_you": "已拒绝“{name}”的申请。",
+    "join.rejected": "您加入 {org} 的申请未获批准。如有疑问请联系书记。",
+    "join.already_decided": "这个申请已经处理过了。",
+    "join.member_gone": "该成员已绑定其他账号或已不在名册中，无法批准。",
+    "join.account_linked": "申请人的账号已经绑定了其他成员，申请已自动关闭。",
+    # invite
+    "invite.need_code": "请指定支部编码，例如：/{command} JG01",
+    "invite.no_such_branch": "没有编码为“{code}”的党支部。",
+    "invite.title": "<b>{org} · 未绑定成员 {count} 人</b>（第 {page}/{pages} 页）\n请把各自的个人链接发给本人：",
+    "invite.all_linked": "全部成员都已绑定。",
+    "invite.footer": "每个链接仅限本人使用一次，{days} 天内有效；再次打开 /invite 会生成新链接。",
+    "invite.qr": "二维码·{name}",
+    "invite.join_link": "🔗 支部入群链接",
+    "invite.already_linked": "{name} 已绑定账号，无需邀请。",
+    "invite.qr_caption": "{name} 的个人邀请二维码\n{link}\n仅限本人使用一次，{days} 天内有效。",
+    "invite.join_caption": (
+        "{org} 的入支部链接\n{link}\n可发到支部群。打开后需输入姓名，经书记批准才会绑定；{days} 天内有效。"
+    ),
+    # roster (chat)
+    "roster.title": "<b>{org} 名册</b>：在册 {count} 人，已绑定 {linked} 人（第 {page}/{pages} 页）",
+    "roster.linked": "✅ 已绑定",
+    "roster.unlinked": "未绑定",
+    "roster.blocked": "⚠️ 已屏蔽机器人",
+    "roster.inactive": "已停用",
+    # groups
+    "bind.group_only": "请在支部的 Telegram 群里使用这个命令。",
+    "bind.managers_only": "只有支部书记、副书记、组织委员可以绑定或解绑支部群。",
+    "bind.confirm": "把本群绑定为 <b>{org}</b> 的支部群吗？\n绑定后，会议通知、统计等支部消息会发到本群。",
+    "bind.yes": "✅ 确认绑定",
+    "bind.no": "取消",
+    "bind.cancelled": "已取消绑定。",
+    "bind.bound": "本群已绑定为 <b>{org}</b> 的支部群。",
+    "bind.moved": "本群已绑定为 <b>{org}</b> 的支部群，原来绑定的群不再接收支部消息。",
+    "bind.already": "本群已经是 <b>{org}</b> 的支部群。",
+    "bind.taken": "本群已绑定给 <b>{other}</b>，请先由该支部在本群使用 /unbind 解绑。",
+    "unbind.not_bound": "本群没有绑定任何支部。",
+    "unbind.done": "已解除本群与 <b>{org}</b> 的绑定，支部消息不再发到本群。",
+    # roster upload
+    "import.admins_only": "只有党组织管理员可以导入名册。",
+    "import.too_large": "文件太大：名册文件不能超过 {mb} MB。",
+    "import.bad_type": "请发送 .xlsx 工作簿，或两个 .csv 文件（组织表和党员表）。",
+    "import.csv_unknown": "无法识别这个 CSV：表头应包含“组织类型”（组织表）或“姓名”（党员表）。",
+    "import.csv_need_members": "已收到组织表，请在 15 分钟内发送党员表 CSV。",
+    "import.csv_need_orgs": "已收到党员表，请在 15 分钟内发送组织表 CSV。",
+}
+
+EN: dict[str, str] = {
+    "roster.not_xlsx": "The file is not a valid Excel workbook (.xlsx).",
+    "roster.missing_sheets": "The workbook needs the sheets 组织 and 党员 (found: {found}).",
+    "roster.bad_encoding": "The CSV file's encoding is not recognised; save it as UTF-8 or GBK.",
+    "roster.not_csv": "The file is not a valid CSV table.",
+    "roster.missing_column": "missing column {column}",
+    "roster.required": "must not be empty",
+    "roster.bad_code": (
+        "code “{value}” is invalid: use letters, digits, Chinese characters, dot, dash and "
+        "underscore, at most 60 characters"
+    ),
+    "roster.duplicate_code": "org code “{value}” repeats row {first}",
+    "roster.too_long": "empty, longer than {limit} characters, or has control characters",
+    "roster.bad_kind": "kind “{value}” is invalid; accepted: 工委, 党委, 党组, 党总支, 党支部 "
+    "or working_committee, committee, general_branch, branch",
+    "roster.bad_timezone": "time zone “{value}” is invalid, e.g. Asia/Shanghai",
+    "roster.unknown_parent": "parent org “{value}” is neither in this file nor imported before",
+    "roster.parent_is_branch": (
+        "parent org “{value}” is a branch or Party group; Party groups come from the members' "
+        "党小组 column"
+    ),
+    "roster.parent_cycle": "parent org “{value}” makes a cycle",
+    "roster.unknown_org": "org “{value}” is neither in this file nor imported before",
+    "roster.not_branch": "org “{value}” is not a branch; members belong to branches",
+    "roster.duplicate_member_code": "member code “{value}” repeats row {first}",
+    "roster.duplicate_name": (
+        "row {first} of this branch has the same name “{value}” and neither has a member "
+        "code; add member codes to tell them apart"
+    ),
+    "roster.bad_phone": "phone “{value}” is invalid: 5–15 digits, optionally with +",
+    "roster.bad_role": (
+        "role “{value}” is invalid; accepted: 书记, 副书记, 组织委员, 宣传委员, 纪检委员, 党小组长, "
+        "党员, 预备党员, 入党积极分子 or the English codes (blank means 党员)"
+    ),
+    "roster.date_range": "joining date “{value}” must lie between 1921-07-01 and today",
+    "roster.bad_date": (
+        "joining date “{value}” is not recognised; accepted: YYYY-MM-DD, YYYY/M/D or an Excel date"
+    ),
+    "roster.bad_group": "Party group name must be at most {limit} characters, without “/”",
+    "roster.leader_needs_group": "a Party group leader needs a Party group",
+    "roster.out_of_scope": "org “{value}” is outside what you administer",
+    "roster.problem_cell": "[{sheet}] row {row}, column {column} ({header}): {message}",
+    "roster.problem_row": "[{sheet}] row {row}: {message}",
+    "roster.problem_sheet": "[{sheet}] {message}",
+    "roster.more": "… and {count} more problems not listed",
+    "roster.rejected": "Roster not imported: {count} problems found, nothing was changed:",
+    "roster.summary": (
+        "orgs: {orgs_created} new, {orgs_updated} updated, {orgs_unchanged} unchanged; "
+        "Party groups: {groups_created} new; "
+        "members: {members_created} new, {members_updated} updated, "
+        "{members_unchanged} unchanged, {members_deactivated} deactivated"
+    ),
+    "roster.imported": "Roster imported.",
+    "roster.dry_run": "Validation passed (dry run, nothing written).",
+    "roster.nothing_changed": "Nothing changed.",
+    "roster.template_written": "Template written to {path}",
+    "common.error": "Sorry, something went wrong. It has been logged; please try again later.",
+    "common.error_admin": "zhibu error: {error} ({where}); see the log for details.",
+    "common.private_only": "This command shows personal information; please use it in a private chat with me.",
+    "common.open_private": "Open private chat",
+    "common.button_invalid": "This button is invalid or has expired.",
+    "common.not_allowed": "You are not allowed to do this.",
+    "common.not_your_button": "Only the person who started this can press this button.",
+    "common.managers_only": (
+        "Only the branch secretary, deputy secretary or organisation officer (or an admin of a "
+        "higher Party organisation) can use this command."
+    ),
+    "common.cancelled": "Cancelled.",
+    "common.timed_out": "Nothing happened for 15 minutes, so this conversation has ended. Start again when you need to.",
+    "home.member": "Hello, <b>{name}</b>!\nBranch: {org} · {role}",
+    "home.no_tasks": "You have nothing to do right now.",
+    "home.admin": "Hello! You administer: {orgs}.",
+    "home.all_orgs": "all Party organisations",
+    "home.unlinked": (
+        "Hello! I am the branch work assistant.\nYour Telegram account is not linked to a Party "
+        "member yet. Ask your branch secretary for your personal invite link, or apply through "
+        "the branch join link."
+    ),
+    "home.help_hint": "Send /help to see the commands you can use.",
+    "help.title": "<b>Commands</b>",
+    "help.import_hint": (
+        "Import a roster: send me the workbook (.xlsx with sheets 组织 and 党员) or the two CSV files."
+    ),
+    "help.unlinked_hint": "More commands become available once your account is linked.",
+    "cmd.start": "Home: my branch and tasks",
+    "cmd.help": "Commands",
+    "cmd.invite": "Invite members to link (links, QR codes, join link)",
+    "cmd.roster": "Branch roster and link status",
+    "cmd.bind": "Make this group the branch group",
+    "cmd.unbind": "Unbind this group from the branch",
+    "cmd.lang": "Language: 中文 / English",
+    "cmd.cancel": "Leave the current conversation",
+    "lang.choose": "Choose your language:",
+    "lang.set": "Language set to English.",
+    "link.malformed": "This link is malformed. Copy the whole link your secretary sent, or ask for it again.",
+    "link.unknown": "This invite link is not valid. Ask your secretary for a new one.",
+    "link.used": "This invite link has already been used; each link works once. Ask your secretary for help.",
+    "link.expired": "This invite link has expired. Ask your secretary for a new one.",
+    "link.member_linked": "{name} is already linked to another Telegram account. Ask your secretary if this is wrong.",
+    "link.member_inactive": "{name} is no longer on the branch roster and cannot be linked.",
+    "link.account_linked": "Your account is already linked as {name} and cannot be linked to anyone else. Ask your secretary to change it.",
+    "link.confirm": "Your Telegram account will be linked as:\n<b>{name}</b> ({org} · {role})\n\nIs this you?",
+    "link.yes": "✅ Yes, link me",
+    "link.no": "Cancel",
+    "link.cancelled": "Cancelled; nothing was linked.",
+    "link.done": "Linked! You are <b>{name}</b> ({org} · {role}).\nSend /help to see your commands.",
+    "join.ask_name": "You are applying to join <b>{org}</b>.\nType your name as it appears on the branch roster (/cancel to stop):",
+    "join.bad_name": "A name is 1–{limit} characters without special characters. Please type it again:",
+    "join.no_match": "The roster of {org} has no unlinked member named “{name}”. Check the name and type it again, or send /cancel.",
+    "join.already_pending": "You have already applied; please wait for the branch to decide.",
+    "join.submitted": "Your application has been sent. You will hear back once a manager of {org} decides.",
+    "join.request": "<b>Join request</b>\n{org}: {account} asks to be linked as “{name}”.\nPlease check and decide:",
+    "join.approve_as": "✅ Approve: {name} ({code})",
+    "join.reject": "❌ Reject",
+    "join.approved_by_you": "Approved; the account is now linked as {name}.",
+    "join.rejected_by_you": "Rejected the request from “{name}”.",
+    "join.rejected": "Your request to join {org} was not approved. Ask your secretary if you have questions.",
+    "join.already_decided": "This request has already been decided.",
+    "join.member_gone": "That member is already linked or no longer on the roster; cannot approve.",
+    "join.account_linked": "The applicant's account is already linked to another member; the request was closed.",
+    "invite.need_code": "Name the branch by its code, e.g. /{command} JG01",
+    "invite.no_such_branch": "There is no branch with code “{code}”.",
+    "invite.title": "<b>{org} · {count} members not linked</b> (page {page}/{pages})\nSend each person their own link:",
+    "invite.all_linked": "Every member is linked.",
+    "invite.footer": "Each link works once, for that person only, for {days} days; opening /invite again makes new links.",
+    "invite.qr": "QR · {name}",
+    "invite.join_link": "🔗 Branch join link",
+    "invite.already_linked": "{name} is already linked.",
+    "invite.qr_caption": "Personal invite QR code for {name}\n{link}\nWorks once, for that person only, for {days} days.",
+    "invite.join_caption": (
+        "Join link for {org}\n{link}\nShare it in the branch group. People type their name and a "
+        "manager approves; valid for {days} days."
+    ),
+    "roster.title": "<b>{org} roster</b>: {count} members, {linked} linked (page {page}/{pages})",
+    "roster.linked": "✅ linked",
+    "roster.unlinked": "not linked",
+    "roster.blocked": "⚠️ blocked the bot",
+    "roster.inactive": "inactive",
+    "bind.group_only": "Use this command in the branch's Telegram group.",
+    "bind.managers_only": "Only the branch secretary, deputy secretary or organisation officer can bind or unbind the branch group.",
+    "bind.confirm": "Make this group the branch group of <b>{org}</b>?\nMeeting cards, tallies and other branch posts will then go here.",
+    "bind.yes": "✅ Bind",
+    "bind.no": "Cancel",
+    "bind.cancelled": "Binding cancelled.",
+    "bind.bound": "This group is now the branch group of <b>{org}</b>.",
+    "bind.moved": "This group is now the branch group of <b>{org}</b>; the previously bound group no longer gets branch posts.",
+    "bind.already": "This group already is the branch group of <b>{org}</b>.",
+    "bind.taken": "This group is bound to <b>{other}</b>; a manager of that branch must /unbind it here first.",
+    "unbind.not_bound": "This group is not bound to any branch.",
+    "unbind.done": "This group is no longer bound to <b>{org}</b>; branch posts stop coming here.",
+    "import.admins_only": "Only Party organisation admins can import the roster.",
+    "import.too_large": "The file is too large: a roster file may be at most {mb} MB.",
+    "import.bad_type": "Send an .xlsx workbook, or the two .csv files (orgs and members).",
+    "import.csv_unknown": "This CSV is not recognised: its header needs 组织类型/kind (orgs) or 姓名/name (members).",
+    "import.csv_need_members": "Got the orgs file; send the members CSV within 15 minutes.",
+    "import.csv_need_orgs": "Got the members file; send the orgs CSV within 15 minutes.",
+}
+
+CATALOGUES: dict[Lang, dict[str, str]] = {"zh": ZH, "en": EN}
+
+
+def t(lang: Lang, key: str, /, **params: Any) -> str:
+    """The text for ``key`` in ``lang`` with ``params`` filled in."""
+    return CATALOGUES[lang][key].format(**params)
+
+
+def role_name(lang: Lang, role: str) -> str:
+    return ROLE_NAMES[lang].get(role, role)
+
+
+def normalise_lang(value: str | None, default: Lang) -> Lang:
+    """Map a stored choice or a Telegram language code to one of ours."""
+    if not value:
+        return default
+    value = value.lower()
+    if value.startswith("en"):
+        return "en"
+    if value.startswith("zh"):
+        return "zh"
+    return default

@@ -1,0 +1,255 @@
+"""What every handler shares: dependencies, the acting user, replies, refusals, errors."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import audit
+from bot.access import Actor, load_actor, remember_user
+from bot.clock import Clock
+from bot.db import Database
+from bot.models import ProcessedUpdate
+from bot.texts import Lang, t
+from settings import Settings
+
+log = logging.getLogger("zhibu.handlers")
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Long-lived services every handler may use. No ORM objects, no sessions."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+
+    @property
+    def bootstrap_ids(self) -> frozenset[int]:
+        return frozenset(self.settings.admin_ids)
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    value = context.application.bot_data["deps"]
+    assert isinstance(value, Deps)
+    return value
+
+
+def esc(value: object) -> str:
+    """Escape anything a user or the roster supplied before it goes into HTML."""
+    return html.escape(str(value), quote=False)
+
+
+async def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
+    user = update.effective_user
+    assert user is not None
+    d = deps(context)
+    async with d.db.read() as session:
+        return await load_actor(
+            session,
+            user.id,
+            telegram_language=user.language_code,
+            default_lang=d.settings.language,
+            bootstrap_ids=d.bootstrap_ids,
+        )
+
+
+# ---------------------------------------------------------------- before every update
+
+
+async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handle each update_id once, and keep what we know of the sender current."""
+    d = deps(context)
+    now = d.clock.now()
+    user = update.effective_user
+    try:
+        async with d.db.write() as session:
+            session.add(ProcessedUpdate(update_id=update.update_id, processed_at=now))
+            await session.flush()
+            if user is not None and not user.is_bot:
+                await remember_user(
+                    session,
+                    telegram_id=user.id,
+                    first_name=user.first_name,
+                    username=user.username,
+                    telegram_language=user.language_code,
+                    now=now,
+                )
+    except IntegrityError:
+        log.info("update %s seen before; ignored", update.update_id)
+        raise ApplicationHandlerStop from None
+    if user is None or user.is_bot:
+        raise ApplicationHandlerStop
+
+
+# ---------------------------------------------------------------- replies
+
+
+def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Rows of (label, callback data) buttons."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    return await message.reply_text(text, reply_markup=markup)
+
+
+async def edit_or_send(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the message a button sits on; fall back to a new message if it cannot be edited."""
+    query = update.callback_query
+    if query is not None and isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc):
+                return
+            if "can't be edited" not in str(exc) and "not found" not in str(exc):
+                raise
+    chat = update.effective_chat
+    if chat is not None:
+        await chat.send_message(text, reply_markup=markup)
+
+
+async def toast(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=alert)
+
+
+async def refuse(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    *,
+    action: str,
+    key: str,
+    org_id: int | None = None,
+    **params: Any,
+) -> None:
+    """Tell the user why not, and write the refusal to the audit log."""
+    d = deps(context)
+    detail: dict[str, Any] = {"reason": key}
+    if update.callback_query is not None:
+        detail["callback_data"] = (update.callback_query.data or "")[:64]
+    elif update.effective_message is not None and update.effective_message.text:
+        detail["command"] = update.effective_message.text.split()[0][:64]
+    async with d.db.write() as session:
+        await audit.record(
+            session,
+            at=d.clock.now(),
+            action=action,
+            outcome="denied",
+            actor_telegram_id=actor.telegram_id,
+            actor_member_id=actor.member.id if actor.member else None,
+            org_id=org_id,
+            detail=detail,
+        )
+    text = t(actor.lang, key, **params)
+    if update.callback_query is not None:
+        await toast(update, text, alert=True)
+    else:
+        await reply(update, text)
+
+
+async def ensure_private(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> bool:
+    """Personal things happen in private chat; in a group, offer a button that opens it."""
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        return True
+    username = context.bot.username
+    markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(actor.lang, "common.open_private"), url=f"https://t.me/{username}")]]
+    )
+    await reply(update, t(actor.lang, "common.private_only"), markup)
+    return False
+
+
+# ---------------------------------------------------------------- callback data
+
+CALLBACK_RE = re.compile(r"^[a-z]{1,4}(:[A-Za-z0-9_-]{1,40}){0,4}$")
+
+
+def callback_parts(update: Update, prefix: str, count: int) -> list[str] | None:
+    """Split callback data ``prefix:a:b`` into its parts; None when it is not well-formed."""
+    query = update.callback_query
+    data = query.data if query is not None else None
+    if not data or not CALLBACK_RE.match(data):
+        return None
+    parts = data.split(":")
+    if parts[0] != prefix or len(parts) != count + 1:
+        return None
+    return parts[1:]
+
+
+def as_int(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button no handler recognised: refused and audited."""
+    actor = await actor_of(update, context)
+    await refuse(update, context, actor, action="callback.unknown", key="common.button_invalid")
+
+
+async def bad_button(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    await refuse(update, context, actor, action="callback.malformed", key="common.button_invalid")
+
+
+# ---------------------------------------------------------------- errors
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log with context, tell the user something useful, and tell the bootstrap admins."""
+    error = context.error
+    where = ""
+    lang: Lang = "zh"
+    if isinstance(update, Update):
+        user = update.effective_user
+        chat = update.effective_chat
+        where = f"update={update.update_id} user={user.id if user else '-'} chat={chat.id if chat else '-'}"
+        try:
+            d = deps(context)
+            lang = d.settings.language
+            if user is not None:
+                lang = (await actor_of(update, context)).lang
+        except Exception:  # the database may be what failed
+            log.debug("could not load the actor for the error reply", exc_info=True)
+    log.error("error while handling %s: %r", where or "a job", error, exc_info=error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "common.error"), show_alert=True)
+        elif update.effective_chat is not None:
+            await update.effective_chat.send_message(t(lang, "common.error"))
+    except TelegramError:
+        log.warning("could not tell the user about the error", exc_info=True)
+    for admin_id in deps(context).settings.admin_ids:
+        try:
+            await context.bot.send_message(
+                admin_id, t(lang, "common.error_admin", error=esc(type(error).__name__), where=esc(where))
+            )
+        except (Forbidden, BadRequest):
+            continue

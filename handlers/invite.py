@@ -1,0 +1,274 @@
+"""/invite and /roster: personal links, QR codes, the branch join link, the member list."""
+
+from __future__ import annotations
+
+from telegram import InputFile, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import linking
+from bot.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
+from bot.models import InviteKind, Member, OrgKind
+from bot.qr import qr_png
+from bot.texts import role_name, t
+from handlers.common import (
+    actor_of,
+    as_int,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    ensure_private,
+    esc,
+    keyboard,
+    refuse,
+    reply,
+    toast,
+)
+
+INVITE_PAGE = 8
+ROSTER_PAGE = 20
+
+
+async def _target_branch(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
+) -> OrgInfo | None:
+    """The branch a manager command acts on: the caller's own, or ``/cmd CODE`` for admins."""
+    d = deps(context)
+    code = (context.args or [None])[0]
+    async with d.db.read() as session:
+        if code is None:
+            if actor.is_manager and actor.branch is not None:
+                return actor.branch
+            if actor.is_admin:
+                await reply(update, t(actor.lang, "invite.need_code", command=action))
+                return None
+            org = None
+        else:
+            org = await org_by_code(session, code[:120])
+            if org is None or org.kind != OrgKind.BRANCH.value:
+                if actor.is_admin:
+                    await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code[:120])))
+                    return None
+                org = None
+        if org is not None and await manages_branch(session, actor, org.id):
+            return org
+    await refuse(
+        update, context, actor, action=action, key="common.managers_only",
+        org_id=org.id if org else None,
+    )  # fmt: skip
+    return None
+
+
+def _pages(total: int, size: int) -> int:
+    return max(1, (total + size - 1) // size)
+
+
+def _pager(prefix: str, org_id: int, page: int, pages: int) -> list[tuple[str, str]]:
+    row = []
+    if page > 0:
+        row.append(("‹", f"{prefix}:{org_id}:{page - 1}"))
+    if page < pages - 1:
+        row.append(("›", f"{prefix}:{org_id}:{page + 1}"))
+    return row
+
+
+async def _invite_page(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    """The text and buttons of one invite page; issues fresh personal tokens for it."""
+    d = deps(context)
+    lang = actor.lang
+    now = d.clock.now()
+    async with d.db.write() as session:
+        members = await linking.unlinked_members(session, org.id)
+        pages = _pages(len(members), INVITE_PAGE)
+        page = min(max(page, 0), pages - 1)
+        shown = members[page * INVITE_PAGE : (page + 1) * INVITE_PAGE]
+        lines = [t(lang, "invite.title", org=esc(org.name), count=len(members), page=page + 1, pages=pages)]
+        for index, m in enumerate(shown, start=page * INVITE_PAGE + 1):
+            raw = await linking.issue_token(
+                session, kind=InviteKind.MEMBER, org_id=org.id, member_id=m.id,
+                created_by=actor.telegram_id, now=now, ttl_days=d.settings.invite_ttl_days,
+            )  # fmt: skip
+            link = linking.deep_link(context.bot.username, "m", raw)
+            lines.append(f"{index}. <b>{esc(m.name)}</b> · {role_name(lang, m.role)}\n{esc(link)}")
+    if not members:
+        lines.append(t(lang, "invite.all_linked"))
+    else:
+        lines.append(t(lang, "invite.footer", days=d.settings.invite_ttl_days))
+    rows: list[list[tuple[str, str]]] = []
+    qr = [(t(lang, "invite.qr", name=m.name[:20]), f"inv:q:{m.id}") for m in shown]
+    rows += [qr[i : i + 2] for i in range(0, len(qr), 2)]
+    pager = _pager("inv:p", org.id, page, pages)
+    if pager:
+        rows.append(pager)
+    rows.append([(t(lang, "invite.join_link"), f"inv:j:{org.id}")])
+    return "\n\n".join(lines), rows
+
+
+async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    org = await _target_branch(update, context, actor, "invite")
+    if org is None:
+        return
+    text, rows = await _invite_page(context, actor, org, 0)
+    await reply(update, text, keyboard(rows))
+
+
+async def _button_org(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org_id: int | None, action: str
+) -> OrgInfo | None:
+    """The branch a button names, if it exists and the presser manages it now."""
+    d = deps(context)
+    async with d.db.read() as session:
+        org = await org_by_id(session, org_id) if org_id is not None else None
+        if org is not None and org.kind == OrgKind.BRANCH.value and await manages_branch(session, actor, org.id):
+            return org
+    await refuse(update, context, actor, action=action, key="common.not_allowed", org_id=org.id if org else None)
+    return None
+
+
+async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    data = (update.callback_query.data if update.callback_query else "") or ""
+    kind = data[4:5]
+    parts = callback_parts(update, "inv", 3 if kind == "p" else 2)
+    if parts is None or parts[0] != kind or any(as_int(p) is None for p in parts[1:]):
+        await bad_button(update, context, actor)
+        return
+    numbers = [as_int(p) or 0 for p in parts[1:]]
+    if kind == "p":
+        org = await _button_org(update, context, actor, numbers[0], "invite.page")
+        if org is not None:
+            await toast(update)
+            text, rows = await _invite_page(context, actor, org, numbers[1])
+            await edit_or_send(update, text, keyboard(rows))
+    elif kind == "q":
+        await _send_member_qr(update, context, actor, numbers[0])
+    elif kind == "j":
+        org = await _button_org(update, context, actor, numbers[0], "invite.join_link")
+        if org is not None:
+            await _send_join_link(update, context, actor, org)
+    else:
+        await bad_button(update, context, actor)
+
+
+async def _send_member_qr(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, member_id: int
+) -> None:
+    d = deps(context)
+    async with d.db.read() as session:
+        member = await session.get(Member, member_id)
+        org_id = member.org_id if member else None
+    org = await _button_org(update, context, actor, org_id, "invite.qr")
+    if org is None or member is None:
+        return
+    async with d.db.write() as session:
+        unlinked = {m.id for m in await linking.unlinked_members(session, org.id)}
+        if member.id not in unlinked:
+            raw = None
+        else:
+            raw = await linking.issue_token(
+                session, kind=InviteKind.MEMBER, org_id=org.id, member_id=member.id,
+                created_by=actor.telegram_id, now=d.clock.now(), ttl_days=d.settings.invite_ttl_days,
+            )  # fmt: skip
+    if raw is None:
+        await toast(update, t(actor.lang, "invite.already_linked", name=member.name), alert=True)
+        return
+    await toast(update)
+    link = linking.deep_link(context.bot.username, "m", raw)
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_photo(
+        InputFile(qr_png(link), filename="invite.png"),
+        caption=t(actor.lang, "invite.qr_caption", name=esc(member.name), link=esc(link),
+                  days=d.settings.invite_ttl_days),  # fmt: skip
+    )
+
+
+async def _send_join_link(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo
+) -> None:
+    d = deps(context)
+    async with d.db.write() as session:
+        raw = await linking.issue_token(
+            session, kind=InviteKind.BRANCH, org_id=org.id, member_id=None,
+            created_by=actor.telegram_id, now=d.clock.now(), ttl_days=d.settings.invite_ttl_days,
+        )  # fmt: skip
+    await toast(update)
+    link = linking.deep_link(context.bot.username, "b", raw)
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_photo(
+        InputFile(qr_png(link), filename="join.png"),
+        caption=t(actor.lang, "invite.join_caption", org=esc(org.name), link=esc(link),
+                  days=d.settings.invite_ttl_days),  # fmt: skip
+    )
+
+
+# ---------------------------------------------------------------- /roster
+
+
+async def _roster_page(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
+) -> tuple[str, list[list[tuple[str, str]]]]:
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.read() as session:
+        lines_all = await linking.roster_lines(session, org.id)
+    active = [r for r in lines_all if r.member.active]
+    pages = _pages(len(lines_all), ROSTER_PAGE)
+    page = min(max(page, 0), pages - 1)
+    out = [
+        t(lang, "roster.title", org=esc(org.name), count=len(active),
+          linked=sum(1 for r in active if r.linked), page=page + 1, pages=pages)  # fmt: skip
+    ]
+    start = page * ROSTER_PAGE
+    for index, r in enumerate(lines_all[start : start + ROSTER_PAGE], start=start + 1):
+        parts = [f"<b>{esc(r.member.name)}</b>", role_name(lang, r.member.role)]
+        if r.group_name:
+            parts.append(esc(r.group_name))
+        if not r.member.active:
+            parts.append(t(lang, "roster.inactive"))
+        elif r.blocked:
+            parts.append(t(lang, "roster.blocked"))
+        else:
+            parts.append(t(lang, "roster.linked" if r.linked else "roster.unlinked"))
+        out.append(f"{index}. " + " · ".join(parts))
+    pager = _pager("ros:p", org.id, page, pages)
+    return "\n".join(out), [pager] if pager else []
+
+
+async def roster_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    org = await _target_branch(update, context, actor, "roster")
+    if org is None:
+        return
+    text, rows = await _roster_page(context, actor, org, 0)
+    await reply(update, text, keyboard(rows) if rows else None)
+
+
+async def roster_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    parts = callback_parts(update, "ros", 3)
+    if parts is None or parts[0] != "p" or as_int(parts[1]) is None or as_int(parts[2]) is None:
+        await bad_button(update, context, actor)
+        return
+    org = await _button_org(update, context, actor, as_int(parts[1]), "roster.page")
+    if org is None:
+        return
+    await toast(update)
+    text, rows = await _roster_page(context, actor, org, as_int(parts[2]) or 0)
+    await edit_or_send(update, text, keyboard(rows) if rows else None)
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
+    CommandHandler("invite", invite_command),
+    CommandHandler("roster", roster_command),
+    CallbackQueryHandler(invite_button, pattern=r"^inv:"),
+    CallbackQueryHandler(roster_button, pattern=r"^ros:"),
+]
