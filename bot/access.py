@@ -195,7 +195,7 @@ async def branch_managers(session: AsyncSession, org_id: int) -> list[tuple[Memb
         )
         .order_by(Member.id)
     )
-    return [(member_info(m), tg) for m, tg in rows.tuples()]
+    return [(member_info(m), tg) for m, tg in rows]
 
 
 async def admins_above(

@@ -44,4 +44,4 @@ async def list_admins(db: Database) -> list[tuple[str, int, str | None]]:
             .join(Org, Org.id == OrgAdmin.org_id)
             .order_by(Org.code, OrgAdmin.telegram_user_id)
         )
-        return [(c, u, n) for c, u, n in rows.tuples()]
+        return [(c, u, n) for c, u, n in rows]

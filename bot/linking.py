@@ -200,7 +200,7 @@ async def roster_lines(session: AsyncSession, org_id: int) -> list[RosterLine]:
     )
     return [
         RosterLine(member_info(m), gname, link_id is not None, blocked is not None)
-        for m, gname, link_id, blocked in rows.tuples()
+        for m, gname, link_id, blocked in rows
     ]
 
 

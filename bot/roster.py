@@ -602,11 +602,11 @@ def check_scope(
 
 async def stored_org_kinds(session: AsyncSession) -> dict[str, str]:
     rows = await session.execute(select(Org.code, Org.kind))
-    return {code: kind for code, kind in rows.tuples()}
+    return {code: kind for code, kind in rows}
 
 
 async def stored_org_parents(session: AsyncSession) -> dict[str, str | None]:
-    orgs = (await session.execute(select(Org.id, Org.code, Org.parent_id))).tuples().all()
+    orgs = (await session.execute(select(Org.id, Org.code, Org.parent_id))).all()
     by_id = {oid: code for oid, code, _ in orgs}
     return {code: by_id.get(parent) if parent else None for _, code, parent in orgs}
 

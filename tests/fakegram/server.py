@@ -169,6 +169,7 @@ class FakeTelegram:
         self.chats: dict[int, Chat] = {}
         self.messages: dict[int, list[Msg]] = {}
         self.updates: deque[dict[str, Any]] = deque()
+        self.update_log: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, int | None, str], list[dict[str, str]]] = {}
         self.callback_answers: dict[str, CallbackAnswer] = {}
         self.open_queries: set[str] = set()
@@ -221,9 +222,14 @@ class FakeTelegram:
     # ------------------------------------------------------------ test-side API
 
     def add_user(
-        self, first_name: str, *, username: str | None = None, language_code: str | None = "zh-hans"
+        self,
+        first_name: str,
+        *,
+        username: str | None = None,
+        language_code: str | None = "zh-hans",
+        user_id: int | None = None,
     ) -> UserHandle:
-        user = User(next(self._user_ids), first_name, username, language_code)
+        user = User(user_id or next(self._user_ids), first_name, username, language_code)
         self.users[user.id] = user
         chat = Chat(user.id, "private", user=user)
         self.chats[chat.id] = chat
@@ -257,6 +263,7 @@ class FakeTelegram:
     def push_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), kind: payload}
         self.updates.append(update)
+        self.update_log.append(update)
         self._notify()
         return update
 

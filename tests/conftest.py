@@ -1,0 +1,71 @@
+"""Fixtures: an isolated environment, a migrated database, the fake Telegram, a running bot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.migrate import upgrade
+from settings import Settings, get_settings
+from tests.fakegram import FakeTelegram
+from tests.helpers import TOKEN, RunningBot, start_bot
+
+ADMIN_ID = 9_000_001
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No ZHIBU_* variable or .env file from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("ZHIBU_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    await upgrade(database.engine)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
+    return get_settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        database_url=f"sqlite:///{tmp_path / 'test.db'}",
+        api_base_url=fake.base_url,
+        admin_ids=str(ADMIN_ID),
+        request_timeout_seconds=3,
+    )
+
+
+@pytest.fixture
+async def bot(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
+) -> AsyncIterator[RunningBot]:
+    running = await start_bot(fake, db, clock, settings)
+    yield running
+    await running.stop()

@@ -1,0 +1,124 @@
+"""Shared test helpers: rosters, seeding, and a running bot against the fake Telegram."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.models import Member, Org, TelegramLink
+from bot.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
+from handlers.help import register_menus
+from settings import Settings
+from tests.fakegram import FakeTelegram
+
+TOKEN = "123456789:AAE-fake-token-for-tests-0123456789ab"
+
+
+def workbook_bytes(orgs: Sequence[Sequence[Any]], members: Sequence[Sequence[Any]]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "组织"
+    ws.append(TEMPLATE_ORG_HEADERS)
+    for row in orgs:
+        ws.append(list(row))
+    ms = wb.create_sheet("党员")
+    ms.append(TEMPLATE_MEMBER_HEADERS)
+    for row in members:
+        ms.append(list(row))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def big_roster() -> tuple[list[list[Any]], list[list[Any]]]:
+    """1 工委, 3 党委, 10 支部 and 300 members, 30 a branch, with 党小组 and every role."""
+    orgs: list[list[Any]] = [["GW", "市直机关工委", "", "工委", ""]]
+    for c in range(1, 4):
+        orgs.append([f"DW{c}", f"第{c}党委", "GW", "党委", ""])
+    for b in range(1, 11):
+        orgs.append([f"ZB{b:02d}", f"第{b}党支部", f"DW{(b - 1) % 3 + 1}", "党支部", ""])
+    roles = ["书记", "副书记", "组织委员", "宣传委员", "纪检委员", "党小组长", "预备党员", "入党积极分子"]
+    members: list[list[Any]] = []
+    for b in range(1, 11):
+        for i in range(30):
+            role = roles[i] if i < len(roles) else ""
+            group = "第一党小组" if i % 2 == 0 else "第二党小组"
+            members.append(
+                [f"ZB{b:02d}", f"党员{b:02d}{i:02d}", f"M{b:02d}{i:02d}", f"138{b:04d}{i:04d}",
+                 role, f"20{i % 20:02d}-07-01", group]  # fmt: skip
+            )
+    return orgs, members
+
+
+SMALL_ORGS = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
+SMALL_MEMBERS = [
+    ["ZB", "王书记", "S001", "", "书记", "2001-07-01", ""],
+    ["ZB", "李委员", "S002", "", "组织委员", "2005-07-01", ""],
+    ["ZB", "张三", "S003", "", "", "2010-07-01", "第一党小组"],
+    ["ZB", "赵积极", "S004", "", "入党积极分子", "", "第一党小组"],
+    ["ZB", "钱预备", "S005", "", "预备党员", "2025-07-01", ""],
+]
+
+
+async def member_id(db: Database, code: str) -> int:
+    async with db.read() as session:
+        value = await session.scalar(select(Member.id).where(Member.member_code == code))
+    assert value is not None
+    return value
+
+
+async def link(db: Database, code: str, telegram_id: int, now: datetime) -> None:
+    """Link a member directly, as test setup (the linking flow itself has its own tests)."""
+    mid = await member_id(db, code)
+    async with db.write() as session:
+        session.add(TelegramLink(member_id=mid, telegram_user_id=telegram_id, linked_at=now, via="test"))
+
+
+async def org_id(db: Database, code: str) -> int:
+    async with db.read() as session:
+        value = await session.scalar(select(Org.id).where(Org.code == code))
+    assert value is not None
+    return value
+
+
+@dataclass
+class RunningBot:
+    app: Application  # type: ignore[type-arg]
+    fake: FakeTelegram
+    db: Database
+    clock: FrozenClock
+    settings: Settings
+
+    stopped: bool = False
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+
+async def start_bot(fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings) -> RunningBot:
+    app = build_application(settings, db=db, clock=clock)
+    await app.initialize()
+    await register_menus(app.bot, settings.language)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(timeout=1, poll_interval=0, allowed_updates=Update.ALL_TYPES)
+    return RunningBot(app, fake, db, clock, settings)
