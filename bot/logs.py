@@ -44,4 +44,5 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     # httpx logs every request URL, and the Bot API URL holds the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "aiosqlite", "alembic.runtime.plugins", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -184,6 +184,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._poller = 0
         self._sent: deque[float] = deque()
         self._sent_per_chat: dict[int, deque[float]] = {}
@@ -278,7 +279,9 @@ class FakeTelegram:
             async with self._changed:
                 self._changed.notify_all()
 
-        asyncio.get_running_loop().create_task(notify())
+        task = asyncio.get_running_loop().create_task(notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def new_message(
         self, chat: Chat, from_id: int, *, from_bot: bool = False, **fields: Any
@@ -347,6 +350,7 @@ class FakeTelegram:
         method = request.match_info["method"]
         self.tokens_seen.add(token)
         self.calls.append(method)
+        self._notify()
         try:
             params = await self._params(request)
         except ValueError:

@@ -1,0 +1,94 @@
+"""Migrations upgrade and downgrade cleanly on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.db import Database, make_engine
+from bot.migrate import current_revision, downgrade, head_revision, upgrade
+from bot.models import Base
+
+PG_ADMIN_URL = os.environ.get("ZHIBU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {"alembic_version"}
+
+
+async def roundtrip(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    assert await current_revision(engine) == head_revision()
+    assert await tables(engine) == set(Base.metadata.tables)
+    await downgrade(engine, "base")
+    assert await tables(engine) == set()
+    await upgrade(engine)
+    assert await tables(engine) == set(Base.metadata.tables)
+
+
+async def test_sqlite_upgrade_downgrade(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await roundtrip(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    try:
+        async with db.read() as session:
+            mode = (await session.execute(text("PRAGMA journal_mode"))).scalar()
+            busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar()
+        assert mode == "wal" and busy == 10_000
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def postgres_engine() -> AsyncIterator[AsyncEngine]:
+    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"zhibu_test_{uuid.uuid4().hex[:12]}"
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except (OSError, Exception) as exc:  # asyncpg raises its own types for a refused connection
+        await admin.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}")
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+
+async def test_postgres_upgrade_downgrade(postgres_engine: AsyncEngine) -> None:
+    await roundtrip(postgres_engine)
+
+
+async def test_postgres_roster_import_is_idempotent(postgres_engine: AsyncEngine) -> None:
+    from datetime import UTC, datetime
+
+    from bot.roster import import_roster, read_workbook
+    from tests.helpers import big_roster, workbook_bytes
+
+    await upgrade(postgres_engine)
+    db = Database(postgres_engine)
+    orgs, members = read_workbook(workbook_bytes(*big_roster()))
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    first = await import_roster(db, orgs, members, now=now, default_timezone="Asia/Shanghai")
+    assert first.counts is not None and first.counts.members_created == 300
+    second = await import_roster(db, orgs, members, now=now, default_timezone="Asia/Shanghai")
+    assert second.counts is not None and not second.counts.changed

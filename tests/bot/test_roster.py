@@ -1,0 +1,229 @@
+"""Roster import: validation, all-or-nothing, idempotence, deactivation (SPEC §2)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.models import Member, Org
+from bot.roster import (
+    ImportResult,
+    column_letter,
+    import_roster,
+    parse_join_date,
+    read_csv,
+    read_workbook,
+    render_result,
+)
+from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, big_roster, workbook_bytes
+
+TODAY = date(2026, 3, 2)
+
+
+async def run_import(
+    db: Database, clock: FrozenClock, orgs: list[list[object]], members: list[list[object]], **kw: object
+) -> ImportResult:
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    return await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", **kw)  # type: ignore[arg-type]
+
+
+async def snapshot(db: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    async with db.read() as session:
+        orgs = [
+            (o.code, o.name, o.kind, o.parent_id, o.timezone, o.updated_at)
+            for o in (await session.execute(select(Org).order_by(Org.id))).scalars()
+        ]
+        members = [
+            (m.org_id, m.group_id, m.name, m.member_code, m.phone, m.role, m.joined_on, m.active, m.updated_at)
+            for m in (await session.execute(select(Member).order_by(Member.id))).scalars()
+        ]
+    return orgs, members
+
+
+async def test_big_roster_counts_and_reimport_changes_nothing(db: Database, clock: FrozenClock) -> None:
+    orgs, members = big_roster()
+    result = await run_import(db, clock, orgs, members)
+    assert result.problems == []
+    counts = result.counts
+    assert counts is not None
+    assert (counts.orgs_created, counts.groups_created, counts.members_created) == (14, 20, 300)
+    before = await snapshot(db)
+    again = await run_import(db, clock, orgs, members)
+    assert again.counts is not None and not again.counts.changed
+    assert again.counts.members_unchanged == 300 and again.counts.orgs_unchanged == 14
+    assert await snapshot(db) == before
+    assert "没有任何变化" in "\n".join(render_result("zh", again, dry_run=False))
+
+
+async def test_three_bad_rows_are_all_listed_and_nothing_is_written(db: Database, clock: FrozenClock) -> None:
+    await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
+    before = await snapshot(db)
+    members = [list(r) for r in SMALL_MEMBERS] + [
+        ["ZB", "新人甲", "N1", "", "书计", "", ""],  # row 7: bad role (column E)
+        ["ZB", "新人乙", "N2", "12ab", "", "", ""],  # row 8: bad phone (column D)
+        ["ZB", "新人丙", "N3", "", "", "2031-01-01", ""],  # row 9: joined in the future (column F)
+    ]
+    result = await run_import(db, clock, SMALL_ORGS, members)
+    assert result.counts is None
+    assert [(p.row, p.column) for p in result.problems] == [(7, "E"), (8, "D"), (9, "F")]
+    lines = render_result("zh", result, dry_run=False)
+    assert "3 处错误" in lines[0]
+    assert lines[1].startswith("[党员] 第 7 行，E 列（职务）：职务“书计”无效")
+    assert await snapshot(db) == before
+
+
+async def test_errors_are_capped_at_fifty_with_a_count(db: Database, clock: FrozenClock) -> None:
+    members = [["ZB", f"人{i}", f"X{i}", "bad", "", "", ""] for i in range(60)]
+    result = await run_import(db, clock, SMALL_ORGS, members)
+    lines = render_result("en", result, dry_run=False)
+    assert len(lines) == 1 + 50 + 1
+    assert lines[-1] == "… and 10 more problems not listed"
+    assert lines[1].startswith("[党员] row 2, column D (手机号): phone “bad” is invalid")
+
+
+async def test_changed_file_updates_in_place_and_deactivates_missing(db: Database, clock: FrozenClock) -> None:
+    await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
+    async with db.read() as session:
+        zhang_id = await session.scalar(select(Member.id).where(Member.member_code == "S003"))
+    changed = [list(r) for r in SMALL_MEMBERS if r[2] != "S005"]
+    changed[2][4] = "宣传委员"  # 张三 becomes propaganda officer
+    result = await run_import(db, clock, SMALL_ORGS, changed)
+    assert result.counts is not None
+    assert (result.counts.members_updated, result.counts.members_deactivated) == (1, 1)
+    async with db.read() as session:
+        zhang = await session.get_one(Member, zhang_id)
+        gone = await session.scalar(select(Member).where(Member.member_code == "S005"))
+    assert zhang.role == "propaganda"
+    assert gone is not None and gone.active is False  # kept, with its history
+    back = await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
+    assert back.counts is not None and back.counts.members_updated == 2  # role back, reactivated
+
+
+async def test_members_without_code_are_keyed_by_branch_and_name(db: Database, clock: FrozenClock) -> None:
+    members = [["ZB", "甲", "", "", "书记", "", ""], ["ZB", "乙", "", "", "", "", ""]]
+    await run_import(db, clock, SMALL_ORGS, members)
+    members[1][3] = "13900000000"
+    result = await run_import(db, clock, SMALL_ORGS, members)
+    assert result.counts is not None
+    assert (result.counts.members_created, result.counts.members_updated) == (0, 1)
+
+
+async def test_duplicate_names_without_code_are_an_error(db: Database, clock: FrozenClock) -> None:
+    members = [["ZB", "甲", "", "", "", "", ""], ["ZB", "甲", "", "", "", "", ""]]
+    result = await run_import(db, clock, SMALL_ORGS, members)
+    assert [(p.row, p.column, p.key) for p in result.problems] == [(3, "B", "roster.duplicate_name")]
+
+
+@pytest.mark.parametrize(
+    ("orgs", "members", "expected"),
+    [
+        ([["A", "x", "NOPE", "党支部", ""]], [], [(2, "C", "roster.unknown_parent")]),
+        ([["A", "x", "", "党小组", ""]], [], [(2, "D", "roster.bad_kind")]),
+        ([["A", "x", "", "党支部", ""], ["A", "y", "", "党支部", ""]], [], [(3, "A", "roster.duplicate_code")]),
+        ([["A", "x", "", "党支部", ""], ["B", "y", "A", "党支部", ""]], [], [(3, "C", "roster.parent_is_branch")]),
+        ([["A", "x", "B", "党委", ""], ["B", "y", "A", "党委", ""]], [],
+         [(2, "C", "roster.parent_cycle"), (3, "C", "roster.parent_cycle")]),
+        ([["A/1", "x", "", "党支部", ""]], [], [(2, "A", "roster.bad_code")]),
+        ([["A", "x", "", "党支部", "Mars/Base"]], [], [(2, "E", "roster.bad_timezone")]),
+        ([["A", "x", "", "党委", ""]], [["A", "甲", "", "", "", "", ""]], [(2, "A", "roster.not_branch")]),
+        ([["A", "x", "", "党支部", ""]], [["Q", "甲", "", "", "", "", ""]], [(2, "A", "roster.unknown_org")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "党小组长", "", ""]], [(2, "E", "roster.leader_needs_group")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "1900-01-01", ""]], [(2, "F", "roster.date_range")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "next week", ""]], [(2, "F", "roster.bad_date")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "", "a/b"]], [(2, "G", "roster.bad_group")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "", "", "", "", "", ""]], [(2, "B", "roster.required")]),
+        ([["A", "x", "", "党支部", ""]], [["A", "甲", "K", "", "", "", ""], ["A", "乙", "K", "", "", "", ""]],
+         [(3, "C", "roster.duplicate_member_code")]),
+    ],
+)  # fmt: skip
+async def test_row_problems(
+    db: Database, clock: FrozenClock, orgs: list[list[object]], members: list[list[object]],
+    expected: list[tuple[int, str, str]],
+) -> None:  # fmt: skip
+    result = await run_import(db, clock, orgs, members)
+    assert [(p.row, p.column, p.key) for p in result.problems] == expected
+    assert await snapshot(db) == ([], [])
+
+
+async def test_accepted_forms(db: Database, clock: FrozenClock) -> None:
+    orgs = [["W", "工委", "", "working_committee", ""], ["Z", "支部", "W", "branch", "Asia/Urumqi"]]
+    members = [
+        ["Z", "甲", "1", 13800000000, "secretary", datetime(2001, 7, 1), ""],
+        ["Z", "乙", "2", "138-0000-0001", "预备党员", "2020/7/1", "一组"],
+        ["Z", "丙", "3", "", "入党积极分子", 40000, "一组"],  # an Excel serial number
+        ["Z", "丁", "4", "", "", "２０１９－０７－０１", ""],  # full-width digits
+    ]
+    result = await run_import(db, clock, orgs, members)
+    assert result.problems == []
+    async with db.read() as session:
+        rows = {m.name: m for m in (await session.execute(select(Member))).scalars()}
+        branch = await session.scalar(select(Org).where(Org.code == "Z"))
+        group = await session.scalar(select(Org).where(Org.code == "Z/一组"))
+    assert rows["甲"].phone == "13800000000" and rows["甲"].member_code == "1"
+    assert rows["乙"].phone == "13800000001" and rows["乙"].joined_on == date(2020, 7, 1)
+    assert rows["丙"].joined_on == date(2009, 7, 6)
+    assert rows["丁"].joined_on == date(2019, 7, 1)
+    assert branch is not None and branch.timezone == "Asia/Urumqi"
+    assert group is not None and group.kind == "group" and group.parent_id == branch.id
+    assert rows["乙"].group_id == group.id
+
+
+async def test_dry_run_writes_nothing(db: Database, clock: FrozenClock) -> None:
+    result = await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS, dry_run=True)
+    assert result.counts is not None and result.counts.members_created == 5
+    assert await snapshot(db) == ([], [])
+
+
+async def test_csv_pair_in_utf8_and_gbk(db: Database, clock: FrozenClock) -> None:
+    orgs_csv = "组织编码,组织名称,上级组织编码,组织类型\nDW,机关党委,,党委\nZB,第一党支部,DW,党支部\n"
+    members_csv = "组织编码,姓名,党员编号,职务\nZB,王书记,S1,书记\nZB,张三,S2,\n"
+    orgs = read_csv(orgs_csv.encode("utf-8-sig"), "组织")
+    members = read_csv(members_csv.encode("gbk"), "党员")
+    result = await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    assert result.counts is not None and result.counts.members_created == 2
+
+
+async def test_out_of_scope_orgs_are_refused(db: Database, clock: FrozenClock) -> None:
+    await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
+    o, m = read_workbook(workbook_bytes([["OTHER", "别的党委", "", "党委", ""]], []))
+    result = await import_roster(
+        db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", allowed_roots={"DW"}
+    )
+    assert [p.key for p in result.problems] == ["roster.out_of_scope"]
+    o, m = read_workbook(workbook_bytes([["ZB2", "第二党支部", "DW", "党支部", ""]], []))
+    inside = await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", allowed_roots={"DW"})
+    assert inside.counts is not None and inside.counts.orgs_created == 1
+
+
+def test_missing_sheets_and_columns() -> None:
+    from bot.roster import RosterFormatError, validate
+
+    with pytest.raises(RosterFormatError):
+        read_workbook(b"not a zip")
+    orgs, members = read_workbook(workbook_bytes([], []))
+    members.headers = ["组织编码"]
+    _, problems = validate(orgs, members, {}, today=TODAY)
+    assert [p.params["column"] for p in problems] == ["姓名 / name"]
+
+
+@given(st.integers(min_value=0, max_value=18_277))
+def test_column_letters_are_bijective_base26(index: int) -> None:
+    letters = column_letter(index)
+    value = 0
+    for ch in letters:
+        value = value * 26 + (ord(ch) - 64)
+    assert value - 1 == index
+
+
+@given(st.dates(min_value=date(1921, 7, 1), max_value=TODAY))
+def test_every_accepted_date_form_round_trips(day: date) -> None:
+    assert parse_join_date(day.isoformat(), TODAY) == day
+    assert parse_join_date(f"{day.year}/{day.month}/{day.day}", TODAY) == day
+    assert parse_join_date(datetime(day.year, day.month, day.day), TODAY) == day
+    assert parse_join_date((day - date(1899, 12, 30)).days, TODAY) == day

@@ -1,0 +1,43 @@
+"""``zhibu run`` as a real process, polling the fake Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.fakegram import FakeTelegram
+from tests.helpers import TOKEN
+
+
+async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
+    env |= {
+        "ZHIBU_BOT_TOKEN": TOKEN,
+        "ZHIBU_API_BASE_URL": fake.base_url,
+        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "ZHIBU_LOG_LEVEL": "DEBUG",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=60)
+        user = fake.add_user("Alice")
+        answer = await user.ask("/start", timeout=30)
+        assert "还没有绑定党员身份" in answer.content
+        assert (tmp_path / "run.db").exists()  # migrations ran first
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        except TimeoutError:
+            process.kill()
+            _, stderr = await process.communicate()
+    log = stderr.decode()
+    assert "getUpdates" in log or "Application started" in log or "ready" in log
+    assert TOKEN not in log
+    assert TOKEN.split(":")[1] not in log
