@@ -368,9 +368,12 @@ class FakeTelegram:
         if handler is None:
             return _error(ApiError(404, "Not Found: method not found"))
         try:
-            if method in SENDING_METHODS:
+            sending = method in SENDING_METHODS
+            if sending:
                 self._check_flood(int(params.get("chat_id", 0)))
             result = await handler(params)
+            if sending:
+                self._count_sent(int(params.get("chat_id", 0)))
         except ApiError as exc:
             return _error(exc)
         finally:
@@ -433,8 +436,11 @@ class FakeTelegram:
             _trim(per_chat, now - 1)
             if limits.private_per_second is not None and len(per_chat) >= limits.private_per_second:
                 raise _too_many(per_chat[0] + 1 - now)
+
+    def _count_sent(self, chat_id: int) -> None:
+        now = time.monotonic()
         self._sent.append(now)
-        per_chat.append(now)
+        self._sent_per_chat.setdefault(chat_id, deque()).append(now)
 
     def _target_chat(self, params: dict[str, Any]) -> Chat:
         chat_id = params.get("chat_id")
