@@ -217,7 +217,9 @@ async def admins_above(
     return sorted(bootstrap_ids)
 
 
-async def set_language(session: AsyncSession, telegram_id: int, lang: Lang, *, now: datetime) -> None:
+async def set_language(
+    session: AsyncSession, telegram_id: int, lang: Lang, *, now: datetime
+) -> None:
     user = await session.get(TelegramUser, telegram_id)
     if user is None:
         user = TelegramUser(id=telegram_id, first_name="", updated_at=now)

@@ -11,7 +11,9 @@ from bot.db import Database
 from bot.models import Org, OrgAdmin
 
 
-async def add_admin(db: Database, code: str, user_id: int, name: str | None, *, now: datetime) -> bool:
+async def add_admin(
+    db: Database, code: str, user_id: int, name: str | None, *, now: datetime
+) -> bool:
     async with db.write() as session:
         org = await session.scalar(select(Org).where(Org.code == code))
         if org is None:
@@ -21,7 +23,9 @@ async def add_admin(db: Database, code: str, user_id: int, name: str | None, *, 
         )
         if exists is None:
             session.add(OrgAdmin(org_id=org.id, telegram_user_id=user_id, name=name, added_at=now))
-            await audit.record(session, at=now, action="admin.add", org_id=org.id, detail={"user": user_id})
+            await audit.record(
+                session, at=now, action="admin.add", org_id=org.id, detail={"user": user_id}
+            )
         return True
 
 
@@ -33,7 +37,9 @@ async def remove_admin(db: Database, code: str, user_id: int, *, now: datetime) 
         await session.execute(
             delete(OrgAdmin).where(OrgAdmin.org_id == org.id, OrgAdmin.telegram_user_id == user_id)
         )
-        await audit.record(session, at=now, action="admin.remove", org_id=org.id, detail={"user": user_id})
+        await audit.record(
+            session, at=now, action="admin.remove", org_id=org.id, detail={"user": user_id}
+        )
         return True
 
 

@@ -27,7 +27,9 @@ from settings import Settings
 log = logging.getLogger("zhibu.app")
 
 
-def build_application(settings: Settings, *, db: Database, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
+def build_application(
+    settings: Settings, *, db: Database, clock: Clock | None = None
+) -> Application:  # type: ignore[type-arg]
     if settings.bot_token is None:
         raise ValueError("ZHIBU_BOT_TOKEN is not set")
     timeout = settings.request_timeout_seconds
@@ -36,7 +38,11 @@ def build_application(settings: Settings, *, db: Database, clock: Clock | None =
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.api_base_url)
         .base_file_url(settings.file_base_url)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        )
         .rate_limiter(AIORateLimiter(max_retries=5))
         .connect_timeout(timeout)
         .read_timeout(timeout)

@@ -67,8 +67,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from bot.migrate import upgrade
-    from bot.roster import RosterFormatError, import_roster, read_csv, read_workbook, render_result
-    from bot.roster import MEMBER_SHEET, ORG_SHEET, write_template
+    from bot.roster import (
+        MEMBER_SHEET,
+        ORG_SHEET,
+        RosterFormatError,
+        import_roster,
+        read_csv,
+        read_workbook,
+        render_result,
+        write_template,
+    )
 
     settings = _settings()
     lang = settings.language
@@ -97,9 +105,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             await upgrade(db.engine)
             result = await import_roster(
-                db, orgs, members, now=SystemClock().now(), default_timezone=settings.timezone,
+                db,
+                orgs,
+                members,
+                now=SystemClock().now(),
+                default_timezone=settings.timezone,
                 dry_run=args.dry_run,
-            )  # fmt: skip
+            )
         finally:
             await db.dispose()
         stream = sys.stdout if result.counts is not None else sys.stderr

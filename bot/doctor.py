@@ -30,11 +30,18 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 def _check_settings(settings: Settings) -> Check:
     if settings.bot_token is None:
-        return Check("settings", False, "ZHIBU_BOT_TOKEN is not set", "export ZHIBU_BOT_TOKEN=<token from @BotFather>")
+        return Check(
+            "settings",
+            False,
+            "ZHIBU_BOT_TOKEN is not set",
+            "export ZHIBU_BOT_TOKEN=<token from @BotFather>",
+        )
     return Check(
-        "settings", True, f"database {settings.database_url.split('://')[0]}, time zone {settings.timezone}, "
+        "settings",
+        True,
+        f"database {settings.database_url.split('://')[0]}, time zone {settings.timezone}, "
         f"language {settings.language}, {len(settings.admin_ids)} bootstrap admin(s)",
-    )  # fmt: skip
+    )
 
 
 async def _check_database(settings: Settings) -> list[Check]:
@@ -45,15 +52,23 @@ async def _check_database(settings: Settings) -> list[Check]:
         reachable = Check("database", True, "reachable")
         current = await current_revision(db.engine)
     except (SQLAlchemyError, OSError) as exc:
-        return [Check("database", False, f"cannot connect: {type(exc).__name__}",
-                      "check ZHIBU_DATABASE_URL and that the database server runs")]  # fmt: skip
+        return [
+            Check(
+                "database",
+                False,
+                f"cannot connect: {type(exc).__name__}",
+                "check ZHIBU_DATABASE_URL and that the database server runs",
+            )
+        ]
     finally:
         await db.dispose()
     head = head_revision()
     if current == head:
         migrations = Check("migrations", True, f"at {head}")
     else:
-        migrations = Check("migrations", False, f"at {current or 'none'}, latest is {head}", "run: zhibu migrate")
+        migrations = Check(
+            "migrations", False, f"at {current or 'none'}, latest is {head}", "run: zhibu migrate"
+        )
     return [reachable, migrations]
 
 
@@ -66,9 +81,17 @@ async def _check_bot_api(settings: Settings) -> Check:
             response = await client.get(url)
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        return Check("bot api", False, f"unreachable: {type(exc).__name__}",
-                     "check network access to ZHIBU_API_BASE_URL")  # fmt: skip
+        return Check(
+            "bot api",
+            False,
+            f"unreachable: {type(exc).__name__}",
+            "check network access to ZHIBU_API_BASE_URL",
+        )
     if not data.get("ok"):
-        return Check("bot api", False, f"refused: {data.get('description', response.status_code)}",
-                     "check ZHIBU_BOT_TOKEN")  # fmt: skip
+        return Check(
+            "bot api",
+            False,
+            f"refused: {data.get('description', response.status_code)}",
+            "check ZHIBU_BOT_TOKEN",
+        )
     return Check("bot api", True, f"reachable as @{data['result'].get('username')}")

@@ -125,7 +125,9 @@ async def check_token(
         return TokenCheck(TokenState.MEMBER_INACTIVE, token.id, info, org)
     if await session.scalar(select(TelegramLink.id).where(TelegramLink.member_id == member.id)):
         return TokenCheck(TokenState.MEMBER_LINKED, token.id, info, org)
-    return TokenCheck(TokenState.OK, token.id, info, org_info(await session.get_one(Org, member.org_id)))
+    return TokenCheck(
+        TokenState.OK, token.id, info, org_info(await session.get_one(Org, member.org_id))
+    )
 
 
 async def redeem_member_token(
@@ -138,7 +140,9 @@ async def redeem_member_token(
     token = await session.get_one(InviteToken, check.token_id)
     token.used_at, token.used_by = now, telegram_id
     session.add(
-        TelegramLink(member_id=check.member.id, telegram_user_id=telegram_id, linked_at=now, via="invite")
+        TelegramLink(
+            member_id=check.member.id, telegram_user_id=telegram_id, linked_at=now, via="invite"
+        )
     )
     await session.flush()
     return check
@@ -273,7 +277,9 @@ async def decide_join(
     """Approve (linking the chosen member) or reject a pending request, exactly once."""
 
     def outcome(state: JoinState, member: MemberInfo | None = None) -> JoinDecision:
-        return JoinDecision(state, request.org_id, request.telegram_user_id, request.typed_name, member)
+        return JoinDecision(
+            state, request.org_id, request.telegram_user_id, request.typed_name, member
+        )
 
     def close(status: JoinStatus) -> None:
         request.status, request.decided_by, request.decided_at = status.value, decided_by, now
@@ -283,7 +289,9 @@ async def decide_join(
     if not approve:
         close(JoinStatus.REJECTED)
         return outcome(JoinState.REJECTED)
-    candidates = {m.id: m for m in await match_unlinked(session, request.org_id, request.typed_name)}
+    candidates = {
+        m.id: m for m in await match_unlinked(session, request.org_id, request.typed_name)
+    }
     member = candidates.get(member_id) if member_id is not None else None
     if member is None:
         return outcome(JoinState.MEMBER_GONE)
@@ -294,7 +302,10 @@ async def decide_join(
     request.member_id = member.id
     session.add(
         TelegramLink(
-            member_id=member.id, telegram_user_id=request.telegram_user_id, linked_at=now, via="join"
+            member_id=member.id,
+            telegram_user_id=request.telegram_user_id,
+            linked_at=now,
+            via="join",
         )
     )
     await session.flush()
@@ -317,7 +328,9 @@ class BindResult:
     other: OrgInfo | None = None
 
 
-async def bind_group(session: AsyncSession, *, org_id: int, chat_id: int, now: datetime) -> BindResult:
+async def bind_group(
+    session: AsyncSession, *, org_id: int, chat_id: int, now: datetime
+) -> BindResult:
     org = await session.get_one(Org, org_id)
     if org.kind != OrgKind.BRANCH.value:
         raise ValueError("only branches bind groups")
@@ -351,7 +364,9 @@ async def unbind_group(session: AsyncSession, *, chat_id: int, now: datetime) ->
 async def count_members(session: AsyncSession, org_id: int) -> int:
     return int(
         await session.scalar(
-            select(func.count()).select_from(Member).where(Member.org_id == org_id, Member.active.is_(True))
+            select(func.count())
+            .select_from(Member)
+            .where(Member.org_id == org_id, Member.active.is_(True))
         )
         or 0
     )

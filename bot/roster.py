@@ -308,16 +308,20 @@ class _Cells:
         )
 
 
-def _columns(table: Table, mapping: dict[str, str], required: Sequence[str]) -> tuple[
-    dict[str, int], list[Problem]
-]:
+def _columns(
+    table: Table, mapping: dict[str, str], required: Sequence[str]
+) -> tuple[dict[str, int], list[Problem]]:
     columns: dict[str, int] = {}
     for idx, header in enumerate(table.headers):
         name = mapping.get(header)
         if name and name not in columns:
             columns[name] = idx
     problems = [
-        Problem(sheet=table.sheet, key="roster.missing_column", params={"column": _zh_header(n, mapping)})
+        Problem(
+            sheet=table.sheet,
+            key="roster.missing_column",
+            params={"column": _zh_header(n, mapping)},
+        )
         for n in required
         if n not in columns
     ]
@@ -368,7 +372,9 @@ def _validate_orgs(
             problems.append(c.problem("code", "roster.bad_code", value=code))
             ok = False
         elif code in seen:
-            problems.append(c.problem("code", "roster.duplicate_code", value=code, first=seen[code]))
+            problems.append(
+                c.problem("code", "roster.duplicate_code", value=code, first=seen[code])
+            )
             ok = False
         else:
             seen[code] = number
@@ -383,7 +389,9 @@ def _validate_orgs(
         kind = _parse_kind(kind_text)
         if kind is None:
             problems.append(
-                c.problem("kind", "roster.bad_kind" if kind_text else "roster.required", value=kind_text)
+                c.problem(
+                    "kind", "roster.bad_kind" if kind_text else "roster.required", value=kind_text
+                )
             )
             ok = False
         tz = c.text("timezone") if "timezone" in cols else None
@@ -405,9 +413,13 @@ def _validate_orgs(
         _, c = parents[row.code]
         parent_kind = kinds.get(row.parent_code)
         if parent_kind is None:
-            problems.append(c.problem("parent_code", "roster.unknown_parent", value=row.parent_code))
+            problems.append(
+                c.problem("parent_code", "roster.unknown_parent", value=row.parent_code)
+            )
         elif parent_kind in (OrgKind.BRANCH.value, OrgKind.GROUP.value):
-            problems.append(c.problem("parent_code", "roster.parent_is_branch", value=row.parent_code))
+            problems.append(
+                c.problem("parent_code", "roster.parent_is_branch", value=row.parent_code)
+            )
         elif _has_cycle(row.code, {o.code: o.parent_code for o in result}):
             problems.append(c.problem("parent_code", "roster.parent_cycle", value=row.parent_code))
     return result
@@ -549,7 +561,9 @@ def _validate_members(
                 )
                 ok = False
             except ValueError:
-                problems.append(c.problem("joined_on", "roster.bad_date", value=c.text("joined_on")))
+                problems.append(
+                    c.problem("joined_on", "roster.bad_date", value=c.text("joined_on"))
+                )
                 ok = False
         group = c.text("group") if "group" in cols else None
         if group is not None and (len(group) > MAX_GROUP or "/" in group or _has_control(group)):
@@ -655,14 +669,14 @@ async def apply_roster(
         else:
             counts.orgs_unchanged += 1
 
-    for row in roster.members:
-        if row.group:
-            code = f"{row.org_code}/{row.group}"
+    for mrow in roster.members:
+        if mrow.group:
+            code = f"{mrow.org_code}/{mrow.group}"
             if code not in orgs:
-                branch = orgs[row.org_code]
+                branch = orgs[mrow.org_code]
                 group = Org(
                     code=code,
-                    name=row.group,
+                    name=mrow.group,
                     kind=OrgKind.GROUP.value,
                     parent_id=branch.id,
                     timezone=branch.timezone,
@@ -691,21 +705,21 @@ async def apply_roster(
     by_code = {m.member_code: m for m in stored if m.member_code}
     matched: set[int] = set()
 
-    for row in roster.members:
-        member = by_code.get(row.member_code) if row.member_code else None
+    for mrow in roster.members:
+        member = by_code.get(mrow.member_code) if mrow.member_code else None
         if member is None:
-            member = _match_by_name(stored, row, orgs[row.org_code].id, matched)
+            member = _match_by_name(stored, mrow, orgs[mrow.org_code].id, matched)
         wanted_member: dict[str, Any] = {
-            "org_id": orgs[row.org_code].id,
-            "group_id": orgs[f"{row.org_code}/{row.group}"].id if row.group else None,
-            "name": row.name,
-            "phone": row.phone,
-            "role": row.role.value,
-            "joined_on": row.joined_on,
+            "org_id": orgs[mrow.org_code].id,
+            "group_id": orgs[f"{mrow.org_code}/{mrow.group}"].id if mrow.group else None,
+            "name": mrow.name,
+            "phone": mrow.phone,
+            "role": mrow.role.value,
+            "joined_on": mrow.joined_on,
             "active": True,
         }
-        if row.member_code or member is None:
-            wanted_member["member_code"] = row.member_code
+        if mrow.member_code or member is None:
+            wanted_member["member_code"] = mrow.member_code
         if member is None:
             member = Member(created_at=now, updated_at=now, **wanted_member)
             session.add(member)
@@ -802,9 +816,7 @@ async def import_roster(
                 problems = check_scope(roster, await stored_org_parents(session), allowed_roots)
             if problems:
                 raise _DryRun
-            counts = await apply_roster(
-                session, roster, now=now, default_timezone=default_timezone
-            )
+            counts = await apply_roster(session, roster, now=now, default_timezone=default_timezone)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -839,9 +851,10 @@ def render_problems(lang: Lang, problems: Sequence[Problem]) -> list[str]:
 
 def render_result(lang: Lang, result: ImportResult, *, dry_run: bool) -> list[str]:
     if result.counts is None:
-        return [t(lang, "roster.rejected", count=len(result.problems))] + render_problems(
-            lang, result.problems
-        )
+        return [
+            t(lang, "roster.rejected", count=len(result.problems)),
+            *render_problems(lang, result.problems),
+        ]
     headline = "roster.dry_run" if dry_run else "roster.imported"
     lines = [t(lang, headline), t(lang, "roster.summary", **vars(result.counts))]
     if not result.counts.changed:

@@ -106,7 +106,9 @@ def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     )
 
 
-async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
+async def reply(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
     message = update.effective_message
     if message is None:
         return None
@@ -180,7 +182,13 @@ async def ensure_private(update: Update, context: ContextTypes.DEFAULT_TYPE, act
         return True
     username = context.bot.username
     markup = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t(actor.lang, "common.open_private"), url=f"https://t.me/{username}")]]
+        [
+            [
+                InlineKeyboardButton(
+                    t(actor.lang, "common.open_private"), url=f"https://t.me/{username}"
+                )
+            ]
+        ]
     )
     await reply(update, t(actor.lang, "common.private_only"), markup)
     return False
@@ -249,7 +257,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     for admin_id in deps(context).settings.admin_ids:
         try:
             await context.bot.send_message(
-                admin_id, t(lang, "common.error_admin", error=esc(type(error).__name__), where=esc(where))
+                admin_id,
+                t(lang, "common.error_admin", error=esc(type(error).__name__), where=esc(where)),
             )
         except (Forbidden, BadRequest):
             continue

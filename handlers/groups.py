@@ -42,8 +42,12 @@ async def bind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         update,
         t(actor.lang, "bind.confirm", org=esc(actor.branch.name)),
         keyboard(
-            [[(t(actor.lang, "bind.yes"), f"bd:y:{actor.branch.id}:{uid}"),
-              (t(actor.lang, "bind.no"), f"bd:n:0:{uid}")]]  # fmt: skip
+            [
+                [
+                    (t(actor.lang, "bind.yes"), f"bd:y:{actor.branch.id}:{uid}"),
+                    (t(actor.lang, "bind.no"), f"bd:n:0:{uid}"),
+                ]
+            ]
         ),
     )
 
@@ -74,11 +78,17 @@ async def bind_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             result = await linking.bind_group(session, org_id=org_id, chat_id=chat.id, now=now)
             if result.state in (linking.BindState.BOUND, linking.BindState.MOVED):
                 await audit.record(
-                    session, at=now, action="group.bind", actor_telegram_id=actor.telegram_id,
-                    org_id=org_id, detail={"chat_id": chat.id, "moved": result.state == "moved"},
-                )  # fmt: skip
+                    session,
+                    at=now,
+                    action="group.bind",
+                    actor_telegram_id=actor.telegram_id,
+                    org_id=org_id,
+                    detail={"chat_id": chat.id, "moved": result.state is linking.BindState.MOVED},
+                )
     if not allowed or actor.branch is None:
-        await refuse(update, context, actor, action="group.bind", key="bind.managers_only", org_id=org_id)
+        await refuse(
+            update, context, actor, action="group.bind", key="bind.managers_only", org_id=org_id
+        )
         return
     await toast(update)
     key = f"bind.{result.state.value}"
@@ -100,13 +110,19 @@ async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if org is not None and allowed:
             await linking.unbind_group(session, chat_id=chat.id, now=now)
             await audit.record(
-                session, at=now, action="group.unbind", actor_telegram_id=actor.telegram_id,
-                org_id=org.id, detail={"chat_id": chat.id},
-            )  # fmt: skip
+                session,
+                at=now,
+                action="group.unbind",
+                actor_telegram_id=actor.telegram_id,
+                org_id=org.id,
+                detail={"chat_id": chat.id},
+            )
     if org is None:
         await reply(update, t(actor.lang, "unbind.not_bound"))
     elif not allowed:
-        await refuse(update, context, actor, action="group.unbind", key="bind.managers_only", org_id=org.id)
+        await refuse(
+            update, context, actor, action="group.unbind", key="bind.managers_only", org_id=org.id
+        )
     else:
         await reply(update, t(actor.lang, "unbind.done", org=esc(org.name)))
 

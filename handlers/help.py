@@ -5,8 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram import BotCommandScopeChat, Bot, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    Update,
+)
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -14,12 +20,23 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.access import Actor, set_language
 from bot.commands import visible
 from bot.texts import LANGS, Lang, t
-from handlers.common import actor_of, bad_button, callback_parts, deps, edit_or_send, keyboard, reply, toast
+from handlers.common import (
+    actor_of,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    keyboard,
+    reply,
+    toast,
+)
 
 log = logging.getLogger("zhibu.menu")
 
 
-def _bot_commands(lang: Lang, where: Literal["private", "group"], *, member: bool, manager: bool, admin: bool) -> list[BotCommand]:
+def _bot_commands(
+    lang: Lang, where: Literal["private", "group"], *, member: bool, manager: bool, admin: bool
+) -> list[BotCommand]:
     return [
         BotCommand(c.name, t(lang, f"cmd.{c.name}"))
         for c in visible(where=where, member=member, manager=manager, admin=admin)
@@ -29,7 +46,8 @@ def _bot_commands(lang: Lang, where: Literal["private", "group"], *, member: boo
 async def register_menus(bot: Bot, default: Lang) -> None:
     """The menus everyone sees: private and group, in Chinese and English."""
     try:
-        for code, lang in ((None, default), ("zh", "zh"), ("en", "en")):
+        menus: list[tuple[str | None, Lang]] = [(None, default), ("zh", "zh"), ("en", "en")]
+        for code, lang in menus:
             await bot.set_my_commands(
                 _bot_commands(lang, "private", member=True, manager=False, admin=False),
                 scope=BotCommandScopeAllPrivateChats(),
@@ -49,7 +67,11 @@ async def refresh_menu(bot: Bot, actor: Actor) -> None:
     if not (actor.is_manager or actor.is_admin):
         return
     commands = _bot_commands(
-        actor.lang, "private", member=actor.member is not None, manager=actor.is_manager, admin=actor.is_admin
+        actor.lang,
+        "private",
+        member=actor.member is not None,
+        manager=actor.is_manager,
+        admin=actor.is_admin,
     )
     try:
         await bot.set_my_commands(commands, scope=BotCommandScopeChat(actor.telegram_id))
@@ -75,16 +97,19 @@ def help_text(actor: Actor, where: Literal["private", "group"]) -> str:
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     chat = update.effective_chat
-    where: Literal["private", "group"] = "private" if chat and chat.type == ChatType.PRIVATE else "group"
+    where: Literal["private", "group"] = (
+        "private" if chat and chat.type == ChatType.PRIVATE else "group"
+    )
     await reply(update, help_text(actor, where))
 
 
 async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    choice = (context.args or [""])[0].lower()
-    if choice in LANGS:
-        await _set(update, context, actor, choice)  # type: ignore[arg-type]
-        await reply(update, t(choice, "lang.set"))  # type: ignore[arg-type]
+    choice = context.args[0].lower() if context.args else ""
+    if choice in ("zh", "en"):
+        lang: Lang = "zh" if choice == "zh" else "en"
+        await _set(update, context, actor, lang)
+        await reply(update, t(lang, "lang.set"))
         return
     await reply(
         update,
@@ -105,7 +130,9 @@ async def lang_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await edit_or_send(update, t(lang, "lang.set"))
 
 
-async def _set(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, lang: Lang) -> None:
+async def _set(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, lang: Lang
+) -> None:
     d = deps(context)
     async with d.db.write() as session:
         await set_language(session, actor.telegram_id, lang, now=d.clock.now())

@@ -34,7 +34,7 @@ async def _target_branch(
 ) -> OrgInfo | None:
     """The branch a manager command acts on: the caller's own, or ``/cmd CODE`` for admins."""
     d = deps(context)
-    code = (context.args or [None])[0]
+    code = context.args[0] if context.args else None
     async with d.db.read() as session:
         if code is None:
             if actor.is_manager and actor.branch is not None:
@@ -47,15 +47,21 @@ async def _target_branch(
             org = await org_by_code(session, code[:120])
             if org is None or org.kind != OrgKind.BRANCH.value:
                 if actor.is_admin:
-                    await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code[:120])))
+                    await reply(
+                        update, t(actor.lang, "invite.no_such_branch", code=esc(code[:120]))
+                    )
                     return None
                 org = None
         if org is not None and await manages_branch(session, actor, org.id):
             return org
     await refuse(
-        update, context, actor, action=action, key="common.managers_only",
+        update,
+        context,
+        actor,
+        action=action,
+        key="common.managers_only",
         org_id=org.id if org else None,
-    )  # fmt: skip
+    )
     return None
 
 
@@ -84,12 +90,26 @@ async def _invite_page(
         pages = _pages(len(members), INVITE_PAGE)
         page = min(max(page, 0), pages - 1)
         shown = members[page * INVITE_PAGE : (page + 1) * INVITE_PAGE]
-        lines = [t(lang, "invite.title", org=esc(org.name), count=len(members), page=page + 1, pages=pages)]
+        lines = [
+            t(
+                lang,
+                "invite.title",
+                org=esc(org.name),
+                count=len(members),
+                page=page + 1,
+                pages=pages,
+            )
+        ]
         for index, m in enumerate(shown, start=page * INVITE_PAGE + 1):
             raw = await linking.issue_token(
-                session, kind=InviteKind.MEMBER, org_id=org.id, member_id=m.id,
-                created_by=actor.telegram_id, now=now, ttl_days=d.settings.invite_ttl_days,
-            )  # fmt: skip
+                session,
+                kind=InviteKind.MEMBER,
+                org_id=org.id,
+                member_id=m.id,
+                created_by=actor.telegram_id,
+                now=now,
+                ttl_days=d.settings.invite_ttl_days,
+            )
             link = linking.deep_link(context.bot.username, "m", raw)
             lines.append(f"{index}. <b>{esc(m.name)}</b> · {role_name(lang, m.role)}\n{esc(link)}")
     if not members:
@@ -118,15 +138,30 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def _button_org(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org_id: int | None, action: str
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    org_id: int | None,
+    action: str,
 ) -> OrgInfo | None:
     """The branch a button names, if it exists and the presser manages it now."""
     d = deps(context)
     async with d.db.read() as session:
         org = await org_by_id(session, org_id) if org_id is not None else None
-        if org is not None and org.kind == OrgKind.BRANCH.value and await manages_branch(session, actor, org.id):
+        if (
+            org is not None
+            and org.kind == OrgKind.BRANCH.value
+            and await manages_branch(session, actor, org.id)
+        ):
             return org
-    await refuse(update, context, actor, action=action, key="common.not_allowed", org_id=org.id if org else None)
+    await refuse(
+        update,
+        context,
+        actor,
+        action=action,
+        key="common.not_allowed",
+        org_id=org.id if org else None,
+    )
     return None
 
 
@@ -171,9 +206,14 @@ async def _send_member_qr(
             raw = None
         else:
             raw = await linking.issue_token(
-                session, kind=InviteKind.MEMBER, org_id=org.id, member_id=member.id,
-                created_by=actor.telegram_id, now=d.clock.now(), ttl_days=d.settings.invite_ttl_days,
-            )  # fmt: skip
+                session,
+                kind=InviteKind.MEMBER,
+                org_id=org.id,
+                member_id=member.id,
+                created_by=actor.telegram_id,
+                now=d.clock.now(),
+                ttl_days=d.settings.invite_ttl_days,
+            )
     if raw is None:
         await toast(update, t(actor.lang, "invite.already_linked", name=member.name), alert=True)
         return
@@ -183,8 +223,13 @@ async def _send_member_qr(
     assert chat is not None
     await chat.send_photo(
         InputFile(qr_png(link), filename="invite.png"),
-        caption=t(actor.lang, "invite.qr_caption", name=esc(member.name), link=esc(link),
-                  days=d.settings.invite_ttl_days),  # fmt: skip
+        caption=t(
+            actor.lang,
+            "invite.qr_caption",
+            name=esc(member.name),
+            link=esc(link),
+            days=d.settings.invite_ttl_days,
+        ),
     )
 
 
@@ -194,17 +239,27 @@ async def _send_join_link(
     d = deps(context)
     async with d.db.write() as session:
         raw = await linking.issue_token(
-            session, kind=InviteKind.BRANCH, org_id=org.id, member_id=None,
-            created_by=actor.telegram_id, now=d.clock.now(), ttl_days=d.settings.invite_ttl_days,
-        )  # fmt: skip
+            session,
+            kind=InviteKind.BRANCH,
+            org_id=org.id,
+            member_id=None,
+            created_by=actor.telegram_id,
+            now=d.clock.now(),
+            ttl_days=d.settings.invite_ttl_days,
+        )
     await toast(update)
     link = linking.deep_link(context.bot.username, "b", raw)
     chat = update.effective_chat
     assert chat is not None
     await chat.send_photo(
         InputFile(qr_png(link), filename="join.png"),
-        caption=t(actor.lang, "invite.join_caption", org=esc(org.name), link=esc(link),
-                  days=d.settings.invite_ttl_days),  # fmt: skip
+        caption=t(
+            actor.lang,
+            "invite.join_caption",
+            org=esc(org.name),
+            link=esc(link),
+            days=d.settings.invite_ttl_days,
+        ),
     )
 
 
@@ -222,8 +277,15 @@ async def _roster_page(
     pages = _pages(len(lines_all), ROSTER_PAGE)
     page = min(max(page, 0), pages - 1)
     out = [
-        t(lang, "roster.title", org=esc(org.name), count=len(active),
-          linked=sum(1 for r in active if r.linked), page=page + 1, pages=pages)  # fmt: skip
+        t(
+            lang,
+            "roster.title",
+            org=esc(org.name),
+            count=len(active),
+            linked=sum(1 for r in active if r.linked),
+            page=page + 1,
+            pages=pages,
+        )
     ]
     start = page * ROSTER_PAGE
     for index, r in enumerate(lines_all[start : start + ROSTER_PAGE], start=start + 1):

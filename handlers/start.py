@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
@@ -19,6 +20,7 @@ from telegram.ext import (
 from bot import audit, linking
 from bot.access import (
     Actor,
+    MemberInfo,
     admins_above,
     branch_managers,
     manages_branch,
@@ -65,16 +67,19 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
     lang = actor.lang
     if actor.member is not None and actor.branch is not None:
         lines = [
-            t(lang, "home.member", name=esc(actor.member.name), org=esc(actor.branch.name),
-              role=role_name(lang, actor.member.role)),  # fmt: skip
+            t(
+                lang,
+                "home.member",
+                name=esc(actor.member.name),
+                org=esc(actor.branch.name),
+                role=role_name(lang, actor.member.role),
+            ),
             t(lang, "home.no_tasks"),
         ]
     elif actor.is_admin:
         d = deps(context)
         async with d.db.read() as session:
-            names = [
-                (await session.get_one(Org, oid)).name for oid in sorted(actor.admin_org_ids)
-            ]
+            names = [(await session.get_one(Org, oid)).name for oid in sorted(actor.admin_org_ids)]
         scope = t(lang, "home.all_orgs") if actor.is_bootstrap else "、".join(esc(n) for n in names)
         lines = [t(lang, "home.admin", orgs=scope), t(lang, "help.import_hint")]
     else:
@@ -111,8 +116,13 @@ async def _start_with_payload(
         return
     await reply(
         update,
-        t(actor.lang, "link.confirm", name=esc(check.member.name), org=esc(check.org.name),
-          role=role_name(actor.lang, check.member.role)),  # fmt: skip
+        t(
+            actor.lang,
+            "link.confirm",
+            name=esc(check.member.name),
+            org=esc(check.org.name),
+            role=role_name(actor.lang, check.member.role),
+        ),
         keyboard(
             [[(t(actor.lang, "link.yes"), f"lk:y:{parsed[1]}"), (t(actor.lang, "link.no"), "lk:n")]]
         ),
@@ -134,20 +144,31 @@ async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     d = deps(context)
     now = d.clock.now()
     async with d.db.write() as session:
-        check = await linking.redeem_member_token(session, parts[1], telegram_id=actor.telegram_id, now=now)
+        check = await linking.redeem_member_token(
+            session, parts[1], telegram_id=actor.telegram_id, now=now
+        )
         if check.state is linking.TokenState.OK and check.member is not None:
             await audit.record(
-                session, at=now, action="link.invite", actor_telegram_id=actor.telegram_id,
-                actor_member_id=check.member.id, org_id=check.member.org_id,
-            )  # fmt: skip
+                session,
+                at=now,
+                action="link.invite",
+                actor_telegram_id=actor.telegram_id,
+                actor_member_id=check.member.id,
+                org_id=check.member.org_id,
+            )
     await toast(update)
     if check.state is not linking.TokenState.OK or check.member is None or check.org is None:
         await edit_or_send(update, _token_problem(actor.lang, check))
         return
     await edit_or_send(
         update,
-        t(actor.lang, "link.done", name=esc(check.member.name), org=esc(check.org.name),
-          role=role_name(actor.lang, check.member.role)),  # fmt: skip
+        t(
+            actor.lang,
+            "link.done",
+            name=esc(check.member.name),
+            org=esc(check.org.name),
+            role=role_name(actor.lang, check.member.role),
+        ),
     )
     await refresh_menu(context.bot, await actor_of(update, context))
 
@@ -196,27 +217,45 @@ async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         org = check.org
         matches = await linking.match_unlinked(session, org.id, typed)
         if not matches:
-            await reply(update, t(actor.lang, "join.no_match", name=esc(linking.normalise_name(typed)), org=esc(org.name)))
+            await reply(
+                update,
+                t(
+                    actor.lang,
+                    "join.no_match",
+                    name=esc(linking.normalise_name(typed)),
+                    org=esc(org.name),
+                ),
+            )
             return ASK_NAME
         state, request_id = await linking.create_join_request(
-            session, token_id=check.token_id, org_id=org.id, telegram_id=actor.telegram_id,
-            typed_name=typed, now=now,
-        )  # fmt: skip
+            session,
+            token_id=check.token_id,
+            org_id=org.id,
+            telegram_id=actor.telegram_id,
+            typed_name=typed,
+            now=now,
+        )
         managers = [tg for _, tg in await branch_managers(session, org.id)]
         if not managers:
             managers = await admins_above(session, org.id, d.bootstrap_ids)
         if state is linking.JoinState.CREATED:
             await audit.record(
-                session, at=now, action="join.request", actor_telegram_id=actor.telegram_id,
-                org_id=org.id, detail={"request": request_id, "name": linking.normalise_name(typed)},
-            )  # fmt: skip
+                session,
+                at=now,
+                action="join.request",
+                actor_telegram_id=actor.telegram_id,
+                org_id=org.id,
+                detail={"request": request_id, "name": linking.normalise_name(typed)},
+            )
     context.user_data.pop("join_token", None)
     if state is linking.JoinState.PENDING_EXISTS:
         await reply(update, t(actor.lang, "join.already_pending"))
         return ConversationHandler.END
     user = update.effective_user
     assert user is not None
-    await _notify_managers(context, managers, request_id, org.name, typed, user.full_name, user.username, matches)
+    await _notify_managers(
+        context, managers, request_id, org.name, typed, user.full_name, user.username, matches
+    )
     await reply(update, t(actor.lang, "join.submitted", org=esc(org.name)))
     return ConversationHandler.END
 
@@ -229,22 +268,36 @@ async def _notify_managers(
     typed: str,
     full_name: str,
     username: str | None,
-    matches: list[linking.MemberInfo],
+    matches: list[MemberInfo],
 ) -> None:
     d = deps(context)
     for telegram_id in recipients:
         async with d.db.read() as session:
-            lang = await user_language(session, telegram_id, d.settings.language) or d.settings.language
+            lang = (
+                await user_language(session, telegram_id, d.settings.language)
+                or d.settings.language
+            )
         account = esc(full_name) + (f" (@{esc(username)})" if username else "")
         rows = [
-            [(t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"), f"jr:a:{request_id}:{m.id}")]
+            [
+                (
+                    t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"),
+                    f"jr:a:{request_id}:{m.id}",
+                )
+            ]
             for m in matches[:5]
         ]
         rows.append([(t(lang, "join.reject"), f"jr:r:{request_id}")])
         try:
             await context.bot.send_message(
                 telegram_id,
-                t(lang, "join.request", org=esc(org_name), name=esc(linking.normalise_name(typed)), account=account),
+                t(
+                    lang,
+                    "join.request",
+                    org=esc(org_name),
+                    name=esc(linking.normalise_name(typed)),
+                    account=account,
+                ),
                 reply_markup=keyboard(rows),
             )
         except (Forbidden, TelegramError):
@@ -282,19 +335,33 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             denied_org = request.org_id if request else None
         else:
             decision = await linking.decide_join(
-                session, request, approve=approve, member_id=member_id,
-                decided_by=actor.telegram_id, now=now,
-            )  # fmt: skip
+                session,
+                request,
+                approve=approve,
+                member_id=member_id,
+                decided_by=actor.telegram_id,
+                now=now,
+            )
             if decision.state in (linking.JoinState.APPROVED, linking.JoinState.REJECTED):
                 await audit.record(
-                    session, at=now, action=f"join.{decision.state.value}",
-                    actor_telegram_id=actor.telegram_id, org_id=decision.org_id,
+                    session,
+                    at=now,
+                    action=f"join.{decision.state.value}",
+                    actor_telegram_id=actor.telegram_id,
+                    org_id=decision.org_id,
                     detail={"request": request_id, "member": member_id},
-                )  # fmt: skip
+                )
             requester_lang = await user_language(session, decision.telegram_id, d.settings.language)
             org = await org_by_id(session, decision.org_id)
     if decision is None:
-        await refuse(update, context, actor, action="join.decide", key="common.not_allowed", org_id=denied_org)
+        await refuse(
+            update,
+            context,
+            actor,
+            action="join.decide",
+            key="common.not_allowed",
+            org_id=denied_org,
+        )
         return
     await toast(update)
     lang = requester_lang or d.settings.language
@@ -303,11 +370,20 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         member = decision.member
         await edit_or_send(update, t(actor.lang, "join.approved_by_you", name=esc(member.name)))
         await _tell(
-            context, decision.telegram_id,
-            t(lang, "link.done", name=esc(member.name), org=org_name, role=role_name(lang, member.role)),
-        )  # fmt: skip
+            context,
+            decision.telegram_id,
+            t(
+                lang,
+                "link.done",
+                name=esc(member.name),
+                org=org_name,
+                role=role_name(lang, member.role),
+            ),
+        )
     elif decision.state is linking.JoinState.REJECTED:
-        await edit_or_send(update, t(actor.lang, "join.rejected_by_you", name=esc(decision.typed_name)))
+        await edit_or_send(
+            update, t(actor.lang, "join.rejected_by_you", name=esc(decision.typed_name))
+        )
         await _tell(context, decision.telegram_id, t(lang, "join.rejected", org=org_name))
     else:
         await edit_or_send(update, t(actor.lang, f"join.{decision.state.value}"))
@@ -339,10 +415,14 @@ async def join_timeout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await chat.send_message(t(actor.lang, "common.timed_out"))
 
 
-def build_handlers(conversation_timeout: float) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]]:
+def build_handlers(
+    conversation_timeout: float,
+) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]]:
     private = filters.ChatType.PRIVATE
     join = ConversationHandler[ContextTypes.DEFAULT_TYPE](
-        entry_points=[CommandHandler("start", join_start, filters=private & filters.Regex(r"^/start b_"))],
+        entry_points=[
+            CommandHandler("start", join_start, filters=private & filters.Regex(r"^/start b_"))
+        ],
         states={
             ASK_NAME: [MessageHandler(private & filters.TEXT & ~filters.COMMAND, join_name)],
             ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, join_timeout)],

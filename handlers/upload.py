@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
 from bot import audit
 from bot.access import admin_codes
-from bot.roster import RosterFormatError, csv_kind, import_roster, read_csv, read_workbook, render_result
-from bot.roster import MEMBER_SHEET, ORG_SHEET
+from bot.roster import (
+    MEMBER_SHEET,
+    ORG_SHEET,
+    RosterFormatError,
+    Table,
+    csv_kind,
+    import_roster,
+    read_csv,
+    read_workbook,
+    render_result,
+)
 from bot.texts import t
-from handlers.common import actor_of, deps, refuse, reply
+from handlers.common import actor_of, deps, esc, refuse, reply
 
-CSV_PAIR_SECONDS = 15 * 60
+CSV_PAIR_WINDOW = timedelta(minutes=15)
+
+
+@dataclass
+class PendingCsv:
+    """The first of the two roster CSVs, waiting for the other."""
+
+    since: datetime
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def chunks(lines: list[str], limit: int = 4000) -> list[str]:
@@ -44,22 +63,29 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     document = message.document
     name = (document.file_name or "").lower()
     if document.file_size is not None and document.file_size > d.settings.max_upload_bytes:
-        await reply(update, t(actor.lang, "import.too_large", mb=d.settings.max_upload_bytes // (1024 * 1024)))
+        await reply(
+            update,
+            t(actor.lang, "import.too_large", mb=d.settings.max_upload_bytes // (1024 * 1024)),
+        )
         return
     if not name.endswith((".xlsx", ".csv")):
         await reply(update, t(actor.lang, "import.bad_type"))
         return
     data = bytes(await (await document.get_file()).download_as_bytearray())
     if len(data) > d.settings.max_upload_bytes:
-        await reply(update, t(actor.lang, "import.too_large", mb=d.settings.max_upload_bytes // (1024 * 1024)))
+        await reply(
+            update,
+            t(actor.lang, "import.too_large", mb=d.settings.max_upload_bytes // (1024 * 1024)),
+        )
         return
     try:
         if name.endswith(".xlsx"):
             orgs, members = read_workbook(data)
         else:
-            pair = _collect_csv(context.user_data, data)
+            pair = _collect_csv(context.user_data, data, d.clock.now())
             if pair is None:
-                missing = "members" if "orgs" in context.user_data.get("roster_csv", {}) else "orgs"
+                pending = context.user_data["roster_csv"]
+                missing = "members" if "orgs" in pending.files else "orgs"
                 await reply(update, t(actor.lang, f"import.csv_need_{missing}"))
                 return
             orgs, members = pair
@@ -70,38 +96,43 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     async with d.db.read() as session:
         roots = await admin_codes(session, actor)
     result = await import_roster(
-        d.db, orgs, members, now=d.clock.now(), default_timezone=d.settings.timezone, allowed_roots=roots
+        d.db,
+        orgs,
+        members,
+        now=d.clock.now(),
+        default_timezone=d.settings.timezone,
+        allowed_roots=roots,
     )
     if result.counts is not None:
         async with d.db.write() as session:
             await audit.record(
-                session, at=d.clock.now(), action="roster.import", actor_telegram_id=actor.telegram_id,
+                session,
+                at=d.clock.now(),
+                action="roster.import",
+                actor_telegram_id=actor.telegram_id,
                 detail=vars(result.counts) | {"file": document.file_name or ""},
-            )  # fmt: skip
-    from handlers.common import esc
-
+            )
     for text in chunks([esc(line) for line in render_result(actor.lang, result, dry_run=False)]):
         await reply(update, text)
 
 
-def _collect_csv(user_data: dict[object, object], data: bytes) -> tuple[object, object] | None:
+def _collect_csv(
+    user_data: dict[Any, Any], data: bytes, now: datetime
+) -> tuple[Table, Table] | None:
     """Keep the first CSV of a pair for a while; return both tables once both have come."""
-    from bot.roster import Table
-
-    probe = read_csv(data, ORG_SHEET)
-    kind = csv_kind(probe.headers)
+    kind = csv_kind(read_csv(data, ORG_SHEET).headers)
     if kind is None:
         raise RosterFormatError("import.csv_unknown")
     pending = user_data.get("roster_csv")
-    if not isinstance(pending, dict) or time.monotonic() - pending.get("at", 0) > CSV_PAIR_SECONDS:
-        pending = {"at": time.monotonic()}
-    pending[kind] = data
+    if not isinstance(pending, PendingCsv) or now - pending.since > CSV_PAIR_WINDOW:
+        pending = PendingCsv(since=now)
+    pending.files[kind] = data
     user_data["roster_csv"] = pending
-    if "orgs" in pending and "members" in pending:
+    if "orgs" in pending.files and "members" in pending.files:
         user_data.pop("roster_csv", None)
-        orgs: Table = read_csv(pending["orgs"], ORG_SHEET)
-        members: Table = read_csv(pending["members"], MEMBER_SHEET)
-        return orgs, members
+        return read_csv(pending.files["orgs"], ORG_SHEET), read_csv(
+            pending.files["members"], MEMBER_SHEET
+        )
     return None
 
 

@@ -49,15 +49,31 @@ def big_roster() -> tuple[list[list[Any]], list[list[Any]]]:
         orgs.append([f"DW{c}", f"第{c}党委", "GW", "党委", ""])
     for b in range(1, 11):
         orgs.append([f"ZB{b:02d}", f"第{b}党支部", f"DW{(b - 1) % 3 + 1}", "党支部", ""])
-    roles = ["书记", "副书记", "组织委员", "宣传委员", "纪检委员", "党小组长", "预备党员", "入党积极分子"]
+    roles = [
+        "书记",
+        "副书记",
+        "组织委员",
+        "宣传委员",
+        "纪检委员",
+        "党小组长",
+        "预备党员",
+        "入党积极分子",
+    ]
     members: list[list[Any]] = []
     for b in range(1, 11):
         for i in range(30):
             role = roles[i] if i < len(roles) else ""
             group = "第一党小组" if i % 2 == 0 else "第二党小组"
             members.append(
-                [f"ZB{b:02d}", f"党员{b:02d}{i:02d}", f"M{b:02d}{i:02d}", f"138{b:04d}{i:04d}",
-                 role, f"20{i % 20:02d}-07-01", group]  # fmt: skip
+                [
+                    f"ZB{b:02d}",
+                    f"党员{b:02d}{i:02d}",
+                    f"M{b:02d}{i:02d}",
+                    f"138{b:04d}{i:04d}",
+                    role,
+                    f"20{i % 20:02d}-07-01",
+                    group,
+                ]
             )
     return orgs, members
 
@@ -83,7 +99,9 @@ async def link(db: Database, code: str, telegram_id: int, now: datetime) -> None
     """Link a member directly, as test setup (the linking flow itself has its own tests)."""
     mid = await member_id(db, code)
     async with db.write() as session:
-        session.add(TelegramLink(member_id=mid, telegram_user_id=telegram_id, linked_at=now, via="test"))
+        session.add(
+            TelegramLink(member_id=mid, telegram_user_id=telegram_id, linked_at=now, via="test")
+        )
 
 
 async def org_id(db: Database, code: str) -> int:
@@ -114,7 +132,9 @@ class RunningBot:
         await self.app.shutdown()
 
 
-async def start_bot(fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings) -> RunningBot:
+async def start_bot(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
+) -> RunningBot:
     app = build_application(settings, db=db, clock=clock)
     await app.initialize()
     await register_menus(app.bot, settings.language)

@@ -12,13 +12,19 @@ from openpyxl import load_workbook
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, TOKEN, big_roster, workbook_bytes
 
 
-def zhibu(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
+def zhibu(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True, text=True, env=clean, cwd=cwd, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_run_without_token_prints_one_line(tmp_path: Path) -> None:
@@ -30,7 +36,9 @@ def test_run_without_token_prints_one_line(tmp_path: Path) -> None:
 
 
 def test_bad_setting_is_named(tmp_path: Path) -> None:
-    result = zhibu("run", env={"ZHIBU_TIMEZONE": "Mars/Base", "ZHIBU_BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    result = zhibu(
+        "run", env={"ZHIBU_TIMEZONE": "Mars/Base", "ZHIBU_BOT_TOKEN": TOKEN}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "ZHIBU_TIMEZONE" in result.stderr and "Traceback" not in result.stderr
 
@@ -78,8 +86,12 @@ def test_bad_rows_exit_2_and_change_nothing(tmp_path: Path) -> None:
 
 
 def test_csv_import(tmp_path: Path) -> None:
-    (tmp_path / "o.csv").write_text("code,name,parent_code,kind\nB1,Branch one,,branch\n", encoding="utf-8")
-    (tmp_path / "m.csv").write_text("org_code,name,member_code,role\nB1,Li Lei,1,secretary\n", encoding="utf-8")
+    (tmp_path / "o.csv").write_text(
+        "code,name,parent_code,kind\nB1,Branch one,,branch\n", encoding="utf-8"
+    )
+    (tmp_path / "m.csv").write_text(
+        "org_code,name,member_code,role\nB1,Li Lei,1,secretary\n", encoding="utf-8"
+    )
     result = zhibu("import", "--orgs", "o.csv", "--members", "m.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     missing = zhibu("import", "--orgs", "nothere.csv", "--members", "m.csv", cwd=tmp_path)
@@ -103,7 +115,11 @@ def test_migrate_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "zhibu.db").exists()
     assert zhibu("migrate", "--to", "base", cwd=tmp_path).returncode == 0
-    doctor = zhibu("doctor", env={"ZHIBU_BOT_TOKEN": TOKEN, "ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot"}, cwd=tmp_path)
+    doctor = zhibu(
+        "doctor",
+        env={"ZHIBU_BOT_TOKEN": TOKEN, "ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot"},
+        cwd=tmp_path,
+    )
     assert "run: zhibu migrate" in doctor.stdout
     assert "[FAIL] bot api: unreachable" in doctor.stdout
     assert TOKEN not in doctor.stdout + doctor.stderr

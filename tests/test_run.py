@@ -21,9 +21,15 @@ async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: P
         "ZHIBU_LOG_LEVEL": "DEBUG",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run",
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=60)
         user = fake.add_user("Alice")

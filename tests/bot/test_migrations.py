@@ -15,12 +15,16 @@ from bot.db import Database, make_engine
 from bot.migrate import current_revision, downgrade, head_revision, upgrade
 from bot.models import Base
 
-PG_ADMIN_URL = os.environ.get("ZHIBU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "ZHIBU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 
 
 async def tables(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {"alembic_version"}
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {
+            "alembic_version"
+        }
 
 
 async def roundtrip(engine: AsyncEngine) -> None:

@@ -27,7 +27,11 @@ TODAY = date(2026, 3, 2)
 
 
 async def run_import(
-    db: Database, clock: FrozenClock, orgs: list[list[object]], members: list[list[object]], **kw: object
+    db: Database,
+    clock: FrozenClock,
+    orgs: list[list[object]],
+    members: list[list[object]],
+    **kw: object,
 ) -> ImportResult:
     o, m = read_workbook(workbook_bytes(orgs, members))
     return await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", **kw)  # type: ignore[arg-type]
@@ -40,13 +44,25 @@ async def snapshot(db: Database) -> tuple[list[tuple[object, ...]], list[tuple[o
             for o in (await session.execute(select(Org).order_by(Org.id))).scalars()
         ]
         members = [
-            (m.org_id, m.group_id, m.name, m.member_code, m.phone, m.role, m.joined_on, m.active, m.updated_at)
+            (
+                m.org_id,
+                m.group_id,
+                m.name,
+                m.member_code,
+                m.phone,
+                m.role,
+                m.joined_on,
+                m.active,
+                m.updated_at,
+            )
             for m in (await session.execute(select(Member).order_by(Member.id))).scalars()
         ]
     return orgs, members
 
 
-async def test_big_roster_counts_and_reimport_changes_nothing(db: Database, clock: FrozenClock) -> None:
+async def test_big_roster_counts_and_reimport_changes_nothing(
+    db: Database, clock: FrozenClock
+) -> None:
     orgs, members = big_roster()
     result = await run_import(db, clock, orgs, members)
     assert result.problems == []
@@ -61,7 +77,9 @@ async def test_big_roster_counts_and_reimport_changes_nothing(db: Database, cloc
     assert "没有任何变化" in "\n".join(render_result("zh", again, dry_run=False))
 
 
-async def test_three_bad_rows_are_all_listed_and_nothing_is_written(db: Database, clock: FrozenClock) -> None:
+async def test_three_bad_rows_are_all_listed_and_nothing_is_written(
+    db: Database, clock: FrozenClock
+) -> None:
     await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
     before = await snapshot(db)
     members = [list(r) for r in SMALL_MEMBERS] + [
@@ -87,7 +105,9 @@ async def test_errors_are_capped_at_fifty_with_a_count(db: Database, clock: Froz
     assert lines[1].startswith("[党员] row 2, column D (手机号): phone “bad” is invalid")
 
 
-async def test_changed_file_updates_in_place_and_deactivates_missing(db: Database, clock: FrozenClock) -> None:
+async def test_changed_file_updates_in_place_and_deactivates_missing(
+    db: Database, clock: FrozenClock
+) -> None:
     await run_import(db, clock, SMALL_ORGS, SMALL_MEMBERS)
     async with db.read() as session:
         zhang_id = await session.scalar(select(Member.id).where(Member.member_code == "S003"))
@@ -105,7 +125,9 @@ async def test_changed_file_updates_in_place_and_deactivates_missing(db: Databas
     assert back.counts is not None and back.counts.members_updated == 2  # role back, reactivated
 
 
-async def test_members_without_code_are_keyed_by_branch_and_name(db: Database, clock: FrozenClock) -> None:
+async def test_members_without_code_are_keyed_by_branch_and_name(
+    db: Database, clock: FrozenClock
+) -> None:
     members = [["ZB", "甲", "", "", "书记", "", ""], ["ZB", "乙", "", "", "", "", ""]]
     await run_import(db, clock, SMALL_ORGS, members)
     members[1][3] = "13900000000"
@@ -117,7 +139,9 @@ async def test_members_without_code_are_keyed_by_branch_and_name(db: Database, c
 async def test_duplicate_names_without_code_are_an_error(db: Database, clock: FrozenClock) -> None:
     members = [["ZB", "甲", "", "", "", "", ""], ["ZB", "甲", "", "", "", "", ""]]
     result = await run_import(db, clock, SMALL_ORGS, members)
-    assert [(p.row, p.column, p.key) for p in result.problems] == [(3, "B", "roster.duplicate_name")]
+    assert [(p.row, p.column, p.key) for p in result.problems] == [
+        (3, "B", "roster.duplicate_name")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -125,27 +149,72 @@ async def test_duplicate_names_without_code_are_an_error(db: Database, clock: Fr
     [
         ([["A", "x", "NOPE", "党支部", ""]], [], [(2, "C", "roster.unknown_parent")]),
         ([["A", "x", "", "党小组", ""]], [], [(2, "D", "roster.bad_kind")]),
-        ([["A", "x", "", "党支部", ""], ["A", "y", "", "党支部", ""]], [], [(3, "A", "roster.duplicate_code")]),
-        ([["A", "x", "", "党支部", ""], ["B", "y", "A", "党支部", ""]], [], [(3, "C", "roster.parent_is_branch")]),
-        ([["A", "x", "B", "党委", ""], ["B", "y", "A", "党委", ""]], [],
-         [(2, "C", "roster.parent_cycle"), (3, "C", "roster.parent_cycle")]),
+        (
+            [["A", "x", "", "党支部", ""], ["A", "y", "", "党支部", ""]],
+            [],
+            [(3, "A", "roster.duplicate_code")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""], ["B", "y", "A", "党支部", ""]],
+            [],
+            [(3, "C", "roster.parent_is_branch")],
+        ),
+        (
+            [["A", "x", "B", "党委", ""], ["B", "y", "A", "党委", ""]],
+            [],
+            [(2, "C", "roster.parent_cycle"), (3, "C", "roster.parent_cycle")],
+        ),
         ([["A/1", "x", "", "党支部", ""]], [], [(2, "A", "roster.bad_code")]),
         ([["A", "x", "", "党支部", "Mars/Base"]], [], [(2, "E", "roster.bad_timezone")]),
-        ([["A", "x", "", "党委", ""]], [["A", "甲", "", "", "", "", ""]], [(2, "A", "roster.not_branch")]),
-        ([["A", "x", "", "党支部", ""]], [["Q", "甲", "", "", "", "", ""]], [(2, "A", "roster.unknown_org")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "党小组长", "", ""]], [(2, "E", "roster.leader_needs_group")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "1900-01-01", ""]], [(2, "F", "roster.date_range")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "next week", ""]], [(2, "F", "roster.bad_date")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "甲", "", "", "", "", "a/b"]], [(2, "G", "roster.bad_group")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "", "", "", "", "", ""]], [(2, "B", "roster.required")]),
-        ([["A", "x", "", "党支部", ""]], [["A", "甲", "K", "", "", "", ""], ["A", "乙", "K", "", "", "", ""]],
-         [(3, "C", "roster.duplicate_member_code")]),
+        (
+            [["A", "x", "", "党委", ""]],
+            [["A", "甲", "", "", "", "", ""]],
+            [(2, "A", "roster.not_branch")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["Q", "甲", "", "", "", "", ""]],
+            [(2, "A", "roster.unknown_org")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "甲", "", "", "党小组长", "", ""]],
+            [(2, "E", "roster.leader_needs_group")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "甲", "", "", "", "1900-01-01", ""]],
+            [(2, "F", "roster.date_range")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "甲", "", "", "", "next week", ""]],
+            [(2, "F", "roster.bad_date")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "甲", "", "", "", "", "a/b"]],
+            [(2, "G", "roster.bad_group")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "", "", "", "", "", ""]],
+            [(2, "B", "roster.required")],
+        ),
+        (
+            [["A", "x", "", "党支部", ""]],
+            [["A", "甲", "K", "", "", "", ""], ["A", "乙", "K", "", "", "", ""]],
+            [(3, "C", "roster.duplicate_member_code")],
+        ),
     ],
-)  # fmt: skip
+)
 async def test_row_problems(
-    db: Database, clock: FrozenClock, orgs: list[list[object]], members: list[list[object]],
+    db: Database,
+    clock: FrozenClock,
+    orgs: list[list[object]],
+    members: list[list[object]],
     expected: list[tuple[int, str, str]],
-) -> None:  # fmt: skip
+) -> None:
     result = await run_import(db, clock, orgs, members)
     assert [(p.row, p.column, p.key) for p in result.problems] == expected
     assert await snapshot(db) == ([], [])
@@ -181,11 +250,15 @@ async def test_dry_run_writes_nothing(db: Database, clock: FrozenClock) -> None:
 
 
 async def test_csv_pair_in_utf8_and_gbk(db: Database, clock: FrozenClock) -> None:
-    orgs_csv = "组织编码,组织名称,上级组织编码,组织类型\nDW,机关党委,,党委\nZB,第一党支部,DW,党支部\n"
+    orgs_csv = (
+        "组织编码,组织名称,上级组织编码,组织类型\nDW,机关党委,,党委\nZB,第一党支部,DW,党支部\n"
+    )
     members_csv = "组织编码,姓名,党员编号,职务\nZB,王书记,S1,书记\nZB,张三,S2,\n"
     orgs = read_csv(orgs_csv.encode("utf-8-sig"), "组织")
     members = read_csv(members_csv.encode("gbk"), "党员")
-    result = await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    result = await import_roster(
+        db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai"
+    )
     assert result.counts is not None and result.counts.members_created == 2
 
 
@@ -197,7 +270,9 @@ async def test_out_of_scope_orgs_are_refused(db: Database, clock: FrozenClock) -
     )
     assert [p.key for p in result.problems] == ["roster.out_of_scope"]
     o, m = read_workbook(workbook_bytes([["ZB2", "第二党支部", "DW", "党支部", ""]], []))
-    inside = await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", allowed_roots={"DW"})
+    inside = await import_roster(
+        db, o, m, now=clock.now(), default_timezone="Asia/Shanghai", allowed_roots={"DW"}
+    )
     assert inside.counts is not None and inside.counts.orgs_created == 1
 
 

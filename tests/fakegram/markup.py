@@ -7,9 +7,23 @@ import re
 from typing import Any
 
 ALLOWED_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-    "tg-spoiler", "span", "blockquote", "tg-emoji",
-}  # fmt: skip
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
+}
 TAG_RE = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
 )
@@ -54,7 +68,7 @@ def parse_html(text: str) -> str:
                     raise ApiError(
                         400,
                         "Bad Request: can't parse entities: Unmatched end tag at byte offset "
-                        f"{offset}, expected \"</{stack[-1] if stack else ''}>\", found \"</{name}>\"",
+                        f'{offset}, expected "</{stack[-1] if stack else ""}>", found "</{name}>"',
                     )
                 stack.pop()
             else:
@@ -82,7 +96,7 @@ def parse_html(text: str) -> str:
     if stack:
         raise ApiError(
             400,
-            f'Bad Request: can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1]}"',
+            f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\"",
         )
     return "".join(out)
 
@@ -114,7 +128,7 @@ def check_keyboard(markup: Any) -> None:
         return
     rows = markup["inline_keyboard"]
     if not isinstance(rows, list):
-        raise ApiError(400, "Bad Request: field \"inline_keyboard\" must be an Array")
+        raise ApiError(400, 'Bad Request: field "inline_keyboard" must be an Array')
     for row in rows:
         for button in row:
             if not button.get("text"):
@@ -128,4 +142,4 @@ def check_keyboard(markup: Any) -> None:
                 if not re.match(r"^(https?|tg)://", url):
                     raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
             elif not any(k in button for k in ("switch_inline_query", "login_url", "copy_text")):
-                raise ApiError(400, "Bad Request: can't find field \"callback_data\"")
+                raise ApiError(400, 'Bad Request: can\'t find field "callback_data"')

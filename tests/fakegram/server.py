@@ -28,13 +28,26 @@ from tests.fakegram.markup import (
 )
 
 JSON_FIELDS = {
-    "reply_markup", "entities", "caption_entities", "link_preview_options", "reply_parameters",
-    "commands", "scope", "allowed_updates", "media",
-}  # fmt: skip
+    "reply_markup",
+    "entities",
+    "caption_entities",
+    "link_preview_options",
+    "reply_parameters",
+    "commands",
+    "scope",
+    "allowed_updates",
+    "media",
+}
 INT_FIELDS = {
-    "chat_id", "message_id", "offset", "limit", "timeout", "user_id", "reply_to_message_id",
+    "chat_id",
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "user_id",
+    "reply_to_message_id",
     "cache_time",
-}  # fmt: skip
+}
 SENDING_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
 
 
@@ -312,7 +325,11 @@ class FakeTelegram:
             if not msg.from_bot and msg.text.startswith("/"):
                 command = msg.text.split()[0]
                 data["entities"] = [
-                    {"type": "bot_command", "offset": 0, "length": len(command.encode("utf-16-le")) // 2}
+                    {
+                        "type": "bot_command",
+                        "offset": 0,
+                        "length": len(command.encode("utf-16-le")) // 2,
+                    }
                 ]
         if msg.caption is not None:
             data["caption"] = msg.caption
@@ -320,9 +337,14 @@ class FakeTelegram:
             data["reply_markup"] = msg.reply_markup
         if msg.photo is not None and msg.file_id:
             data["photo"] = [
-                {"file_id": msg.file_id, "file_unique_id": msg.file_id, "width": 512,
-                 "height": 512, "file_size": len(msg.photo)}
-            ]  # fmt: skip
+                {
+                    "file_id": msg.file_id,
+                    "file_unique_id": msg.file_id,
+                    "width": 512,
+                    "height": 512,
+                    "file_size": len(msg.photo),
+                }
+            ]
         if msg.document is not None and msg.file_id:
             name, content = msg.document
             data["document"] = {
@@ -492,8 +514,11 @@ class FakeTelegram:
         return True
 
     async def m_getWebhookInfo(self, params: dict[str, Any]) -> Any:
-        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(self.updates)}  # fmt: skip
+        return {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+        }
 
     async def m_getUpdates(self, params: dict[str, Any]) -> Any:
         if self.webhook:
@@ -535,7 +560,9 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: too many commands")
         for cmd in commands:
             name = cmd.get("command", "")
-            if not (1 <= len(name) <= 32) or not all(c.islower() or c.isdigit() or c == "_" for c in name):
+            if not (1 <= len(name) <= 32) or not all(
+                c.islower() or c.isdigit() or c == "_" for c in name
+            ):
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(cmd.get("description", "")) <= 256:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
@@ -689,8 +716,12 @@ class FakeTelegram:
         name, content = self.files[file_id]
         if len(content) > 20 * 1024 * 1024:
             raise ApiError(400, "Bad Request: file is too big")
-        return {"file_id": file_id, "file_unique_id": file_id, "file_size": len(content),
-                "file_path": f"documents/{file_id}/{name}"}  # fmt: skip
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(content),
+            "file_path": f"documents/{file_id}/{name}",
+        }
 
     async def m_getChat(self, params: dict[str, Any]) -> Any:
         chat = self.chats.get(int(params.get("chat_id", 0)))
@@ -741,7 +772,9 @@ class FakeTelegram:
             return self.add_group(body["title"], members).as_dict()
         if action == "send":
             user = UserHandle(self, self.users[int(body["user_id"])])
-            msg = user.send(body["text"], chat_id=body.get("chat_id"), reply_to=body.get("reply_to"))
+            msg = user.send(
+                body["text"], chat_id=body.get("chat_id"), reply_to=body.get("reply_to")
+            )
             return self.message_dict(msg)
         if action == "press":
             user = UserHandle(self, self.users[int(body["user_id"])])
@@ -764,8 +797,11 @@ class FakeTelegram:
             self.limits = Limits(**body)
             return True
         if action == "stats":
-            return {"pending_updates": len(self.updates), "calls": len(self.calls),
-                    "messages": sum(len(v) for v in self.messages.values())}  # fmt: skip
+            return {
+                "pending_updates": len(self.updates),
+                "calls": len(self.calls),
+                "messages": sum(len(v) for v in self.messages.values()),
+            }
         raise KeyError(f"unknown action {action}")
 
 

@@ -14,7 +14,9 @@ from tests.fakegram import FakeTelegram, Faults, Limits
 TOKEN = "1:fake"
 
 
-async def call(fake: FakeTelegram, method: str, client_timeout: float = 10, **params: Any) -> httpx.Response:
+async def call(
+    fake: FakeTelegram, method: str, client_timeout: float = 10, **params: Any
+) -> httpx.Response:
     data = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()}
     async with httpx.AsyncClient(timeout=client_timeout) as client:
         return await client.post(f"{fake.base_url}{TOKEN}/{method}", data=data)
@@ -28,7 +30,9 @@ async def started_chat(fake: FakeTelegram) -> int:
 
 async def test_html_is_parsed_and_bad_markup_refused(fake: FakeTelegram) -> None:
     chat = await started_chat(fake)
-    ok = await call(fake, "sendMessage", chat_id=chat, text="<b>粗</b> &lt;x&gt; &amp;", parse_mode="HTML")
+    ok = await call(
+        fake, "sendMessage", chat_id=chat, text="<b>粗</b> &lt;x&gt; &amp;", parse_mode="HTML"
+    )
     assert ok.json()["result"]["text"] == "粗 <x> &"
     for text in ("<b>unclosed", "<x>tag</x>", "a < b", "a & b", "</i>"):
         bad = await call(fake, "sendMessage", chat_id=chat, text=text, parse_mode="HTML")
@@ -48,7 +52,9 @@ async def test_length_and_keyboard_limits(fake: FakeTelegram) -> None:
     bad = await call(fake, "sendMessage", chat_id=chat, text="hi", reply_markup=markup)
     assert bad.json()["description"] == "Bad Request: BUTTON_DATA_INVALID"
     markup = {"inline_keyboard": [[{"text": "x", "callback_data": "数" * 21}]]}  # 63 bytes
-    assert (await call(fake, "sendMessage", chat_id=chat, text="hi", reply_markup=markup)).status_code == 200
+    assert (
+        await call(fake, "sendMessage", chat_id=chat, text="hi", reply_markup=markup)
+    ).status_code == 200
 
 
 async def test_users_who_never_started_or_blocked_cannot_be_messaged(fake: FakeTelegram) -> None:
@@ -74,14 +80,18 @@ async def test_get_updates_offsets_and_long_polling(fake: FakeTelegram) -> None:
     assert [u["update_id"] for u in again] == [u["update_id"] for u in first]  # not confirmed yet
     confirmed = (await call(fake, "getUpdates", offset=first[1]["update_id"] + 1)).json()["result"]
     assert [u["message"]["text"] for u in confirmed] == ["m2"]
-    assert (await call(fake, "getUpdates", offset=first[2]["update_id"] + 1, limit=1)).json()["result"] == []
+    assert (await call(fake, "getUpdates", offset=first[2]["update_id"] + 1, limit=1)).json()[
+        "result"
+    ] == []
 
     async def later() -> None:
         await asyncio.sleep(0.2)
         user.send("wake")
 
     task = asyncio.create_task(later())
-    woke = (await call(fake, "getUpdates", offset=first[2]["update_id"] + 1, timeout=5)).json()["result"]
+    woke = (await call(fake, "getUpdates", offset=first[2]["update_id"] + 1, timeout=5)).json()[
+        "result"
+    ]
     await task
     assert [u["message"]["text"] for u in woke] == ["wake"]
 
@@ -96,7 +106,9 @@ async def test_second_poller_conflicts(fake: FakeTelegram) -> None:
 
 async def test_flood_limits_answer_429_with_retry_after(fake: FakeTelegram) -> None:
     chat = await started_chat(fake)
-    statuses = [(await call(fake, "sendMessage", chat_id=chat, text=f"{i}")).status_code for i in range(6)]
+    statuses = [
+        (await call(fake, "sendMessage", chat_id=chat, text=f"{i}")).status_code for i in range(6)
+    ]
     assert statuses == [200] * 5 + [429]
     fake.limits = Limits(overall_per_second=None, private_per_second=None, group_per_minute=20)
     member = fake.add_user("M")
@@ -136,9 +148,17 @@ async def test_edits_callbacks_and_files(fake: FakeTelegram) -> None:
     user = fake.add_user("U")
     user.send("/start")
     markup = {"inline_keyboard": [[{"text": "按我", "callback_data": "p:1"}]]}
-    sent = (await call(fake, "sendMessage", chat_id=user.id, text="one", reply_markup=markup)).json()["result"]
-    same = await call(fake, "editMessageText", chat_id=user.id, message_id=sent["message_id"], text="one",
-                      reply_markup=markup)  # fmt: skip
+    sent = (
+        await call(fake, "sendMessage", chat_id=user.id, text="one", reply_markup=markup)
+    ).json()["result"]
+    same = await call(
+        fake,
+        "editMessageText",
+        chat_id=user.id,
+        message_id=sent["message_id"],
+        text="one",
+        reply_markup=markup,
+    )
     assert "message is not modified" in same.json()["description"]
     await call(fake, "editMessageText", chat_id=user.id, message_id=sent["message_id"], text="two")
     msg = fake.bot_messages(user.id)[-1]
@@ -146,9 +166,13 @@ async def test_edits_callbacks_and_files(fake: FakeTelegram) -> None:
     missing = await call(fake, "editMessageText", chat_id=user.id, message_id=999, text="x")
     assert missing.json()["description"] == "Bad Request: message to edit not found"
 
-    sent = (await call(fake, "sendMessage", chat_id=user.id, text="q", reply_markup=markup)).json()["result"]
+    sent = (await call(fake, "sendMessage", chat_id=user.id, text="q", reply_markup=markup)).json()[
+        "result"
+    ]
     query = user.press(fake.bot_messages(user.id)[-1], "按我")
-    assert (await call(fake, "answerCallbackQuery", callback_query_id=query, text="好")).status_code == 200
+    assert (
+        await call(fake, "answerCallbackQuery", callback_query_id=query, text="好")
+    ).status_code == 200
     assert fake.callback_answers[query].text == "好"
     twice = await call(fake, "answerCallbackQuery", callback_query_id=query)
     assert twice.status_code == 400

@@ -17,18 +17,27 @@ from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, link, start_bot
 @pytest.fixture
 async def roster(db: Database, clock: FrozenClock) -> None:
     orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
-    assert (await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")).counts
+    assert (
+        await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    ).counts
 
 
 @pytest.fixture
-async def people(fake: FakeTelegram, db: Database, clock: FrozenClock, roster: None) -> dict[str, UserHandle]:
+async def people(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, roster: None
+) -> dict[str, UserHandle]:
     users = {
         "secretary": fake.add_user("Wang"),
         "organizer": fake.add_user("Li"),
         "member": fake.add_user("Zhang"),
         "activist": fake.add_user("Zhao"),
     }
-    for key, code in (("secretary", "S001"), ("organizer", "S002"), ("member", "S003"), ("activist", "S004")):
+    for key, code in (
+        ("secretary", "S001"),
+        ("organizer", "S002"),
+        ("member", "S003"),
+        ("activist", "S004"),
+    ):
         await link(db, code, users[key].id, clock.now())
     users["stranger"] = fake.add_user("Stranger")
     return users
@@ -42,7 +51,9 @@ async def bound_chat(db: Database) -> int | None:
 async def audit_actions(db: Database, outcome: str) -> list[tuple[str, int | None]]:
     async with db.read() as session:
         rows = await session.execute(
-            select(AuditEntry.action, AuditEntry.actor_telegram_id).where(AuditEntry.outcome == outcome)
+            select(AuditEntry.action, AuditEntry.actor_telegram_id).where(
+                AuditEntry.outcome == outcome
+            )
         )
         return [(a, u) for a, u in rows]
 
@@ -80,7 +91,9 @@ async def test_bind_by_manager_and_confirmation_only_by_them(
     assert ("group.bind", people["secretary"].id) in await audit_actions(db, "ok")
 
 
-async def test_unbind(bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]) -> None:
+async def test_unbind(
+    bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]
+) -> None:
     group = fake.add_group("第一党支部群", list(people.values()))
     card = await people["secretary"].ask("/bind", chat_id=group.id)
     await people["secretary"].click(card, "确认绑定")
@@ -110,7 +123,9 @@ async def test_bind_moves_from_an_old_group_and_refuses_a_taken_one(
     assert await bound_chat(db) == new.id
 
 
-async def test_bind_in_private_chat_explains(bot: RunningBot, people: dict[str, UserHandle]) -> None:
+async def test_bind_in_private_chat_explains(
+    bot: RunningBot, people: dict[str, UserHandle]
+) -> None:
     answer = await people["secretary"].ask("/bind")
     assert "请在支部的 Telegram 群里" in answer.content
 
@@ -130,7 +145,9 @@ async def test_help_differs_by_role(
     assert "/invite" not in commands_in(stranger_text) and "绑定党员身份" in stranger_text
 
 
-async def test_help_for_bootstrap_admin_mentions_import(fake: FakeTelegram, bot: RunningBot) -> None:
+async def test_help_for_bootstrap_admin_mentions_import(
+    fake: FakeTelegram, bot: RunningBot
+) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     text = (await admin.ask("/help")).content
     assert "/invite" in commands_in(text) and "导入名册" in text
@@ -173,25 +190,35 @@ async def test_menus_registered_in_chinese_and_english(bot: RunningBot, fake: Fa
     zh = fake.commands[("all_private_chats", None, "zh")]
     en = fake.commands[("all_private_chats", None, "en")]
     default = fake.commands[("all_private_chats", None, "")]
-    assert [c["command"] for c in zh] == [c["command"] for c in en] == [c["command"] for c in default]
+    assert (
+        [c["command"] for c in zh] == [c["command"] for c in en] == [c["command"] for c in default]
+    )
     assert zh[0]["description"] != en[0]["description"]
     group = fake.commands[("all_group_chats", None, "zh")]
     assert {"bind", "unbind", "help"} == {c["command"] for c in group}
 
 
-async def test_manager_gets_a_fuller_menu(bot: RunningBot, fake: FakeTelegram, people: dict[str, UserHandle]) -> None:
+async def test_manager_gets_a_fuller_menu(
+    bot: RunningBot, fake: FakeTelegram, people: dict[str, UserHandle]
+) -> None:
     await people["secretary"].ask("/start")
     own = await fake.wait_for(lambda: fake.commands.get(("chat", people["secretary"].id, "")))
     assert "invite" in {c["command"] for c in own}
 
 
 async def test_duplicated_update_changes_nothing(
-    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock, settings: object,
+    bot: RunningBot,
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: object,
     people: dict[str, UserHandle],
-) -> None:  # fmt: skip
+) -> None:
     member = people["member"]
     await member.ask("/lang en")
-    update = next(u for u in reversed(fake.update_log) if u.get("message", {}).get("text") == "/lang en")
+    update = next(
+        u for u in reversed(fake.update_log) if u.get("message", {}).get("text") == "/lang en"
+    )
     replies = len(member.bot_messages())
     # Telegram hands the same update out again (as after a crash before the offset was confirmed)
     await bot.stop()

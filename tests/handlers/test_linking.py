@@ -21,12 +21,16 @@ LINK_RE = re.compile(r"https://t\.me/zhibu_test_bot\?start=([mb]_[A-Za-z0-9_-]+)
 @pytest.fixture
 async def roster(db: Database, clock: FrozenClock) -> None:
     orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
-    result = await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    result = await import_roster(
+        db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai"
+    )
     assert result.counts is not None
 
 
 @pytest.fixture
-async def secretary(fake: FakeTelegram, db: Database, clock: FrozenClock, roster: None) -> UserHandle:
+async def secretary(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, roster: None
+) -> UserHandle:
     user = fake.add_user("王书记")
     await link(db, "S001", user.id, clock.now())
     return user
@@ -40,7 +44,11 @@ async def links(db: Database) -> dict[int, int]:
 
 async def denied(db: Database) -> list[AuditEntry]:
     async with db.read() as session:
-        return list((await session.execute(select(AuditEntry).where(AuditEntry.outcome == "denied"))).scalars())
+        return list(
+            (
+                await session.execute(select(AuditEntry).where(AuditEntry.outcome == "denied"))
+            ).scalars()
+        )
 
 
 async def personal_link(secretary: UserHandle, name: str) -> str:
@@ -134,7 +142,12 @@ async def test_expired_token_is_refused(
     ],
 )
 async def test_unknown_and_malformed_tokens(
-    bot: RunningBot, fake: FakeTelegram, db: Database, secretary: UserHandle, payload: str, expected: str
+    bot: RunningBot,
+    fake: FakeTelegram,
+    db: Database,
+    secretary: UserHandle,
+    payload: str,
+    expected: str,
 ) -> None:
     before = await links(db)
     user = fake.add_user("Someone")
@@ -239,7 +252,9 @@ async def test_join_request_cannot_be_decided_by_a_member(
     answer = await member.click_data(own, data)
     assert answer.show_alert and "没有权限" in (answer.text or "")
     assert zhao.id not in await links(db)
-    assert any(e.action == "join.decide" and e.actor_telegram_id == member.id for e in await denied(db))
+    assert any(
+        e.action == "join.decide" and e.actor_telegram_id == member.id for e in await denied(db)
+    )
 
 
 async def test_member_cannot_invite(

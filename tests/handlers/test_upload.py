@@ -19,7 +19,9 @@ async def member_count(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(Member)) or 0)
 
 
-async def test_bootstrap_admin_imports_a_workbook(bot: RunningBot, fake: FakeTelegram, db: Database) -> None:
+async def test_bootstrap_admin_imports_a_workbook(
+    bot: RunningBot, fake: FakeTelegram, db: Database
+) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     before = len(admin.bot_messages())
     admin.upload("roster.xlsx", workbook_bytes(*big_roster()))
@@ -49,17 +51,23 @@ async def test_long_error_lists_are_split_under_the_limit(
     bot: RunningBot, fake: FakeTelegram, db: Database
 ) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
-    members = [["ZB", f"人{i}" * 10, f"X{i}", "bad" * 20, "老板" * 20, "soon" * 10, ""] for i in range(80)]
+    members = [
+        ["ZB", f"人{i}" * 10, f"X{i}", "bad" * 20, "老板" * 20, "soon" * 10, ""] for i in range(80)
+    ]
     before = len(admin.bot_messages())
     admin.upload("roster.xlsx", workbook_bytes(SMALL_ORGS, members))
     await admin.next_message(before)
-    parts = await fake.wait_for(lambda: admin.bot_messages()[before:] if len(admin.bot_messages()) > before + 1 else None)
+    parts = await fake.wait_for(
+        lambda: admin.bot_messages()[before:] if len(admin.bot_messages()) > before + 1 else None
+    )
     text = "\n".join(m.content for m in admin.bot_messages()[before:])
     assert len(parts) >= 2 and "另有" in text
     assert all(len(m.content) <= 4096 for m in parts)
 
 
-async def test_csv_pair_arrives_in_two_messages(bot: RunningBot, fake: FakeTelegram, db: Database) -> None:
+async def test_csv_pair_arrives_in_two_messages(
+    bot: RunningBot, fake: FakeTelegram, db: Database
+) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     orgs = "组织编码,组织名称,上级组织编码,组织类型\nZB,第一党支部,,党支部\n".encode("gbk")
     members = "组织编码,姓名\nZB,张三\n".encode()
@@ -83,7 +91,10 @@ async def test_non_admin_upload_is_refused(
     assert "只有党组织管理员" in answer.content
     assert await member_count(db) == 0
     async with db.read() as session:
-        assert await session.scalar(select(AuditEntry.action).where(AuditEntry.outcome == "denied")) == "roster.import"
+        assert (
+            await session.scalar(select(AuditEntry.action).where(AuditEntry.outcome == "denied"))
+            == "roster.import"
+        )
 
 
 async def test_subtree_admin_cannot_import_outside(
@@ -99,13 +110,15 @@ async def test_subtree_admin_cannot_import_outside(
     assert "不在您管理的范围内" in answer.content
 
 
-async def test_wrong_type_too_large_and_corrupt_files(bot: RunningBot, fake: FakeTelegram, db: Database) -> None:
+async def test_wrong_type_too_large_and_corrupt_files(
+    bot: RunningBot, fake: FakeTelegram, db: Database
+) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     cases = [
         ("photo.jpg", b"\xff\xd8\xff", "请发送 .xlsx 工作簿"),
         ("big.xlsx", b"x" * (5 * 1024 * 1024 + 1), "不能超过 5 MB"),
         ("broken.xlsx", b"PK\x03\x04 not really", "不是有效的 Excel"),
-        ("weird.csv", "a,b\n1,2\n".encode(), "无法识别这个 CSV"),
+        ("weird.csv", b"a,b\n1,2\n", "无法识别这个 CSV"),
     ]
     for name, content, expected in cases:
         before = len(admin.bot_messages())
