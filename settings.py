@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     language: Literal["zh", "en"] = "zh"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     invite_ttl_days: int = Field(default=30, ge=1, le=365)
-    conversation_timeout_seconds: int = Field(default=900, ge=30)
+    conversation_timeout_seconds: int = Field(default=900, ge=1)
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
 
