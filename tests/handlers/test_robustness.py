@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,8 @@ from settings import Settings
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram
 from tests.helpers import TOKEN, RunningBot, big_roster, link, start_bot, workbook_bytes
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -139,22 +140,18 @@ async def test_concurrent_writers_on_one_sqlite_file(tmp_path: Path, db: Databas
         await other.dispose()
 
 
-async def test_fakegram_runs_as_its_own_process(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakegram", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+async def test_fakegram_runs_as_its_own_process() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakegram", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, cwd=str(REPO),
+    )  # fmt: skip
     try:
         assert process.stdout is not None
-        line = await asyncio.to_thread(process.stdout.readline)
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         base = line.strip().rsplit(" ", 1)[-1]
         async with httpx.AsyncClient() as client:
             me = (await client.get(f"{base}1:x/getMe")).json()
         assert me["ok"] and me["result"]["is_bot"]
     finally:
         process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        await process.wait()
