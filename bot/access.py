@@ -89,14 +89,25 @@ async def remember_user(
             )
         )
         return
-    if (user.first_name, user.username, user.telegram_language) != (
+    if (user.first_name, user.username, user.telegram_language, user.blocked_at) != (
         first_name[:128],
         username,
         telegram_language,
+        None,
     ):
         user.first_name, user.username = first_name[:128], username
         user.telegram_language = telegram_language
+        user.blocked_at = None  # they talk to us again, so they have unblocked the bot
         user.updated_at = now
+
+
+async def mark_blocked(session: AsyncSession, telegram_id: int, *, now: datetime) -> None:
+    """Remember that this account has blocked the bot, so managers can see it in /roster."""
+    user = await session.get(TelegramUser, telegram_id)
+    if user is None:
+        session.add(TelegramUser(id=telegram_id, first_name="", blocked_at=now, updated_at=now))
+    elif user.blocked_at is None:
+        user.blocked_at, user.updated_at = now, now
 
 
 async def user_language(session: AsyncSession, telegram_id: int, default: Lang) -> Lang | None:

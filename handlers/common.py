@@ -20,7 +20,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import audit
-from bot.access import Actor, load_actor, remember_user
+from bot.access import Actor, load_actor, mark_blocked, remember_user
 from bot.clock import Clock
 from bot.db import Database
 from bot.models import ProcessedUpdate
@@ -194,6 +194,26 @@ async def ensure_private(update: Update, context: ContextTypes.DEFAULT_TYPE, act
     return False
 
 
+async def send_private(
+    context: ContextTypes.DEFAULT_TYPE,
+    telegram_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> bool:
+    """Message someone other than the sender; a blocked bot is remembered, not raised."""
+    try:
+        await context.bot.send_message(telegram_id, text, reply_markup=markup)
+        return True
+    except Forbidden:
+        d = deps(context)
+        async with d.db.write() as session:
+            await mark_blocked(session, telegram_id, now=d.clock.now())
+        log.info("user %s has blocked the bot or never started it", telegram_id)
+    except TelegramError as exc:
+        log.warning("could not message user %s: %s", telegram_id, exc)
+    return False
+
+
 # ---------------------------------------------------------------- callback data
 
 CALLBACK_RE = re.compile(r"^[a-z]{1,4}(:[A-Za-z0-9_-]{1,40}){0,4}$")
@@ -254,11 +274,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_chat.send_message(t(lang, "common.error"))
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
-    for admin_id in deps(context).settings.admin_ids:
-        try:
-            await context.bot.send_message(
-                admin_id,
-                t(lang, "common.error_admin", error=esc(type(error).__name__), where=esc(where)),
-            )
-        except (Forbidden, BadRequest):
-            continue
+    d = deps(context)
+    note = t(
+        d.settings.language, "common.error_admin", error=esc(type(error).__name__), where=esc(where)
+    )
+    for admin_id in d.settings.admin_ids:
+        await send_private(context, admin_id, note)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.constants import ChatType
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+)
 
 from bot import audit, linking
 from bot.access import manages_branch
@@ -127,7 +133,31 @@ async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, t(actor.lang, "unbind.done", org=esc(org.name)))
 
 
+async def bot_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The bot was removed from a group: that group stops being a branch group."""
+    change = update.my_chat_member
+    if change is None or change.new_chat_member.status not in (
+        ChatMemberStatus.LEFT,
+        ChatMemberStatus.BANNED,
+    ):
+        return
+    d = deps(context)
+    now = d.clock.now()
+    async with d.db.write() as session:
+        org = await linking.unbind_group(session, chat_id=change.chat.id, now=now)
+        if org is not None:
+            await audit.record(
+                session,
+                at=now,
+                action="group.unbind",
+                actor_telegram_id=change.from_user.id,
+                org_id=org.id,
+                detail={"chat_id": change.chat.id, "reason": "bot removed from the group"},
+            )
+
+
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
+    ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
     CommandHandler("bind", bind_command),
     CommandHandler("unbind", unbind_command),
     CallbackQueryHandler(bind_button, pattern=r"^bd:"),

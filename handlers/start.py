@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from telegram import Update
-from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -41,11 +39,10 @@ from handlers.common import (
     keyboard,
     refuse,
     reply,
+    send_private,
     toast,
 )
 from handlers.help import refresh_menu
-
-log = logging.getLogger("zhibu.start")
 
 ASK_NAME = 1
 TOKEN_TEXT = {
@@ -288,20 +285,14 @@ async def _notify_managers(
             for m in matches[:5]
         ]
         rows.append([(t(lang, "join.reject"), f"jr:r:{request_id}")])
-        try:
-            await context.bot.send_message(
-                telegram_id,
-                t(
-                    lang,
-                    "join.request",
-                    org=esc(org_name),
-                    name=esc(linking.normalise_name(typed)),
-                    account=account,
-                ),
-                reply_markup=keyboard(rows),
-            )
-        except (Forbidden, TelegramError):
-            log.warning("could not send a join request to manager %s", telegram_id)
+        text = t(
+            lang,
+            "join.request",
+            org=esc(org_name),
+            name=esc(linking.normalise_name(typed)),
+            account=account,
+        )
+        await send_private(context, telegram_id, text, keyboard(rows))
 
 
 def _parse_join_button(update: Update) -> tuple[bool, int, int | None] | None:
@@ -369,7 +360,7 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if decision.state is linking.JoinState.APPROVED and decision.member is not None:
         member = decision.member
         await edit_or_send(update, t(actor.lang, "join.approved_by_you", name=esc(member.name)))
-        await _tell(
+        await send_private(
             context,
             decision.telegram_id,
             t(
@@ -384,18 +375,9 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await edit_or_send(
             update, t(actor.lang, "join.rejected_by_you", name=esc(decision.typed_name))
         )
-        await _tell(context, decision.telegram_id, t(lang, "join.rejected", org=org_name))
+        await send_private(context, decision.telegram_id, t(lang, "join.rejected", org=org_name))
     else:
         await edit_or_send(update, t(actor.lang, f"join.{decision.state.value}"))
-
-
-async def _tell(context: ContextTypes.DEFAULT_TYPE, telegram_id: int | None, text: str) -> None:
-    if telegram_id is None:
-        return
-    try:
-        await context.bot.send_message(telegram_id, text)
-    except (Forbidden, TelegramError):
-        log.warning("could not tell user %s about a join decision", telegram_id)
 
 
 async def join_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:

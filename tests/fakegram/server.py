@@ -255,6 +255,23 @@ class FakeTelegram:
         self.chats[chat.id] = chat
         return chat
 
+    def remove_bot(self, chat: Chat, by: UserHandle) -> None:
+        """A group admin removes the bot from the group."""
+        chat.bot_member = False
+        bot_user = {
+            k: v for k, v in self.bot.items() if k in ("id", "is_bot", "first_name", "username")
+        }
+        self.push_update(
+            "my_chat_member",
+            {
+                "chat": chat.as_dict(),
+                "from": by.user.as_dict(),
+                "date": int(time.time()),
+                "old_chat_member": {"status": "member", "user": bot_user},
+                "new_chat_member": {"status": "left", "user": bot_user},
+            },
+        )
+
     def chat_messages(self, chat_id: int) -> list[Msg]:
         return list(self.messages.get(chat_id, []))
 

@@ -231,3 +231,40 @@ async def test_duplicated_update_changes_nothing(
         assert len(member.bot_messages()) == replies + 1
     finally:
         await restarted.stop()
+
+
+async def test_removing_the_bot_unbinds_the_group(
+    bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]
+) -> None:
+    group = fake.add_group("第一党支部群", list(people.values()))
+    card = await people["secretary"].ask("/bind", chat_id=group.id)
+    await people["secretary"].click(card, "确认绑定")
+    await fake.wait_for(lambda: "已绑定为" in card.content)
+    fake.remove_bot(group, by=people["member"])
+    await people["secretary"].ask("/help")  # handled after the removal
+    assert await bound_chat(db) is None
+    assert ("group.unbind", people["member"].id) in await audit_actions(db, "ok")
+
+
+async def test_a_manager_who_blocked_the_bot_shows_in_the_roster(
+    bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]
+) -> None:
+    sec, org = people["secretary"], people["organizer"]
+    page = await sec.ask("/invite")
+    before = len(sec.bot_messages())
+    await sec.click(page, "支部入群链接")
+    photo = await sec.next_message(before)
+    payload = photo.content.split("start=")[1].split()[0]
+    org.block_bot()
+    joiner = fake.add_user("Joiner")
+    await joiner.ask(f"/start {payload}")
+    done = await joiner.ask("钱预备")
+    assert "申请已提交" in done.content
+    roster = await sec.ask("/roster")
+    line = next(x for x in roster.content.splitlines() if "李委员" in x)
+    assert "已屏蔽机器人" in line
+    org.send("/start")  # they come back
+    await org.next_message(len(org.bot_messages()))
+    roster = await sec.ask("/roster")
+    line = next(x for x in roster.content.splitlines() if "李委员" in x)
+    assert "已屏蔽" not in line and "已绑定" in line
