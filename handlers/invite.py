@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
@@ -65,6 +66,36 @@ async def _target_branch(
     return None
 
 
+async def _new_link(
+    session: AsyncSession,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    *,
+    kind: InviteKind,
+    org_id: int,
+    member_id: int | None,
+) -> str:
+    """Issue a fresh token and return its deep link."""
+    d = deps(context)
+    raw = await linking.issue_token(
+        session,
+        kind=kind,
+        org_id=org_id,
+        member_id=member_id,
+        created_by=actor.telegram_id,
+        now=d.clock.now(),
+        ttl_days=d.settings.invite_ttl_days,
+    )
+    return linking.deep_link(context.bot.username, "m" if kind is InviteKind.MEMBER else "b", raw)
+
+
+async def _send_qr(update: Update, link: str, caption: str) -> None:
+    await toast(update)
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_photo(InputFile(qr_png(link), filename="invite.png"), caption=caption)
+
+
 def _pages(total: int, size: int) -> int:
     return max(1, (total + size - 1) // size)
 
@@ -84,7 +115,6 @@ async def _invite_page(
     """The text and buttons of one invite page; issues fresh personal tokens for it."""
     d = deps(context)
     lang = actor.lang
-    now = d.clock.now()
     async with d.db.write() as session:
         members = await linking.unlinked_members(session, org.id)
         pages = _pages(len(members), INVITE_PAGE)
@@ -101,16 +131,9 @@ async def _invite_page(
             )
         ]
         for index, m in enumerate(shown, start=page * INVITE_PAGE + 1):
-            raw = await linking.issue_token(
-                session,
-                kind=InviteKind.MEMBER,
-                org_id=org.id,
-                member_id=m.id,
-                created_by=actor.telegram_id,
-                now=now,
-                ttl_days=d.settings.invite_ttl_days,
+            link = await _new_link(
+                session, context, actor, kind=InviteKind.MEMBER, org_id=org.id, member_id=m.id
             )
-            link = linking.deep_link(context.bot.username, "m", raw)
             lines.append(f"{index}. <b>{esc(m.name)}</b> · {role_name(lang, m.role)}\n{esc(link)}")
     if not members:
         lines.append(t(lang, "invite.all_linked"))
@@ -202,35 +225,17 @@ async def _send_member_qr(
         return
     async with d.db.write() as session:
         unlinked = {m.id for m in await linking.unlinked_members(session, org.id)}
-        if member.id not in unlinked:
-            raw = None
-        else:
-            raw = await linking.issue_token(
-                session,
-                kind=InviteKind.MEMBER,
-                org_id=org.id,
-                member_id=member.id,
-                created_by=actor.telegram_id,
-                now=d.clock.now(),
-                ttl_days=d.settings.invite_ttl_days,
+        link = None
+        if member.id in unlinked:
+            link = await _new_link(
+                session, context, actor, kind=InviteKind.MEMBER, org_id=org.id, member_id=member.id
             )
-    if raw is None:
+    if link is None:
         await toast(update, t(actor.lang, "invite.already_linked", name=member.name), alert=True)
         return
-    await toast(update)
-    link = linking.deep_link(context.bot.username, "m", raw)
-    chat = update.effective_chat
-    assert chat is not None
-    await chat.send_photo(
-        InputFile(qr_png(link), filename="invite.png"),
-        caption=t(
-            actor.lang,
-            "invite.qr_caption",
-            name=esc(member.name),
-            link=esc(link),
-            days=d.settings.invite_ttl_days,
-        ),
-    )
+    days = d.settings.invite_ttl_days
+    caption = t(actor.lang, "invite.qr_caption", name=esc(member.name), link=esc(link), days=days)
+    await _send_qr(update, link, caption)
 
 
 async def _send_join_link(
@@ -238,29 +243,12 @@ async def _send_join_link(
 ) -> None:
     d = deps(context)
     async with d.db.write() as session:
-        raw = await linking.issue_token(
-            session,
-            kind=InviteKind.BRANCH,
-            org_id=org.id,
-            member_id=None,
-            created_by=actor.telegram_id,
-            now=d.clock.now(),
-            ttl_days=d.settings.invite_ttl_days,
+        link = await _new_link(
+            session, context, actor, kind=InviteKind.BRANCH, org_id=org.id, member_id=None
         )
-    await toast(update)
-    link = linking.deep_link(context.bot.username, "b", raw)
-    chat = update.effective_chat
-    assert chat is not None
-    await chat.send_photo(
-        InputFile(qr_png(link), filename="join.png"),
-        caption=t(
-            actor.lang,
-            "invite.join_caption",
-            org=esc(org.name),
-            link=esc(link),
-            days=d.settings.invite_ttl_days,
-        ),
-    )
+    days = d.settings.invite_ttl_days
+    caption = t(actor.lang, "invite.join_caption", org=esc(org.name), link=esc(link), days=days)
+    await _send_qr(update, link, caption)
 
 
 # ---------------------------------------------------------------- /roster

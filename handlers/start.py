@@ -19,6 +19,7 @@ from bot import audit, linking
 from bot.access import (
     Actor,
     MemberInfo,
+    OrgInfo,
     admins_above,
     branch_managers,
     manages_branch,
@@ -53,6 +54,11 @@ TOKEN_TEXT = {
     linking.TokenState.MEMBER_INACTIVE: "link.member_inactive",
     linking.TokenState.ACCOUNT_LINKED: "link.account_linked",
 }
+
+
+def _who(lang: Lang, key: str, member: MemberInfo, org: OrgInfo) -> str:
+    """A text about a member of an org: name, org and role filled in."""
+    return t(lang, key, name=esc(member.name), org=esc(org.name), role=role_name(lang, member.role))
 
 
 def _token_problem(lang: Lang, check: linking.TokenCheck) -> str:
@@ -113,13 +119,7 @@ async def _start_with_payload(
         return
     await reply(
         update,
-        t(
-            actor.lang,
-            "link.confirm",
-            name=esc(check.member.name),
-            org=esc(check.org.name),
-            role=role_name(actor.lang, check.member.role),
-        ),
+        _who(actor.lang, "link.confirm", check.member, check.org),
         keyboard(
             [[(t(actor.lang, "link.yes"), f"lk:y:{parsed[1]}"), (t(actor.lang, "link.no"), "lk:n")]]
         ),
@@ -157,16 +157,7 @@ async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if check.state is not linking.TokenState.OK or check.member is None or check.org is None:
         await edit_or_send(update, _token_problem(actor.lang, check))
         return
-    await edit_or_send(
-        update,
-        t(
-            actor.lang,
-            "link.done",
-            name=esc(check.member.name),
-            org=esc(check.org.name),
-            role=role_name(actor.lang, check.member.role),
-        ),
-    )
+    await edit_or_send(update, _who(actor.lang, "link.done", check.member, check.org))
     await refresh_menu(context.bot, await actor_of(update, context))
 
 
@@ -357,20 +348,10 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await toast(update)
     lang = requester_lang or d.settings.language
     org_name = esc(org.name if org else "")
-    if decision.state is linking.JoinState.APPROVED and decision.member is not None:
+    if decision.state is linking.JoinState.APPROVED and decision.member is not None and org:
         member = decision.member
         await edit_or_send(update, t(actor.lang, "join.approved_by_you", name=esc(member.name)))
-        await send_private(
-            context,
-            decision.telegram_id,
-            t(
-                lang,
-                "link.done",
-                name=esc(member.name),
-                org=org_name,
-                role=role_name(lang, member.role),
-            ),
-        )
+        await send_private(context, decision.telegram_id, _who(lang, "link.done", member, org))
     elif decision.state is linking.JoinState.REJECTED:
         await edit_or_send(
             update, t(actor.lang, "join.rejected_by_you", name=esc(decision.typed_name))
