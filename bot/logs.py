@@ -32,10 +32,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """One event, one line: tracebacks and multi-line messages are folded with ⏎."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "").replace("\n", " ⏎ ")
+
+
 def setup_logging(level: str, secrets: list[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+        OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     )
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()

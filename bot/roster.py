@@ -10,6 +10,7 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -199,10 +200,11 @@ def column_letter(index: int) -> str:
 def read_workbook(data: bytes) -> tuple[Table, Table]:
     """The 组织 and 党员 sheets of an .xlsx workbook (English sheet names also work)."""
     from openpyxl import load_workbook  # slow import; only when a workbook is read
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many unrelated types for a bad file
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise RosterFormatError("roster.not_xlsx") from exc
     try:
         sheets = {ws.title.strip().lower(): ws for ws in wb.worksheets}

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -262,7 +262,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             lang = d.settings.language
             if user is not None:
                 lang = (await actor_of(update, context)).lang
-        except Exception:  # the database may be what failed
+        except (SQLAlchemyError, OSError):  # the database may be what failed
             log.debug("could not load the actor for the error reply", exc_info=True)
     log.error("error while handling %s: %r", where or "a job", error, exc_info=error)
     if not isinstance(update, Update):

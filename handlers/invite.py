@@ -30,40 +30,45 @@ INVITE_PAGE = 8
 ROSTER_PAGE = 20
 
 
+async def _allowed_branch(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    org: OrgInfo | None,
+    *,
+    action: str,
+    key: str,
+) -> OrgInfo | None:
+    """``org`` when it is a branch the actor manages right now; otherwise refuse and audit."""
+    if org is not None and org.kind == OrgKind.BRANCH.value:
+        async with deps(context).db.read() as session:
+            if await manages_branch(session, actor, org.id):
+                return org
+    await refuse(update, context, actor, action=action, key=key, org_id=org.id if org else None)
+    return None
+
+
 async def _target_branch(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
 ) -> OrgInfo | None:
     """The branch a manager command acts on: the caller's own, or ``/cmd CODE`` for admins."""
-    d = deps(context)
-    code = context.args[0] if context.args else None
-    async with d.db.read() as session:
-        if code is None:
-            if actor.is_manager and actor.branch is not None:
-                return actor.branch
-            if actor.is_admin:
-                await reply(update, t(actor.lang, "invite.need_code", command=action))
-                return None
-            org = None
-        else:
-            org = await org_by_code(session, code[:120])
-            if org is None or org.kind != OrgKind.BRANCH.value:
-                if actor.is_admin:
-                    await reply(
-                        update, t(actor.lang, "invite.no_such_branch", code=esc(code[:120]))
-                    )
-                    return None
-                org = None
-        if org is not None and await manages_branch(session, actor, org.id):
-            return org
-    await refuse(
-        update,
-        context,
-        actor,
-        action=action,
-        key="common.managers_only",
-        org_id=org.id if org else None,
+    code = context.args[0][:120] if context.args else None
+    org: OrgInfo | None = None
+    if code is None:
+        if actor.is_manager and actor.branch is not None:
+            org = actor.branch
+        elif actor.is_admin:
+            await reply(update, t(actor.lang, "invite.need_code", command=action))
+            return None
+    else:
+        async with deps(context).db.read() as session:
+            org = await org_by_code(session, code)
+        if actor.is_admin and (org is None or org.kind != OrgKind.BRANCH.value):
+            await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code)))
+            return None
+    return await _allowed_branch(
+        update, context, actor, org, action=action, key="common.managers_only"
     )
-    return None
 
 
 async def _new_link(
@@ -168,24 +173,13 @@ async def _button_org(
     action: str,
 ) -> OrgInfo | None:
     """The branch a button names, if it exists and the presser manages it now."""
-    d = deps(context)
-    async with d.db.read() as session:
-        org = await org_by_id(session, org_id) if org_id is not None else None
-        if (
-            org is not None
-            and org.kind == OrgKind.BRANCH.value
-            and await manages_branch(session, actor, org.id)
-        ):
-            return org
-    await refuse(
-        update,
-        context,
-        actor,
-        action=action,
-        key="common.not_allowed",
-        org_id=org.id if org else None,
+    org = None
+    if org_id is not None:
+        async with deps(context).db.read() as session:
+            org = await org_by_id(session, org_id)
+    return await _allowed_branch(
+        update, context, actor, org, action=action, key="common.not_allowed"
     )
-    return None
 
 
 async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

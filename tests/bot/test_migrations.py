@@ -7,8 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db import Database, make_engine
@@ -63,7 +65,7 @@ async def postgres_engine() -> AsyncIterator[AsyncEngine]:
     try:
         async with admin.connect() as conn:
             await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except (OSError, Exception) as exc:  # asyncpg raises its own types for a refused connection
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
         await admin.dispose()
         if os.environ.get("CI"):
             raise
