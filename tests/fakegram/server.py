@@ -850,6 +850,10 @@ class UserHandle:
         self.fake.push_update("message", self.fake.message_dict(msg))
         return msg
 
+    def reply(self, msg: Msg, text: str) -> Msg:
+        """Reply to a message (swipe-to-reply in the client)."""
+        return self.send(text, chat_id=msg.chat_id, reply_to=msg.message_id)
+
     def upload(
         self, name: str, content: bytes, *, caption: str | None = None, chat_id: int | None = None
     ) -> Msg:

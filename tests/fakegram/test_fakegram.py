@@ -195,3 +195,14 @@ async def test_control_api_for_other_processes(fake: FakeTelegram) -> None:
         assert [m.get("text") for m in messages] == ["/start", "hello"]
         stats = (await client.post("stats")).json()["result"]
         assert stats["messages"] == 2
+
+
+async def test_a_reply_carries_the_message_it_answers(fake: FakeTelegram) -> None:
+    user = fake.add_user("U")
+    user.send("/start")
+    sent = (await call(fake, "sendMessage", chat_id=user.id, text="请回复")).json()["result"]
+    user.reply(fake.bot_messages(user.id)[-1], "我的回答")
+    update = fake.update_log[-1]["message"]
+    assert update["text"] == "我的回答"
+    assert update["reply_to_message"]["message_id"] == sent["message_id"]
+    assert update["reply_to_message"]["text"] == "请回复"
