@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -42,11 +43,32 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
     await _run(engine, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def _run(engine: AsyncEngine, action: object) -> None:
+async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
     def _apply(connection: Connection) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        action(cfg)  # type: ignore[operator]
+        # SQLite rebuilds tables to alter them; foreign keys must be off meanwhile (and can
+        # only be switched outside a transaction), then every reference is checked.
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _raw(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg = alembic_config()
+                cfg.attributes["connection"] = connection
+                action(cfg)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("migration left rows pointing at missing rows")
+        finally:
+            if sqlite:
+                _raw(connection, "PRAGMA foreign_keys=ON")
 
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
         await conn.run_sync(_apply)
+
+
+def _raw(connection: Connection, sql: str) -> None:
+    """Run a statement on the DBAPI connection, outside any transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()

@@ -91,6 +91,7 @@ class Org(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"), index=True)
     timezone: Mapped[str] = mapped_column(String(64))
     group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    theme_day_rule: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -213,3 +214,96 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class HolidayYear(Base):
+    """A year whose workdays the operator imported from the State Council notice."""
+
+    __tablename__ = "holiday_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HolidayDay(Base):
+    __tablename__ = "holiday_days"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(
+        ForeignKey("holiday_years.year", ondelete="CASCADE"), index=True
+    )
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # holiday | workday
+    name: Mapped[str | None] = mapped_column(String(50))
+
+
+class ObligationSetting(Base):
+    """A branch's own version of a built-in obligation: off (with a reason), period, min."""
+
+    __tablename__ = "obligation_settings"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    period: Mapped[str | None] = mapped_column(String(16))
+    min_count: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomObligation(Base):
+    __tablename__ = "custom_obligations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(60))
+    period: Mapped[str] = mapped_column(String(16))  # month … year, or once
+    due_on: Mapped[date | None] = mapped_column(Date)
+    min_count: Mapped[int] = mapped_column(Integer, default=1)
+    attendance: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Record(Base):
+    """Something that happened and counts toward obligations: a meeting, a report, a talk."""
+
+    __tablename__ = "records"
+    __table_args__ = (Index("ix_records_org_held", "org_id", "held_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    held_on: Mapped[date] = mapped_column(Date)
+    summary: Mapped[str | None] = mapped_column(Text)
+    filed_by: Mapped[int | None] = mapped_column(BigInteger)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecordObligation(Base):
+    """Which obligations a record fulfils (合并召开, 分别记录: each counts once)."""
+
+    __tablename__ = "record_obligations"
+
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Notice(Base):
+    """One-time notices already given (e.g. a year without holiday data)."""
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())

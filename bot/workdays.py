@@ -174,10 +174,16 @@ def parse_holiday_file(text: str) -> list[YearData]:
         current = first
         while current <= last:
             if kind == "workday" and current.weekday() < 5:
-                problems.append((number, "holidays.workday_on_weekday", {"value": current.isoformat()}))
+                problems.append(
+                    (number, "holidays.workday_on_weekday", {"value": current.isoformat()})
+                )
             elif current in days and days[current][0] != kind:
                 problems.append(
-                    (number, "holidays.conflict", {"value": current.isoformat(), "line": days[current][2]})
+                    (
+                        number,
+                        "holidays.conflict",
+                        {"value": current.isoformat(), "line": days[current][2]},
+                    )
                 )
             else:
                 days[current] = (kind, name, number)

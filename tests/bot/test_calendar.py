@@ -29,7 +29,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkdayCalendar()
 
 
-def occ(code: str, start: str, end: str, *, today: str = "2026-01-01", count: int = 0, **kw: object):  # type: ignore[no-untyped-def]
+def occ(
+    code: str, start: str, end: str, *, today: str = "2026-01-01", count: int = 0, **kw: object
+):  # type: ignore[no-untyped-def]
     ob = BY_CODE[code]
     return build_occurrence(
         ob, org="ZB", member=None, start=D(start), end=D(end), required=ob.min_count, count=count,
@@ -50,7 +52,12 @@ def test_february_2026_last_workday_is_the_make_up_saturday() -> None:
     assert o.deadline == D("2026-02-28") and o.last_workday == D("2026-02-28")
     local = [r.astimezone(TZ) for r in o.reminders]
     # 10, 5, 2 and 0 workdays before 28 Feb, across the Spring Festival holiday
-    assert [r.date() for r in local] == [D("2026-02-09"), D("2026-02-14"), D("2026-02-26"), D("2026-02-28")]
+    assert [r.date() for r in local] == [
+        D("2026-02-09"),
+        D("2026-02-14"),
+        D("2026-02-26"),
+        D("2026-02-28"),
+    ]
     assert all(r.time() == time(9, 0) for r in local)
     assert o.reminders[0].isoformat() == "2026-02-09T09:00:00+08:00"
 
@@ -64,7 +71,10 @@ def test_third_quarter_deadline_followed_by_national_day() -> None:
     # workdays after 30 Sep: 8, 9, 10 (a make-up Saturday), 12–16, 19, 20 Oct: the 10th is 20 Oct
     grace_over = occ("general_meeting", "2026-07-01", "2026-09-30", today="2026-10-20")
     assert grace_over.status is Status.OVERDUE
-    assert occ("general_meeting", "2026-07-01", "2026-09-30", today="2026-10-21").status is Status.MISSED
+    assert (
+        occ("general_meeting", "2026-07-01", "2026-09-30", today="2026-10-21").status
+        is Status.MISSED
+    )
 
 
 def test_january_2026_ends_on_a_saturday_so_the_last_workday_is_friday() -> None:
@@ -73,7 +83,9 @@ def test_january_2026_ends_on_a_saturday_so_the_last_workday_is_friday() -> None
 
 
 def test_statuses() -> None:
-    assert occ("general_meeting", "2026-04-01", "2026-06-30", today="2026-05-01").status is Status.OPEN
+    assert (
+        occ("general_meeting", "2026-04-01", "2026-06-30", today="2026-05-01").status is Status.OPEN
+    )
     done = occ("general_meeting", "2026-04-01", "2026-06-30", today="2026-05-01", count=1)
     assert done.status is Status.DONE and done.reminders == () and done.escalations == ()
     ob = BY_CODE["general_meeting"]
@@ -181,12 +193,11 @@ def test_plan_properties(ob, day, today, policy) -> None:  # type: ignore[no-unt
 @settings(max_examples=30, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_plan_does_not_depend_on_the_order_of_computation(rnd: random.Random) -> None:
-    jobs = [
-        (ob, s, e)
-        for ob in PERIODIC
-        for s, e in periods_of_year(ob.period, 2026)
-    ]
-    def compute(order: list[tuple[object, date, date]]) -> dict[tuple[str, date], tuple[datetime, ...]]:
+    jobs = [(ob, s, e) for ob in PERIODIC for s, e in periods_of_year(ob.period, 2026)]
+
+    def compute(
+        order: list[tuple[object, date, date]],
+    ) -> dict[tuple[str, date], tuple[datetime, ...]]:
         cal = WorkdayCalendar()
         out = {}
         for ob, s, e in order:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -14,12 +15,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db import Database, make_engine
-from bot.migrate import current_revision, downgrade, head_revision, upgrade
+from bot.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from bot.models import Base
 
 PG_ADMIN_URL = os.environ.get(
     "ZHIBU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+
+
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 async def tables(engine: AsyncEngine) -> set[str]:
@@ -33,6 +42,32 @@ async def roundtrip(engine: AsyncEngine) -> None:
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
     assert await tables(engine) == set(Base.metadata.tables)
+    # every step down and up again keeps the data that the older schema can hold
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO orgs (id, code, name, kind, timezone, created_at, updated_at) "
+                "VALUES (1, 'ZB', '支部', 'branch', 'Asia/Shanghai', :t, :t)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO members (id, org_id, name, role, active, created_at, updated_at) "
+                "VALUES (1, 1, '张三', 'member', true, :t, :t)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+    for revision in reversed(revisions()[:-1]):
+        await downgrade(engine, revision)
+        await upgrade(engine)
+        await downgrade(engine, revision)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT name FROM members"))).scalar() == "张三"
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM members"))
+        await conn.execute(text("DELETE FROM orgs"))
     await downgrade(engine, "base")
     assert await tables(engine) == set()
     await upgrade(engine)

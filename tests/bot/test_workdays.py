@@ -54,7 +54,9 @@ def test_shifting_across_the_long_holidays() -> None:
     assert CAL.shift(D("2026-01-03"), 0) == D("2025-12-31")
 
 
-def test_fallback_for_a_year_without_data_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_fallback_for_a_year_without_data_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import bot.workdays
 
     bot.workdays._warned.discard(2031)
