@@ -1,0 +1,523 @@
+"""Which obligations each org owes, and their occurrences with statuses (SPEC §3, §4).
+
+Loads what the pure calendar needs from the database, once per org, and hands it over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import audit
+from bot.calendar import (
+    DayRule,
+    Occurrence,
+    build_occurrence,
+    heart_talk_coverage,
+    periods_of_year,
+)
+from bot.catalogue import (
+    BY_CODE,
+    CATALOGUE,
+    MIN_COMMITTEE_MEMBERS,
+    Obligation,
+    Period,
+    ReminderPolicy,
+    Scope,
+)
+from bot.models import (
+    COMMITTEE_ROLES,
+    CustomObligation,
+    HolidayDay,
+    HolidayYear,
+    Member,
+    ObligationSetting,
+    Org,
+    OrgKind,
+    Record,
+    RecordObligation,
+    Role,
+)
+from bot.workdays import WorkdayCalendar, YearData
+
+SCOPES_BY_KIND: dict[str, tuple[Scope, ...]] = {
+    OrgKind.BRANCH.value: (Scope.BRANCH, Scope.BRANCH_COMMITTEE, Scope.GROUP, Scope.CANDIDATE),
+    OrgKind.COMMITTEE.value: (Scope.COMMITTEE,),
+}
+CANDIDATE_ROLES = (Role.PROBATIONARY.value, Role.ACTIVIST.value)
+
+
+async def load_workdays(session: AsyncSession) -> WorkdayCalendar:
+    """The workday calendar with every year the operator imported."""
+    years = list((await session.execute(select(HolidayYear.year))).scalars())
+    days = list((await session.execute(select(HolidayDay))).scalars())
+    data = []
+    for year in years:
+        mine = [d for d in days if d.year == year]
+        data.append(
+            YearData(
+                year,
+                frozenset(d.day for d in mine if d.kind == "holiday"),
+                frozenset(d.day for d in mine if d.kind == "workday"),
+                {d.day: d.name for d in mine if d.name},
+            )
+        )
+    return WorkdayCalendar(data)
+
+
+@dataclass(frozen=True)
+class Effective:
+    """An obligation as one org owes it: its own period and min, on or off."""
+
+    ob: Obligation
+    enabled: bool = True
+    reason: str | None = None
+    custom: bool = False
+    due_on: date | None = None
+    since: date | None = None
+
+
+async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
+    scopes = SCOPES_BY_KIND.get(org.kind, ())
+    settings = {
+        s.code: s
+        for s in (
+            await session.execute(
+                select(ObligationSetting).where(ObligationSetting.org_id == org.id)
+            )
+        ).scalars()
+    }
+    result = []
+    for ob in CATALOGUE:
+        if ob.scope not in scopes:
+            continue
+        s = settings.get(ob.code)
+        if s is None:
+            result.append(Effective(ob))
+            continue
+        own = replace(
+            ob,
+            period=Period(s.period) if s.period else ob.period,
+            min_count=s.min_count if s.min_count is not None else ob.min_count,
+        )
+        result.append(Effective(own, s.enabled, s.reason))
+    customs = await session.execute(
+        select(CustomObligation).where(CustomObligation.org_id == org.id, CustomObligation.active)
+    )
+    own_scope = Scope.COMMITTEE if org.kind == OrgKind.COMMITTEE.value else Scope.BRANCH
+    for c in customs.scalars():
+        ob = Obligation(
+            c.code,
+            c.title,
+            c.title,
+            own_scope,
+            Period(c.period),
+            c.min_count,
+            c.attendance,
+            "本组织自定的工作要求",
+            "an obligation this organisation set itself",
+        )
+        result.append(Effective(ob, custom=True, due_on=c.due_on, since=c.created_at.date()))
+    return result
+
+
+@dataclass
+class _Facts:
+    """What one branch or committee looks like, loaded once."""
+
+    org: Org
+    members: list[Member] = field(default_factory=list)
+    groups: list[Org] = field(default_factory=list)
+    records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def committee(self) -> list[Member]:
+        return [m for m in self.members if Role(m.role) in COMMITTEE_ROLES]
+
+
+async def _facts(session: AsyncSession, org: Org, start: date, end: date) -> _Facts:
+    facts = _Facts(org)
+    facts.members = list(
+        (
+            await session.execute(
+                select(Member).where(Member.org_id == org.id, Member.active).order_by(Member.id)
+            )
+        ).scalars()
+    )
+    facts.groups = list(
+        (
+            await session.execute(
+                select(Org)
+                .where(Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value)
+                .order_by(Org.code)
+            )
+        ).scalars()
+    )
+    org_ids = [org.id, *(g.id for g in facts.groups)]
+    rows = await session.execute(
+        select(Record, RecordObligation.code)
+        .join(RecordObligation, RecordObligation.record_id == Record.id)
+        .where(
+            Record.org_id.in_(org_ids),
+            Record.held_on >= start,
+            Record.held_on <= end,
+            Record.withdrawn_at.is_(None),
+        )
+    )
+    for record, code in rows:
+        facts.records[code].append(record)
+    return facts
+
+
+def _count(
+    records: list[Record],
+    *,
+    org_id: int,
+    member_id: int | None,
+    start: date,
+    end: date,
+    tz: ZoneInfo,
+) -> tuple[int, int]:
+    """(count, late): records dated in the period; late ones were filed after its end."""
+    count = late = 0
+    for r in records:
+        if r.org_id != org_id or not start <= r.held_on <= end:
+            continue
+        if member_id is not None and r.member_id != member_id:
+            continue
+        count += 1
+        if r.filed_at.astimezone(tz).date() > end:
+            late += 1
+    return count, late
+
+
+def member_key(member: Member) -> str:
+    """How a member is named in calendar output: member_code, else the name."""
+    return member.member_code or member.name
+
+
+async def org_occurrences(
+    session: AsyncSession,
+    org: Org,
+    year: int,
+    *,
+    now: datetime,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+) -> list[Occurrence]:
+    """Every occurrence of this org, its 党小组 and its members whose period overlaps ``year``."""
+    tz = ZoneInfo(org.timezone)
+    today = now.astimezone(tz).date()
+    obligations = await obligations_for(session, org)
+    if not obligations:
+        return []
+    facts = await _facts(session, org, date(year - 1, 1, 1), date(year + 1, 12, 31))
+    rule = DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None
+    result: list[Occurrence] = []
+
+    def add(
+        eff: Effective,
+        *,
+        org_code: str,
+        org_id: int,
+        member: Member | None,
+        applicable: bool,
+        start: date,
+        end: date,
+    ) -> None:
+        ob = eff.ob
+        required, count, late = ob.min_count, 0, 0
+        if ob.coverage:
+            committee = [m.id for m in facts.committee]
+            talks = [
+                (r.member_id, r.partner_id)
+                for r in facts.records[ob.code]
+                if r.member_id and r.partner_id and start <= r.held_on <= end
+            ]
+            count, required = heart_talk_coverage(committee, [m.id for m in facts.members], talks)
+            applicable = applicable and bool(committee)
+        else:
+            count, late = _count(
+                facts.records[ob.code],
+                org_id=org_id,
+                member_id=member.id if member else None,
+                start=start,
+                end=end,
+                tz=tz,
+            )
+        result.append(
+            build_occurrence(
+                ob,
+                org=org_code,
+                member=member_key(member) if member else None,
+                start=start,
+                end=end,
+                required=required,
+                count=count,
+                late=late,
+                applicable=applicable and eff.enabled,
+                today=today,
+                tz=tz,
+                cal=cal,
+                policy=policy,
+                rule=rule if ob.code == "theme_day" else None,
+            )
+        )
+
+    for eff in obligations:
+        for start, end in _periods(eff, year):
+            scope = eff.ob.scope
+            if scope in (Scope.BRANCH, Scope.COMMITTEE):
+                add(
+                    eff,
+                    org_code=org.code,
+                    org_id=org.id,
+                    member=None,
+                    applicable=True,
+                    start=start,
+                    end=end,
+                )
+            elif scope is Scope.BRANCH_COMMITTEE:
+                enough = len(facts.committee) >= MIN_COMMITTEE_MEMBERS
+                add(
+                    eff,
+                    org_code=org.code,
+                    org_id=org.id,
+                    member=None,
+                    applicable=enough,
+                    start=start,
+                    end=end,
+                )
+            elif scope is Scope.GROUP:
+                for group in facts.groups:
+                    has_members = any(m.group_id == group.id for m in facts.members)
+                    add(
+                        eff,
+                        org_code=group.code,
+                        org_id=group.id,
+                        member=None,
+                        applicable=has_members,
+                        start=start,
+                        end=end,
+                    )
+            elif scope is Scope.CANDIDATE:
+                for member in facts.members:
+                    if member.role in CANDIDATE_ROLES:
+                        add(
+                            eff,
+                            org_code=org.code,
+                            org_id=org.id,
+                            member=member,
+                            applicable=True,
+                            start=start,
+                            end=end,
+                        )
+    order = {o.code: i for i, o in enumerate(CATALOGUE)}
+    result.sort(key=lambda o: (order.get(o.obligation, len(order)), o.org, o.member or "", o.start))
+    return result
+
+
+def _periods(eff: Effective, year: int) -> list[tuple[date, date]]:
+    if eff.ob.period is Period.ONCE:
+        if eff.due_on is None:
+            return []
+        start = min(eff.since or eff.due_on, eff.due_on)
+        return [(start, eff.due_on)] if start.year <= year <= eff.due_on.year else []
+    return periods_of_year(eff.ob.period, year)
+
+
+def obligation_name(code: str, lang: str, customs: dict[str, str] | None = None) -> str:
+    if code in BY_CODE:
+        return BY_CODE[code].name(lang)
+    return (customs or {}).get(code, code)
+
+
+# ---------------------------------------------------------------- changing a branch's obligations
+
+
+class ObligationError(ValueError):
+    """A change that cannot be made; ``key`` names the text that says why."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+MIN_REASON, MAX_REASON = 2, 200
+MAX_TITLE = 60
+
+
+async def _setting(
+    session: AsyncSession, org: Org, code: str, now: datetime, by: int | None
+) -> ObligationSetting:
+    if code not in {e.ob.code for e in await obligations_for(session, org) if not e.custom}:
+        raise ObligationError("settings.unknown_obligation", code=code)
+    setting = await session.scalar(
+        select(ObligationSetting).where(
+            ObligationSetting.org_id == org.id, ObligationSetting.code == code
+        )
+    )
+    if setting is None:
+        setting = ObligationSetting(org_id=org.id, code=code, enabled=True, updated_at=now)
+        session.add(setting)
+    setting.updated_at, setting.updated_by = now, by
+    return setting
+
+
+async def set_enabled(
+    session: AsyncSession,
+    org: Org,
+    code: str,
+    *,
+    enabled: bool,
+    reason: str | None,
+    now: datetime,
+    by: int | None,
+) -> None:
+    """Switch a built-in obligation off (a reason is required) or back on; audited."""
+    text = (reason or "").strip()
+    if not enabled and not MIN_REASON <= len(text) <= MAX_REASON:
+        raise ObligationError(
+            "settings.reason_length", min=MIN_REASON, max=MAX_REASON, count=len(text)
+        )
+    setting = await _setting(session, org, code, now, by)
+    setting.enabled = enabled
+    setting.reason = None if enabled else text
+    await audit.record(
+        session,
+        at=now,
+        action="obligation.on" if enabled else "obligation.off",
+        actor_telegram_id=by,
+        org_id=org.id,
+        detail={"code": code, "reason": setting.reason},
+    )
+
+
+async def set_period(
+    session: AsyncSession,
+    org: Org,
+    code: str,
+    *,
+    period: Period | None,
+    min_count: int | None,
+    now: datetime,
+    by: int | None,
+) -> None:
+    """A local rule: this branch owes the obligation per another period, or more/less often."""
+    if period is Period.ONCE:
+        raise ObligationError("settings.bad_period")
+    if min_count is not None and not 1 <= min_count <= 50:
+        raise ObligationError("settings.bad_min")
+    if code in BY_CODE and BY_CODE[code].coverage and min_count is not None:
+        raise ObligationError("settings.coverage_min")
+    setting = await _setting(session, org, code, now, by)
+    setting.period = period.value if period else None
+    setting.min_count = min_count
+    await audit.record(
+        session,
+        at=now,
+        action="obligation.period",
+        actor_telegram_id=by,
+        org_id=org.id,
+        detail={"code": code, "period": setting.period, "min": min_count},
+    )
+
+
+async def add_custom(
+    session: AsyncSession,
+    org: Org,
+    *,
+    title: str,
+    period: Period,
+    due_on: date | None,
+    min_count: int,
+    attendance: bool,
+    now: datetime,
+    by: int | None,
+) -> str:
+    """A custom obligation, periodic or one-off (``Period.ONCE`` with ``due_on``); its code."""
+    title = title.strip()
+    if not 1 <= len(title) <= MAX_TITLE:
+        raise ObligationError("settings.bad_title", max=MAX_TITLE)
+    if (period is Period.ONCE) != (due_on is not None):
+        raise ObligationError("settings.once_needs_date")
+    if not 1 <= min_count <= 50:
+        raise ObligationError("settings.bad_min")
+    custom = CustomObligation(
+        org_id=org.id,
+        code=f"pending-{now.timestamp()}",
+        title=title,
+        period=period.value,
+        due_on=due_on,
+        min_count=min_count,
+        attendance=attendance,
+        created_by=by,
+        created_at=now,
+    )
+    session.add(custom)
+    await session.flush()
+    custom.code = f"custom_{custom.id}"
+    await audit.record(
+        session,
+        at=now,
+        action="obligation.custom",
+        actor_telegram_id=by,
+        org_id=org.id,
+        detail={"code": custom.code, "title": title},
+    )
+    return custom.code
+
+
+async def set_theme_rule(
+    session: AsyncSession, org: Org, rule: DayRule | None, *, now: datetime, by: int | None
+) -> None:
+    org.theme_day_rule = rule.encode() if rule else None
+    org.updated_at = now
+    await audit.record(
+        session,
+        at=now,
+        action="obligation.theme_day",
+        actor_telegram_id=by,
+        org_id=org.id,
+        detail={"rule": org.theme_day_rule},
+    )
+
+
+async def add_record(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    kind: str,
+    held_on: date,
+    codes: list[str],
+    filed_at: datetime,
+    filed_by: int | None = None,
+    member_id: int | None = None,
+    partner_id: int | None = None,
+    summary: str | None = None,
+) -> int:
+    """A record that counts toward each obligation it names, once."""
+    if not codes:
+        raise ObligationError("records.no_obligation")
+    record = Record(
+        org_id=org_id,
+        kind=kind,
+        held_on=held_on,
+        member_id=member_id,
+        partner_id=partner_id,
+        summary=summary,
+        filed_by=filed_by,
+        filed_at=filed_at,
+    )
+    session.add(record)
+    await session.flush()
+    for code in sorted(set(codes)):
+        session.add(RecordObligation(record_id=record.id, code=code))
+    await session.flush()
+    return record.id
