@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import SystemClock
 from bot.db import Database
 from bot.logs import setup_logging
-from bot.texts import t
+from bot.models import Member
+from bot.texts import Lang, t
+from bot.workdays import WorkdayCalendar
 from settings import Settings, get_settings
 
 EXIT_USAGE = 2
@@ -28,6 +35,27 @@ def _settings() -> Settings:
             name = f"ZHIBU_{where.upper()}" if where != "settings" else where
             print(f"zhibu: {name}: {error['msg']}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def _with_db(work: Callable[[Database, Settings], Awaitable[int]]) -> int:
+    """Run ``work`` on a migrated database, then close it."""
+    from bot.migrate import upgrade
+
+    settings = _settings()
+
+    async def go() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db.engine)
+            return await work(db, settings)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _members(session: AsyncSession, org_id: int) -> list[Member]:
+    return list((await session.execute(select(Member).where(Member.org_id == org_id))).scalars())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,35 +152,168 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_admins(args: argparse.Namespace) -> int:
     from bot.admins import add_admin, list_admins, remove_admin
-    from bot.migrate import upgrade
+
+    async def work(db: Database, settings: Settings) -> int:
+        if args.action == "list":
+            for code, user_id, name in await list_admins(db):
+                print(f"{code}\t{user_id}\t{name or ''}")
+            return 0
+        if args.org is None or args.user is None:
+            print("zhibu admins: --org and --user are required", file=sys.stderr)
+            return EXIT_USAGE
+        now = SystemClock().now()
+        if args.action == "add":
+            ok = await add_admin(db, args.org, args.user, args.name, now=now)
+        else:
+            ok = await remove_admin(db, args.org, args.user, now=now)
+        if not ok:
+            print(f"zhibu admins: no org {args.org!r}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"zhibu admins: {args.action} {args.user} @ {args.org}: done")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from bot.catalogue import DEFAULT_POLICY
+    from bot.models import Org
+    from bot.obligations import load_workdays, org_occurrences
+    from bot.tables import calendar_table
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await session.scalar(select(Org).where(Org.code == args.org))
+            if org is None:
+                print(f"zhibu calendar: no org {args.org!r}", file=sys.stderr)
+                return EXIT_USAGE
+            cal = await load_workdays(session)
+            now = SystemClock().now()
+            if args.at:
+                now = datetime.combine(args.at, time(12), tzinfo=ZoneInfo(org.timezone))
+            occs = await org_occurrences(
+                session, org, args.year, now=now, cal=cal, policy=DEFAULT_POLICY
+            )
+            names = {m.member_code or m.name: m.name for m in await _members(session, org.id)}
+        if args.json:
+            print(json.dumps([o.as_json() for o in occs], ensure_ascii=False, indent=2))
+        else:
+            print(calendar_table(settings.language, org.name, org.code, args.year, occs, names))
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    from bot.catalogue import DEFAULT_POLICY
+    from bot.reminders import planned_at
+
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        print(
+            f"zhibu reminders: --at {args.at!r} is not an ISO time like 2026-12-24T09:00",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    async def work(db: Database, settings: Settings) -> int:
+        moment = at if at.tzinfo else at.replace(tzinfo=ZoneInfo(settings.timezone))
+        async with db.read() as session:
+            planned = await planned_at(
+                session,
+                moment,
+                policy=DEFAULT_POLICY,
+                bootstrap_ids=frozenset(settings.admin_ids),
+                default_lang=settings.language,
+            )
+        if args.json:
+            print(json.dumps([p.as_json() for p in planned], ensure_ascii=False, indent=2))
+            return 0
+        if not planned:
+            print(t(settings.language, "cli.nothing_planned", at=moment.isoformat()))
+        for p in planned:
+            print(
+                f"{p.kind:<10} {p.obligation or '-':<18} {p.org:<16} → {p.recipient.key} ({p.delivery})"
+            )
+            print(f"           {p.text}")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_holidays(args: argparse.Namespace) -> int:
+    from bot.holidays import imported_years, store_years
+    from bot.obligations import load_workdays
+    from bot.workdays import HolidayFileError, parse_holiday_file
 
     settings = _settings()
-
-    async def go() -> int:
-        db = Database.from_url(settings.database_url)
+    lang = settings.language
+    years = []
+    if args.action == "import":
+        if not args.arg:
+            print("zhibu holidays import: give the FILE", file=sys.stderr)
+            return EXIT_USAGE
         try:
-            await upgrade(db.engine)
-            if args.action == "list":
-                for code, user_id, name in await list_admins(db):
-                    print(f"{code}\t{user_id}\t{name or ''}")
-                return 0
-            if args.org is None or args.user is None:
-                print("zhibu admins: --org and --user are required", file=sys.stderr)
-                return EXIT_USAGE
-            now = SystemClock().now()
-            if args.action == "add":
-                ok = await add_admin(db, args.org, args.user, args.name, now=now)
-            else:
-                ok = await remove_admin(db, args.org, args.user, now=now)
-            if not ok:
-                print(f"zhibu admins: no org {args.org!r}", file=sys.stderr)
-                return EXIT_USAGE
-            print(f"zhibu admins: {args.action} {args.user} @ {args.org}: done")
-            return 0
-        finally:
-            await db.dispose()
+            years = parse_holiday_file(Path(args.arg).read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            print(f"zhibu holidays: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            return EXIT_USAGE
+        except UnicodeDecodeError:
+            print(t(lang, "holidays.not_utf8"), file=sys.stderr)
+            return EXIT_USAGE
+        except HolidayFileError as exc:
+            for line, key, params in exc.problems:
+                message = t(lang, key, **params)
+                print(t(lang, "holidays.problem", line=line, message=message), file=sys.stderr)
+            return EXIT_USAGE
 
-    return asyncio.run(go())
+    async def work(db: Database, settings: Settings) -> int:
+        if args.action == "import":
+            async with db.write() as session:
+                await store_years(
+                    session, years, source=Path(args.arg).name, now=SystemClock().now()
+                )
+            for data in years:
+                print(
+                    t(
+                        lang,
+                        "holidays.imported",
+                        year=data.year,
+                        holidays=len(data.holidays),
+                        workdays=len(data.workdays),
+                    )
+                )
+            return 0
+        if not args.arg or not args.arg.isdigit():
+            print("zhibu holidays show: give the YEAR", file=sys.stderr)
+            return EXIT_USAGE
+        year = int(args.arg)
+        async with db.read() as session:
+            cal = await load_workdays(session)
+            sources = await imported_years(session)
+        print(_holiday_listing(lang, cal, year, sources.get(year)))
+        return 0
+
+    return _with_db(work)
+
+
+def _holiday_listing(lang: Lang, cal: WorkdayCalendar, year: int, source: str | None) -> str:
+    from bot.texts import fmt_date
+
+    lines = [t(lang, f"holidays.source_{cal.source(year).value}", year=year, file=source or "")]
+    day = date(year, 1, 1)
+    while day.year == year:
+        weekend = day.weekday() >= 5
+        workday = cal.is_workday(day)
+        if weekend == workday:  # a day off on a weekday, or a make-up workday on a weekend
+            key = "holidays.workday" if workday else "holidays.day_off"
+            name = cal.holiday_name(day, lang) or ""
+            lines.append(
+                f"{day.isoformat()}  {fmt_date(lang, day):<12} {t(lang, key)} {name}".rstrip()
+            )
+        day += timedelta(days=1)
+    return "\n".join(lines)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -197,6 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
     admins.add_argument("--name", help="a name to remember the admin by")
     admins.set_defaults(func=cmd_admins)
 
+    calendar = sub.add_parser("calendar", help="every occurrence of an org's obligations in a year")
+    calendar.add_argument("--org", required=True, help="org code")
+    calendar.add_argument("--year", type=int, required=True)
+    calendar.add_argument("--json", action="store_true")
+    calendar.add_argument(
+        "--at", type=date.fromisoformat, help="statuses as of this day (YYYY-MM-DD), for previews"
+    )
+    calendar.set_defaults(func=cmd_calendar)
+
+    reminders = sub.add_parser("reminders", help="what would be sent at a moment (sends nothing)")
+    reminders.add_argument(
+        "--at", required=True, help="e.g. 2026-12-24T09:00 (local to ZHIBU_TIMEZONE)"
+    )
+    reminders.add_argument("--json", action="store_true")
+    reminders.set_defaults(func=cmd_reminders)
+
+    holidays = sub.add_parser("holidays", help="official holidays and make-up workdays")
+    holidays.add_argument("action", choices=["import", "show"])
+    holidays.add_argument("arg", nargs="?", help="FILE for import, YEAR for show")
+    holidays.set_defaults(func=cmd_holidays)
+
     doctor = sub.add_parser("doctor", help="check settings, database, migrations, Bot API")
     doctor.set_defaults(func=cmd_doctor)
     return parser
@@ -204,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "run":  # `zhibu run` sets up logging itself, with its secrets
+        setup_logging("WARNING", [])
     code: int = args.func(args)
     return code
 

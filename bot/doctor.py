@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.clock import SystemClock
 from bot.db import Database
 from bot.migrate import current_revision, head_revision
+from bot.workdays import Source
 from settings import Settings
 
 
@@ -69,7 +72,31 @@ async def _check_database(settings: Settings) -> list[Check]:
         migrations = Check(
             "migrations", False, f"at {current or 'none'}, latest is {head}", "run: zhibu migrate"
         )
-    return [reachable, migrations]
+        return [reachable, migrations]
+    return [reachable, migrations, *(await _check_holidays(settings))]
+
+
+async def _check_holidays(settings: Settings) -> list[Check]:
+    """This year's and next year's official workdays must be known, not guessed."""
+    from bot.obligations import load_workdays
+
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            cal = await load_workdays(session)
+    finally:
+        await db.dispose()
+    this_year = SystemClock().now().astimezone(ZoneInfo(settings.timezone)).year
+    checks = []
+    for year in (this_year, this_year + 1):
+        source = cal.source(year)
+        if source is Source.FALLBACK:
+            detail = "no official data: Monday–Friday minus statutory holidays, no make-up days"
+            fix = f"import the State Council notice: zhibu holidays import holidays-{year}.txt"
+            checks.append(Check(f"holidays {year}", False, detail, fix))
+        else:
+            checks.append(Check(f"holidays {year}", True, f"from the {source.value} data"))
+    return checks
 
 
 async def _check_bot_api(settings: Settings) -> Check:

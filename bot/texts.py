@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
@@ -180,6 +181,42 @@ ZH: dict[str, str] = {
     "import.csv_unknown": "无法识别这个 CSV：表头应包含“组织类型”（组织表）或“姓名”（党员表）。",
     "import.csv_need_members": "已收到组织表，请在 15 分钟内发送党员表 CSV。",
     "import.csv_need_orgs": "已收到党员表，请在 15 分钟内发送组织表 CSV。",
+    # reminders
+    "remind.reminder": "【提醒】{org}：{obligation}（{period}）尚未完成（{count}/{required}），最后一个工作日是 {last_workday}。",
+    "remind.escalation": "【逾期】{org}：{obligation}（{period}）已于{deadline}截止，仍未完成（{count}/{required}），请尽快补上。",
+    "remind.oversight": "【督促】{org}：{obligation}（{period}）已于{deadline}截止，逾期仍未完成（{count}/{required}），请督促落实。",
+    "remind.birthday": "【政治生日】{name}同志：今天是您入党 {years} 周年的政治生日。不忘初心，牢记使命！",
+    # statuses and tables
+    "status.done": "已完成",
+    "status.open": "进行中",
+    "status.overdue": "已逾期",
+    "status.missed": "未完成",
+    "status.not_applicable": "不适用",
+    "status.late": "（{n} 条补记）",
+    "table.obligation": "工作要求",
+    "table.owner": "组织/成员",
+    "table.period": "周期",
+    "table.last_workday": "最后工作日",
+    "table.status": "状态",
+    "table.progress": "完成/要求",
+    "table.calendar_title": "{org}（{code}）{year} 年工作日历",
+    "cli.nothing_planned": "{at} 没有要发送的提醒。",
+    # holidays
+    "holidays.bad_line": "每行应为“日期 类型 [名称]”，例如 2027-02-06..2027-02-12 holiday 春节",
+    "holidays.bad_kind": "类型“{value}”无效，可填 holiday（放假）或 workday（调休上班）",
+    "holidays.bad_date": "日期“{value}”无效，应为 YYYY-MM-DD 或 YYYY-MM-DD..YYYY-MM-DD",
+    "holidays.bad_range": "日期范围“{value}”无效：结束不能早于开始，且不超过 31 天",
+    "holidays.workday_on_weekday": "{value} 本来就是工作日，调休上班日只能是周六或周日",
+    "holidays.conflict": "{value} 与第 {line} 行矛盾（既放假又上班）",
+    "holidays.empty": "文件中没有任何日期",
+    "holidays.problem": "第 {line} 行：{message}",
+    "holidays.not_utf8": "文件不是 UTF-8 编码的文本。",
+    "holidays.imported": "{year} 年已导入：放假 {holidays} 天，调休上班 {workdays} 天。",
+    "holidays.source_imported": "{year} 年：运维导入的数据（{file}）",
+    "holidays.source_package": "{year} 年：chinese-calendar 内置的国务院安排",
+    "holidays.source_fallback": "{year} 年：没有官方数据，按周一至周五减法定节假日推算（无调休）。请用 zhibu holidays import 导入国务院通知。",
+    "holidays.workday": "调休上班",
+    "holidays.day_off": "放假",
 }
 
 EN: dict[str, str] = {
@@ -338,6 +375,39 @@ EN: dict[str, str] = {
     "import.csv_unknown": "This CSV is not recognised: its header needs 组织类型/kind (orgs) or 姓名/name (members).",
     "import.csv_need_members": "Got the orgs file; send the members CSV within 15 minutes.",
     "import.csv_need_orgs": "Got the members file; send the orgs CSV within 15 minutes.",
+    "remind.reminder": "[Reminder] {org}: {obligation} ({period}) is not done yet ({count}/{required}); the last workday is {last_workday}.",
+    "remind.escalation": "[Overdue] {org}: {obligation} ({period}) was due {deadline} and is still not done ({count}/{required}). Please catch up soon.",
+    "remind.oversight": "[Supervision] {org}: {obligation} ({period}) was due {deadline} and is still overdue ({count}/{required}). Please follow up.",
+    "remind.birthday": "[Political birthday] Comrade {name}: today is the {years}th anniversary of the day you joined the Party.",
+    "status.done": "done",
+    "status.open": "open",
+    "status.overdue": "overdue",
+    "status.missed": "missed",
+    "status.not_applicable": "n/a",
+    "status.late": " ({n} late)",
+    "table.obligation": "obligation",
+    "table.owner": "org/member",
+    "table.period": "period",
+    "table.last_workday": "last workday",
+    "table.status": "status",
+    "table.progress": "done/required",
+    "table.calendar_title": "{org} ({code}): obligations in {year}",
+    "cli.nothing_planned": "Nothing would be sent at {at}.",
+    "holidays.bad_line": "each line is “DATE KIND [NAME]”, e.g. 2027-02-06..2027-02-12 holiday 春节",
+    "holidays.bad_kind": "kind “{value}” is invalid; use holiday or workday",
+    "holidays.bad_date": "date “{value}” is invalid; use YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD",
+    "holidays.bad_range": "range “{value}” is invalid: the end may not precede the start, at most 31 days",
+    "holidays.workday_on_weekday": "{value} is a workday anyway; make-up workdays fall on Saturdays or Sundays",
+    "holidays.conflict": "{value} contradicts line {line} (both a holiday and a workday)",
+    "holidays.empty": "the file lists no dates",
+    "holidays.problem": "line {line}: {message}",
+    "holidays.not_utf8": "The file is not UTF-8 text.",
+    "holidays.imported": "{year} imported: {holidays} days off, {workdays} make-up workdays.",
+    "holidays.source_imported": "{year}: imported by the operator ({file})",
+    "holidays.source_package": "{year}: the State Council schedule built into chinese-calendar",
+    "holidays.source_fallback": "{year}: no official data; Monday–Friday minus statutory holidays by rule (no make-up days). Import the State Council notice with zhibu holidays import.",
+    "holidays.workday": "make-up workday",
+    "holidays.day_off": "day off",
 }
 
 CATALOGUES: dict[Lang, dict[str, str]] = {"zh": ZH, "en": EN}
@@ -346,6 +416,45 @@ CATALOGUES: dict[Lang, dict[str, str]] = {"zh": ZH, "en": EN}
 def t(lang: Lang, key: str, /, **params: Any) -> str:
     """The text for ``key`` in ``lang`` with ``params`` filled in."""
     return CATALOGUES[lang][key].format(**params)
+
+
+WEEKDAYS: dict[Lang, tuple[str, ...]] = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def fmt_date(lang: Lang, day: date) -> str:
+    """``9月30日（周三）`` or ``Wed 30 Sep``."""
+    if lang == "en":
+        return f"{WEEKDAYS['en'][day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
+    return f"{day.month}月{day.day}日（{WEEKDAYS['zh'][day.weekday()]}）"
+
+
+def period_label(lang: Lang, start: date, end: date) -> str:
+    """The period an occurrence covers, as people name it: 2026年第三季度, Q3 2026 …"""
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    whole = start.day == 1 and (end + timedelta(days=1)).day == 1
+    if not whole:
+        return (
+            f"{start.isoformat()}–{end.isoformat()}" if lang == "en" else f"截至 {end.isoformat()}"
+        )
+    if lang == "en":
+        if months == 1:
+            return f"{MONTHS_EN[start.month - 1]} {start.year}"
+        if months == 3:
+            return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+        if months == 6:
+            return f"H{1 if start.month == 1 else 2} {start.year}"
+        return str(start.year) if months == 12 else f"{start.isoformat()}–{end.isoformat()}"
+    if months == 1:
+        return f"{start.year}年{start.month}月"
+    if months == 3:
+        return f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度"
+    if months == 6:
+        return f"{start.year}年{'上' if start.month == 1 else '下'}半年"
+    return f"{start.year}年度" if months == 12 else f"{start.isoformat()}至{end.isoformat()}"
 
 
 def role_name(lang: Lang, role: str) -> str:

@@ -119,14 +119,20 @@ class WorkdayCalendar:
                 remaining -= 1
         return day
 
-    def holiday_name(self, day: date) -> str | None:
+    def holiday_name(self, day: date, lang: str = "zh") -> str | None:
+        """The holiday a day off or make-up workday belongs to, in Chinese or English."""
         data = self._imported.get(day.year)
         if data is not None:
             return data.names.get(day)
         if _package_covers(day.year):
             _, name = chinese_calendar.get_holiday_detail(day)
-            return str(name) if name else None
-        return holidays.country_holidays("CN", years=day.year).get(day)
+            if not name:
+                return None
+            if lang == "en":
+                return str(name)
+            return next((h.chinese for h in chinese_calendar.Holiday if h.value == name), str(name))
+        language = "en_US" if lang == "en" else "zh_CN"
+        return holidays.country_holidays("CN", years=day.year, language=language).get(day)
 
 
 # ---------------------------------------------------------------- the import file

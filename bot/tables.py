@@ -1,0 +1,55 @@
+"""Plain-text tables for the command line, aligned for Chinese (wide) characters."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from bot.calendar import Occurrence
+from bot.obligations import obligation_name
+from bot.texts import Lang, fmt_date, period_label, t
+
+
+def width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, size: int) -> str:
+    return text + " " * max(0, size - width(text))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(pad(str(c), w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def calendar_table(
+    lang: Lang,
+    org_name: str,
+    org_code: str,
+    year: int,
+    occs: list[Occurrence],
+    names: dict[str, str],
+) -> str:
+    headers = [
+        t(lang, f"table.{h}")
+        for h in ("obligation", "owner", "period", "last_workday", "status", "progress")
+    ]
+    rows = []
+    for o in occs:
+        owner = names.get(o.member, o.member) if o.member else o.org
+        rows.append([
+            obligation_name(o.obligation, lang),
+            owner,
+            period_label(lang, o.start, o.end),
+            fmt_date(lang, o.last_workday),
+            t(lang, f"status.{o.status.value}") + (t(lang, "status.late", n=o.late) if o.late else ""),
+            f"{o.count}/{o.required}",
+        ])  # fmt: skip
+    title = t(lang, "table.calendar_title", org=org_name, code=org_code, year=year)
+    return title + "\n\n" + table(headers, rows)
