@@ -59,6 +59,7 @@ class WorkdayCalendar:
 
     def __init__(self, imported: Iterable[YearData] = ()) -> None:
         self._imported = {y.year: y for y in imported}
+        self._known: dict[date, bool] = {}  # answers already worked out; days do not change
         self.fallback_years: set[int] = set()
 
     def source(self, year: int) -> Source:
@@ -69,6 +70,12 @@ class WorkdayCalendar:
         return Source.FALLBACK
 
     def is_workday(self, day: date) -> bool:
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._work_out(day)
+        return known
+
+    def _work_out(self, day: date) -> bool:
         data = self._imported.get(day.year)
         if data is not None:
             if day in data.workdays:

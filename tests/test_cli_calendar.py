@@ -22,11 +22,15 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_calendar_json_has_the_spec_keys(workdir: Path) -> None:
-    result = zhibu("calendar", "--org", "ZB", "--year", "2026", "--json", "--at", "2026-05-20", cwd=workdir)
+    result = zhibu(
+        "calendar", "--org", "ZB", "--year", "2026", "--json", "--at", "2026-05-20", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert all(set(r) == KEYS for r in rows)
-    feb = next(r for r in rows if r["obligation"] == "theme_day" and r["period_start"] == "2026-02-01")
+    feb = next(
+        r for r in rows if r["obligation"] == "theme_day" and r["period_start"] == "2026-02-01"
+    )
     assert feb["last_workday"] == "2026-02-28" and feb["deadline"] == "2026-02-28"
     assert feb["reminders"] == [
         "2026-02-09T09:00:00+08:00", "2026-02-14T09:00:00+08:00",
@@ -34,7 +38,9 @@ def test_calendar_json_has_the_spec_keys(workdir: Path) -> None:
     ]  # fmt: skip
     assert feb["escalations"] == ["2026-03-02T09:00:00+08:00", "2026-03-04T09:00:00+08:00"]
     assert feb["status"] == "missed"
-    may = next(r for r in rows if r["obligation"] == "theme_day" and r["period_start"] == "2026-05-01")
+    may = next(
+        r for r in rows if r["obligation"] == "theme_day" and r["period_start"] == "2026-05-01"
+    )
     assert may["status"] == "open" and may["member"] is None
     members = {r["member"] for r in rows if r["obligation"] == "thought_report"}
     assert members == {"S004", "S005"}
@@ -50,10 +56,19 @@ def test_calendar_table_and_unknown_org(workdir: Path) -> None:
 
 
 def test_reminders_json(workdir: Path) -> None:
-    result = zhibu("reminders", "--at", "2026-06-30T09:00", "--json", env={"ZHIBU_ADMIN_IDS": "77"}, cwd=workdir)
+    result = zhibu(
+        "reminders",
+        "--at",
+        "2026-06-30T09:00",
+        "--json",
+        env={"ZHIBU_ADMIN_IDS": "77"},
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr
     items = json.loads(result.stdout)
-    assert items and all(set(i) == {"kind", "obligation", "org", "recipient", "delivery", "text"} for i in items)
+    assert items and all(
+        set(i) == {"kind", "obligation", "org", "recipient", "delivery", "text"} for i in items
+    )
     general = [i for i in items if i["obligation"] == "general_meeting"]
     assert {i["recipient"] for i in general} == {"S001", "S002"}  # the branch managers
     assert {i["delivery"] for i in general} == {"unlinked"}
@@ -61,7 +76,14 @@ def test_reminders_json(workdir: Path) -> None:
     thought = [i for i in items if i["obligation"] == "thought_report"]
     assert {i["recipient"] for i in thought} == {"S004", "S005"}
     # an escalation on the third workday after the deadline goes to the admins above
-    late = zhibu("reminders", "--at", "2026-04-03T09:00+08:00", "--json", env={"ZHIBU_ADMIN_IDS": "77"}, cwd=workdir)
+    late = zhibu(
+        "reminders",
+        "--at",
+        "2026-04-03T09:00+08:00",
+        "--json",
+        env={"ZHIBU_ADMIN_IDS": "77"},
+        cwd=workdir,
+    )
     oversight = [i for i in json.loads(late.stdout) if i["obligation"] == "general_meeting"]
     assert [(i["kind"], i["recipient"]) for i in oversight] == [("escalation", 77)]
     assert "【督促】" in oversight[0]["text"]
@@ -74,7 +96,12 @@ def test_reminders_json(workdir: Path) -> None:
 def test_political_birthday(workdir: Path) -> None:
     items = json.loads(zhibu("reminders", "--at", "2026-07-01T09:00", "--json", cwd=workdir).stdout)
     birthdays = [i for i in items if i["kind"] == "birthday"]
-    assert [(i["recipient"], i["org"]) for i in birthdays] == [("S001", "ZB"), ("S002", "ZB"), ("S003", "ZB"), ("S005", "ZB")]
+    assert [(i["recipient"], i["org"]) for i in birthdays] == [
+        ("S001", "ZB"),
+        ("S002", "ZB"),
+        ("S003", "ZB"),
+        ("S005", "ZB"),
+    ]
     assert "25 周年" in birthdays[0]["text"]
 
 
@@ -90,7 +117,9 @@ def test_holidays_import_and_show(workdir: Path) -> None:
     assert "2031 年已导入：放假 7 天，调休上班 2 天" in imported.stdout
     show = zhibu("holidays", "show", "2031", cwd=workdir)
     assert "运维导入的数据（h.txt）" in show.stdout and "2031-10-11" in show.stdout
-    (workdir / "bad.txt").write_text("2031-10-01 holiday\n2031-10-08 workday\nxx\n", encoding="utf-8")
+    (workdir / "bad.txt").write_text(
+        "2031-10-01 holiday\n2031-10-08 workday\nxx\n", encoding="utf-8"
+    )
     bad = zhibu("holidays", "import", "bad.txt", env={"ZHIBU_LANGUAGE": "en"}, cwd=workdir)
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == [
@@ -98,6 +127,12 @@ def test_holidays_import_and_show(workdir: Path) -> None:
         "line 3: each line is “DATE KIND [NAME]”, e.g. 2027-02-06..2027-02-12 holiday 春节",
     ]
     # the calendar now follows the import
-    rows = json.loads(zhibu("calendar", "--org", "ZB", "--year", "2031", "--json", cwd=workdir).stdout)
-    q3 = next(r for r in rows if r["obligation"] == "general_meeting" and r["period_start"] == "2031-07-01")
+    rows = json.loads(
+        zhibu("calendar", "--org", "ZB", "--year", "2031", "--json", cwd=workdir).stdout
+    )
+    q3 = next(
+        r
+        for r in rows
+        if r["obligation"] == "general_meeting" and r["period_start"] == "2031-07-01"
+    )
     assert q3["escalations"][0] == "2031-10-08T09:00:00+08:00"
