@@ -13,6 +13,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    CommandHandler,
     Defaults,
     TypeHandler,
 )
@@ -20,8 +21,9 @@ from telegram.ext import (
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.migrate import upgrade
-from handlers import groups, help, invite, start, upload
-from handlers.common import Deps, on_error, record_update, unknown_button
+from handlers import calendar, groups, help, invite, start, upload
+from handlers import settings as obligation_settings
+from handlers.common import Deps, cancel_command, on_error, record_update, unknown_button
 from settings import Settings
 
 log = logging.getLogger("zhibu.app")
@@ -63,6 +65,9 @@ def build_application(
         *invite.HANDLERS,
         *groups.HANDLERS,
         *upload.HANDLERS,
+        *calendar.HANDLERS,
+        *obligation_settings.HANDLERS,
+        CommandHandler("cancel", cancel_command),
     ]:
         app.add_handler(handler)
     # Last: any button nobody recognised is refused and audited.

@@ -19,8 +19,11 @@ class CommandInfo:
 COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("start", "anyone", "private"),
     CommandInfo("help", "anyone", "both"),
+    CommandInfo("calendar", "member", "both"),
+    CommandInfo("due", "member", "both"),
     CommandInfo("invite", "manager_or_admin", "private"),
     CommandInfo("roster", "manager_or_admin", "private"),
+    CommandInfo("settings", "manager_or_admin", "private"),
     CommandInfo("bind", "manager", "group"),
     CommandInfo("unbind", "manager", "group"),
     CommandInfo("lang", "anyone", "private"),

@@ -521,3 +521,58 @@ async def add_record(
         session.add(RecordObligation(record_id=record.id, code=code))
     await session.flush()
     return record.id
+
+
+# ---------------------------------------------------------------- views for the chat
+
+
+@dataclass(frozen=True)
+class BranchView:
+    """Everything /calendar, /due and /settings show about one org, as plain values."""
+
+    org_id: int
+    org_code: str
+    org_name: str
+    today: date
+    occurrences: list[Occurrence]
+    obligations: list[Effective]
+    member_names: dict[str, str]  # member key -> name
+    group_names: dict[str, str]  # group org code -> name
+    theme_rule: DayRule | None
+
+    def name(self, code: str, lang: str) -> str:
+        for e in self.obligations:
+            if e.ob.code == code:
+                return e.ob.name(lang)
+        return obligation_name(code, lang)
+
+
+async def branch_view(
+    session: AsyncSession,
+    org_id: int,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    years: tuple[int, ...] = (),
+) -> BranchView | None:
+    org = await session.get(Org, org_id)
+    if org is None:
+        return None
+    today = now.astimezone(ZoneInfo(org.timezone)).date()
+    cal = await load_workdays(session)
+    occurrences: list[Occurrence] = []
+    for year in years or (today.year,):
+        occurrences += await org_occurrences(session, org, year, now=now, cal=cal, policy=policy)
+    members = (await session.execute(select(Member).where(Member.org_id == org.id))).scalars()
+    groups = (await session.execute(select(Org).where(Org.parent_id == org.id))).scalars()
+    return BranchView(
+        org.id,
+        org.code,
+        org.name,
+        today,
+        occurrences,
+        await obligations_for(session, org),
+        {member_key(m): m.name for m in members},
+        {g.code: g.name for g in groups},
+        DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None,
+    )

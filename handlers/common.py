@@ -6,6 +6,7 @@ import html
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -20,7 +21,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import audit
-from bot.access import Actor, load_actor, mark_blocked, remember_user
+from bot.access import Actor, load_actor, mark_blocked, remember_user, user_language
 from bot.clock import Clock
 from bot.db import Database
 from bot.models import ProcessedUpdate
@@ -280,3 +281,66 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     for admin_id in d.settings.admin_ids:
         await send_private(context, admin_id, note)
+
+
+# ---------------------------------------------------------------- waiting for typed input
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A step that waits for the user to type something (a reason, a rule …)."""
+
+    kind: str
+    data: dict[str, Any]
+    since: datetime
+
+
+def await_text(context: ContextTypes.DEFAULT_TYPE, user_id: int, kind: str, **data: Any) -> None:
+    """Wait for this user's next text; the wait ends by itself after the idle timeout."""
+    d = deps(context)
+    assert context.user_data is not None
+    context.user_data["awaiting"] = Awaiting(kind, data, d.clock.now())
+    if context.job_queue is not None:
+        name = f"AWAIT {user_id}"
+        for job in context.job_queue.get_jobs_by_name(name):
+            job.schedule_removal()
+        context.job_queue.run_once(
+            _awaiting_timed_out,
+            d.settings.conversation_timeout_seconds,
+            name=name,
+            chat_id=user_id,
+            user_id=user_id,
+            data=kind,
+        )
+
+
+def awaiting(context: ContextTypes.DEFAULT_TYPE, prefix: str) -> Awaiting | None:
+    value = (context.user_data or {}).get("awaiting")
+    return value if isinstance(value, Awaiting) and value.kind.startswith(prefix) else None
+
+
+def stop_awaiting(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+    had = context.user_data is not None and context.user_data.pop("awaiting", None) is not None
+    if context.job_queue is not None:
+        for job in context.job_queue.get_jobs_by_name(f"AWAIT {user_id}"):
+            job.schedule_removal()
+    return had
+
+
+async def _awaiting_timed_out(context: ContextTypes.DEFAULT_TYPE) -> None:
+    job = context.job
+    if job is None or job.user_id is None or context.user_data is None:
+        return
+    if context.user_data.pop("awaiting", None) is None:
+        return
+    d = deps(context)
+    async with d.db.read() as session:
+        lang = await user_language(session, job.user_id, d.settings.language) or d.settings.language
+    await send_private(context, job.user_id, t(lang, "common.timed_out"))
+
+
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel outside any conversation: drop a pending typed step, if there is one."""
+    actor = await actor_of(update, context)
+    had = stop_awaiting(context, actor.telegram_id)
+    await reply(update, t(actor.lang, "common.cancelled" if had else "common.nothing_to_cancel"))

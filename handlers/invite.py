@@ -7,10 +7,11 @@ from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import linking
-from bot.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
-from bot.models import InviteKind, Member, OrgKind
+from bot.access import Actor, OrgInfo
+from bot.models import InviteKind, Member
 from bot.qr import qr_png
 from bot.texts import role_name, t
+from handlers.branch import button_branch, target_branch
 from handlers.common import (
     actor_of,
     as_int,
@@ -21,54 +22,12 @@ from handlers.common import (
     ensure_private,
     esc,
     keyboard,
-    refuse,
     reply,
     toast,
 )
 
 INVITE_PAGE = 8
 ROSTER_PAGE = 20
-
-
-async def _allowed_branch(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    actor: Actor,
-    org: OrgInfo | None,
-    *,
-    action: str,
-    key: str,
-) -> OrgInfo | None:
-    """``org`` when it is a branch the actor manages right now; otherwise refuse and audit."""
-    if org is not None and org.kind == OrgKind.BRANCH.value:
-        async with deps(context).db.read() as session:
-            if await manages_branch(session, actor, org.id):
-                return org
-    await refuse(update, context, actor, action=action, key=key, org_id=org.id if org else None)
-    return None
-
-
-async def _target_branch(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
-) -> OrgInfo | None:
-    """The branch a manager command acts on: the caller's own, or ``/cmd CODE`` for admins."""
-    code = context.args[0][:120] if context.args else None
-    org: OrgInfo | None = None
-    if code is None:
-        if actor.is_manager and actor.branch is not None:
-            org = actor.branch
-        elif actor.is_admin:
-            await reply(update, t(actor.lang, "invite.need_code", command=action))
-            return None
-    else:
-        async with deps(context).db.read() as session:
-            org = await org_by_code(session, code)
-        if actor.is_admin and (org is None or org.kind != OrgKind.BRANCH.value):
-            await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code)))
-            return None
-    return await _allowed_branch(
-        update, context, actor, org, action=action, key="common.managers_only"
-    )
 
 
 async def _new_link(
@@ -158,28 +117,11 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    org = await _target_branch(update, context, actor, "invite")
+    org = await target_branch(update, context, actor, "invite")
     if org is None:
         return
     text, rows = await _invite_page(context, actor, org, 0)
     await reply(update, text, keyboard(rows))
-
-
-async def _button_org(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    actor: Actor,
-    org_id: int | None,
-    action: str,
-) -> OrgInfo | None:
-    """The branch a button names, if it exists and the presser manages it now."""
-    org = None
-    if org_id is not None:
-        async with deps(context).db.read() as session:
-            org = await org_by_id(session, org_id)
-    return await _allowed_branch(
-        update, context, actor, org, action=action, key="common.not_allowed"
-    )
 
 
 async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -192,7 +134,7 @@ async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     numbers = [as_int(p) or 0 for p in parts[1:]]
     if kind == "p":
-        org = await _button_org(update, context, actor, numbers[0], "invite.page")
+        org = await button_branch(update, context, actor, numbers[0], "invite.page")
         if org is not None:
             await toast(update)
             text, rows = await _invite_page(context, actor, org, numbers[1])
@@ -200,7 +142,7 @@ async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     elif kind == "q":
         await _send_member_qr(update, context, actor, numbers[0])
     elif kind == "j":
-        org = await _button_org(update, context, actor, numbers[0], "invite.join_link")
+        org = await button_branch(update, context, actor, numbers[0], "invite.join_link")
         if org is not None:
             await _send_join_link(update, context, actor, org)
     else:
@@ -214,7 +156,7 @@ async def _send_member_qr(
     async with d.db.read() as session:
         member = await session.get(Member, member_id)
         org_id = member.org_id if member else None
-    org = await _button_org(update, context, actor, org_id, "invite.qr")
+    org = await button_branch(update, context, actor, org_id, "invite.qr")
     if org is None or member is None:
         return
     async with d.db.write() as session:
@@ -289,7 +231,7 @@ async def roster_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    org = await _target_branch(update, context, actor, "roster")
+    org = await target_branch(update, context, actor, "roster")
     if org is None:
         return
     text, rows = await _roster_page(context, actor, org, 0)
@@ -302,7 +244,7 @@ async def roster_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if parts is None or parts[0] != "p" or as_int(parts[1]) is None or as_int(parts[2]) is None:
         await bad_button(update, context, actor)
         return
-    org = await _button_org(update, context, actor, as_int(parts[1]), "roster.page")
+    org = await button_branch(update, context, actor, as_int(parts[1]), "roster.page")
     if org is None:
         return
     await toast(update)

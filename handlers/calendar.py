@@ -1,0 +1,196 @@
+"""/calendar and /due: what the branch owes now, and what falls due in the next 30 days."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+
+from bot.access import Actor, OrgInfo, administers, org_by_code
+from bot.calendar import Occurrence, Status, period_containing
+from bot.catalogue import DEFAULT_POLICY, Period
+from bot.linking import bound_org
+from bot.models import OrgKind
+from bot.obligations import BranchView, branch_view
+from bot.texts import Lang, fmt_date, period_label, t
+from handlers.common import actor_of, deps, esc, refuse, reply
+
+ICONS = {
+    Status.DONE: "✅",
+    Status.OPEN: "⏳",
+    Status.OVERDUE: "⚠️",
+    Status.MISSED: "❌",
+    Status.NOT_APPLICABLE: "➖",
+}
+DUE_DAYS = 30
+
+
+async def _branch_for(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
+) -> OrgInfo | None:
+    """Whose calendar: the group's bound branch, the caller's branch, or ``CODE`` for admins."""
+    chat = update.effective_chat
+    d = deps(context)
+    code = context.args[0][:120] if context.args else None
+    async with d.db.read() as session:
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            org = await bound_org(session, chat.id)
+            if org is None:
+                await reply(update, t(actor.lang, "calendar.group_not_bound"))
+                return None
+        elif code is not None and actor.is_admin:
+            org = await org_by_code(session, code)
+            if org is None or org.kind not in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value):
+                await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code)))
+                return None
+        elif actor.branch is not None:
+            org = actor.branch
+        elif actor.is_admin:
+            await reply(update, t(actor.lang, "invite.need_code", command=action))
+            return None
+        else:
+            await reply(update, t(actor.lang, "calendar.unlinked"))
+            return None
+        own = actor.branch is not None and actor.branch.id == org.id
+        if own or await administers(session, actor, org.id):
+            return org
+    await refuse(update, context, actor, action=action, key="common.not_allowed", org_id=org.id)
+    return None
+
+
+def _mine(view: BranchView, actor: Actor, occ: Occurrence) -> bool:
+    """Lines a member sees: the branch's, their own 党小组's, their own thought reports."""
+    if occ.member is not None:
+        if actor.is_manager or actor.branch is None or actor.branch.id != view.org_id:
+            return True
+        return actor.member is not None and occ.member in (
+            actor.member.member_code,
+            actor.member.name,
+        )
+    return True
+
+
+def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = False) -> str:
+    name = esc(view.name(occ.obligation, lang))
+    if occ.member is not None:
+        name += f" · {esc(view.member_names.get(occ.member, occ.member))}"
+    elif occ.org != view.org_code:
+        name += f" · {esc(view.group_names.get(occ.org, occ.org))}"
+    if with_period:
+        name += (
+            f"（{period_label(lang, occ.start, occ.end)}）"
+            if lang == "zh"
+            else f" ({period_label(lang, occ.start, occ.end)})"
+        )
+    if occ.status is Status.NOT_APPLICABLE:
+        return f"{ICONS[occ.status]} {name} · {t(lang, 'status.not_applicable')}"
+    parts = [f"{ICONS[occ.status]} {name} {occ.count}/{occ.required}"]
+    if occ.planned_on and occ.status is not Status.DONE:
+        parts.append(t(lang, "calendar.planned", day=fmt_date(lang, occ.planned_on)))
+    parts.append(t(lang, "calendar.last_workday", day=fmt_date(lang, occ.last_workday)))
+    if occ.status in (Status.OVERDUE, Status.MISSED):
+        parts.append(t(lang, f"status.{occ.status.value}"))
+    if occ.late:
+        parts.append(t(lang, "calendar.late", n=occ.late))
+    return " · ".join(parts)
+
+
+def calendar_text(lang: Lang, view: BranchView, actor: Actor) -> str:
+    today = view.today
+    current = [o for o in view.occurrences if o.start <= today <= o.end and _mine(view, actor, o)]
+    lines = [t(lang, "calendar.title", org=esc(view.org_name), today=fmt_date(lang, today))]
+    # by the length of the period: a month, a quarter, a half-year, a year (or a one-off)
+    sections = (
+        (Period.MONTH, 0, 31),
+        (Period.QUARTER, 31, 92),
+        (Period.HALF, 92, 184),
+        (Period.YEAR, 184, 10**6),
+    )
+    for period, shorter, longest in sections:
+        chosen = [o for o in current if shorter < (o.end - o.start).days + 1 <= longest]
+        if not chosen:
+            continue
+        start, end = period_containing(period, today)
+        lines.append("")
+        lines.append(
+            f"<b>{t(lang, f'calendar.{period.value}')} · {period_label(lang, start, end)}</b>"
+        )
+        lines += _compact(lang, view, chosen, actor)
+    if len(lines) == 1:
+        lines.append(t(lang, "calendar.nothing"))
+    lines.append("")
+    lines.append(t(lang, "calendar.legend"))
+    return "\n".join(lines)
+
+
+def _compact(lang: Lang, view: BranchView, occs: list[Occurrence], actor: Actor) -> list[str]:
+    """One line each, except many members' thought reports, which a manager sees as a count."""
+    personal = [o for o in occs if o.member is not None]
+    others = [_line(lang, view, o) for o in occs if o.member is None]
+    if personal and (actor.is_manager or actor.is_admin) and len(personal) > 3:
+        done = sum(1 for o in personal if o.status is Status.DONE)
+        name = esc(view.name(personal[0].obligation, lang))
+        others.append(t(lang, "calendar.members_done", name=name, done=done, total=len(personal),
+                        day=fmt_date(lang, personal[0].last_workday)))  # fmt: skip
+    else:
+        others += [_line(lang, view, o) for o in personal]
+    return others
+
+
+def due_text(lang: Lang, view: BranchView, actor: Actor) -> str:
+    today = view.today
+    horizon = today + timedelta(days=DUE_DAYS)
+    due = [
+        o
+        for o in view.occurrences
+        if o.status in (Status.OPEN, Status.OVERDUE)
+        and (o.status is Status.OVERDUE or o.last_workday <= horizon)
+        and _mine(view, actor, o)
+    ]
+    due.sort(key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, o.obligation))
+    lines = [t(lang, "due.title", org=esc(view.org_name), days=DUE_DAYS)]
+    if not due:
+        lines.append(t(lang, "due.nothing"))
+    lines += [_line(lang, view, o, with_period=True) for o in due[:60]]
+    if len(due) > 60:
+        lines.append(t(lang, "due.more", n=len(due) - 60))
+    return "\n".join(lines)
+
+
+async def _view(
+    context: ContextTypes.DEFAULT_TYPE, org: OrgInfo, years: tuple[int, ...] = ()
+) -> BranchView:
+    d = deps(context)
+    async with d.db.read() as session:
+        view = await branch_view(
+            session, org.id, now=d.clock.now(), policy=DEFAULT_POLICY, years=years
+        )
+    assert view is not None
+    return view
+
+
+async def calendar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    org = await _branch_for(update, context, actor, "calendar")
+    if org is not None:
+        await reply(update, calendar_text(actor.lang, await _view(context, org), actor))
+
+
+async def due_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    org = await _branch_for(update, context, actor, "due")
+    if org is None:
+        return
+    d = deps(context)
+    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    years = tuple(sorted({today.year - 1, today.year, (today + timedelta(days=DUE_DAYS + 1)).year}))
+    await reply(update, due_text(actor.lang, await _view(context, org, years), actor))
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
+    CommandHandler("calendar", calendar_command),
+    CommandHandler("due", due_command),
+]

@@ -1,0 +1,287 @@
+"""/settings, the obligation part: switch obligations off (with a reason) or on, fix the 主题党日."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.access import Actor, OrgInfo
+from bot.calendar import DayRule, parse_day_rule
+from bot.catalogue import DEFAULT_POLICY, Period
+from bot.models import Org
+from bot.obligations import (
+    MAX_REASON,
+    MIN_REASON,
+    BranchView,
+    Effective,
+    ObligationError,
+    branch_view,
+    set_enabled,
+    set_theme_rule,
+)
+from bot.texts import Lang, t
+from handlers.branch import button_branch, target_branch
+from handlers.common import (
+    actor_of,
+    as_int,
+    await_text,
+    awaiting,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    ensure_private,
+    esc,
+    keyboard,
+    reply,
+    stop_awaiting,
+    toast,
+)
+
+Rows = list[list[tuple[str, str]]]
+
+
+def _rule_text(lang: Lang, view: BranchView) -> str:
+    if view.theme_rule is None:
+        return t(lang, "settings.theme_unset")
+    return t(lang, "settings.theme_set", rule=view.theme_rule.describe(lang))
+
+
+def _how_often(lang: Lang, e: Effective) -> str:
+    if e.ob.period is Period.ONCE:
+        return t(lang, "settings.once", day=e.due_on.isoformat() if e.due_on else "-")
+    if e.ob.coverage:
+        return t(lang, "settings.coverage")
+    return t(lang, f"settings.per_{e.ob.period.value}", n=e.ob.min_count)
+
+
+def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
+    lines = [t(lang, "settings.title", org=esc(view.org_name)), t(lang, "settings.hint"), ""]
+    for e in view.obligations:
+        if e.enabled:
+            lines.append(f"✅ {esc(e.ob.name(lang))} · {_how_often(lang, e)}")
+        else:
+            lines.append(
+                f"➖ {esc(e.ob.name(lang))} · {t(lang, 'settings.off_because', reason=esc(e.reason or ''))}"
+            )
+    lines += ["", _rule_text(lang, view)]
+    buttons = [(e.ob.name(lang)[:24], f"set:o:{view.org_id}:{e.ob.code}") for e in view.obligations]
+    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([(t(lang, "settings.theme_button"), f"set:td:{view.org_id}")])
+    return "\n".join(lines), rows
+
+
+def detail_view(lang: Lang, view: BranchView, e: Effective) -> tuple[str, Rows]:
+    state = (
+        t(lang, "settings.on")
+        if e.enabled
+        else t(lang, "settings.off_because", reason=esc(e.reason or ""))
+    )
+    text = t(
+        lang,
+        "settings.detail",
+        name=esc(e.ob.name(lang)),
+        source=esc(e.ob.source(lang)),
+        often=_how_often(lang, e),
+        state=state,
+    )
+    rows: Rows = []
+    if not e.custom:
+        if e.enabled:
+            rows.append([(t(lang, "settings.turn_off"), f"set:off:{view.org_id}:{e.ob.code}")])
+        else:
+            rows.append([(t(lang, "settings.turn_on"), f"set:on:{view.org_id}:{e.ob.code}")])
+    rows.append([(t(lang, "settings.back"), f"set:m:{view.org_id}")])
+    return text, rows
+
+
+async def _load(context: ContextTypes.DEFAULT_TYPE, org_id: int) -> BranchView:
+    d = deps(context)
+    async with d.db.read() as session:
+        view = await branch_view(session, org_id, now=d.clock.now(), policy=DEFAULT_POLICY)
+    assert view is not None
+    return view
+
+
+async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    org = await target_branch(update, context, actor, "settings")
+    if org is None:
+        return
+    stop_awaiting(context, actor.telegram_id)
+    text, rows = main_view(actor.lang, await _load(context, org.id))
+    await reply(update, text, keyboard(rows))
+
+
+async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    data = (update.callback_query.data if update.callback_query else "") or ""
+    action = data.split(":")[1] if data.count(":") >= 2 else ""
+    with_code = action in ("o", "off", "on")
+    parts = callback_parts(update, "set", 3 if with_code else 2)
+    if (
+        parts is None
+        or parts[0] not in ("o", "off", "on", "m", "td", "tdx")
+        or as_int(parts[1]) is None
+    ):
+        await bad_button(update, context, actor)
+        return
+    org = await button_branch(update, context, actor, as_int(parts[1]), f"settings.{parts[0]}")
+    if org is None:
+        return
+    view = await _load(context, org.id)
+    lang = actor.lang
+    if with_code:
+        found = next((e for e in view.obligations if e.ob.code == parts[2]), None)
+        if found is None:
+            await bad_button(update, context, actor)
+            return
+        await _obligation_action(update, context, actor, org, view, found, parts[0])
+    elif parts[0] == "m":
+        await toast(update)
+        await _show(update, main_view(lang, view))
+    elif parts[0] == "td":
+        await toast(update)
+        await_text(context, actor.telegram_id, "settings.theme_rule", org_id=org.id)
+        rows: Rows = [
+            [(t(lang, "settings.theme_clear"), f"set:tdx:{org.id}")],
+            [(t(lang, "settings.back"), f"set:m:{org.id}")],
+        ]
+        await edit_or_send(
+            update, t(lang, "settings.theme_ask", current=_rule_text(lang, view)), keyboard(rows)
+        )
+    else:  # tdx: no fixed day any more
+        stop_awaiting(context, actor.telegram_id)
+        await _save_rule(context, actor, org, None)
+        await toast(update, t(lang, "settings.theme_cleared"))
+        await _show(update, main_view(lang, await _load(context, org.id)))
+
+
+async def _show(update: Update, view: tuple[str, Rows]) -> None:
+    """Show a settings view in place of the message the button sits on."""
+    await edit_or_send(update, view[0], keyboard(view[1]))
+
+
+async def _obligation_action(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    org: OrgInfo,
+    view: BranchView,
+    e: Effective,
+    action: str,
+) -> None:
+    lang = actor.lang
+    if action == "o":
+        await toast(update)
+        await _show(update, detail_view(lang, view, e))
+    elif action == "off" and e.enabled and not e.custom:
+        await toast(update)
+        await_text(context, actor.telegram_id, "settings.reason", org_id=org.id, code=e.ob.code)
+        await edit_or_send(
+            update,
+            t(
+                lang,
+                "settings.reason_ask",
+                name=esc(e.ob.name(lang)),
+                min=MIN_REASON,
+                max=MAX_REASON,
+            ),
+        )
+    elif action == "on" and not e.enabled:
+        d = deps(context)
+        async with d.db.write() as session:
+            stored = await session.get_one(Org, org.id)
+            await set_enabled(
+                session,
+                stored,
+                e.ob.code,
+                enabled=True,
+                reason=None,
+                now=d.clock.now(),
+                by=actor.telegram_id,
+            )
+        await toast(update, t(lang, "settings.turned_on", name=e.ob.name(lang)))
+        fresh = await _load(context, org.id)
+        current = next(x for x in fresh.obligations if x.ob.code == e.ob.code)
+        await _show(update, detail_view(lang, fresh, current))
+    else:  # the button no longer applies (already on, already off)
+        await toast(update, t(lang, "settings.stale"), alert=True)
+        await _show(update, detail_view(lang, view, e))
+
+
+async def _save_rule(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, rule: DayRule | None
+) -> None:
+    d = deps(context)
+    async with d.db.write() as session:
+        stored = await session.get_one(Org, org.id)
+        await set_theme_rule(
+            session,
+            stored,
+            rule,
+            now=d.clock.now(),
+            by=actor.telegram_id,
+        )
+
+
+async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed input for a waiting settings step: a reason, or a day rule."""
+    pending = awaiting(context, "settings.")
+    message = update.effective_message
+    if pending is None or message is None:
+        return
+    actor = await actor_of(update, context)
+    org = await button_branch(update, context, actor, pending.data["org_id"], pending.kind)
+    if org is None:
+        stop_awaiting(context, actor.telegram_id)
+        return
+    text = message.text or ""
+    lang = actor.lang
+    if pending.kind == "settings.theme_rule":
+        rule = parse_day_rule(text)
+        if rule is None:
+            await reply(update, t(lang, "settings.theme_bad", value=esc(text[:50])))
+            return
+        await _save_rule(context, actor, org, rule)
+        done = t(lang, "settings.theme_saved", rule=rule.describe(lang))
+    else:
+        code = pending.data["code"]
+        d = deps(context)
+        try:
+            async with d.db.write() as session:
+                stored = await session.get_one(Org, org.id)
+                await set_enabled(
+                    session,
+                    stored,
+                    code,
+                    enabled=False,
+                    reason=text,
+                    now=d.clock.now(),
+                    by=actor.telegram_id,
+                )
+        except ObligationError as exc:
+            await reply(update, t(lang, exc.key, **exc.params))
+            return
+        view = await _load(context, org.id)
+        done = t(lang, "settings.turned_off", name=esc(view.name(code, lang)))
+    stop_awaiting(context, actor.telegram_id)
+    await reply(update, done)
+    text_out, rows = main_view(lang, await _load(context, org.id))
+    await reply(update, text_out, keyboard(rows))
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
+    CommandHandler("settings", settings_command),
+    CallbackQueryHandler(settings_button, pattern=r"^set:"),
+    MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, settings_text),
+]
