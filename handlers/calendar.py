@@ -150,7 +150,10 @@ def due_text(lang: Lang, view: BranchView, actor: Actor) -> str:
         and (o.status is Status.OVERDUE or o.last_workday <= horizon)
         and _mine(view, actor, o)
     ]
-    due.sort(key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, o.obligation))
+    order = {e.ob.code: i for i, e in enumerate(view.obligations)}
+    due.sort(
+        key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, order.get(o.obligation, 99))
+    )
     lines = [t(lang, "due.title", org=esc(view.org_name), days=DUE_DAYS)]
     if not due:
         lines.append(t(lang, "due.nothing"))
