@@ -24,6 +24,7 @@ from bot.migrate import upgrade
 from handlers import calendar, groups, help, invite, start, upload
 from handlers import settings as obligation_settings
 from handlers.common import Deps, cancel_command, on_error, record_update, unknown_button
+from jobs import holidays
 from settings import Settings
 
 log = logging.getLogger("zhibu.app")
@@ -73,6 +74,8 @@ def build_application(
     # Last: any button nobody recognised is refused and audited.
     app.add_handler(CallbackQueryHandler(unknown_button))
     app.add_error_handler(on_error)
+    if app.job_queue is not None:
+        holidays.schedule(app.job_queue, settings)
     return app
 
 

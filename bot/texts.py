@@ -218,6 +218,10 @@ ZH: dict[str, str] = {
     "holidays.source_fallback": "{year} 年：没有官方数据，按周一至周五减法定节假日推算（无调休）。请用 zhibu holidays import 导入国务院通知。",
     "holidays.workday": "调休上班",
     "holidays.day_off": "放假",
+    "holidays.fallback_notice": (
+        "⚠️ 系统还没有 {year} 年的国务院节假日安排，暂按“周一至周五减法定节假日”推算工作日（不含调休）。"
+        "请运维人员用 zhibu holidays import 导入正式安排。"
+    ),
     # calendar and due
     "calendar.title": "<b>{org} · 工作日历</b>（今天 {today}）",
     "calendar.month": "本月",
@@ -468,6 +472,11 @@ EN: dict[str, str] = {
     "holidays.source_fallback": "{year}: no official data; Monday–Friday minus statutory holidays by rule (no make-up days). Import the State Council notice with zhibu holidays import.",
     "holidays.workday": "make-up workday",
     "holidays.day_off": "day off",
+    "holidays.fallback_notice": (
+        "⚠️ There is no State Council holiday schedule for {year} yet; workdays are Monday–Friday "
+        "minus statutory holidays by rule, without make-up days. Ask the operator to import the "
+        "official schedule with zhibu holidays import."
+    ),
     "calendar.title": "<b>{org} · obligations</b> (today {today})",
     "calendar.month": "This month",
     "calendar.quarter": "This quarter",
