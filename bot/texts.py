@@ -93,6 +93,7 @@ ZH: dict[str, str] = {
     # home
     "home.member": "<b>{name}</b>，您好！\n所属：{org} · {role}",
     "home.no_tasks": "当前没有待办事项。",
+    "home.upcoming": "<b>近期截止</b>（/due 查看全部）",
     "home.admin": "您好！您是以下党组织的管理员：{orgs}。",
     "home.all_orgs": "全部党组织",
     "home.unlinked": (
@@ -354,6 +355,7 @@ EN: dict[str, str] = {
     "common.timed_out": "Nothing happened for 15 minutes, so this conversation has ended. Start again when you need to.",
     "home.member": "Hello, <b>{name}</b>!\nBranch: {org} · {role}",
     "home.no_tasks": "You have nothing to do right now.",
+    "home.upcoming": "<b>Coming up</b> (/due for all)",
     "home.admin": "Hello! You administer: {orgs}.",
     "home.all_orgs": "all Party organisations",
     "home.unlinked": (

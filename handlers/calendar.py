@@ -140,9 +140,9 @@ def _compact(lang: Lang, view: BranchView, occs: list[Occurrence], actor: Actor)
     return others
 
 
-def due_text(lang: Lang, view: BranchView, actor: Actor) -> str:
-    today = view.today
-    horizon = today + timedelta(days=DUE_DAYS)
+def due_items(view: BranchView, actor: Actor, days: int = DUE_DAYS) -> list[Occurrence]:
+    """Overdue first, then what falls due within ``days``, soonest first."""
+    horizon = view.today + timedelta(days=days)
     due = [
         o
         for o in view.occurrences
@@ -154,6 +154,16 @@ def due_text(lang: Lang, view: BranchView, actor: Actor) -> str:
     due.sort(
         key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, order.get(o.obligation, 99))
     )
+    return due
+
+
+def upcoming_lines(lang: Lang, view: BranchView, actor: Actor, limit: int = 3) -> list[str]:
+    """The next few deadlines, for the home screen."""
+    return [_line(lang, view, o, with_period=True) for o in due_items(view, actor)[:limit]]
+
+
+def due_text(lang: Lang, view: BranchView, actor: Actor) -> str:
+    due = due_items(view, actor)
     lines = [t(lang, "due.title", org=esc(view.org_name), days=DUE_DAYS)]
     if not due:
         lines.append(t(lang, "due.nothing"))

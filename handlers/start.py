@@ -26,8 +26,11 @@ from bot.access import (
     org_by_id,
     user_language,
 )
+from bot.catalogue import DEFAULT_POLICY
 from bot.models import InviteKind, Org
+from bot.obligations import branch_view
 from bot.texts import Lang, role_name, t
+from handlers.calendar import upcoming_lines
 from handlers.common import (
     actor_of,
     as_int,
@@ -79,6 +82,14 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
             ),
             t(lang, "home.no_tasks"),
         ]
+        d = deps(context)
+        async with d.db.read() as session:
+            view = await branch_view(
+                session, actor.branch.id, now=d.clock.now(), policy=DEFAULT_POLICY
+            )
+        upcoming = upcoming_lines(lang, view, actor) if view else []
+        if upcoming:
+            lines.append("\n".join([t(lang, "home.upcoming"), *upcoming]))
     elif actor.is_admin:
         d = deps(context)
         async with d.db.read() as session:

@@ -269,3 +269,16 @@ async def test_settings_in_english(
 
 def test_clock_is_monday_morning(clock: FrozenClock) -> None:
     assert clock.now() == datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+async def test_home_shows_the_next_deadlines(
+    bot: RunningBot, people: dict[str, UserHandle]
+) -> None:
+    home = (await people["member"].ask("/start")).content
+    assert "近期截止" in home
+    upcoming = home.split("近期截止")[1].split("\n\n")[0].splitlines()[1:]
+    assert [x.split(" 0/1")[0] for x in upcoming] == [
+        "⚠️ 党小组会 · 第一党小组（2026年2月）",  # overdue first
+        "⚠️ 主题党日（2026年2月）",
+        "⏳ 支部党员大会（2026年第一季度）",
+    ]

@@ -22,7 +22,9 @@ async def test_fallback_year_is_announced_once(
     running = await start_bot(fake, db, clock, settings)
     try:
         notice = await fake.wait_for(
-            lambda: next((m for m in admin.bot_messages() if "2027 年的国务院节假日安排" in m.content), None)
+            lambda: next(
+                (m for m in admin.bot_messages() if "2027 年的国务院节假日安排" in m.content), None
+            )
         )
         assert "zhibu holidays import" in notice.content
     finally:
@@ -42,7 +44,9 @@ async def test_imported_year_is_not_announced(
     fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
 ) -> None:
     async with db.write() as session:
-        await store_years(session, [YearData(2027, frozenset({date(2027, 1, 1)}))], source="t", now=clock.now())
+        await store_years(
+            session, [YearData(2027, frozenset({date(2027, 1, 1)}))], source="t", now=clock.now()
+        )
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     admin.send("/start")
     running = await start_bot(fake, db, clock, settings)
