@@ -19,6 +19,7 @@ from bot.clock import SystemClock
 from bot.db import Database
 from bot.logs import setup_logging
 from bot.models import Member
+from bot.tables import pad
 from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar
 from settings import Settings, get_settings
@@ -233,10 +234,9 @@ def cmd_reminders(args: argparse.Namespace) -> int:
         if not planned:
             print(t(settings.language, "cli.nothing_planned", at=moment.isoformat()))
         for p in planned:
-            print(
-                f"{p.kind:<10} {p.obligation or '-':<18} {p.org:<16} → {p.recipient.key} ({p.delivery})"
-            )
-            print(f"           {p.text}")
+            head = f"{pad(p.kind, 10)} {pad(p.obligation or '-', 18)} {pad(p.org, 16)}"
+            print(f"{head} → {p.recipient.key} ({p.delivery})")
+            print(f"{'':10} {p.text}")
         return 0
 
     return _with_db(work)
@@ -316,6 +316,78 @@ def _holiday_listing(lang: Lang, cal: WorkdayCalendar, year: int, source: str | 
     return "\n".join(lines)
 
 
+def cmd_obligations(args: argparse.Namespace) -> int:
+    from bot.catalogue import Period
+    from bot.models import Org
+    from bot.obligations import (
+        ObligationError,
+        add_custom,
+        obligations_for,
+        set_enabled,
+        set_period,
+    )
+
+    async def work(db: Database, settings: Settings) -> int:
+        lang = settings.language
+        now = SystemClock().now()
+        try:
+            async with db.write() as session:
+                org = await session.scalar(select(Org).where(Org.code == args.org))
+                if org is None:
+                    print(f"zhibu obligations: no org {args.org!r}", file=sys.stderr)
+                    return EXIT_USAGE
+                if args.action == "list":
+                    for e in await obligations_for(session, org):
+                        state = "on " if e.enabled else "off"
+                        extra = f"  ({e.reason})" if e.reason else ""
+                        due = f" due {e.due_on}" if e.due_on else ""
+                        print(
+                            f"{state} {pad(e.ob.code, 20)} {pad(e.ob.name(lang), 22)} "
+                            f"{e.ob.period.value}{due} ×{e.ob.min_count}{extra}"
+                        )
+                    return 0
+                if args.action == "add":
+                    period = Period.ONCE if args.due else Period(args.period or "year")
+                    code = await add_custom(
+                        session,
+                        org,
+                        title=args.title or "",
+                        period=period,
+                        due_on=args.due,
+                        min_count=args.min or 1,
+                        attendance=args.attendance,
+                        now=now,
+                        by=None,
+                    )
+                    print(f"zhibu obligations: added {code}")
+                    return 0
+                if not args.code:
+                    print("zhibu obligations: --code is required", file=sys.stderr)
+                    return EXIT_USAGE
+                if args.action in ("on", "off"):
+                    await set_enabled(
+                        session,
+                        org,
+                        args.code,
+                        enabled=args.action == "on",
+                        reason=args.reason,
+                        now=now,
+                        by=None,
+                    )
+                else:
+                    local = Period(args.period) if args.period else None
+                    await set_period(
+                        session, org, args.code, period=local, min_count=args.min, now=now, by=None
+                    )
+        except ObligationError as exc:
+            print(f"zhibu obligations: {t(lang, exc.key, **exc.params)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"zhibu obligations: {args.action} {args.code} @ {args.org}: done")
+        return 0
+
+    return _with_db(work)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from bot.doctor import run_checks
 
@@ -378,6 +450,22 @@ def build_parser() -> argparse.ArgumentParser:
     holidays.add_argument("action", choices=["import", "show"])
     holidays.add_argument("arg", nargs="?", help="FILE for import, YEAR for show")
     holidays.set_defaults(func=cmd_holidays)
+
+    obligations = sub.add_parser(
+        "obligations", help="an org's obligations: list, on/off, period, custom"
+    )
+    obligations.add_argument("action", choices=["list", "on", "off", "set", "add"])
+    obligations.add_argument("--org", required=True, help="org code")
+    obligations.add_argument("--code", help="obligation code (on, off, set)")
+    obligations.add_argument("--reason", help="why it is switched off (off)")
+    obligations.add_argument(
+        "--period", choices=["month", "quarter", "half", "year"], help="local period (set, add)"
+    )
+    obligations.add_argument("--min", type=int, help="records needed per period (set, add)")
+    obligations.add_argument("--title", help="title of a custom obligation (add)")
+    obligations.add_argument("--due", type=date.fromisoformat, help="due date of a one-off (add)")
+    obligations.add_argument("--attendance", action="store_true", help="it is a meeting (add)")
+    obligations.set_defaults(func=cmd_obligations)
 
     doctor = sub.add_parser("doctor", help="check settings, database, migrations, Bot API")
     doctor.set_defaults(func=cmd_doctor)

@@ -136,3 +136,75 @@ def test_holidays_import_and_show(workdir: Path) -> None:
         if r["obligation"] == "general_meeting" and r["period_start"] == "2031-07-01"
     )
     assert q3["escalations"][0] == "2031-10-08T09:00:00+08:00"
+
+
+def test_obligations_command(workdir: Path) -> None:
+    assert (
+        zhibu(
+            "obligations",
+            "off",
+            "--org",
+            "ZB",
+            "--code",
+            "party_lecture",
+            "--reason",
+            "x",
+            cwd=workdir,
+        ).returncode
+        == 2
+    )
+    off = zhibu(
+        "obligations",
+        "off",
+        "--org",
+        "ZB",
+        "--code",
+        "party_lecture",
+        "--reason",
+        "合并开展",
+        cwd=workdir,
+    )
+    assert off.returncode == 0, off.stderr
+    assert (
+        zhibu(
+            "obligations",
+            "set",
+            "--org",
+            "ZB",
+            "--code",
+            "theme_day",
+            "--period",
+            "quarter",
+            "--min",
+            "2",
+            cwd=workdir,
+        ).returncode
+        == 0
+    )
+    added = zhibu(
+        "obligations",
+        "add",
+        "--org",
+        "ZB",
+        "--title",
+        "保密教育",
+        "--due",
+        "2026-06-15",
+        cwd=workdir,
+    )
+    assert added.returncode == 0 and "custom_" in added.stdout
+    listing = zhibu("obligations", "list", "--org", "ZB", cwd=workdir).stdout
+    assert "off party_lecture" in listing and "合并开展" in listing
+    assert "theme_day" in listing and "quarter ×2" in listing
+    assert "保密教育" in listing and "due 2026-06-15" in listing
+    bad = zhibu(
+        "obligations", "set", "--org", "ZB", "--code", "heart_talks", "--min", "3", cwd=workdir
+    )
+    assert bad.returncode == 2 and "覆盖" in bad.stderr
+    rows = json.loads(
+        zhibu(
+            "calendar", "--org", "ZB", "--year", "2026", "--json", "--at", "2026-05-20", cwd=workdir
+        ).stdout
+    )
+    assert {r["status"] for r in rows if r["obligation"] == "party_lecture"} == {"not_applicable"}
+    assert len([r for r in rows if r["obligation"] == "theme_day"]) == 4
