@@ -121,3 +121,12 @@ def test_shift_lands_on_workdays_and_moves_the_right_way(day: date, n: int) -> N
         assert sum(CAL.is_workday(d) for d in between) == -n
     else:
         assert target <= day
+
+
+def test_the_readme_example_file_imports() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## Holiday data", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    [year] = parse_holiday_file(example)
+    assert year.year == 2027 and len(year.workdays) == 4
