@@ -270,56 +270,35 @@ async def org_occurrences(
         )
 
     for eff in obligations:
+        owners = _owners(eff.ob.scope, org, facts)
         for start, end in _periods(eff, year):
-            scope = eff.ob.scope
-            if scope in (Scope.BRANCH, Scope.COMMITTEE):
+            for org_code, org_id, member, applicable in owners:
                 add(
                     eff,
-                    org_code=org.code,
-                    org_id=org.id,
-                    member=None,
-                    applicable=True,
+                    org_code=org_code,
+                    org_id=org_id,
+                    member=member,
+                    applicable=applicable,
                     start=start,
                     end=end,
                 )
-            elif scope is Scope.BRANCH_COMMITTEE:
-                enough = len(facts.committee) >= MIN_COMMITTEE_MEMBERS
-                add(
-                    eff,
-                    org_code=org.code,
-                    org_id=org.id,
-                    member=None,
-                    applicable=enough,
-                    start=start,
-                    end=end,
-                )
-            elif scope is Scope.GROUP:
-                for group in facts.groups:
-                    has_members = any(m.group_id == group.id for m in facts.members)
-                    add(
-                        eff,
-                        org_code=group.code,
-                        org_id=group.id,
-                        member=None,
-                        applicable=has_members,
-                        start=start,
-                        end=end,
-                    )
-            elif scope is Scope.CANDIDATE:
-                for member in facts.members:
-                    if member.role in CANDIDATE_ROLES:
-                        add(
-                            eff,
-                            org_code=org.code,
-                            org_id=org.id,
-                            member=member,
-                            applicable=True,
-                            start=start,
-                            end=end,
-                        )
     order = {o.code: i for i, o in enumerate(CATALOGUE)}
     result.sort(key=lambda o: (order.get(o.obligation, len(order)), o.org, o.member or "", o.start))
     return result
+
+
+def _owners(scope: Scope, org: Org, facts: _Facts) -> list[tuple[str, int, Member | None, bool]]:
+    """Who owes an obligation of this scope: (org code, org id, member, applicable)."""
+    if scope is Scope.BRANCH_COMMITTEE:
+        return [(org.code, org.id, None, len(facts.committee) >= MIN_COMMITTEE_MEMBERS)]
+    if scope is Scope.GROUP:
+        return [
+            (g.code, g.id, None, any(m.group_id == g.id for m in facts.members))
+            for g in facts.groups
+        ]
+    if scope is Scope.CANDIDATE:
+        return [(org.code, org.id, m, True) for m in facts.members if m.role in CANDIDATE_ROLES]
+    return [(org.code, org.id, None, True)]
 
 
 def _periods(eff: Effective, year: int) -> list[tuple[date, date]]:

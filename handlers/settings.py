@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -198,18 +202,13 @@ async def _obligation_action(
             ),
         )
     elif action == "on" and not e.enabled:
-        d = deps(context)
-        async with d.db.write() as session:
-            stored = await session.get_one(Org, org.id)
-            await set_enabled(
-                session,
-                stored,
-                e.ob.code,
-                enabled=True,
-                reason=None,
-                now=d.clock.now(),
-                by=actor.telegram_id,
-            )
+        await _change(
+            context,
+            org,
+            lambda session, stored, now: set_enabled(
+                session, stored, e.ob.code, enabled=True, reason=None, now=now, by=actor.telegram_id
+            ),
+        )
         await toast(update, t(lang, "settings.turned_on", name=e.ob.name(lang)))
         fresh = await _load(context, org.id)
         current = next(x for x in fresh.obligations if x.ob.code == e.ob.code)
@@ -219,19 +218,27 @@ async def _obligation_action(
         await _show(update, detail_view(lang, view, e))
 
 
+async def _change(
+    context: ContextTypes.DEFAULT_TYPE,
+    org: OrgInfo,
+    change: Callable[[AsyncSession, Org, datetime], Awaitable[None]],
+) -> None:
+    """Apply one change to the branch's obligations, in one transaction."""
+    d = deps(context)
+    async with d.db.write() as session:
+        await change(session, await session.get_one(Org, org.id), d.clock.now())
+
+
 async def _save_rule(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, rule: DayRule | None
 ) -> None:
-    d = deps(context)
-    async with d.db.write() as session:
-        stored = await session.get_one(Org, org.id)
-        await set_theme_rule(
-            session,
-            stored,
-            rule,
-            now=d.clock.now(),
-            by=actor.telegram_id,
-        )
+    await _change(
+        context,
+        org,
+        lambda session, stored, now: set_theme_rule(
+            session, stored, rule, now=now, by=actor.telegram_id
+        ),
+    )
 
 
 async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -256,19 +263,14 @@ async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         done = t(lang, "settings.theme_saved", rule=rule.describe(lang))
     else:
         code = pending.data["code"]
-        d = deps(context)
         try:
-            async with d.db.write() as session:
-                stored = await session.get_one(Org, org.id)
-                await set_enabled(
-                    session,
-                    stored,
-                    code,
-                    enabled=False,
-                    reason=text,
-                    now=d.clock.now(),
-                    by=actor.telegram_id,
-                )
+            await _change(
+                context,
+                org,
+                lambda session, stored, now: set_enabled(
+                    session, stored, code, enabled=False, reason=text, now=now, by=actor.telegram_id
+                ),
+            )
         except ObligationError as exc:
             await reply(update, t(lang, exc.key, **exc.params))
             return
