@@ -62,7 +62,8 @@ async def _branch_for(
 
 
 def _mine(view: BranchView, actor: Actor, occ: Occurrence) -> bool:
-    """Lines a member sees: the branch's, their own 党小组's, their own thought reports."""
+    """Managers and admins see every line; a member sees the branch's and the 党小组s', and
+    of the members' own obligations (thought reports) only their own."""
     if occ.member is not None:
         if actor.is_manager or actor.branch is None or actor.branch.id != view.org_id:
             return True
