@@ -6,8 +6,9 @@ Loads what the pure calendar needs from the database, once per org, and hands it
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -82,21 +83,17 @@ class Effective:
     since: date | None = None
 
 
-async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
+def effective_obligations(
+    org: Org, settings: list[ObligationSetting], customs: list[CustomObligation]
+) -> list[Effective]:
+    """The catalogue as this org owes it: its kind's obligations, its settings, its own."""
     scopes = SCOPES_BY_KIND.get(org.kind, ())
-    settings = {
-        s.code: s
-        for s in (
-            await session.execute(
-                select(ObligationSetting).where(ObligationSetting.org_id == org.id)
-            )
-        ).scalars()
-    }
+    by_code = {s.code: s for s in settings}
     result = []
     for ob in CATALOGUE:
         if ob.scope not in scopes:
             continue
-        s = settings.get(ob.code)
+        s = by_code.get(ob.code)
         if s is None:
             result.append(Effective(ob))
             continue
@@ -106,11 +103,8 @@ async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
             min_count=s.min_count if s.min_count is not None else ob.min_count,
         )
         result.append(Effective(own, s.enabled, s.reason))
-    customs = await session.execute(
-        select(CustomObligation).where(CustomObligation.org_id == org.id, CustomObligation.active)
-    )
     own_scope = Scope.COMMITTEE if org.kind == OrgKind.COMMITTEE.value else Scope.BRANCH
-    for c in customs.scalars():
+    for c in sorted(customs, key=lambda c: c.id):
         ob = Obligation(
             c.code,
             c.title,
@@ -126,11 +120,16 @@ async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
     return result
 
 
+async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
+    return (await load_facts(session, [org], None))[org.id].obligations
+
+
 @dataclass
 class _Facts:
     """What one branch or committee looks like, loaded once."""
 
     org: Org
+    obligations: list[Effective] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     groups: list[Org] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
@@ -140,37 +139,62 @@ class _Facts:
         return [m for m in self.members if Role(m.role) in COMMITTEE_ROLES]
 
 
-async def _facts(session: AsyncSession, org: Org, start: date, end: date) -> _Facts:
-    facts = _Facts(org)
-    facts.members = list(
-        (
-            await session.execute(
-                select(Member).where(Member.org_id == org.id, Member.active).order_by(Member.id)
+async def load_facts(
+    session: AsyncSession, orgs: list[Org], records: tuple[date, date] | None
+) -> dict[int, _Facts]:
+    """Everything the calendar needs about these orgs, in a handful of queries for all of them.
+
+    ``records``: the window of record dates to load, or None for no records.
+    """
+    facts = {o.id: _Facts(o) for o in orgs}
+    ids = list(facts)
+    settings: dict[int, list[ObligationSetting]] = defaultdict(list)
+    for s in (
+        await session.execute(select(ObligationSetting).where(ObligationSetting.org_id.in_(ids)))
+    ).scalars():
+        settings[s.org_id].append(s)
+    customs: dict[int, list[CustomObligation]] = defaultdict(list)
+    for c in (
+        await session.execute(
+            select(CustomObligation).where(
+                CustomObligation.org_id.in_(ids), CustomObligation.active
             )
-        ).scalars()
-    )
-    facts.groups = list(
-        (
-            await session.execute(
-                select(Org)
-                .where(Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value)
-                .order_by(Org.code)
-            )
-        ).scalars()
-    )
-    org_ids = [org.id, *(g.id for g in facts.groups)]
+        )
+    ).scalars():
+        customs[c.org_id].append(c)
+    for f in facts.values():
+        f.obligations = effective_obligations(f.org, settings[f.org.id], customs[f.org.id])
+    if records is None:
+        return facts
+    for m in (
+        await session.execute(
+            select(Member).where(Member.org_id.in_(ids), Member.active).order_by(Member.id)
+        )
+    ).scalars():
+        facts[m.org_id].members.append(m)
+    owner: dict[int, int] = {i: i for i in ids}
+    for g in (
+        await session.execute(
+            select(Org)
+            .where(Org.parent_id.in_(ids), Org.kind == OrgKind.GROUP.value)
+            .order_by(Org.code)
+        )
+    ).scalars():
+        assert g.parent_id is not None
+        facts[g.parent_id].groups.append(g)
+        owner[g.id] = g.parent_id
     rows = await session.execute(
         select(Record, RecordObligation.code)
         .join(RecordObligation, RecordObligation.record_id == Record.id)
         .where(
-            Record.org_id.in_(org_ids),
-            Record.held_on >= start,
-            Record.held_on <= end,
+            Record.org_id.in_(list(owner)),
+            Record.held_on >= records[0],
+            Record.held_on <= records[1],
             Record.withdrawn_at.is_(None),
         )
     )
     for record, code in rows:
-        facts.records[code].append(record)
+        facts[owner[record.org_id]].records[code].append(record)
     return facts
 
 
@@ -211,76 +235,91 @@ async def org_occurrences(
     policy: ReminderPolicy,
 ) -> list[Occurrence]:
     """Every occurrence of this org, its 党小组 and its members whose period overlaps ``year``."""
+    facts = await load_facts(session, [org], (date(year - 1, 1, 1), date(year + 1, 12, 31)))
+    return compute_occurrences(
+        facts[org.id], lambda eff: _periods(eff, year), now=now, cal=cal, policy=policy
+    )
+
+
+def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
+    """Periods whose reminders or escalations could fall on ``day``: ending shortly after or
+    before it (10 workdays before the last workday; 3 workdays after the deadline)."""
+
+    def pick(eff: Effective) -> list[tuple[date, date]]:
+        found = []
+        for year in (day.year - 1, day.year, day.year + 1):
+            for start, end in _periods(eff, year):
+                if (
+                    day - timedelta(days=NEAR_AFTER_DAYS)
+                    <= end
+                    <= day + timedelta(days=NEAR_BEFORE_DAYS)
+                ):
+                    found.append((start, end))
+        return sorted(set(found))
+
+    return pick
+
+
+NEAR_BEFORE_DAYS = 45  # 10 workdays before a deadline, with the longest holidays in between
+NEAR_AFTER_DAYS = 25  # 3 workdays after a deadline, likewise, and the grace window's start
+
+
+def compute_occurrences(
+    facts: _Facts,
+    periods: Callable[[Effective], list[tuple[date, date]]],
+    *,
+    now: datetime,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+) -> list[Occurrence]:
+    """The occurrences of one org (and its 党小组 and members) for the periods chosen. Pure."""
+    org = facts.org
     tz = ZoneInfo(org.timezone)
     today = now.astimezone(tz).date()
-    obligations = await obligations_for(session, org)
-    if not obligations:
-        return []
-    facts = await _facts(session, org, date(year - 1, 1, 1), date(year + 1, 12, 31))
     rule = DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None
+    committee = [m.id for m in facts.committee]
+    everyone = [m.id for m in facts.members]
     result: list[Occurrence] = []
-
-    def add(
-        eff: Effective,
-        *,
-        org_code: str,
-        org_id: int,
-        member: Member | None,
-        applicable: bool,
-        start: date,
-        end: date,
-    ) -> None:
+    for eff in facts.obligations:
         ob = eff.ob
-        required, count, late = ob.min_count, 0, 0
-        if ob.coverage:
-            committee = [m.id for m in facts.committee]
-            talks = [
-                (r.member_id, r.partner_id)
-                for r in facts.records[ob.code]
-                if r.member_id and r.partner_id and start <= r.held_on <= end
-            ]
-            count, required = heart_talk_coverage(committee, [m.id for m in facts.members], talks)
-            applicable = applicable and bool(committee)
-        else:
-            count, late = _count(
-                facts.records[ob.code],
-                org_id=org_id,
-                member_id=member.id if member else None,
-                start=start,
-                end=end,
-                tz=tz,
-            )
-        result.append(
-            build_occurrence(
-                ob,
-                org=org_code,
-                member=member_key(member) if member else None,
-                start=start,
-                end=end,
-                required=required,
-                count=count,
-                late=late,
-                applicable=applicable and eff.enabled,
-                today=today,
-                tz=tz,
-                cal=cal,
-                policy=policy,
-                rule=rule if ob.code == "theme_day" else None,
-            )
-        )
-
-    for eff in obligations:
-        owners = _owners(eff.ob.scope, org, facts)
-        for start, end in _periods(eff, year):
+        owners = _owners(ob.scope, org, facts)
+        for start, end in periods(eff):
             for org_code, org_id, member, applicable in owners:
-                add(
-                    eff,
-                    org_code=org_code,
-                    org_id=org_id,
-                    member=member,
-                    applicable=applicable,
-                    start=start,
-                    end=end,
+                required, count, late = ob.min_count, 0, 0
+                if ob.coverage:
+                    talks = [
+                        (r.member_id, r.partner_id)
+                        for r in facts.records[ob.code]
+                        if r.member_id and r.partner_id and start <= r.held_on <= end
+                    ]
+                    count, required = heart_talk_coverage(committee, everyone, talks)
+                    applicable = applicable and bool(committee)
+                else:
+                    count, late = _count(
+                        facts.records[ob.code],
+                        org_id=org_id,
+                        member_id=member.id if member else None,
+                        start=start,
+                        end=end,
+                        tz=tz,
+                    )
+                result.append(
+                    build_occurrence(
+                        ob,
+                        org=org_code,
+                        member=member_key(member) if member else None,
+                        start=start,
+                        end=end,
+                        required=required,
+                        count=count,
+                        late=late,
+                        applicable=applicable and eff.enabled,
+                        today=today,
+                        tz=tz,
+                        cal=cal,
+                        policy=policy,
+                        rule=rule if ob.code == "theme_day" else None,
+                    )
                 )
     order = {o.code: i for i, o in enumerate(CATALOGUE)}
     result.sort(key=lambda o: (order.get(o.obligation, len(order)), o.org, o.member or "", o.start))
