@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     conversation_timeout_seconds: int = Field(default=900, ge=1)
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_overall_per_second: int = Field(default=30, ge=1)
+    rate_group_per_minute: int = Field(default=20, ge=1)
+    rate_private_interval_seconds: float = Field(default=1.0, gt=0)
+    sender_workers: int = Field(default=16, ge=1, le=256)
+    scheduler_enabled: bool = True
 
     @field_validator("admin_ids", mode="before")
     @classmethod

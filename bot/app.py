@@ -9,7 +9,6 @@ from urllib.parse import urlparse
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -21,10 +20,12 @@ from telegram.ext import (
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.migrate import upgrade
+from bot.throttle import Limits, Throttle
 from handlers import calendar, groups, help, invite, start, upload
 from handlers import settings as obligation_settings
 from handlers.common import Deps, cancel_command, on_error, record_update, unknown_button
-from jobs import holidays
+from jobs import holidays, tick
+from jobs.sender import OutboxSender, ThrottleRateLimiter
 from settings import Settings
 
 log = logging.getLogger("zhibu.app")
@@ -36,6 +37,13 @@ def build_application(
     if settings.bot_token is None:
         raise ValueError("ZHIBU_BOT_TOKEN is not set")
     timeout = settings.request_timeout_seconds
+    throttle = Throttle(
+        Limits(
+            overall_per_second=settings.rate_overall_per_second,
+            private_interval=settings.rate_private_interval_seconds,
+            group_per_minute=settings.rate_group_per_minute,
+        )
+    )
     app = (
         ApplicationBuilder()
         .token(settings.bot_token.get_secret_value())
@@ -46,7 +54,7 @@ def build_application(
                 parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
             )
         )
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(ThrottleRateLimiter(throttle))
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .write_timeout(timeout)
@@ -55,7 +63,9 @@ def build_application(
         .post_shutdown(_post_shutdown)
         .build()
     )
-    app.bot_data["deps"] = Deps(settings=settings, db=db, clock=clock or SystemClock())
+    clock = clock or SystemClock()
+    sender = OutboxSender(db=db, bot=app.bot, clock=clock, workers=settings.sender_workers)
+    app.bot_data["deps"] = Deps(settings=settings, db=db, clock=clock, sender=sender)
 
     # Order matters. Group -1 runs first for every update: it drops repeated update ids.
     app.add_handler(TypeHandler(Update, record_update), group=-1)
@@ -74,19 +84,34 @@ def build_application(
     # Last: any button nobody recognised is refused and audited.
     app.add_handler(CallbackQueryHandler(unknown_button))
     app.add_error_handler(on_error)
-    if app.job_queue is not None:
+    if app.job_queue is not None and settings.scheduler_enabled:
         holidays.schedule(app.job_queue, settings)
+        tick.schedule(app.job_queue, settings)
     return app
 
 
-async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+async def start_services(app: Application) -> None:  # type: ignore[type-arg]
+    """After the Application has started: the command menus and the outbox sender."""
     deps: Deps = app.bot_data["deps"]
     await help.register_menus(app.bot, deps.settings.language)
+    if deps.sender is not None:
+        await deps.sender.start()
     log.info("bot @%s ready", app.bot.username)
+
+
+async def stop_services(app: Application) -> None:  # type: ignore[type-arg]
+    deps: Deps = app.bot_data["deps"]
+    if deps.sender is not None:
+        await deps.sender.stop()
+
+
+async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    await start_services(app)
 
 
 async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     deps: Deps = app.bot_data["deps"]
+    await stop_services(app)
     await deps.db.dispose()
 
 

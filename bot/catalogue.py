@@ -142,6 +142,8 @@ class ReminderPolicy:
     grace_workdays: int = 10
     org_life_from: tuple[int, int] = (10, 1)  # month, day: org_life_meeting reminders start
     greeting_at: time = time(9, 0)
+    digest_at: time = time(8, 30)  # managers on workdays; committee admins on Mondays
+    digest_horizon_workdays: int = 10
 
     def in_quiet_hours(self, moment: time) -> bool:
         if self.quiet_start > self.quiet_end:

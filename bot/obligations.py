@@ -237,7 +237,7 @@ async def org_occurrences(
     """Every occurrence of this org, its 党小组 and its members whose period overlaps ``year``."""
     facts = await load_facts(session, [org], (date(year - 1, 1, 1), date(year + 1, 12, 31)))
     return compute_occurrences(
-        facts[org.id], lambda eff: _periods(eff, year), now=now, cal=cal, policy=policy
+        facts[org.id], lambda eff: periods_of(eff, year), now=now, cal=cal, policy=policy
     )
 
 
@@ -248,7 +248,7 @@ def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
     def pick(eff: Effective) -> list[tuple[date, date]]:
         found = []
         for year in (day.year - 1, day.year, day.year + 1):
-            for start, end in _periods(eff, year):
+            for start, end in periods_of(eff, year):
                 if (
                     day - timedelta(days=NEAR_AFTER_DAYS)
                     <= end
@@ -340,7 +340,8 @@ def _owners(scope: Scope, org: Org, facts: _Facts) -> list[tuple[str, int, Membe
     return [(org.code, org.id, None, True)]
 
 
-def _periods(eff: Effective, year: int) -> list[tuple[date, date]]:
+def periods_of(eff: Effective, year: int) -> list[tuple[date, date]]:
+    """The periods of this obligation that overlap ``year``."""
     if eff.ob.period is Period.ONCE:
         if eff.due_on is None:
             return []

@@ -1,17 +1,20 @@
-"""What the scheduler would send at a moment (SPEC §4, §9 ``zhibu reminders``). Sends nothing."""
+"""What the scheduler sends at a moment (SPEC §4, §9 ``zhibu reminders``): reminders,
+escalations, political birthdays and digests, with their recipients and texts. Sends nothing.
+"""
 
 from __future__ import annotations
 
+import html
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import ancestor_ids
-from bot.calendar import Occurrence, birthday_in
-from bot.catalogue import ReminderPolicy, Scope
+from bot.calendar import Occurrence, Status, birthday_in
+from bot.catalogue import Obligation, ReminderPolicy, Scope
 from bot.models import (
     MANAGER_ROLES,
     Member,
@@ -22,8 +25,17 @@ from bot.models import (
     TelegramLink,
     TelegramUser,
 )
-from bot.obligations import load_workdays, member_key, obligations_for, org_occurrences
+from bot.obligations import (
+    Effective,
+    compute_occurrences,
+    load_facts,
+    load_workdays,
+    member_key,
+    periods_near,
+    periods_of,
+)
 from bot.texts import Lang, fmt_date, normalise_lang, period_label, t
+from bot.workdays import WorkdayCalendar
 
 
 @dataclass(frozen=True)
@@ -35,12 +47,15 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Planned:
-    kind: str  # reminder | escalation | birthday
+    kind: str  # reminder | escalation | birthday | digest
     obligation: str | None
     org: str
     recipient: Recipient
     text: str
     at: datetime
+    tz: str
+    occurrence: tuple[str, str, str | None, date] | None = None  # obligation, org, member, start
+    org_id: int | None = None
 
     @property
     def delivery(self) -> str:
@@ -60,8 +75,8 @@ class Planned:
 class _People:
     """Members of one branch with their Telegram accounts and languages."""
 
-    def __init__(self, rows: list[tuple[Member, int | None, str | None]], default: Lang) -> None:
-        self.rows = rows
+    def __init__(self, default: Lang) -> None:
+        self.rows: list[tuple[Member, int | None, str | None]] = []
         self.default = default
 
     def recipient(self, member: Member, telegram_id: int | None, lang: str | None) -> Recipient:
@@ -88,37 +103,82 @@ class _People:
         return next((m.name for m, _, _ in self.rows if member_key(m) == key), key)
 
 
-async def _people(session: AsyncSession, org_id: int, default: Lang) -> _People:
-    rows = await session.execute(
-        select(
-            Member,
-            TelegramLink.telegram_user_id,
-            TelegramUser.language,
-            TelegramUser.telegram_language,
-        )
-        .outerjoin(TelegramLink, TelegramLink.member_id == Member.id)
-        .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
-        .where(Member.org_id == org_id, Member.active)
-        .order_by(Member.id)
-    )
-    return _People([(m, tg, chosen or tl) for m, tg, chosen, tl in rows], default)
+class Directory:
+    """Who is who, for every org at once: members with accounts, admins, the org tree."""
 
+    def __init__(self, orgs: list[Org], default: Lang, bootstrap: frozenset[int]) -> None:
+        self.orgs = {o.id: o for o in orgs}
+        self.by_code = {o.code: o for o in orgs}
+        self.people: dict[int, _People] = defaultdict(lambda: _People(default))
+        self.admins: dict[int, list[Recipient]] = defaultdict(list)
+        self.default = default
+        self.bootstrap = bootstrap
 
-async def _admins(
-    session: AsyncSession, org_ids: list[int], bootstrap: frozenset[int], default: Lang
-) -> list[Recipient]:
-    """The admins of the first org in ``org_ids`` that has any; else the bootstrap admins."""
-    for oid in org_ids:
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int]
+    ) -> Directory:
+        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+        found = cls(orgs, default, bootstrap)
         rows = await session.execute(
-            select(OrgAdmin.telegram_user_id, TelegramUser.language, TelegramUser.telegram_language)
+            select(
+                Member,
+                TelegramLink.telegram_user_id,
+                TelegramUser.language,
+                TelegramUser.telegram_language,
+            )
+            .outerjoin(TelegramLink, TelegramLink.member_id == Member.id)
+            .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
+            .where(Member.active)
+            .order_by(Member.id)
+        )
+        for m, tg, chosen, told in rows:
+            found.people[m.org_id].rows.append((m, tg, chosen or told))
+        admins = await session.execute(
+            select(
+                OrgAdmin.org_id,
+                OrgAdmin.telegram_user_id,
+                TelegramUser.language,
+                TelegramUser.telegram_language,
+            )
             .outerjoin(TelegramUser, TelegramUser.id == OrgAdmin.telegram_user_id)
-            .where(OrgAdmin.org_id == oid)
             .order_by(OrgAdmin.telegram_user_id)
         )
-        found = [Recipient(tg, tg, normalise_lang(c or tl, default)) for tg, c, tl in rows]
-        if found:
-            return found
-    return [Recipient(tg, tg, default) for tg in sorted(bootstrap)]
+        for org_id, tg, chosen, told in admins:
+            found.admins[org_id].append(Recipient(tg, tg, normalise_lang(chosen or told, default)))
+        return found
+
+    def chain(self, org_id: int) -> list[int]:
+        """The org and every org above it, nearest first."""
+        result: list[int] = []
+        current: int | None = org_id
+        while current is not None and current not in result and current in self.orgs:
+            result.append(current)
+            current = self.orgs[current].parent_id
+        return result
+
+    def admins_of_first(self, org_ids: list[int]) -> list[Recipient]:
+        """The admins of the first org in ``org_ids`` that has any; else the bootstrap admins."""
+        for oid in org_ids:
+            if self.admins.get(oid):
+                return self.admins[oid]
+        return [Recipient(tg, tg, self.default) for tg in sorted(self.bootstrap)]
+
+    def subtree(self, org_id: int) -> set[int]:
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for o in self.orgs.values():
+            children[o.parent_id].append(o.id)
+        found, todo = set(), [org_id]
+        while todo:
+            current = todo.pop()
+            if current not in found:
+                found.add(current)
+                todo += children[current]
+        return found
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=False)
 
 
 async def planned_at(
@@ -128,70 +188,89 @@ async def planned_at(
     policy: ReminderPolicy,
     bootstrap_ids: frozenset[int],
     default_lang: Lang,
+    now: datetime | None = None,
+    directory: Directory | None = None,
+    cal: WorkdayCalendar | None = None,
 ) -> list[Planned]:
-    """Everything due at ``at`` (to the minute): reminders, escalations, political birthdays."""
+    """Everything due at ``at`` (to the minute), with statuses as of ``now`` (default ``at``)."""
     at = at.replace(second=0, microsecond=0)
-    cal = await load_workdays(session)
-    orgs = (
-        await session.execute(
-            select(Org)
-            .where(Org.kind.in_([OrgKind.BRANCH.value, OrgKind.COMMITTEE.value]))
-            .order_by(Org.code)
-        )
-    ).scalars()
-    groups = {
-        o.code: o
-        for o in (
-            await session.execute(select(Org).where(Org.kind == OrgKind.GROUP.value))
-        ).scalars()
-    }
+    now = now or at
+    cal = cal or await load_workdays(session)
+    directory = directory or await Directory.load(session, default_lang, bootstrap_ids)
+    targets = [
+        o
+        for o in directory.orgs.values()
+        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
+    ]
+    if not targets:
+        return []
+    first = min(at.astimezone(ZoneInfo(o.timezone)).date() for o in targets)
+    facts = await load_facts(
+        session, targets, (date(first.year - 1, 1, 1), first + timedelta(days=60))
+    )
     result: list[Planned] = []
-    for org in list(orgs):
+    for org in targets:
         local = at.astimezone(ZoneInfo(org.timezone))
-        names = {e.ob.code: e.ob for e in await obligations_for(session, org)}
-        seen: set[tuple[str, str, str | None, date]] = set()
-        occurrences: list[Occurrence] = []
-        for year in (local.year - 1, local.year):
-            for occ in await org_occurrences(session, org, year, now=at, cal=cal, policy=policy):
-                ident = (occ.obligation, occ.org, occ.member, occ.start)
-                if ident not in seen:
-                    seen.add(ident)
-                    occurrences.append(occ)
-        due = [o for o in occurrences if at in o.reminders or at in o.escalations]
-        people = (
-            await _people(session, org.id, default_lang)
-            if org.kind == OrgKind.BRANCH.value
-            else None
+        occurrences = compute_occurrences(
+            facts[org.id], periods_near(local.date()), now=now, cal=cal, policy=policy
         )
-        for occ in due:
-            ob = names[occ.obligation]
-            step = "reminder" if at in occ.reminders else "escalation"
-            oversight = step == "escalation" and occ.escalations.index(at) >= 1
-            if oversight:
-                above = (await ancestor_ids(session, org.id))[1:]
-                recipients = await _admins(session, above, bootstrap_ids, default_lang)
-            elif ob.scope is Scope.COMMITTEE or (ob.scope is Scope.BRANCH and people is None):
-                recipients = await _admins(session, [org.id], bootstrap_ids, default_lang)
-            elif ob.scope is Scope.CANDIDATE and people is not None and occ.member is not None:
-                recipients = people.by_key(occ.member)
-            elif ob.scope is Scope.GROUP and people is not None:
-                group = groups.get(occ.org)
-                leaders = people.group_leaders(group.id) if group else []
-                recipients = leaders + [r for r in people.managers() if r not in leaders]
-            else:
-                recipients = people.managers() if people is not None else []
-            who = org.name
-            if occ.member is not None and people is not None:
-                who = f"{org.name} · {people.name_of(occ.member)}"
-            elif occ.org in groups:
-                who = f"{org.name} · {groups[occ.org].name}"
-            text_key = "oversight" if oversight else step
-            for r in recipients:
-                text = _occurrence_text(r.lang, text_key, occ, ob.name(r.lang), who)
-                result.append(Planned(step, occ.obligation, occ.org, r, text, at))
-        if people is not None:
-            result += _birthdays(people, org, at, local.date(), policy)
+        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
+        for occ in occurrences:
+            if at in occ.reminders or at in occ.escalations:
+                result += _for_occurrence(directory, org, occ, names[occ.obligation], at)
+        if org.kind == OrgKind.BRANCH.value:
+            result += _birthdays(directory.people[org.id], org, at, local.date(), policy)
     return result
+
+
+def _for_occurrence(
+    directory: Directory, org: Org, occ: Occurrence, ob: Obligation, at: datetime
+) -> list[Planned]:
+    people = directory.people[org.id] if org.kind == OrgKind.BRANCH.value else None
+    step = "reminder" if at in occ.reminders else "escalation"
+    oversight = step == "escalation" and occ.escalations.index(at) >= 1
+    if oversight:
+        recipients = directory.admins_of_first(directory.chain(org.id)[1:])
+    elif people is None:
+        recipients = directory.admins_of_first([org.id])
+    elif ob.scope is Scope.CANDIDATE and occ.member is not None:
+        recipients = people.by_key(occ.member)
+    elif ob.scope is Scope.GROUP:
+        group = directory.by_code.get(occ.org)
+        leaders = people.group_leaders(group.id) if group else []
+        recipients = leaders + [r for r in people.managers() if r not in leaders]
+    else:
+        recipients = people.managers()
+    who = org.name
+    if occ.member is not None and people is not None:
+        who = f"{org.name} · {people.name_of(occ.member)}"
+    elif occ.org in directory.by_code and occ.org != org.code:
+        who = f"{org.name} · {directory.by_code[occ.org].name}"
+    text_key = "oversight" if oversight else step
+    return [
+        Planned(
+            step,
+            occ.obligation,
+            occ.org,
+            r,
+            t(
+                r.lang,
+                f"remind.{text_key}",
+                org=_e(who),
+                obligation=_e(ob.name(r.lang)),
+                period=period_label(r.lang, occ.start, occ.end),
+                count=occ.count,
+                required=occ.required,
+                last_workday=fmt_date(r.lang, occ.last_workday),
+                deadline=fmt_date(r.lang, occ.deadline),
+            ),
+            at,
+            org.timezone,
+            (occ.obligation, occ.org, occ.member, occ.start),
+            org.id,
+        )
+        for r in recipients
+    ]
 
 
 def _birthdays(
@@ -199,36 +278,186 @@ def _birthdays(
 ) -> list[Planned]:
     """Political birthdays (党员政治生日) greeted at 09:00 local time."""
     tz = ZoneInfo(org.timezone)
+    if datetime.combine(today, policy.greeting_at, tzinfo=tz) != at:
+        return []
     found = []
     for m, tg, lang in people.rows:
-        if m.joined_on is None or birthday_in(m.joined_on, today.year) != today:
-            continue
-        if datetime.combine(today, policy.greeting_at, tzinfo=tz) != at:
+        if (
+            m.joined_on is None
+            or m.joined_on.year >= today.year
+            or birthday_in(m.joined_on, today.year) != today
+        ):
             continue
         r = people.recipient(m, tg, lang)
-        years = today.year - m.joined_on.year
-        found.append(
-            Planned(
-                "birthday",
-                None,
-                org.code,
-                r,
-                t(r.lang, "remind.birthday", name=m.name, years=years),
-                at,
-            )
-        )
+        text = t(r.lang, "remind.birthday", name=_e(m.name), years=today.year - m.joined_on.year)
+        found.append(Planned("birthday", None, org.code, r, text, at, org.timezone, None, org.id))
     return found
 
 
-def _occurrence_text(lang: Lang, key: str, occ: Occurrence, name: str, who: str) -> str:
+# ---------------------------------------------------------------- digests
+
+
+async def digests_at(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    policy: ReminderPolicy,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+    now: datetime | None = None,
+    directory: Directory | None = None,
+    cal: WorkdayCalendar | None = None,
+) -> list[Planned]:
+    """Managers' workday digest and committee admins' Monday digest, if ``at`` is their time."""
+    at = at.replace(second=0, microsecond=0)
+    now = now or at
+    cal = cal or await load_workdays(session)
+    directory = directory or await Directory.load(session, default_lang, bootstrap_ids)
+    branches = [
+        o
+        for o in directory.orgs.values()
+        if o.kind == OrgKind.BRANCH.value
+        and datetime.combine(
+            at.astimezone(ZoneInfo(o.timezone)).date(),
+            policy.digest_at,
+            tzinfo=ZoneInfo(o.timezone),
+        )
+        == at
+    ]
+    if not branches:
+        return []
+    days = {o.id: at.astimezone(ZoneInfo(o.timezone)).date() for o in branches}
+    first = min(days.values())
+    facts = await load_facts(
+        session, branches, (date(first.year - 1, 1, 1), first + timedelta(days=60))
+    )
+    behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
+    result: list[Planned] = []
+    for org in branches:
+        today = days[org.id]
+        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
+
+        def this_year(eff: Effective, today: date = today) -> list[tuple[date, date]]:
+            periods = periods_of(eff, today.year)
+            if today.month == 1:
+                periods = [*periods_of(eff, today.year - 1), *periods]
+            return periods
+
+        occs = compute_occurrences(facts[org.id], this_year, now=now, cal=cal, policy=policy)
+        overdue = [o for o in occs if o.status is Status.OVERDUE]
+        behind[org.id] = [(o, names[o.obligation]) for o in overdue]
+        if not cal.is_workday(today):
+            continue
+        horizon = cal.shift(today, policy.digest_horizon_workdays)
+        soon = [
+            o
+            for o in occs
+            if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
+        ]
+        people = directory.people[org.id]
+        birthdays = [
+            m
+            for m, _, _ in people.rows
+            if m.joined_on
+            and m.joined_on.year < today.year
+            and birthday_in(m.joined_on, today.year) == today
+        ]
+        if not (overdue or soon or birthdays):
+            continue  # an empty digest is not sent
+        for r in people.managers():
+            text = _manager_digest(r.lang, org, today, overdue, soon, birthdays, names)
+            result.append(
+                Planned("digest", None, org.code, r, text, at, org.timezone, None, org.id)
+            )
+    result += _committee_digests(directory, at, behind, policy)
+    return result
+
+
+def _occ_line(
+    lang: Lang, occ: Occurrence, ob: Obligation, directory_name: str | None = None
+) -> str:
+    name = _e(ob.name(lang)) + (f" · {_e(directory_name)}" if directory_name else "")
     return t(
         lang,
-        f"remind.{key}",
-        org=who,
-        obligation=name,
+        "digest.line",
+        name=name,
         period=period_label(lang, occ.start, occ.end),
         count=occ.count,
         required=occ.required,
-        last_workday=fmt_date(lang, occ.last_workday),
-        deadline=fmt_date(lang, occ.deadline),
+        day=fmt_date(lang, occ.last_workday),
     )
+
+
+def _manager_digest(
+    lang: Lang,
+    org: Org,
+    today: date,
+    overdue: list[Occurrence],
+    soon: list[Occurrence],
+    birthdays: list[Member],
+    names: dict[str, Obligation],
+) -> str:
+    lines = [t(lang, "digest.title", org=_e(org.name), day=fmt_date(lang, today))]
+    if overdue:
+        lines.append(t(lang, "digest.overdue"))
+        lines += [_occ_line(lang, o, names[o.obligation], o.member) for o in overdue[:20]]
+    if soon:
+        lines.append(t(lang, "digest.soon"))
+        lines += [_occ_line(lang, o, names[o.obligation], o.member) for o in soon[:20]]
+    if birthdays:
+        who = "、".join(
+            t(lang, "digest.birthday_one", name=_e(m.name), years=today.year - m.joined_on.year)
+            for m in birthdays
+            if m.joined_on
+        )
+        lines.append(t(lang, "digest.birthdays", names=who))
+    return "\n".join(lines)
+
+
+def _committee_digests(
+    directory: Directory,
+    at: datetime,
+    behind: dict[int, list[tuple[Occurrence, Obligation]]],
+    policy: ReminderPolicy,
+) -> list[Planned]:
+    """Monday: each committee admin hears which branches below them are behind schedule."""
+    result: list[Planned] = []
+    admin_orgs: dict[int, set[int]] = defaultdict(set)  # telegram id -> orgs administered
+    langs: dict[int, Lang] = {}
+    for org_id, admins in directory.admins.items():
+        for r in admins:
+            assert r.telegram_id is not None
+            admin_orgs[r.telegram_id].add(org_id)
+            langs[r.telegram_id] = r.lang
+    roots = [o.id for o in directory.orgs.values() if o.parent_id is None]
+    for tg in directory.bootstrap:
+        admin_orgs[tg] |= set(roots)
+        langs.setdefault(tg, directory.default)
+    for tg, orgs in sorted(admin_orgs.items()):
+        scope = set().union(*(directory.subtree(o) for o in orgs))
+        late = [(directory.orgs[b], items) for b, items in behind.items() if b in scope and items]
+        if not late:
+            continue
+        tz = ZoneInfo(late[0][0].timezone)
+        local = at.astimezone(tz)
+        if local.weekday() != 0 or local.timetz().replace(tzinfo=None) != policy.digest_at:
+            continue
+        lang = langs[tg]
+        lines = [t(lang, "digest.committee_title", day=fmt_date(lang, local.date()), n=len(late))]
+        for org, items in sorted(late, key=lambda x: (-len(x[1]), x[0].code))[:40]:
+            names = "、".join(sorted({ob.name(lang) for _, ob in items}))
+            lines.append(
+                t(lang, "digest.committee_line", org=_e(org.name), n=len(items), names=_e(names))
+            )
+        result.append(
+            Planned(
+                "digest",
+                None,
+                "*",
+                Recipient(tg, tg, lang),
+                "\n".join(lines),
+                at,
+                late[0][0].timezone,
+            )
+        )
+    return result

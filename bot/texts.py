@@ -281,6 +281,19 @@ ZH: dict[str, str] = {
     "cmd.calendar": "本支部本月、本季度、本年度的工作要求",
     "cmd.due": "未来 30 天的截止事项",
     "cmd.settings": "支部设置：工作要求开关、主题党日",
+    # digests
+    "digest.title": "<b>【每日提醒】{org} · {day}</b>",
+    "digest.overdue": "⚠️ 已逾期：",
+    "digest.soon": "⏳ 10 个工作日内到期：",
+    "digest.line": "· {name}（{period}）{count}/{required}，最后工作日 {day}",
+    "digest.birthdays": "🎂 今天政治生日：{names}",
+    "digest.birthday_one": "{name}（入党 {years} 周年）",
+    "digest.committee_title": "<b>【每周督办】{day}</b>：{n} 个支部有逾期事项",
+    "digest.committee_line": "· {org}：逾期 {n} 项（{names}）",
+    # outbox
+    "outbox.counts": "待发送 {pending}，发送中 {sending}，已发送 {sent}，失败 {failed}，已跳过 {skipped}",
+    "outbox.failures": "最近的失败：",
+    "outbox.none_failed": "没有失败的消息。",
 }
 
 EN: dict[str, str] = {
@@ -535,6 +548,17 @@ EN: dict[str, str] = {
     "cmd.calendar": "This month's, quarter's and year's obligations",
     "cmd.due": "What falls due in the next 30 days",
     "cmd.settings": "Branch settings: obligations on/off, theme Party day",
+    "digest.title": "<b>[Daily] {org} · {day}</b>",
+    "digest.overdue": "⚠️ Overdue:",
+    "digest.soon": "⏳ Due within 10 workdays:",
+    "digest.line": "· {name} ({period}) {count}/{required}, last workday {day}",
+    "digest.birthdays": "🎂 Political birthdays today: {names}",
+    "digest.birthday_one": "{name} ({years} years)",
+    "digest.committee_title": "<b>[Weekly] {day}</b>: {n} branches have overdue items",
+    "digest.committee_line": "· {org}: {n} overdue ({names})",
+    "outbox.counts": "pending {pending}, sending {sending}, sent {sent}, failed {failed}, skipped {skipped}",
+    "outbox.failures": "Last failures:",
+    "outbox.none_failed": "No failed messages.",
 }
 
 CATALOGUES: dict[Lang, dict[str, str]] = {"zh": ZH, "en": EN}

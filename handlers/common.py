@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import (
@@ -28,6 +28,9 @@ from bot.models import ProcessedUpdate
 from bot.texts import Lang, t
 from settings import Settings
 
+if TYPE_CHECKING:
+    from jobs.sender import OutboxSender
+
 log = logging.getLogger("zhibu.handlers")
 
 
@@ -38,6 +41,7 @@ class Deps:
     settings: Settings
     db: Database
     clock: Clock
+    sender: OutboxSender | None = None
 
     @property
     def bootstrap_ids(self) -> frozenset[int]:

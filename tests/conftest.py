@@ -59,6 +59,9 @@ def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
         api_base_url=fake.base_url,
         admin_ids=str(ADMIN_ID),
         request_timeout_seconds=3,
+        scheduler_enabled=False,
+        # the fake allows 5 messages a second per private chat; users in tests type fast
+        rate_private_interval_seconds=0.2,  # tests run the tick themselves, with the clock they set
     )
 
 

@@ -13,12 +13,11 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import build_application, start_services, stop_services
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.models import Member, Org, TelegramLink
 from bot.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
-from handlers.help import register_menus
 from settings import Settings
 from tests.fakegram import FakeTelegram
 
@@ -125,6 +124,7 @@ class RunningBot:
         if self.stopped:
             return
         self.stopped = True
+        await stop_services(self.app)
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -137,8 +137,8 @@ async def start_bot(
 ) -> RunningBot:
     app = build_application(settings, db=db, clock=clock)
     await app.initialize()
-    await register_menus(app.bot, settings.language)
     await app.start()
+    await start_services(app)
     assert app.updater is not None
     await app.updater.start_polling(timeout=1, poll_interval=0, allowed_updates=Update.ALL_TYPES)
     return RunningBot(app, fake, db, clock, settings)

@@ -17,6 +17,7 @@ from tests.helpers import start_bot
 async def test_fallback_year_is_announced_once(
     fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
 ) -> None:
+    settings = settings.model_copy(update={"scheduler_enabled": True})
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     admin.send("/start")  # the admin has a private chat with the bot
     running = await start_bot(fake, db, clock, settings)
@@ -47,6 +48,7 @@ async def test_imported_year_is_not_announced(
         await store_years(
             session, [YearData(2027, frozenset({date(2027, 1, 1)}))], source="t", now=clock.now()
         )
+    settings = settings.model_copy(update={"scheduler_enabled": True})
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     admin.send("/start")
     running = await start_bot(fake, db, clock, settings)

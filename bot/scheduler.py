@@ -1,0 +1,159 @@
+"""The scheduler's tick (SPEC §4): what became due since the last tick goes into the outbox.
+
+The tick asks the database; nothing important lives only in memory. Running it twice for
+the same minute adds nothing. After downtime it catches up: per occurrence and recipient
+only the newest due reminder is sent, and only while the occurrence is still open; older
+ones are recorded as skipped. Nothing is sent in quiet hours: it waits for their end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.catalogue import ReminderPolicy
+from bot.db import Database
+from bot.models import Org, OutboxStatus, TickState
+from bot.obligations import load_workdays
+from bot.outbox import NewMessage, enqueue, outbox_key
+from bot.reminders import Directory, Planned, digests_at, planned_at
+from bot.texts import Lang
+from bot.workdays import WorkdayCalendar
+
+FIRST_LOOK_BACK = timedelta(minutes=1)
+MAX_LOOK_BACK = timedelta(days=31)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    since: datetime | None
+    until: datetime
+    enqueued: int
+    skipped: int
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def candidate_instants(
+    since: datetime, until: datetime, timezones: set[str], policy: ReminderPolicy
+) -> list[datetime]:
+    """Every moment in (since, until] at which something can be due, in any org's time zone."""
+    times = {policy.at, policy.quiet_end, policy.greeting_at, policy.digest_at}
+    found: set[datetime] = set()
+    for name in timezones:
+        tz = ZoneInfo(name)
+        day = since.astimezone(tz).date()
+        last = until.astimezone(tz).date()
+        while day <= last:
+            for moment in times:
+                instant = datetime.combine(day, moment, tzinfo=tz)
+                if since < instant <= until:
+                    found.add(instant)
+            day += timedelta(days=1)
+    return sorted(found)
+
+
+def send_after(now: datetime, tz: str, policy: ReminderPolicy, cal: WorkdayCalendar) -> datetime:
+    """``now``, or the end of quiet hours (on a workday) when ``now`` is inside them."""
+    local = now.astimezone(ZoneInfo(tz))
+    if not policy.in_quiet_hours(local.timetz().replace(tzinfo=None)):
+        return now
+    day: date = local.date()
+    if local.time() >= policy.quiet_start and policy.quiet_start > policy.quiet_end:
+        day = day + timedelta(days=1)
+    day = cal.on_or_after(day)
+    return datetime.combine(day, policy.quiet_end, tzinfo=ZoneInfo(tz))
+
+
+def planned_key(p: Planned) -> str:
+    occ = p.occurrence
+    parts = occ if occ is not None else (None, p.org, None, None)
+    return outbox_key(p.kind, *parts, p.recipient.key, p.at.isoformat())
+
+
+def choose(
+    planned: list[Planned], *, now: datetime, policy: ReminderPolicy, cal: WorkdayCalendar
+) -> list[NewMessage]:
+    """The catch-up rule: the newest item per occurrence (or digest) and recipient is sent,
+    the older ones recorded as skipped; items for unlinked recipients cannot be sent."""
+    newest: dict[tuple[object, ...], Planned] = {}
+    for p in planned:
+        group = (
+            p.kind if p.occurrence is None else "occurrence",
+            p.occurrence,
+            p.org,
+            p.recipient.key,
+        )
+        if group not in newest or p.at > newest[group].at:
+            newest[group] = p
+    chosen = {id(p) for p in newest.values()}
+    messages = []
+    for p in planned:
+        if p.recipient.telegram_id is None:
+            continue  # unlinked: `zhibu reminders` shows it; there is nobody to send to
+        sendable = id(p) in chosen
+        messages.append(
+            NewMessage(
+                key=planned_key(p),
+                kind=p.kind,
+                chat_id=p.recipient.telegram_id,
+                text=p.text,
+                not_before=send_after(max(p.at, now), p.tz, policy, cal),
+                org_id=p.org_id,
+                status=OutboxStatus.PENDING if sendable else OutboxStatus.SKIPPED,
+                note=None if sendable else "catch-up: a newer reminder was due",
+            )
+        )
+    return messages
+
+
+async def tick(
+    db: Database,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+) -> TickResult:
+    """Look at (last tick, now]; put what became due into the outbox, once."""
+    until = floor_minute(now)
+    async with db.write() as session:
+        state = await session.get(TickState, 1)
+        since = state.last_minute if state is not None else until - FIRST_LOOK_BACK
+        if until <= since:
+            return TickResult(since, until, 0, 0)
+        since = max(since, until - MAX_LOOK_BACK)
+        zones = set((await session.execute(select(Org.timezone).distinct())).scalars())
+        cal = await load_workdays(session)
+        directory = await Directory.load(session, default_lang, bootstrap_ids)
+        planned: list[Planned] = []
+        for instant in candidate_instants(since, until, zones, policy):
+            for find in (planned_at, digests_at):
+                planned += await find(
+                    session,
+                    instant,
+                    policy=policy,
+                    bootstrap_ids=bootstrap_ids,
+                    default_lang=default_lang,
+                    now=until,
+                    directory=directory,
+                    cal=cal,
+                )
+        messages = choose(planned, now=until, policy=policy, cal=cal)
+        added = await enqueue(session, messages, now=until)
+        if state is None:
+            session.add(TickState(id=1, last_minute=until))
+        else:
+            state.last_minute = until
+    skipped = sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
+    return TickResult(since, until, added, skipped)
+
+
+def next_minute(now: datetime) -> float:
+    """Seconds until the next whole minute, for lining the tick up with the clock."""
+    return 60 - now.second - now.microsecond / 1_000_000 + 0.5
