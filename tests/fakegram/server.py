@@ -68,6 +68,8 @@ class Faults:
     slow_rate: float = 0.0  # do it, then answer only after ``slow_seconds``
     slow_seconds: float = 3.0
     drop_rate: float = 0.0  # close the connection without doing anything
+    throttle_rate: float = 0.0  # start a burst of 429 answers (retry_after 1 s)
+    throttle_burst: int = 20  # how many requests in a row such a burst refuses
     methods: set[str] | None = None
     seed: int = 1
 
@@ -178,6 +180,8 @@ class FakeTelegram:
         self.limits = limits or Limits()
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
+        self._burst_left = 0
+        self.fault_counts: dict[str, int] = {}
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
         self.messages: dict[int, list[Msg]] = {}
@@ -395,6 +399,10 @@ class FakeTelegram:
         except ValueError:
             return _error(ApiError(400, "Bad Request: can't parse request parameters"))
         fault = self._fault(method)
+        if fault is not None:
+            self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
+        if fault == "throttle":
+            return _error(_too_many(1))
         if fault == "error":
             return web.json_response(
                 {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
@@ -451,6 +459,13 @@ class FakeTelegram:
         applies = method in f.methods if f.methods is not None else method != "getUpdates"
         if not applies:
             return None
+        if self._burst_left > 0:
+            self._burst_left -= 1
+            return "throttle"
+        roll = self._random.random()
+        if roll < f.throttle_rate:
+            self._burst_left = f.throttle_burst - 1
+            return "throttle"
         roll = self._random.random()
         if roll < f.error_rate:
             return "error"
