@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Update
@@ -29,6 +30,9 @@ from jobs.sender import OutboxSender, ThrottleRateLimiter
 from settings import Settings
 
 log = logging.getLogger("zhibu.app")
+
+# Opt in to python-telegram-bot's coming behaviour: durations (retry_after …) as timedeltas.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 def build_application(

@@ -365,12 +365,16 @@ async def digests_at(
         if not (overdue or soon or birthdays):
             continue  # an empty digest is not sent
         for r in people.managers():
-            text = _manager_digest(r.lang, org, today, overdue, soon, birthdays, names)
+            text = _manager_digest(r.lang, org, today, overdue, soon, birthdays, names, people)
             result.append(
                 Planned("digest", None, org.code, r, text, at, org.timezone, None, org.id)
             )
     result += _committee_digests(directory, at, behind, policy)
     return result
+
+
+def _who(occ: Occurrence, people: _People) -> str | None:
+    return people.name_of(occ.member) if occ.member is not None else None
 
 
 def _occ_line(
@@ -396,14 +400,15 @@ def _manager_digest(
     soon: list[Occurrence],
     birthdays: list[Member],
     names: dict[str, Obligation],
+    people: _People,
 ) -> str:
     lines = [t(lang, "digest.title", org=_e(org.name), day=fmt_date(lang, today))]
     if overdue:
         lines.append(t(lang, "digest.overdue"))
-        lines += [_occ_line(lang, o, names[o.obligation], o.member) for o in overdue[:20]]
+        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in overdue[:20]]
     if soon:
         lines.append(t(lang, "digest.soon"))
-        lines += [_occ_line(lang, o, names[o.obligation], o.member) for o in soon[:20]]
+        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in soon[:20]]
     if birthdays:
         who = "、".join(
             t(lang, "digest.birthday_one", name=_e(m.name), years=today.year - m.joined_on.year)

@@ -96,17 +96,25 @@ def choose(
     for p in planned:
         if p.recipient.telegram_id is None:
             continue  # unlinked: `zhibu reminders` shows it; there is nobody to send to
-        sendable = id(p) in chosen
+        when = send_after(max(p.at, now), p.tz, policy, cal)
+        note = None
+        if id(p) not in chosen:
+            note = "catch-up: a newer one was due"
+        elif (
+            p.occurrence is None
+            and when.astimezone(ZoneInfo(p.tz)).date() != p.at.astimezone(ZoneInfo(p.tz)).date()
+        ):
+            note = "catch-up: a day's digest or greeting is stale the next day"
         messages.append(
             NewMessage(
                 key=planned_key(p),
                 kind=p.kind,
                 chat_id=p.recipient.telegram_id,
                 text=p.text,
-                not_before=send_after(max(p.at, now), p.tz, policy, cal),
+                not_before=when,
                 org_id=p.org_id,
-                status=OutboxStatus.PENDING if sendable else OutboxStatus.SKIPPED,
-                note=None if sendable else "catch-up: a newer reminder was due",
+                status=OutboxStatus.PENDING if note is None else OutboxStatus.SKIPPED,
+                note=note,
             )
         )
     return messages

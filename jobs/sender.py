@@ -188,10 +188,10 @@ class OutboxSender:
             except RetryAfter:
                 continue  # the throttle is paused for retry_after; wait for it and go again
             except Forbidden as exc:
-                await self._give_up(row, tries + 1, f"forbidden: {exc.message}", blocked=True)
+                await self._give_up(row, tries + 1, exc.message, blocked=True)
                 return
             except BadRequest as exc:
-                await self._give_up(row, tries + 1, f"bad request: {exc.message}")
+                await self._give_up(row, tries + 1, exc.message)
                 return
             except NetworkError as exc:  # 5xx, timeouts, dropped connections: worth another try
                 tries += 1
