@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Update
@@ -20,6 +24,7 @@ from telegram.ext import (
 
 from bot.clock import Clock, SystemClock
 from bot.db import Database
+from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
 from handlers import calendar, groups, help, invite, start, upload
@@ -63,8 +68,6 @@ def build_application(
         .read_timeout(timeout)
         .write_timeout(timeout)
         .get_updates_read_timeout(timeout + 30)
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
         .build()
     )
     clock = clock or SystemClock()
@@ -109,40 +112,74 @@ async def stop_services(app: Application) -> None:  # type: ignore[type-arg]
         await deps.sender.stop()
 
 
-async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
-    await start_services(app)
-
-
-async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-    deps: Deps = app.bot_data["deps"]
-    await stop_services(app)
-    await deps.db.dispose()
-
-
 def run(settings: Settings) -> None:
-    """Migrate, then serve: polling, or a webhook when ZHIBU_WEBHOOK_URL is set."""
+    """``zhibu run``: until SIGINT or SIGTERM."""
+    asyncio.run(serve(settings))
 
-    async def migrate() -> None:
-        db = Database.from_url(settings.database_url)
-        try:
-            await upgrade(db.engine)
-        finally:
-            await db.dispose()
 
-    asyncio.run(migrate())
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Be the one active process, migrate, then poll (or serve the webhook) and send."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     db = Database.from_url(settings.database_url)
+    leadership = None if db.is_sqlite else Leadership(db.engine)
+    try:
+        with sqlite_lock(settings.database_url) if db.is_sqlite else contextlib.nullcontext():
+            if leadership is not None:
+                await _until_either(leadership.acquire(), stop)
+                if stop.is_set():
+                    return
+            await upgrade(db.engine)
+            await _serve_app(settings, db, stop, leadership.lost if leadership else None)
+    finally:
+        if leadership is not None:
+            await leadership.release()
+        await db.dispose()
+
+
+async def _serve_app(
+    settings: Settings, db: Database, stop: asyncio.Event, lost: asyncio.Event | None
+) -> None:
     app = build_application(settings, db=db)
-    if settings.webhook_url:
-        listen = urlparse(f"//{settings.webhook_listen}")
-        path = urlparse(settings.webhook_url).path.lstrip("/")
-        assert settings.webhook_secret is not None
-        app.run_webhook(
-            listen=listen.hostname or "127.0.0.1",
-            port=listen.port or 8443,
-            url_path=path,
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    async with app:
+        await app.start()
+        await start_services(app)
+        assert app.updater is not None
+        if settings.webhook_url:
+            listen = urlparse(f"//{settings.webhook_listen}")
+            assert settings.webhook_secret is not None
+            await app.updater.start_webhook(
+                listen=listen.hostname or "127.0.0.1",
+                port=listen.port or 8443,
+                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        waits = [asyncio.create_task(stop.wait())]
+        if lost is not None:
+            waits.append(asyncio.create_task(lost.wait()))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        log.info("stopping")
+        await app.updater.stop()
+        await stop_services(app)
+        await app.stop()
+
+
+async def _until_either(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``work`` unless ``stop`` is set first."""
+    task = asyncio.create_task(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

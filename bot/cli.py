@@ -69,8 +69,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     setup_logging(settings.log_level, [settings.bot_token.get_secret_value()])
     from bot.app import run
+    from bot.leader import AlreadyRunning
 
-    run(settings)
+    try:
+        run(settings)
+    except AlreadyRunning as exc:
+        print(f"zhibu: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -388,6 +393,26 @@ def cmd_obligations(args: argparse.Namespace) -> int:
     return _with_db(work)
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from bot import outbox
+
+    async def work(db: Database, settings: Settings) -> int:
+        lang = settings.language
+        async with db.read() as session:
+            counts = await outbox.counts(session)
+            failures = await outbox.last_failures(session, args.last)
+        print(t(lang, "outbox.counts", **counts))
+        if not failures:
+            print(t(lang, "outbox.none_failed"))
+            return 0
+        print(t(lang, "outbox.failures"))
+        for row in failures:
+            print(f"  #{row.id} {row.kind} → {row.chat_id} ({row.tries}×): {row.last_error}")
+        return 0
+
+    return _with_db(work)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from bot.doctor import run_checks
 
@@ -466,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     obligations.add_argument("--due", type=date.fromisoformat, help="due date of a one-off (add)")
     obligations.add_argument("--attendance", action="store_true", help="it is a meeting (add)")
     obligations.set_defaults(func=cmd_obligations)
+
+    box = sub.add_parser("outbox", help="pending, sent and failed messages, and the last failures")
+    box.add_argument("--last", type=int, default=10, help="how many failures to show")
+    box.set_defaults(func=cmd_outbox)
 
     doctor = sub.add_parser("doctor", help="check settings, database, migrations, Bot API")
     doctor.set_defaults(func=cmd_doctor)

@@ -47,3 +47,32 @@ async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: P
     assert "getUpdates" in log or "Application started" in log or "ready" in log
     assert TOKEN not in log
     assert TOKEN.split(":")[1] not in log
+
+
+async def test_second_run_on_the_same_sqlite_file_refuses(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
+    env |= {
+        "ZHIBU_BOT_TOKEN": TOKEN,
+        "ZHIBU_API_BASE_URL": fake.base_url,
+        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}",
+    }
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=60)
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(second.communicate(), timeout=60)
+        assert second.returncode == 1
+        message = err.decode().strip().splitlines()
+        assert len(message) == 1 and f"(pid {first.pid})" in message[0] and "one.db" in message[0]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), timeout=30)
+    assert first.returncode == 0
