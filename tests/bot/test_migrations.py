@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import Database, make_engine
 from bot.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
@@ -94,25 +91,10 @@ async def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None
 
 
 @pytest.fixture
-async def postgres_engine() -> AsyncIterator[AsyncEngine]:
-    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"zhibu_test_{uuid.uuid4().hex[:12]}"
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
-        await admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}")
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.dispose()
+async def postgres_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(pg_url)
+    yield engine
+    await engine.dispose()
 
 
 async def test_postgres_upgrade_downgrade(postgres_engine: AsyncEngine) -> None:
