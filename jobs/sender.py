@@ -81,7 +81,7 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
         retries = 0 if (rate_limit_args or {}).get("no_retry") else self.max_retries
         attempt = 0
         while True:
-            await self.throttle.acquire(chat_id)
+            slot = await self.throttle.acquire(chat_id)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -89,6 +89,8 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 attempt += 1
                 if attempt > retries:
                     raise
+            finally:
+                self.throttle.done(slot)
 
 
 def backoff(tries: int) -> float:

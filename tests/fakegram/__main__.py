@@ -9,8 +9,17 @@ import signal
 from tests.fakegram.server import FakeTelegram, Limits
 
 
-async def _serve(host: str, port: int, no_limits: bool) -> None:
-    limits = Limits(None, None, None) if no_limits else Limits()
+async def _serve(host: str, port: int, no_limits: bool, scale: float) -> None:
+    base = Limits()
+    limits = (
+        Limits(None, None, None)
+        if no_limits
+        else Limits(
+            round((base.overall_per_second or 30) * scale),
+            round((base.private_per_second or 5) * scale),
+            round((base.group_per_minute or 20) * scale),
+        )
+    )
     fake = FakeTelegram(limits=limits)
     await fake.start(host, port)
     print(f"fakegram listening on http://{host}:{fake.port}/bot", flush=True)
@@ -27,8 +36,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-limits", action="store_true", help="switch flood limits off")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every flood limit")
     args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port, args.no_limits))
+    asyncio.run(_serve(args.host, args.port, args.no_limits, args.scale))
 
 
 if __name__ == "__main__":

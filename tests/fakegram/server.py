@@ -182,6 +182,7 @@ class FakeTelegram:
         self._random = random.Random(self.faults.seed)
         self._burst_left = 0
         self.fault_counts: dict[str, int] = {}
+        self.flood_429 = 0  # answers refused by the flood limits
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
         self.messages: dict[int, list[Msg]] = {}
@@ -417,7 +418,11 @@ class FakeTelegram:
         try:
             sending = method in SENDING_METHODS
             if sending:
-                self._check_flood(int(params.get("chat_id", 0)))
+                try:
+                    self._check_flood(int(params.get("chat_id", 0)))
+                except ApiError:
+                    self.flood_429 += 1
+                    raise
             result = await handler(params)
             if sending:
                 self._count_sent(int(params.get("chat_id", 0)))
@@ -793,6 +798,14 @@ class FakeTelegram:
 
     def _control_action(self, action: str, body: dict[str, Any]) -> Any:
         if action == "users":
+            if "count" in body:  # many users at once, for benchmarks
+                made = [
+                    self.add_user(f"{body.get('first_name', 'U')}{i}")
+                    for i in range(int(body["count"]))
+                ]
+                for handle in made:
+                    handle.user.started = bool(body.get("started", True))
+                return [h.id for h in made]
             handle = self.add_user(
                 body["first_name"],
                 username=body.get("username"),
@@ -833,6 +846,8 @@ class FakeTelegram:
                 "pending_updates": len(self.updates),
                 "calls": len(self.calls),
                 "messages": sum(len(v) for v in self.messages.values()),
+                "flood_429": self.flood_429,
+                "faults": self.fault_counts,
             }
         raise KeyError(f"unknown action {action}")
 
