@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from itertools import combinations
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,7 @@ def period_containing(period: Period, day: date) -> tuple[date, date]:
     raise ValueError("a one-off obligation has no repeating period")
 
 
+@cache
 def periods_of_year(period: Period, year: int) -> list[tuple[date, date]]:
     months = {Period.MONTH: 1, Period.QUARTER: 3, Period.HALF: 6, Period.YEAR: 12}[period]
     return [period_containing(period, date(year, m, 1)) for m in range(1, 13, months)]

@@ -21,6 +21,8 @@ from bot.calendar import (
     build_occurrence,
     heart_talk_coverage,
     periods_of_year,
+    planned_day,
+    reminder_days,
 )
 from bot.catalogue import (
     BY_CODE,
@@ -124,23 +126,50 @@ async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
     return (await load_facts(session, [org], None))[org.id].obligations
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A member as the calendar and the scheduler need them: plain values, cheap to load."""
+
+    id: int
+    org_id: int
+    group_id: int | None
+    name: str
+    member_code: str | None
+    role: str
+    joined_on: date | None
+
+
+PERSON_COLUMNS = (
+    Member.id,
+    Member.org_id,
+    Member.group_id,
+    Member.name,
+    Member.member_code,
+    Member.role,
+    Member.joined_on,
+)
+
+
 @dataclass
 class _Facts:
     """What one branch or committee looks like, loaded once."""
 
     org: Org
     obligations: list[Effective] = field(default_factory=list)
-    members: list[Member] = field(default_factory=list)
+    members: list[Person] = field(default_factory=list)
     groups: list[Org] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
 
     @property
-    def committee(self) -> list[Member]:
+    def committee(self) -> list[Person]:
         return [m for m in self.members if Role(m.role) in COMMITTEE_ROLES]
 
 
 async def load_facts(
-    session: AsyncSession, orgs: list[Org], records: tuple[date, date] | None
+    session: AsyncSession,
+    orgs: list[Org],
+    records: tuple[date, date] | None,
+    people: dict[int, list[Person]] | None = None,
 ) -> dict[int, _Facts]:
     """Everything the calendar needs about these orgs, in a handful of queries for all of them.
 
@@ -166,12 +195,14 @@ async def load_facts(
         f.obligations = effective_obligations(f.org, settings[f.org.id], customs[f.org.id])
     if records is None:
         return facts
-    for m in (
-        await session.execute(
-            select(Member).where(Member.org_id.in_(ids), Member.active).order_by(Member.id)
-        )
-    ).scalars():
-        facts[m.org_id].members.append(m)
+    if people is not None:  # already loaded by the caller
+        for f in facts.values():
+            f.members = list(people.get(f.org.id, []))
+    else:
+        for row in await session.execute(
+            select(*PERSON_COLUMNS).where(Member.org_id.in_(ids), Member.active).order_by(Member.id)
+        ):
+            facts[row[1]].members.append(Person(*row))
     owner: dict[int, int] = {i: i for i in ids}
     for g in (
         await session.execute(
@@ -220,7 +251,7 @@ def _count(
     return count, late
 
 
-def member_key(member: Member) -> str:
+def member_key(member: Person | Member) -> str:
     """How a member is named in calendar output: member_code, else the name."""
     return member.member_code or member.name
 
@@ -245,7 +276,15 @@ def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
     """Periods whose reminders or escalations could fall on ``day``: ending shortly after or
     before it (10 workdays before the last workday; 3 workdays after the deadline)."""
 
+    seen: dict[tuple[Period, date | None, date | None], list[tuple[date, date]]] = {}
+
     def pick(eff: Effective) -> list[tuple[date, date]]:
+        key = (eff.ob.period, eff.due_on, eff.since)
+        if key not in seen:
+            seen[key] = near(eff)
+        return seen[key]
+
+    def near(eff: Effective) -> list[tuple[date, date]]:
         found = []
         for year in (day.year - 1, day.year, day.year + 1):
             for start, end in periods_of(eff, year):
@@ -271,8 +310,12 @@ def compute_occurrences(
     now: datetime,
     cal: WorkdayCalendar,
     policy: ReminderPolicy,
+    on_day: date | None = None,
 ) -> list[Occurrence]:
-    """The occurrences of one org (and its 党小组 and members) for the periods chosen. Pure."""
+    """The occurrences of one org (and its 党小组 and members) for the periods chosen. Pure.
+
+    ``on_day``: only those with a reminder or an escalation planned that day (the scheduler).
+    """
     org = facts.org
     tz = ZoneInfo(org.timezone)
     today = now.astimezone(tz).date()
@@ -284,6 +327,10 @@ def compute_occurrences(
         ob = eff.ob
         owners = _owners(ob.scope, org, facts)
         for start, end in periods(eff):
+            if on_day is not None and on_day not in plan_days(
+                ob, start, end, rule if ob.code == "theme_day" else None, cal, policy
+            ):
+                continue
             for org_code, org_id, member, applicable in owners:
                 required, count, late = ob.min_count, 0, 0
                 if ob.coverage:
@@ -326,7 +373,25 @@ def compute_occurrences(
     return result
 
 
-def _owners(scope: Scope, org: Org, facts: _Facts) -> list[tuple[str, int, Member | None, bool]]:
+def plan_days(
+    ob: Obligation,
+    start: date,
+    end: date,
+    rule: DayRule | None,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+) -> frozenset[date]:
+    """The days on which a not-yet-done occurrence has a reminder or an escalation."""
+    last = cal.on_or_before(end)
+    anchor = planned_day(rule, start, end, cal) if rule is not None else last
+    days = set(reminder_days(ob, start=start, anchor=anchor, cal=cal, policy=policy))
+    days |= {cal.shift(end, k) for k in policy.escalation_offsets}
+    if policy.in_quiet_hours(policy.at):  # moved to the end of quiet hours, maybe a day later
+        days |= {cal.shift(d, 1) for d in days}
+    return frozenset(days)
+
+
+def _owners(scope: Scope, org: Org, facts: _Facts) -> list[tuple[str, int, Person | None, bool]]:
     """Who owes an obligation of this scope: (org code, org id, member, applicable)."""
     if scope is Scope.BRANCH_COMMITTEE:
         return [(org.code, org.id, None, len(facts.committee) >= MIN_COMMITTEE_MEMBERS)]

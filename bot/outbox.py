@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, OutboxStatus
@@ -43,39 +45,35 @@ class NewMessage:
 
 
 async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: datetime) -> int:
-    """Add the messages whose keys are new; return how many were added."""
-    keys = [m.key for m in messages]
-    existing: set[str] = set()
-    for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        existing |= set(
-            (
-                await session.execute(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk)))
-            ).scalars()
-        )
-    added = 0
-    for m in messages:
-        if m.key in existing:
-            continue
-        existing.add(m.key)
-        session.add(
-            OutboxMessage(
-                key=m.key,
-                kind=m.kind,
-                chat_id=m.chat_id,
-                text=m.text,
-                reply_markup=m.reply_markup,
-                org_id=m.org_id,
-                status=m.status.value,
-                not_before=m.not_before,
-                tries=0,
-                last_error=m.note,
-                created_at=now,
-            )
-        )
-        added += 1
-    await session.flush()
-    return added
+    """Add the messages; a key already in the outbox is left as it is (exactly once).
+
+    Returns how many were offered (keys within one call are unique).
+    """
+    rows = {
+        m.key: {
+            "key": m.key,
+            "kind": m.kind,
+            "chat_id": m.chat_id,
+            "text": m.text,
+            "reply_markup": m.reply_markup,
+            "org_id": m.org_id,
+            "status": m.status.value,
+            "not_before": m.not_before,
+            "tries": 0,
+            "last_error": m.note,
+            "created_at": now,
+        }
+        for m in messages
+    }
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    # one executemany that skips keys already there, not thousands of ORM objects
+    await session.execute(
+        insert_(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]), list(rows.values())
+    )
+    return len(rows)
 
 
 @dataclass(frozen=True)

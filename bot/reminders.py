@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,7 +27,9 @@ from bot.models import (
     TelegramUser,
 )
 from bot.obligations import (
+    PERSON_COLUMNS,
     Effective,
+    Person,
     compute_occurrences,
     load_facts,
     load_workdays,
@@ -76,10 +79,10 @@ class _People:
     """Members of one branch with their Telegram accounts and languages."""
 
     def __init__(self, default: Lang) -> None:
-        self.rows: list[tuple[Member, int | None, str | None]] = []
+        self.rows: list[tuple[Person, int | None, str | None]] = []
         self.default = default
 
-    def recipient(self, member: Member, telegram_id: int | None, lang: str | None) -> Recipient:
+    def recipient(self, member: Person, telegram_id: int | None, lang: str | None) -> Recipient:
         return Recipient(member_key(member), telegram_id, normalise_lang(lang, self.default))
 
     def managers(self) -> list[Recipient]:
@@ -122,7 +125,7 @@ class Directory:
         found = cls(orgs, default, bootstrap)
         rows = await session.execute(
             select(
-                Member,
+                *PERSON_COLUMNS,
                 TelegramLink.telegram_user_id,
                 TelegramUser.language,
                 TelegramUser.telegram_language,
@@ -132,8 +135,9 @@ class Directory:
             .where(Member.active)
             .order_by(Member.id)
         )
-        for m, tg, chosen, told in rows:
-            found.people[m.org_id].rows.append((m, tg, chosen or told))
+        for row in rows:
+            person = Person(*row[:7])
+            found.people[person.org_id].rows.append((person, row[7], row[8] or row[9]))
         admins = await session.execute(
             select(
                 OrgAdmin.org_id,
@@ -147,6 +151,9 @@ class Directory:
         for org_id, tg, chosen, told in admins:
             found.admins[org_id].append(Recipient(tg, tg, normalise_lang(chosen or told, default)))
         return found
+
+    def persons(self) -> dict[int, list[Person]]:
+        return {org_id: [p for p, _, _ in people.rows] for org_id, people in self.people.items()}
 
     def chain(self, org_id: int) -> list[int]:
         """The org and every org above it, nearest first."""
@@ -206,13 +213,18 @@ async def planned_at(
         return []
     first = min(at.astimezone(ZoneInfo(o.timezone)).date() for o in targets)
     facts = await load_facts(
-        session, targets, (date(first.year - 1, 1, 1), first + timedelta(days=60))
+        session,
+        targets,
+        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
+        directory.persons(),
     )
     result: list[Planned] = []
+    near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in targets:
         local = at.astimezone(ZoneInfo(org.timezone))
+        periods = near.setdefault(local.date(), periods_near(local.date()))
         occurrences = compute_occurrences(
-            facts[org.id], periods_near(local.date()), now=now, cal=cal, policy=policy
+            facts[org.id], periods, now=now, cal=cal, policy=policy, on_day=local.date()
         )
         names = {e.ob.code: e.ob for e in facts[org.id].obligations}
         for occ in occurrences:
@@ -329,7 +341,10 @@ async def digests_at(
     days = {o.id: at.astimezone(ZoneInfo(o.timezone)).date() for o in branches}
     first = min(days.values())
     facts = await load_facts(
-        session, branches, (date(first.year - 1, 1, 1), first + timedelta(days=60))
+        session,
+        branches,
+        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
+        directory.persons(),
     )
     behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
     result: list[Planned] = []
@@ -398,7 +413,7 @@ def _manager_digest(
     today: date,
     overdue: list[Occurrence],
     soon: list[Occurrence],
-    birthdays: list[Member],
+    birthdays: list[Person],
     names: dict[str, Obligation],
     people: _People,
 ) -> str:

@@ -93,10 +93,14 @@ def choose(
             newest[group] = p
     chosen = {id(p) for p in newest.values()}
     messages = []
+    times: dict[tuple[datetime, str], datetime] = {}
     for p in planned:
         if p.recipient.telegram_id is None:
             continue  # unlinked: `zhibu reminders` shows it; there is nobody to send to
-        when = send_after(max(p.at, now), p.tz, policy, cal)
+        moment = (max(p.at, now), p.tz)
+        if moment not in times:
+            times[moment] = send_after(moment[0], p.tz, policy, cal)
+        when = times[moment]
         note = None
         if id(p) not in chosen:
             note = "catch-up: a newer one was due"

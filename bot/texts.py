@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
@@ -576,6 +577,7 @@ WEEKDAYS: dict[Lang, tuple[str, ...]] = {
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@cache
 def fmt_date(lang: Lang, day: date) -> str:
     """``9月30日（周三）`` or ``Wed 30 Sep``."""
     if lang == "en":
@@ -583,6 +585,7 @@ def fmt_date(lang: Lang, day: date) -> str:
     return f"{day.month}月{day.day}日（{WEEKDAYS['zh'][day.weekday()]}）"
 
 
+@cache
 def period_label(lang: Lang, start: date, end: date) -> str:
     """The period an occurrence covers, as people name it: 2026年第三季度, Q3 2026 …"""
     months = (end.year - start.year) * 12 + end.month - start.month + 1

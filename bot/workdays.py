@@ -60,6 +60,7 @@ class WorkdayCalendar:
     def __init__(self, imported: Iterable[YearData] = ()) -> None:
         self._imported = {y.year: y for y in imported}
         self._known: dict[date, bool] = {}  # answers already worked out; days do not change
+        self._shifts: dict[tuple[date, int], date] = {}
         self.fallback_years: set[int] = set()
 
     def source(self, year: int) -> Source:
@@ -116,6 +117,14 @@ class WorkdayCalendar:
 
         ``shift(d, 0)`` is ``d`` when it is a workday, else the workday before it.
         """
+        known = self._shifts.get((day, n))
+        if known is not None:
+            return known
+        found = self._shift(day, n)
+        self._shifts[(day, n)] = found
+        return found
+
+    def _shift(self, day: date, n: int) -> date:
         if n == 0:
             return self.on_or_before(day)
         step = timedelta(days=1 if n > 0 else -1)
