@@ -212,7 +212,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 def cmd_reminders(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
-    from bot.reminders import planned_at
+    from bot.reminders import digests_at, planned_at
 
     try:
         at = datetime.fromisoformat(args.at)
@@ -225,14 +225,16 @@ def cmd_reminders(args: argparse.Namespace) -> int:
 
     async def work(db: Database, settings: Settings) -> int:
         moment = at if at.tzinfo else at.replace(tzinfo=ZoneInfo(settings.timezone))
+        planned = []
         async with db.read() as session:
-            planned = await planned_at(
-                session,
-                moment,
-                policy=DEFAULT_POLICY,
-                bootstrap_ids=frozenset(settings.admin_ids),
-                default_lang=settings.language,
-            )
+            for find in (planned_at, digests_at):
+                planned += await find(
+                    session,
+                    moment,
+                    policy=DEFAULT_POLICY,
+                    bootstrap_ids=frozenset(settings.admin_ids),
+                    default_lang=settings.language,
+                )
         if args.json:
             print(json.dumps([p.as_json() for p in planned], ensure_ascii=False, indent=2))
             return 0

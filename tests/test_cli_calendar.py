@@ -87,6 +87,11 @@ def test_reminders_json(workdir: Path) -> None:
     oversight = [i for i in json.loads(late.stdout) if i["obligation"] == "general_meeting"]
     assert [(i["kind"], i["recipient"]) for i in oversight] == [("escalation", 77)]
     assert "【督促】" in oversight[0]["text"]
+    digest = json.loads(
+        zhibu("reminders", "--at", "2026-06-29T08:30", "--json", cwd=workdir).stdout
+    )
+    assert {(i["kind"], i["recipient"]) for i in digest} == {("digest", "S001"), ("digest", "S002")}
+    assert "每日提醒" in digest[0]["text"]
     quiet = zhibu("reminders", "--at", "2026-06-30T23:00", cwd=workdir)
     assert "没有要发送的提醒" in quiet.stdout
     bad = zhibu("reminders", "--at", "tomorrow", cwd=workdir)
