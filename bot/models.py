@@ -92,6 +92,7 @@ class Org(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     theme_day_rule: Mapped[str | None] = mapped_column(String(32))
+    checkin_mode: Mapped[str] = mapped_column(String(8), default="button", server_default="button")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -346,3 +347,69 @@ class TickState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_minute: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Meeting(Base):
+    """A scheduled meeting of a branch or 党小组 (SPEC §6)."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    obligation: Mapped[str] = mapped_column(String(40))  # or "other"
+    also: Mapped[list[str]] = mapped_column(JSON, default=list)  # other obligations it fulfils
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    place: Mapped[str] = mapped_column(String(100))
+    topic: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # scheduled | cancelled | closed
+    checkin_mode: Mapped[str] = mapped_column(String(8))  # button | code
+    code: Mapped[str | None] = mapped_column(String(6))
+    group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    quorum_met: Mapped[bool | None] = mapped_column(Boolean)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Attendance(Base):
+    """One expected attendee's answer: present (by button, code or proxy) or on leave."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[str] = mapped_column(String(16))  # present | leave
+    via: Mapped[str] = mapped_column(String(16))  # button | code | proxy
+    reason: Mapped[str | None] = mapped_column(String(200))
+    by_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CodeAttempt(Base):
+    """Wrong check-in codes per member and meeting; five lock the member out for a while."""
+
+    __tablename__ = "code_attempts"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MakeupTask(Base):
+    """补学: a study note owed by a member who was on leave from a meeting."""
+
+    __tablename__ = "makeup_tasks"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
