@@ -43,8 +43,11 @@ def test_time_alone() -> None:
     assert parse_time("24:00") is None and parse_time("noon") is None
 
 
-@given(st.datetimes(min_value=datetime(2026, 11, 27), max_value=datetime(2027, 11, 26)).map(
-    lambda d: d.replace(second=0, microsecond=0)))
+@given(
+    st.datetimes(min_value=datetime(2026, 11, 27), max_value=datetime(2027, 11, 26)).map(
+        lambda d: d.replace(second=0, microsecond=0)
+    )
+)
 def test_every_form_round_trips(moment: datetime) -> None:
     hm = f"{moment.hour}:{moment.minute:02d}"
     assert parse_when(f"{moment:%Y-%m-%d} {hm}", TODAY) == moment
