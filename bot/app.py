@@ -27,9 +27,16 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
-from handlers import calendar, groups, help, invite, start, upload
+from handlers import calendar, groups, help, invite, meetings, start, upload
 from handlers import settings as obligation_settings
-from handlers.common import Deps, cancel_command, on_error, record_update, unknown_button
+from handlers.common import (
+    Deps,
+    cancel_command,
+    on_error,
+    record_update,
+    typed_text_handler,
+    unknown_button,
+)
 from jobs import holidays, tick
 from jobs.sender import OutboxSender, ThrottleRateLimiter
 from settings import Settings
@@ -85,6 +92,8 @@ def build_application(
         *upload.HANDLERS,
         *calendar.HANDLERS,
         *obligation_settings.HANDLERS,
+        *meetings.HANDLERS,
+        typed_text_handler({**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS}),
         CommandHandler("cancel", cancel_command),
     ]:
         app.add_handler(handler)

@@ -344,3 +344,24 @@ def obligation_name(code: str, lang: str) -> str:
         if code in BY_CODE
         else ("其他会议" if lang != "en" else "other meeting")
     )
+
+
+# ---------------------------------------------------------------- what the scheduler sends
+
+REMINDER_BEFORE = (timedelta(days=1), timedelta(hours=1))
+
+
+async def answered(session: AsyncSession, meeting_id: int) -> set[int]:
+    rows = await session.execute(
+        select(Attendance.member_id).where(Attendance.meeting_id == meeting_id)
+    )
+    return set(rows.scalars())
+
+
+async def upcoming_between(session: AsyncSession, start: datetime, end: datetime) -> list[Meeting]:
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "scheduled", Meeting.starts_at > start, Meeting.starts_at <= end
+        )
+    )
+    return list(rows.scalars())

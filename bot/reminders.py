@@ -152,6 +152,13 @@ class Directory:
             found.admins[org_id].append(Recipient(tg, tg, normalise_lang(chosen or told, default)))
         return found
 
+    def account(self, person: Person) -> Recipient:
+        """The recipient for a member: their Telegram account (if linked) and language."""
+        for p, tg, lang in self.people[person.org_id].rows:
+            if p.id == person.id:
+                return self.people[person.org_id].recipient(p, tg, lang)
+        return Recipient(member_key(person), None, self.default)
+
     def persons(self) -> dict[int, list[Person]]:
         return {org_id: [p for p, _, _ in people.rows] for org_id, people in self.people.items()}
 

@@ -8,19 +8,22 @@ ones are recorded as skipped. Nothing is sent in quiet hours: it waits for their
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import meeting_texts, meetings
 from bot.catalogue import ReminderPolicy
 from bot.db import Database
 from bot.models import Org, OutboxStatus, TickState
 from bot.obligations import load_workdays
 from bot.outbox import NewMessage, enqueue, outbox_key
 from bot.reminders import Directory, Planned, digests_at, planned_at
-from bot.texts import Lang
+from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -157,6 +160,9 @@ async def tick(
                     cal=cal,
                 )
         messages = choose(planned, now=until, policy=policy, cal=cal)
+        messages += await meeting_messages(
+            session, since, until, directory=directory, policy=policy, cal=cal
+        )
         added = await enqueue(session, messages, now=until)
         if state is None:
             session.add(TickState(id=1, last_minute=until))
@@ -164,6 +170,64 @@ async def tick(
             state.last_minute = until
     skipped = sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
     return TickResult(since, until, added, skipped)
+
+
+async def meeting_messages(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    *,
+    directory: Directory,
+    policy: ReminderPolicy,
+    cal: WorkdayCalendar,
+) -> list[NewMessage]:
+    """Meeting reminders (1 day and 1 hour before, to those who have not answered) and the
+    tally when a meeting's check-in window has closed (to managers and the group)."""
+    found: list[NewMessage] = []
+    for before in meetings.REMINDER_BEFORE:
+        for m in await meetings.upcoming_between(session, since + before, until + before):
+            branch = await meetings.branch_of(session, m)
+            done = await meetings.answered(session, m.id)
+            for person in await meetings.expected(session, m):
+                r = directory.account(person)
+                if person.id in done or r.telegram_id is None:
+                    continue
+                text = t(
+                    r.lang,
+                    "meet.reminder",
+                    name=html.escape(meetings.obligation_name(m.obligation, r.lang)),
+                    when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
+                    place=html.escape(m.place),
+                )
+                found.append(
+                    NewMessage(
+                        outbox_key("meet", m.id, "remind", int(before.total_seconds()), person.id),
+                        "meeting",
+                        r.telegram_id,
+                        text,
+                        send_after(until, branch.timezone, policy, cal),
+                        org_id=branch.id,
+                    )
+                )
+    for m in await meetings.due_to_close(session, until):
+        branch = await meetings.branch_of(session, m)
+        result = await meetings.close(session, m, now=until)
+        people = directory.people[branch.id]
+        targets = [(r.telegram_id, r.lang) for r in people.managers() if r.telegram_id is not None]
+        if m.group_chat_id is not None:
+            targets.append((m.group_chat_id, people.default))
+        for chat, lang in targets:
+            found.append(
+                NewMessage(
+                    outbox_key("meet", m.id, "tally", chat),
+                    "tally",
+                    chat,
+                    meeting_texts.tally_text(lang, m, branch.timezone, result),
+                    send_after(until, branch.timezone, policy, cal),
+                    org_id=branch.id,
+                )
+            )
+    return found
 
 
 def next_minute(now: datetime) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from telegram import (
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from bot import audit
 from bot.access import Actor, load_actor, mark_blocked, remember_user, user_language
@@ -348,3 +349,23 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     actor = await actor_of(update, context)
     had = stop_awaiting(context, actor.telegram_id)
     await reply(update, t(actor.lang, "common.cancelled" if had else "common.nothing_to_cancel"))
+
+
+TextStep = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def typed_text_handler(
+    steps: dict[str, TextStep],
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+    """One handler for typed answers in private chat, passed to the step that waits for one."""
+
+    async def dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        pending = awaiting(context, "")
+        if pending is None:
+            return
+        for prefix, step in steps.items():
+            if pending.kind.startswith(prefix):
+                await step(update, context)
+                return
+
+    return MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, dispatch)

@@ -12,8 +12,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 
 from bot.access import Actor, OrgInfo
@@ -285,5 +283,6 @@ async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     CommandHandler("settings", settings_command),
     CallbackQueryHandler(settings_button, pattern=r"^set:"),
-    MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, settings_text),
 ]
+
+TEXT_STEPS = {"settings.": settings_text}

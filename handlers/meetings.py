@@ -1,0 +1,820 @@
+"""/meet, meeting cards, 签到 and 请假 buttons, /checkin, /leave, proxy attendance (SPEC §6)."""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import meeting_texts, meetings, outbox
+from bot.access import Actor, branch_managers, manages_branch
+from bot.dates import parse_time, parse_when
+from bot.meetings import Answer, MeetingError
+from bot.models import Meeting, Org, OrgKind, TelegramLink
+from bot.obligations import load_workdays, obligations_for
+from bot.texts import Lang, fmt_date, t
+from handlers.branch import target_branch
+from handlers.common import (
+    actor_of,
+    as_int,
+    await_text,
+    awaiting,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    ensure_private,
+    esc,
+    keyboard,
+    refuse,
+    reply,
+    send_private,
+    stop_awaiting,
+    toast,
+)
+
+log = logging.getLogger("zhibu.meetings")
+Rows = list[list[tuple[str, str]]]
+TIMES = ("08:30", "09:00", "10:00", "14:00", "14:30", "15:00", "16:00")
+ALSO = (*meetings.MEETING_KINDS, "democratic_review")
+PICKER_DAYS = 14
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
+    value = (context.user_data or {}).get("meet")
+    return value if isinstance(value, dict) else None
+
+
+def _tz(context: ContextTypes.DEFAULT_TYPE) -> ZoneInfo:
+    return ZoneInfo(deps(context).settings.timezone)
+
+
+def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
+    return deps(context).clock.now().astimezone(_tz(context)).date()
+
+
+# ---------------------------------------------------------------- /meet, step by step
+
+
+async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    org = await target_branch(update, context, actor, "meet")
+    if org is None:
+        return
+    d = deps(context)
+    async with d.db.read() as session:
+        stored = await session.get_one(Org, org.id)
+        effective = {e.ob.code: e for e in await obligations_for(session, stored)}
+        groups = list(
+            (
+                await session.execute(
+                    select(Org.id, Org.name).where(
+                        Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value
+                    )
+                )
+            ).all()
+        )
+    kinds = [k for k in meetings.MEETING_KINDS if k in effective and effective[k].enabled]
+    if not groups and "group_meeting" in kinds:
+        kinds.remove("group_meeting")
+    assert context.user_data is not None
+    context.user_data["meet"] = {
+        "org_id": org.id,
+        "groups": [(g, n) for g, n in groups],
+        "also": [],
+    }
+    stop_awaiting(context, actor.telegram_id)
+    lang = actor.lang
+    buttons = [(meetings.obligation_name(k, lang), f"mk:t:{k}") for k in kinds]
+    buttons.append((t(lang, "meet.other"), "mk:t:other"))
+    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    await reply(update, t(lang, "meet.choose_type"), keyboard(rows))
+
+
+def _ask_when(lang: Lang, today: date) -> tuple[str, Rows]:
+    days = [today + timedelta(days=i) for i in range(1, PICKER_DAYS + 1)]
+    buttons = [
+        (
+            f"{d.month}/{d.day} {fmt_date(lang, d)[-3:-1] if lang == 'zh' else f'{d:%a}'}",
+            f"mk:d:{d:%Y%m%d}",
+        )
+        for d in days
+    ]
+    return t(lang, "meet.ask_when"), [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+
+
+async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    state = _state(context)
+    data = (update.callback_query.data if update.callback_query else "") or ""
+    parts = data.split(":")
+    if state is None:
+        await toast(update, t(actor.lang, "meet.expired"), alert=True)
+        return
+    if len(parts) < 2 or parts[0] != "mk" or len(data) > 64:
+        await bad_button(update, context, actor)
+        return
+    lang, step, arg = actor.lang, parts[1], parts[2] if len(parts) > 2 else ""
+    await toast(update)
+    if step == "t" and (arg in meetings.MEETING_KINDS or arg == "other"):
+        state["obligation"] = arg
+        if arg == "group_meeting":
+            rows: Rows = [[(n, f"mk:g:{g}")] for g, n in state["groups"]]
+            await edit_or_send(update, t(lang, "meet.choose_group"), keyboard(rows))
+            return
+        state["meeting_org"] = state["org_id"]
+        await _to_when(update, context, actor)
+    elif step == "g" and as_int(arg) in {g for g, _ in state["groups"]}:
+        state["meeting_org"] = as_int(arg)
+        await _to_when(update, context, actor)
+    elif step == "d" and len(arg) == 8 and arg.isdigit():
+        try:
+            state["day"] = datetime.strptime(arg, "%Y%m%d").date().isoformat()
+        except ValueError:
+            await bad_button(update, context, actor)
+            return
+        rows = [
+            [(x, f"mk:h:{x.replace(':', '')}") for x in TIMES[i : i + 4]]
+            for i in range(0, len(TIMES), 4)
+        ]
+        await_text(context, actor.telegram_id, "meet.time")
+        await edit_or_send(
+            update,
+            t(lang, "meet.ask_time", day=fmt_date(lang, date.fromisoformat(state["day"]))),
+            keyboard(rows),
+        )
+    elif step == "h" and len(arg) == 4 and arg.isdigit() and "day" in state:
+        await _set_when(
+            update,
+            context,
+            actor,
+            datetime.combine(date.fromisoformat(state["day"]), time(int(arg[:2]), int(arg[2:]))),
+        )
+    elif step == "o":
+        await _set_place(update, context, actor, t(lang, "meet.online"))
+    elif step == "s":
+        state["topic"] = None
+        await _to_also(update, context, actor)
+    elif step == "a" and arg in ALSO:
+        chosen = set(state["also"]) ^ {arg}
+        state["also"] = sorted(chosen)
+        await _to_also(update, context, actor)
+    elif step == "f":
+        await _to_confirm(update, context, actor)
+    elif step == "y" and "starts_at" in state and "place" in state:
+        await _create(update, context, actor, state)
+    elif step == "n":
+        context.user_data.pop("meet", None) if context.user_data is not None else None
+        stop_awaiting(context, actor.telegram_id)
+        await edit_or_send(update, t(lang, "common.cancelled"))
+    else:
+        await toast(update, t(lang, "common.button_invalid"), alert=True)
+
+
+async def _to_when(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    text, rows = _ask_when(actor.lang, _today(context))
+    await_text(context, actor.telegram_id, "meet.when")
+    await edit_or_send(update, text, keyboard(rows))
+
+
+async def _set_when(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, local: datetime
+) -> None:
+    state = _state(context)
+    assert state is not None
+    starts_at = local.replace(tzinfo=_tz(context))
+    try:
+        meetings.check_when(starts_at, deps(context).clock.now())
+    except MeetingError as exc:
+        await reply(update, t(actor.lang, exc.key, **exc.params))
+        return
+    state["starts_at"] = starts_at.isoformat()
+    await_text(context, actor.telegram_id, "meet.place")
+    await _say(update, t(actor.lang, "meet.ask_place"), [[(t(actor.lang, "meet.online"), "mk:o")]])
+
+
+async def _set_place(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, place: str
+) -> None:
+    state = _state(context)
+    assert state is not None
+    try:
+        state["place"] = meetings.check_text(place, meetings.PLACE_MAX, "meet.bad_place")
+    except MeetingError as exc:
+        await reply(update, t(actor.lang, exc.key, **exc.params))
+        return
+    await_text(context, actor.telegram_id, "meet.topic")
+    await _say(update, t(actor.lang, "meet.ask_topic"), [[(t(actor.lang, "meet.skip"), "mk:s")]])
+
+
+async def _to_also(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    state = _state(context)
+    assert state is not None
+    stop_awaiting(context, actor.telegram_id)
+    lang = actor.lang
+    options = [k for k in ALSO if k != state["obligation"]]
+    buttons = [
+        (("☑️ " if k in state["also"] else "") + meetings.obligation_name(k, lang), f"mk:a:{k}")
+        for k in options
+    ]
+    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([(t(lang, "meet.done_choosing"), "mk:f")])
+    await _say(update, t(lang, "meet.ask_also"), rows)
+
+
+async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    state = _state(context)
+    assert state is not None
+    lang = actor.lang
+    draft = Meeting(
+        obligation=state["obligation"],
+        starts_at=datetime.fromisoformat(state["starts_at"]),
+        place=state["place"],
+        topic=state.get("topic"),
+        status="scheduled",
+    )
+    summary = meeting_texts.card(lang, draft, deps(context).settings.timezone, (0, 0, 0)).split(
+        "\n"
+    )
+    also = "、".join(meetings.obligation_name(k, lang) for k in state["also"]) or t(
+        lang, "meet.also_none"
+    )
+    text = t(lang, "meet.confirm", summary="\n".join(summary[:-1]), also=esc(also))
+    await _say(update, text, [[(t(lang, "meet.yes"), "mk:y"), (t(lang, "meet.no"), "mk:n")]])
+
+
+async def _say(update: Update, text: str, rows: Rows) -> None:
+    if update.callback_query is not None:
+        await edit_or_send(update, text, keyboard(rows))
+    else:
+        await reply(update, text, keyboard(rows))
+
+
+async def meet_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed answers for the /meet steps."""
+    pending = awaiting(context, "meet.")
+    state = _state(context)
+    message = update.effective_message
+    if pending is None or state is None or message is None:
+        return
+    actor = await actor_of(update, context)
+    text = message.text or ""
+    lang = actor.lang
+    if pending.kind == "meet.when":
+        local = parse_when(text, _today(context))
+        if local is None:
+            await reply(update, t(lang, "meet.bad_when", value=esc(text[:50])))
+            return
+        await _set_when(update, context, actor, local)
+    elif pending.kind == "meet.time":
+        moment = parse_time(text)
+        if moment is None or "day" not in state:
+            await reply(update, t(lang, "meet.bad_time", value=esc(text[:50])))
+            return
+        await _set_when(
+            update, context, actor, datetime.combine(date.fromisoformat(state["day"]), moment)
+        )
+    elif pending.kind == "meet.place":
+        await _set_place(update, context, actor, text)
+    elif pending.kind == "meet.topic":
+        try:
+            state["topic"] = meetings.check_text(text, meetings.TOPIC_MAX, "meet.bad_topic")
+        except MeetingError as exc:
+            await reply(update, t(lang, exc.key, **exc.params))
+            return
+        await _to_also(update, context, actor)
+
+
+async def _create(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: dict[str, Any]
+) -> None:
+    d = deps(context)
+    now = d.clock.now()
+    async with d.db.write() as session:
+        branch = await session.get_one(Org, state["org_id"])
+        if not await manages_branch(session, actor, branch.id):
+            allowed = False
+        else:
+            allowed = True
+            try:
+                meeting = await meetings.create(
+                    session,
+                    org_id=state.get("meeting_org", branch.id),
+                    obligation=state["obligation"],
+                    also=state["also"],
+                    starts_at=datetime.fromisoformat(state["starts_at"]),
+                    place=state["place"],
+                    topic=state.get("topic"),
+                    by=actor.telegram_id,
+                    now=now,
+                )
+            except MeetingError as exc:
+                await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
+                return
+            people = await meetings.expected(session, meeting)
+            links = dict(
+                (
+                    await session.execute(
+                        select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
+                            TelegramLink.member_id.in_([p.id for p in people])
+                        )
+                    )
+                ).all()
+            )
+            cards = [
+                outbox.NewMessage(
+                    outbox.outbox_key("meet", meeting.id, "card", p.id),
+                    "meeting",
+                    links[p.id],
+                    meeting_texts.card(
+                        d.settings.language, meeting, branch.timezone, (len(people), 0, 0), "none"
+                    ),
+                    now,
+                    org_id=branch.id,
+                    reply_markup=_card_markup(d.settings.language, meeting.id),
+                )
+                for p in people
+                if p.id in links
+            ]
+            await outbox.enqueue(session, cards, now=now)
+            meeting_id, group_chat = meeting.id, meeting.group_chat_id
+    if not allowed:
+        await refuse(update, context, actor, action="meet", key="common.managers_only")
+        return
+    if context.user_data is not None:
+        context.user_data.pop("meet", None)
+    stop_awaiting(context, actor.telegram_id)
+    if d.sender is not None:
+        d.sender.wake()
+    posted = await _post_group_card(context, meeting_id, group_chat)
+    text = t(
+        actor.lang,
+        "meet.created",
+        n=len(cards),
+        group=t(actor.lang, "meet.created_group") if posted else "",
+    )
+    rows: Rows = [
+        [
+            (t(actor.lang, "meet.proxy"), f"mt:p:{meeting_id}:0"),
+            (t(actor.lang, "meet.cancel_meeting"), f"mt:x:{meeting_id}"),
+        ]
+    ]
+    await edit_or_send(update, text, keyboard(rows))
+
+
+def _card_markup(lang: Lang, meeting_id: int) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [
+                {"text": t(lang, "card.checkin"), "callback_data": f"mt:c:{meeting_id}"},
+                {"text": t(lang, "card.leave"), "callback_data": f"mt:l:{meeting_id}"},
+            ]
+        ]
+    }
+
+
+async def _card_state(
+    context: ContextTypes.DEFAULT_TYPE, meeting_id: int
+) -> tuple[str, Meeting, tuple[int, int, int]]:
+    d = deps(context)
+    async with d.db.read() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        branch = await meetings.branch_of(session, meeting)
+        result = await meetings.tally(session, meeting)
+    return branch.timezone, meeting, (len(result.expected), len(result.present), len(result.leave))
+
+
+async def _post_group_card(
+    context: ContextTypes.DEFAULT_TYPE, meeting_id: int, chat_id: int | None
+) -> bool:
+    if chat_id is None:
+        return False
+    d = deps(context)
+    tz, meeting, counts = await _card_state(context, meeting_id)
+    lang = d.settings.language
+    try:
+        sent = await context.bot.send_message(
+            chat_id,
+            meeting_texts.card(lang, meeting, tz, counts),
+            reply_markup=keyboard(
+                [
+                    [
+                        (t(lang, "card.checkin"), f"mt:c:{meeting_id}"),
+                        (t(lang, "card.leave"), f"mt:l:{meeting_id}"),
+                    ]
+                ]
+            ),
+        )
+    except TelegramError:
+        log.warning("could not post the meeting card to group %s", chat_id, exc_info=True)
+        return False
+    async with d.db.write() as session:
+        stored = await session.get_one(Meeting, meeting_id)
+        stored.group_message_id = sent.message_id
+    return True
+
+
+def _refresh_group_card_soon(context: ContextTypes.DEFAULT_TYPE, meeting_id: int) -> None:
+    """Counts on the group card change with every answer; edit it at most every few seconds."""
+    queue = context.job_queue
+    name = f"CARD {meeting_id}"
+    if queue is None or queue.get_jobs_by_name(name):
+        return
+    queue.run_once(_refresh_group_card, 2, name=name, data=meeting_id)
+
+
+async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert context.job is not None
+    meeting_id = context.job.data
+    assert isinstance(meeting_id, int)
+    tz, meeting, counts = await _card_state(context, meeting_id)
+    if meeting.group_chat_id is None or meeting.group_message_id is None:
+        return
+    lang = deps(context).settings.language
+    markup = (
+        None
+        if meeting.status != "scheduled"
+        else keyboard(
+            [
+                [
+                    (t(lang, "card.checkin"), f"mt:c:{meeting_id}"),
+                    (t(lang, "card.leave"), f"mt:l:{meeting_id}"),
+                ]
+            ]
+        )
+    )
+    try:
+        await context.bot.edit_message_text(
+            meeting_texts.card(lang, meeting, tz, counts),
+            chat_id=meeting.group_chat_id,
+            message_id=meeting.group_message_id,
+            reply_markup=markup,
+        )
+    except TelegramError as exc:
+        if "not modified" not in str(exc):
+            log.warning("could not refresh the card of meeting %s: %s", meeting_id, exc)
+
+
+# ---------------------------------------------------------------- answering: 签到, 请假, proxy
+
+
+async def _member_meeting(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int | None
+) -> Meeting | None:
+    d = deps(context)
+    async with d.db.read() as session:
+        meeting = await session.get(Meeting, meeting_id) if meeting_id is not None else None
+    if meeting is None:
+        await bad_button(update, context, actor)
+    return meeting
+
+
+async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    data = (update.callback_query.data if update.callback_query else "") or ""
+    kind = data[3:4]
+    parts = callback_parts(update, "mt", 3 if kind in ("p", "q") else 2)
+    if (
+        parts is None
+        or parts[0] not in ("c", "l", "p", "q", "x")
+        or any(as_int(p) is None for p in parts[1:])
+    ):
+        await bad_button(update, context, actor)
+        return
+    meeting = await _member_meeting(update, context, actor, as_int(parts[1]))
+    if meeting is None:
+        return
+    if parts[0] == "c":
+        await _check_in(update, context, actor, meeting, None)
+    elif parts[0] == "l":
+        await _ask_leave(update, context, actor, meeting)
+    else:
+        await _manager_action(
+            update, context, actor, meeting, parts[0], as_int(parts[2]) if len(parts) > 2 else None
+        )
+
+
+def _member_id(actor: Actor) -> int | None:
+    return actor.member.id if actor.member is not None else None
+
+
+async def _check_in(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    meeting: Meeting,
+    code: str | None,
+) -> Answer:
+    d = deps(context)
+    member_id = _member_id(actor)
+    if member_id is None:
+        answer = Answer.NOT_EXPECTED
+    else:
+        async with d.db.write() as session:
+            stored = await session.get_one(Meeting, meeting.id)
+            answer = await meetings.check_in(
+                session, stored, member_id, now=d.clock.now(), code=code
+            )
+    text = t(actor.lang, f"checkin.{answer.value}")
+    if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
+        await_text(context, actor.telegram_id, "checkin.code", meeting_id=meeting.id)
+    if update.callback_query is not None:
+        await toast(update, text, alert=answer not in (Answer.OK, Answer.ALREADY))
+        if answer is Answer.OK and _is_private(update):
+            tz, fresh, counts = await _card_state(context, meeting.id)
+            await edit_or_send(update, meeting_texts.card(actor.lang, fresh, tz, counts, "present"))
+    else:
+        await reply(update, text)
+    if answer is Answer.OK:
+        stop_awaiting(context, actor.telegram_id)
+        _refresh_group_card_soon(context, meeting.id)
+    return answer
+
+
+def _is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+async def _ask_leave(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting
+) -> None:
+    d = deps(context)
+    lang = actor.lang
+    if _member_id(actor) is None:
+        await toast(update, t(lang, "checkin.not_expected"), alert=True)
+        return
+    async with d.db.read() as session:
+        expected = {p.id for p in await meetings.expected(session, meeting)}
+    if meeting.status == "cancelled":
+        await toast(update, t(lang, "checkin.cancelled"), alert=True)
+    elif _member_id(actor) not in expected:
+        await toast(update, t(lang, "checkin.not_expected"), alert=True)
+    elif d.clock.now() >= meeting.starts_at:
+        await toast(update, t(lang, "leave.started"), alert=True)
+    else:
+        await toast(update)
+        await_text(context, actor.telegram_id, "leave.reason", meeting_id=meeting.id)
+        await send_private(
+            context,
+            actor.telegram_id,
+            t(lang, "leave.ask", min=meetings.REASON_MIN, max=meetings.REASON_MAX),
+        )
+
+
+async def _manager_action(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    meeting: Meeting,
+    action: str,
+    arg: int | None,
+) -> None:
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.write() as session:
+        branch = await meetings.branch_of(session, meeting)
+        if not await manages_branch(session, actor, branch.id):
+            allowed = False
+        else:
+            allowed = True
+            stored = await session.get_one(Meeting, meeting.id)
+            if action == "q" and arg is not None:
+                answer = await meetings.check_in(
+                    session, stored, arg, now=d.clock.now(), via="proxy", by=actor.telegram_id
+                )
+            elif action == "x" and stored.status == "scheduled":
+                stored.status = "cancelled"
+                people = await meetings.expected(session, stored)
+                links = dict(
+                    (
+                        await session.execute(
+                            select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
+                                TelegramLink.member_id.in_([p.id for p in people])
+                            )
+                        )
+                    ).all()
+                )
+                text = t(
+                    d.settings.language,
+                    "meet.cancelled_notice",
+                    name=html.escape(
+                        meetings.obligation_name(stored.obligation, d.settings.language)
+                    ),
+                    when=meeting_texts.when(d.settings.language, stored.starts_at, branch.timezone),
+                )
+                await outbox.enqueue(
+                    session,
+                    [
+                        outbox.NewMessage(
+                            outbox.outbox_key("meet", stored.id, "cancel", p.id),
+                            "meeting",
+                            links[p.id],
+                            text,
+                            d.clock.now(),
+                            org_id=branch.id,
+                        )
+                        for p in people
+                        if p.id in links
+                    ],
+                    now=d.clock.now(),
+                )
+            people = await meetings.expected(session, stored)
+            done = await meetings.answered(session, stored.id)
+            tz = branch.timezone
+    if not allowed:
+        await refuse(
+            update,
+            context,
+            actor,
+            action=f"meet.{action}",
+            key="common.managers_only",
+            org_id=meeting.org_id,
+        )
+        return
+    if action == "x":
+        await toast(update)
+        await edit_or_send(update, t(lang, "meet.cancelled"))
+        if d.sender is not None:
+            d.sender.wake()
+        _refresh_group_card_soon(context, meeting.id)
+        return
+    if action == "q":
+        person = next((p for p in people if p.id == arg), None)
+        await toast(
+            update,
+            t(lang, "meet.proxy_done", name=person.name)
+            if answer is Answer.OK and person is not None
+            else t(lang, f"checkin.{answer.value}"),
+        )
+        _refresh_group_card_soon(context, meeting.id)
+    else:
+        await toast(update)
+    rest = [p for p in people if p.id not in done]
+    page = 0 if action == "q" else (arg or 0)
+    shown = rest[page * 10 : page * 10 + 10]
+    rows: Rows = [[(p.name, f"mt:q:{meeting.id}:{p.id}")] for p in shown]
+    nav = []
+    if page > 0:
+        nav.append(("‹", f"mt:p:{meeting.id}:{page - 1}"))
+    if len(rest) > (page + 1) * 10:
+        nav.append(("›", f"mt:p:{meeting.id}:{page + 1}"))
+    if nav:
+        rows.append(nav)
+    title = (
+        t(
+            lang,
+            "meet.proxy_title",
+            name=esc(meetings.obligation_name(meeting.obligation, lang)),
+            when=meeting_texts.when(lang, meeting.starts_at, tz),
+        )
+        if rest
+        else t(lang, "meet.proxy_none")
+    )
+    await edit_or_send(update, title, keyboard(rows) if rows else None)
+
+
+async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed answers: a check-in code, a reason for leave."""
+    pending = awaiting(context, "checkin.") or awaiting(context, "leave.")
+    message = update.effective_message
+    if pending is None or message is None:
+        return
+    actor = await actor_of(update, context)
+    d = deps(context)
+    async with d.db.read() as session:
+        meeting = await session.get(Meeting, pending.data["meeting_id"])
+    if meeting is None:
+        stop_awaiting(context, actor.telegram_id)
+        return
+    text = message.text or ""
+    if pending.kind == "checkin.code":
+        await _check_in(update, context, actor, meeting, text)
+        return
+    await _leave(update, context, actor, meeting, text)
+
+
+async def _leave(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting, reason: str
+) -> None:
+    d = deps(context)
+    lang = actor.lang
+    member_id = _member_id(actor)
+    assert member_id is not None and actor.member is not None
+    try:
+        async with d.db.write() as session:
+            stored = await session.get_one(Meeting, meeting.id)
+            cal = await load_workdays(session)
+            answer = await meetings.take_leave(
+                session, stored, member_id, reason, now=d.clock.now(), cal=cal
+            )
+            branch = await meetings.branch_of(session, stored)
+            managers = [tg for _, tg in await branch_managers(session, branch.id)]
+    except MeetingError as exc:
+        await reply(update, t(lang, exc.key, **exc.params))
+        return
+    stop_awaiting(context, actor.telegram_id)
+    if answer is Answer.OK:
+        makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
+        await reply(update, t(lang, "leave.ok", makeup=makeup))
+        notice = t(
+            d.settings.language,
+            "leave.notice",
+            name=esc(actor.member.name),
+            meeting=esc(meetings.obligation_name(meeting.obligation, d.settings.language)),
+            when=meeting_texts.when(d.settings.language, meeting.starts_at, branch.timezone),
+            reason=esc(reason.strip()),
+        )
+        for tg in managers:
+            await send_private(context, tg, notice)
+        _refresh_group_card_soon(context, meeting.id)
+    else:
+        await reply(
+            update,
+            t(lang, f"leave.{answer.value}")
+            if answer.value in ("already", "started", "present")
+            else t(lang, f"checkin.{answer.value}"),
+        )
+
+
+# ---------------------------------------------------------------- /checkin and /leave
+
+
+async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list[Meeting]:
+    """Scheduled meetings the actor is expected at, soonest first."""
+    if actor.member is None:
+        return []
+    d = deps(context)
+    async with d.db.read() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.starts_at)
+                )
+            ).scalars()
+        )
+        return [
+            m
+            for m in rows
+            if actor.member.id in {p.id for p in await meetings.expected(session, m)}
+        ]
+
+
+async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    now = deps(context).clock.now()
+    open_now = [
+        m
+        for m in await _my_meetings(context, actor)
+        if m.starts_at - meetings.WINDOW_BEFORE <= now <= m.starts_at + meetings.WINDOW_AFTER
+    ]
+    if not open_now:
+        await reply(update, t(actor.lang, "checkin.none"))
+        return
+    code = context.args[0] if context.args else None
+    await _check_in(
+        update, context, actor, min(open_now, key=lambda m: abs(m.starts_at - now)), code
+    )
+
+
+async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    now = deps(context).clock.now()
+    upcoming = [m for m in await _my_meetings(context, actor) if m.starts_at > now][:10]
+    if not upcoming:
+        await reply(update, t(actor.lang, "leave.none"))
+        return
+    tz = deps(context).settings.timezone
+    rows: Rows = [
+        [
+            (
+                f"{meetings.obligation_name(m.obligation, actor.lang)} {meeting_texts.when(actor.lang, m.starts_at, tz)}",
+                f"mt:l:{m.id}",
+            )
+        ]
+        for m in upcoming
+    ]
+    await reply(update, t(actor.lang, "leave.choose"), keyboard(rows))
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    CommandHandler("meet", meet_command),
+    CommandHandler("checkin", checkin_command),
+    CommandHandler("leave", leave_command),
+    CallbackQueryHandler(meet_button, pattern=r"^mk:"),
+    CallbackQueryHandler(card_button, pattern=r"^mt:"),
+]
+
+TEXT_STEPS = {"meet.": meet_text, "checkin.": answer_text, "leave.": answer_text}
