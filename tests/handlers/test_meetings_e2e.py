@@ -1,0 +1,178 @@
+"""A 支部党员大会 for a branch of 30, played through the fake Telegram (SPEC §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from telegram.ext import CallbackContext
+
+from bot import outbox
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.models import Org, TickState
+from bot.roster import import_roster, read_workbook
+from jobs.tick import run_tick
+from settings import Settings
+from tests.fakegram import FakeTelegram, UserHandle
+from tests.helpers import RunningBot, link, start_bot, workbook_bytes
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(local("2026-12-01T09:00"))
+
+
+@pytest.fixture
+async def branch(
+    fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> tuple[list[UserHandle], int]:
+    orgs = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
+    roles = ["书记", "副书记", "组织委员"] + [""] * 27
+    members = [
+        ["ZB", f"党员{i:02d}", f"M{i:02d}", "", roles[i], "2010-07-01", ""] for i in range(30)
+    ]
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
+    users = [fake.add_user(f"U{i}") for i in range(30)]
+    for i, u in enumerate(users):
+        u.user.started = True
+        await link(db, f"M{i:02d}", u.id, clock.now())
+    group = fake.add_group("第一党支部群", users)
+    async with db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.group_chat_id = group.id
+    return users, group.id
+
+
+async def drained(db: Database) -> None:
+    for _ in range(300):
+        async with db.read() as session:
+            counts = await outbox.counts(session)
+        if counts["pending"] + counts["sending"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(counts)
+
+
+async def tick_at(running: RunningBot, clock: FrozenClock, moment: datetime) -> None:
+    clock.set(moment)
+    async with running.db.write() as session:
+        state = await session.get(TickState, 1)
+        if state is None:
+            session.add(TickState(id=1, last_minute=moment - timedelta(minutes=1)))
+        else:
+            state.last_minute = moment - timedelta(minutes=1)
+    await run_tick(CallbackContext(running.app))
+    await drained(running.db)
+
+
+async def schedule(sec: UserHandle, fake: FakeTelegram, when: str) -> int:
+    """The secretary schedules a 支部党员大会 by chat; returns the message with the manager buttons."""
+    panel = await sec.ask("/meet")
+    await sec.click(panel, "支部党员大会")
+    await fake.wait_for(lambda: "请选择日期" in panel.content)
+    assert "无法识别" in (await sec.ask("下个月某天")).content
+    assert "已过" in (await sec.ask("2026-11-30 9:00")).content
+    place_prompt = await sec.ask(when)
+    assert "请输入地点" in place_prompt.content
+    assert "地点应为 1–100 个字（您输入了 101 个字）" in (await sec.ask("长" * 101)).content
+    topic_prompt = await sec.ask("第一会议室")
+    assert "请输入议题" in topic_prompt.content
+    also = await sec.ask("学习贯彻全会精神")
+    await sec.click(also, "主题党日")
+    await fake.wait_for(lambda: "☑️ 主题党日" in also.button_labels)
+    await sec.click(also, "完成")
+    await fake.wait_for(lambda: "请确认" in also.content)
+    assert "同时完成：主题党日" in also.content and "第一会议室" in also.content
+    await sec.click(also, "确认安排")
+    await fake.wait_for(lambda: "会议已安排" in also.content)
+    assert "已通知 30 名应到人员，并发到支部群" in also.content
+    return also.message_id
+
+
+async def test_general_meeting_of_thirty(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:  # fmt: skip
+    users, group_id = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        manager_msg = await schedule(sec, fake, "12-3 9:00")
+        await drained(db)
+        cards = {
+            u.id: next(m for m in u.bot_messages() if "签到" in " ".join(m.button_labels))
+            for u in users
+        }
+        group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
+        assert "应到 30 · 已签到 0 · 请假 0" in group_card.content
+        # three ask for leave the day before
+        clock.set(local("2026-12-02T10:00"))
+        for u in users[20:23]:
+            before = len(u.bot_messages())
+            await u.click(cards[u.id], "请假")
+            await u.next_message(before)
+            assert "已请假" in (await u.ask("出差在外地")).content
+        # too early to check in
+        answer = await users[5].click(cards[users[5].id], "签到")
+        assert answer.show_alert and "还没到签到时间" in (answer.text or "")
+        # twenty check in by button at the start
+        clock.set(local("2026-12-03T09:05"))
+        for u in users[:20]:
+            answer = await u.click(cards[u.id], "签到")
+            assert answer.text == "签到成功"
+        assert "您已签到" in cards[users[0].id].content and not cards[users[0].id].buttons
+        again = await users[0].click(group_card, "签到")  # once more, from the group's card
+        assert again.text == "您已经签到过了"
+        late_leave = await users[25].click(cards[users[25].id], "请假")
+        assert late_leave.show_alert and "已经开始" in (late_leave.text or "")
+        # one is signed in by the secretary
+        msg = next(m for m in sec.bot_messages() if m.message_id == manager_msg)
+        await sec.click(msg, "代签")
+        await fake.wait_for(lambda: "点姓名为其代签" in msg.content)
+        proxied = await sec.click(msg, "党员23")
+        assert proxied.text == "已为 党员23 代签"
+        # a member cannot sign in for others, even with forged data
+        forged = await users[7].click_data(
+            cards[users[7].id], f"mt:q:{msg.button('党员24')['callback_data'].split(':')[2]}:1"
+        )
+        assert forged.show_alert
+        await fake.wait_for(lambda: "应到 30 · 已签到 21 · 请假 3" in group_card.content, timeout=6)
+        # the window closes two hours after the start: the tally goes to managers and the group
+        await tick_at(running, clock, local("2026-12-03T11:00"))
+        tally = next(m for m in fake.bot_messages(group_id) if "签到统计" in m.content)
+        assert "应到 30 人，实到 21 人，请假 3 人，缺席 6 人" in tally.content
+        assert "党员23（代签）" in tally.content
+        assert (
+            "请假：党员20（出差在外地）、党员21（出差在外地）、党员22（出差在外地）"
+            in tally.content
+        )
+        assert "缺席：党员24、党员25、党员26、党员27、党员28、党员29" in tally.content
+        assert "超过半数，会议有效" in tally.content
+        assert any("签到统计" in m.content for m in sec.bot_messages())
+        # a second meeting where only 14 come: no quorum, and the quarter's meeting stays open
+        clock.set(local("2026-12-07T09:00"))
+        await schedule(sec, fake, "12-9 9:00")
+        await drained(db)
+        clock.set(local("2026-12-09T09:00"))
+        for u in users[:14]:
+            card = [m for m in u.bot_messages() if "签到" in " ".join(m.button_labels)][-1]
+            assert (await u.click(card, "签到")).text == "签到成功"
+        await tick_at(running, clock, local("2026-12-09T11:00"))
+        failed = [m for m in fake.bot_messages(group_id) if "签到统计" in m.content][-1]
+        assert "只到会 14 人，未超过半数" in failed.content
+        calendar = (await users[3].ask("/calendar")).content
+        assert "⏳ 支部党员大会 0/1" in calendar
+    finally:
+        await running.stop()
