@@ -102,9 +102,12 @@ async def schedule(sec: UserHandle, fake: FakeTelegram, when: str) -> int:
 
 
 async def test_general_meeting_of_thirty(
-    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings,
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
     branch: tuple[list[UserHandle], int],
-) -> None:  # fmt: skip
+) -> None:
     users, group_id = branch
     running = await start_bot(fake, db, clock, settings)
     try:
@@ -174,5 +177,115 @@ async def test_general_meeting_of_thirty(
         assert "只到会 14 人，未超过半数" in failed.content
         calendar = (await users[3].ask("/calendar")).content
         assert "⏳ 支部党员大会 0/1" in calendar
+    finally:
+        await running.stop()
+
+
+async def test_refusals_and_code_check_in(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    async with db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.checkin_mode = "code"
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        member = users[10]
+        assert "只有本支部的书记" in (await member.ask("/meet")).content
+        outsider = fake.add_user("Outsider")
+        outsider.user.started = True
+        assert "现在没有您可以签到的会议" in (await outsider.ask("/checkin 123456")).content
+        await schedule(users[0], fake, "12-3 9:00")
+        await drained(db)
+        group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
+        clock.set(local("2026-12-03T09:00"))
+        answer = await outsider.click(group_card, "签到")  # pressed by someone not invited
+        assert answer.show_alert and "不在这次会议的应到名单" in (answer.text or "")
+        async with db.read() as session:
+            from bot.models import Meeting
+
+            code = await session.scalar(select(Meeting.code))
+        assert code is not None
+        wrong = "000000" if code != "000000" else "111111"
+        assert "签到码不对" in (await member.ask(f"/checkin {wrong}")).content
+        need = await member.click(group_card, "签到")
+        assert "签到码" in (need.text or "")
+        assert "签到成功" in (await member.ask(code)).content  # the button, followed by the code
+        assert "您已经签到过了" in (await member.ask(f"/checkin {code}")).content
+        for _ in range(5):
+            await users[11].ask(f"/checkin {wrong}")
+        assert "10 分钟后再试" in (await users[11].ask(f"/checkin {code}")).content
+        junk = await member.click_data(group_card, "mt:c:99999")
+        assert junk.show_alert
+    finally:
+        await running.stop()
+
+
+async def test_five_hundred_press_at_once(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
+) -> None:
+    orgs = [["ZB", "大支部", "", "党支部", ""]]
+    members = [
+        ["ZB", f"党员{i:03d}", f"B{i:03d}", "", "书记" if i == 0 else "", "", ""]
+        for i in range(500)
+    ]
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
+    users = [fake.add_user(f"P{i}") for i in range(500)]
+    for i, u in enumerate(users):
+        await link(db, f"B{i:03d}", u.id, clock.now())
+    group = fake.add_group("大支部群", users)
+    async with db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.group_chat_id = group.id
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        from bot import meetings
+
+        async with db.write() as session:
+            meeting = await meetings.create(
+                session,
+                org_id=org.id,
+                obligation="theme_day",
+                also=[],
+                starts_at=local("2026-12-01T10:00"),
+                place="礼堂",
+                topic=None,
+                by=users[0].id,
+                now=clock.now(),
+            )
+            meeting_id = meeting.id
+        card = fake.new_message(
+            group,
+            fake.bot["id"],
+            from_bot=True,
+            text="card",
+            reply_markup={
+                "inline_keyboard": [[{"text": "签到", "callback_data": f"mt:c:{meeting_id}"}]]
+            },
+        )
+        clock.set(local("2026-12-01T09:45"))
+        queries = [u.press(card, "签到") for u in users]  # all within the same instant
+        doubles = [u.press(card, "签到") for u in users[:50]]  # and some press twice
+        answers = [
+            await fake.wait_for(lambda q=q: fake.callback_answers.get(q), timeout=60)
+            for q in queries
+        ]
+        again = [
+            await fake.wait_for(lambda q=q: fake.callback_answers.get(q), timeout=60)
+            for q in doubles
+        ]
+        async with db.read() as session:
+            stored = await session.get_one(meetings.Meeting, meeting_id)
+            tally = await meetings.tally(session, stored)
+        assert [a.text for a in answers].count("签到成功") == 500
+        assert {a.text for a in again} == {"您已经签到过了"}
+        assert len(tally.present) == 500
     finally:
         await running.stop()
