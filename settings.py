@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     rate_group_per_minute: int = Field(default=20, ge=1)
     rate_private_interval_seconds: float = Field(default=1.0, gt=0)
     sender_workers: int = Field(default=16, ge=1, le=256)
+    concurrent_updates: int = Field(default=1, ge=1, le=256)  # >1: handlers run side by side
     scheduler_enabled: bool = True
 
     @field_validator("admin_ids", mode="before")

@@ -75,6 +75,7 @@ def build_application(
         .read_timeout(timeout)
         .write_timeout(timeout)
         .get_updates_read_timeout(timeout + 30)
+        .concurrent_updates(settings.concurrent_updates)
         .build()
     )
     clock = clock or SystemClock()

@@ -126,6 +126,20 @@ async def expected(session: AsyncSession, meeting: Meeting) -> list[Person]:
     return people
 
 
+async def is_expected(session: AsyncSession, meeting: Meeting, member_id: int) -> bool:
+    """Whether one member is expected, without loading everyone."""
+    member = await session.get(Member, member_id)
+    if member is None or not member.active:
+        return False
+    org = await session.get_one(Org, meeting.org_id)
+    if org.kind == OrgKind.GROUP.value:
+        if member.group_id != org.id:
+            return False
+    elif member.org_id != org.id:
+        return False
+    return meeting.obligation != "committee_meeting" or Role(member.role) in COMMITTEE_ROLES
+
+
 def voting(meeting: Meeting, people: list[Person]) -> list[Person]:
     """The quorum base: full members (the 支委 for 支委会); activists never vote."""
     return [p for p in people if Role(p.role) not in NON_FULL_ROLES]
@@ -166,7 +180,7 @@ async def check_in(
     """Idempotent: a second check-in changes nothing. Proxy entries skip the code."""
     if meeting.status == "cancelled":
         return Answer.CANCELLED
-    if member_id not in {p.id for p in await expected(session, meeting)}:
+    if not await is_expected(session, meeting, member_id):
         return Answer.NOT_EXPECTED
     if now < meeting.starts_at - WINDOW_BEFORE:
         return Answer.TOO_EARLY
@@ -243,7 +257,7 @@ async def take_leave(
     """Leave before the start, with a reason; 补学 for the meetings that call for it."""
     if meeting.status != "scheduled":
         return Answer.CANCELLED if meeting.status == "cancelled" else Answer.STARTED
-    if member_id not in {p.id for p in await expected(session, meeting)}:
+    if not await is_expected(session, meeting, member_id):
         return Answer.NOT_EXPECTED
     if now >= meeting.starts_at:
         return Answer.STARTED
