@@ -161,6 +161,7 @@ class Occurrence:
     planned_on: date | None
     reminders: tuple[datetime, ...]
     escalations: tuple[datetime, ...]
+    to_file: date | None = None  # a meeting was held; its record is due by this day
 
     def as_json(self) -> dict[str, object]:
         """The keys of SPEC §9 for ``zhibu calendar --json``."""

@@ -379,3 +379,13 @@ async def upcoming_between(session: AsyncSession, start: datetime, end: datetime
         )
     )
     return list(rows.scalars())
+
+
+async def records_due(session: AsyncSession) -> list[Meeting]:
+    """Held meetings with quorum whose record has not been filed yet."""
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "closed", Meeting.quorum_met.is_(True), Meeting.record_id.is_(None)
+        )
+    )
+    return list(rows.scalars())

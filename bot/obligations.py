@@ -38,6 +38,7 @@ from bot.models import (
     CustomObligation,
     HolidayDay,
     HolidayYear,
+    Meeting,
     Member,
     ObligationSetting,
     Org,
@@ -159,6 +160,7 @@ class _Facts:
     members: list[Person] = field(default_factory=list)
     groups: list[Org] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    held: dict[str, list[tuple[int, date]]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def committee(self) -> list[Person]:
@@ -226,6 +228,20 @@ async def load_facts(
     )
     for record, code in rows:
         facts[owner[record.org_id]].records[code].append(record)
+    held = await session.execute(
+        select(Meeting).where(
+            Meeting.org_id.in_(list(owner)),
+            Meeting.status == "closed",
+            Meeting.quorum_met.is_(True),
+            Meeting.record_id.is_(None),
+        )
+    )
+    for meeting in held.scalars():
+        day = meeting.starts_at.astimezone(
+            ZoneInfo(facts[owner[meeting.org_id]].org.timezone)
+        ).date()
+        for code in [meeting.obligation, *meeting.also]:
+            facts[owner[meeting.org_id]].held[code].append((meeting.org_id, day))
     return facts
 
 
@@ -299,6 +315,7 @@ def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
     return pick
 
 
+RECORD_WORKDAYS = 3  # a held meeting's record is due within this many workdays
 NEAR_BEFORE_DAYS = 45  # 10 workdays before a deadline, with the longest holidays in between
 NEAR_AFTER_DAYS = 25  # 3 workdays after a deadline, likewise, and the grace window's start
 
@@ -350,24 +367,26 @@ def compute_occurrences(
                         end=end,
                         tz=tz,
                     )
-                result.append(
-                    build_occurrence(
-                        ob,
-                        org=org_code,
-                        member=member_key(member) if member else None,
-                        start=start,
-                        end=end,
-                        required=required,
-                        count=count,
-                        late=late,
-                        applicable=applicable and eff.enabled,
-                        today=today,
-                        tz=tz,
-                        cal=cal,
-                        policy=policy,
-                        rule=rule if ob.code == "theme_day" else None,
-                    )
+                occurrence = build_occurrence(
+                    ob,
+                    org=org_code,
+                    member=member_key(member) if member else None,
+                    start=start,
+                    end=end,
+                    required=required,
+                    count=count,
+                    late=late,
+                    applicable=applicable and eff.enabled,
+                    today=today,
+                    tz=tz,
+                    cal=cal,
+                    policy=policy,
+                    rule=rule if ob.code == "theme_day" else None,
                 )
+                held = [d for oid, d in facts.held[ob.code] if oid == org_id and start <= d <= end]
+                if held and count < required and member is None:
+                    occurrence = replace(occurrence, to_file=cal.shift(max(held), RECORD_WORKDAYS))
+                result.append(occurrence)
     order = {o.code: i for i, o in enumerate(CATALOGUE)}
     result.sort(key=lambda o: (order.get(o.obligation, len(order)), o.org, o.member or "", o.start))
     return result

@@ -20,7 +20,7 @@ from bot import meeting_texts, meetings
 from bot.catalogue import ReminderPolicy
 from bot.db import Database
 from bot.models import Org, OutboxStatus, TickState
-from bot.obligations import load_workdays
+from bot.obligations import RECORD_WORKDAYS, load_workdays
 from bot.outbox import NewMessage, enqueue, outbox_key
 from bot.reminders import Directory, Planned, digests_at, planned_at
 from bot.texts import Lang, t
@@ -209,6 +209,32 @@ async def meeting_messages(
                         org_id=branch.id,
                     )
                 )
+    for m in await meetings.records_due(session):
+        branch = await meetings.branch_of(session, m)
+        tz = ZoneInfo(branch.timezone)
+        due_day = cal.shift(m.starts_at.astimezone(tz).date(), RECORD_WORKDAYS)
+        moment = datetime.combine(due_day, policy.at, tzinfo=tz)
+        if not since < moment <= until:
+            continue
+        for r in directory.people[branch.id].managers():
+            if r.telegram_id is None:
+                continue
+            text = t(
+                r.lang,
+                "meet.record_due",
+                name=html.escape(meetings.obligation_name(m.obligation, r.lang)),
+                when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
+            )
+            found.append(
+                NewMessage(
+                    outbox_key("meet", m.id, "record_due", r.telegram_id),
+                    "meeting",
+                    r.telegram_id,
+                    text,
+                    send_after(until, branch.timezone, policy, cal),
+                    org_id=branch.id,
+                )
+            )
     for m in await meetings.due_to_close(session, until):
         branch = await meetings.branch_of(session, m)
         result = await meetings.close(session, m, now=until)

@@ -92,6 +92,8 @@ def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = 
     if occ.planned_on and occ.status is not Status.DONE:
         parts.append(t(lang, "calendar.planned", day=fmt_date(lang, occ.planned_on)))
     parts.append(t(lang, "calendar.last_workday", day=fmt_date(lang, occ.last_workday)))
+    if occ.to_file is not None:
+        parts.append(t(lang, "calendar.to_file", day=fmt_date(lang, occ.to_file)))
     if occ.status in (Status.OVERDUE, Status.MISSED):
         parts.append(t(lang, f"status.{occ.status.value}"))
     if occ.late:

@@ -12,13 +12,15 @@ from bot.admins import add_admin
 from bot.catalogue import DEFAULT_POLICY
 from bot.clock import FrozenClock
 from bot.db import Database
-from bot.models import OutboxMessage, TickState
+from bot.models import Member, Org, OutboxMessage, TickState
 from bot.obligations import add_record
 from bot.roster import import_roster, read_workbook
 from bot.scheduler import tick
+from bot.workdays import WorkdayCalendar
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, link, org_id, workbook_bytes
 
 SH = ZoneInfo("Asia/Shanghai")
+CAL = WorkdayCalendar()
 SECRETARY, ORGANIZER, ACTIVIST, ADMIN = 501, 502, 504, 900
 
 
@@ -82,8 +84,14 @@ async def test_a_done_occurrence_gets_no_reminder(
     db: Database, branch: None, clock: FrozenClock
 ) -> None:
     async with db.write() as session:
-        await add_record(session, org_id=await org_id(db, "ZB"), kind="meeting_record", held_on=date(2026, 3, 5),
-                         codes=["general_meeting"], filed_at=clock.now())  # fmt: skip
+        await add_record(
+            session,
+            org_id=await org_id(db, "ZB"),
+            kind="meeting_record",
+            held_on=date(2026, 3, 5),
+            codes=["general_meeting"],
+            filed_at=clock.now(),
+        )
     await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
     assert not [r for r in await rows(db) if "支部党员大会" in r.text]
 
@@ -168,7 +176,41 @@ async def test_political_birthday_greeting(db: Database, branch: None) -> None:
 
 
 async def test_first_tick_ever_looks_back_one_minute_only(db: Database, branch: None) -> None:
-    result = await tick(db, now=local("2026-03-17T09:30"), policy=DEFAULT_POLICY, bootstrap_ids=frozenset(),
-                        default_lang="zh")  # fmt: skip
+    result = await tick(
+        db,
+        now=local("2026-03-17T09:30"),
+        policy=DEFAULT_POLICY,
+        bootstrap_ids=frozenset(),
+        default_lang="zh",
+    )
     assert result.enqueued == 0
     assert result.since == local("2026-03-17T09:29")
+
+
+async def test_meeting_reminders_a_day_and_an_hour_before(db: Database, branch: None) -> None:
+    from bot import meetings
+
+    async with db.write() as session:
+        org_pk = await session.scalar(select(Org.id).where(Org.code == "ZB"))
+        meeting = await meetings.create(
+            session,
+            org_id=org_pk,
+            obligation="party_lecture",
+            also=[],
+            starts_at=local("2026-03-19T15:00"),
+            place="会议室",
+            topic=None,
+            by=1,
+            now=local("2026-03-16T10:00"),
+        )
+        member = await session.scalar(select(Member.id).where(Member.member_code == "S002"))
+        await meetings.take_leave(
+            session, meeting, member, "出差", now=local("2026-03-16T11:00"), cal=CAL
+        )
+    await run(db, local("2026-03-18T15:00"), since=local("2026-03-18T14:59"))
+    day_before = [r for r in await rows(db) if r.kind == "meeting"]
+    # the secretary and the activist are linked and have not answered; the organizer is on leave
+    assert sorted(r.chat_id for r in day_before) == [SECRETARY, ACTIVIST]
+    assert "会议提醒" in day_before[0].text and "3月19日（周四） 15:00" in day_before[0].text
+    await run(db, local("2026-03-19T14:00"), since=local("2026-03-19T13:59"))
+    assert len([r for r in await rows(db) if r.kind == "meeting"]) == 4

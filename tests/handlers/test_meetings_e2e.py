@@ -164,6 +164,11 @@ async def test_general_meeting_of_thirty(
         assert "缺席：党员24、党员25、党员26、党员27、党员28、党员29" in tally.content
         assert "超过半数，会议有效" in tally.content
         assert any("签到统计" in m.content for m in sec.bot_messages())
+        # the quarter's meeting was held: its record is to be filed within 3 workdays
+        held = (await users[3].ask("/calendar")).content
+        assert "会议已召开，需在 12月8日（周二） 前补交会议记录" in held
+        await tick_at(running, clock, local("2026-12-08T09:00"))
+        assert any("会议记录今天到期" in m.content for m in sec.bot_messages())
         # a second meeting where only 14 come: no quorum, and the quarter's meeting stays open
         clock.set(local("2026-12-07T09:00"))
         await schedule(sec, fake, "12-9 9:00")
