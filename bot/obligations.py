@@ -592,6 +592,23 @@ async def set_theme_rule(
     )
 
 
+async def set_checkin_mode(
+    session: AsyncSession, org: Org, mode: str, *, now: datetime, by: int | None
+) -> None:
+    """Check-in by button, or by the 6-digit code shown in the room; audited."""
+    if mode not in ("button", "code"):
+        raise ObligationError("settings.bad_checkin_mode")
+    org.checkin_mode, org.updated_at = mode, now
+    await audit.record(
+        session,
+        at=now,
+        action="settings.checkin_mode",
+        actor_telegram_id=by,
+        org_id=org.id,
+        detail={"mode": mode},
+    )
+
+
 async def add_record(
     session: AsyncSession,
     *,
@@ -642,6 +659,7 @@ class BranchView:
     member_names: dict[str, str]  # member key -> name
     group_names: dict[str, str]  # group org code -> name
     theme_rule: DayRule | None
+    checkin_mode: str = "button"
 
     def name(self, code: str, lang: str) -> str:
         for e in self.obligations:
@@ -678,4 +696,5 @@ async def branch_view(
         {member_key(m): m.name for m in members},
         {g.code: g.name for g in groups},
         DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None,
+        org.checkin_mode,
     )

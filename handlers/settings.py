@@ -25,6 +25,7 @@ from bot.obligations import (
     Effective,
     ObligationError,
     branch_view,
+    set_checkin_mode,
     set_enabled,
     set_theme_rule,
 )
@@ -73,10 +74,11 @@ def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
             lines.append(
                 f"➖ {esc(e.ob.name(lang))} · {t(lang, 'settings.off_because', reason=esc(e.reason or ''))}"
             )
-    lines += ["", _rule_text(lang, view)]
+    lines += ["", _rule_text(lang, view), t(lang, f"settings.checkin_{view.checkin_mode}")]
     buttons = [(e.ob.name(lang)[:24], f"set:o:{view.org_id}:{e.ob.code}") for e in view.obligations]
     rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append([(t(lang, "settings.theme_button"), f"set:td:{view.org_id}")])
+    rows.append([(t(lang, "settings.checkin_toggle"), f"set:cm:{view.org_id}")])
     return "\n".join(lines), rows
 
 
@@ -132,7 +134,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     parts = callback_parts(update, "set", 3 if with_code else 2)
     if (
         parts is None
-        or parts[0] not in ("o", "off", "on", "m", "td", "tdx")
+        or parts[0] not in ("o", "off", "on", "m", "td", "tdx", "cm")
         or as_int(parts[1]) is None
     ):
         await bad_button(update, context, actor)
@@ -151,6 +153,17 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     elif parts[0] == "m":
         await toast(update)
         await _show(update, main_view(lang, view))
+    elif parts[0] == "cm":
+        mode = "button" if view.checkin_mode == "code" else "code"
+        await _change(
+            context,
+            org,
+            lambda session, stored, now: set_checkin_mode(
+                session, stored, mode, now=now, by=actor.telegram_id
+            ),
+        )
+        await toast(update, t(lang, f"settings.checkin_{mode}"))
+        await _show(update, main_view(lang, await _load(context, org.id)))
     elif parts[0] == "td":
         await toast(update)
         await_text(context, actor.telegram_id, "settings.theme_rule", org_id=org.id)

@@ -282,3 +282,20 @@ async def test_home_shows_the_next_deadlines(
         "⚠️ 主题党日（2026年2月）",
         "⏳ 支部党员大会（2026年第一季度）",
     ]
+
+
+async def test_check_in_mode_toggles(
+    bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]
+) -> None:
+    sec = people["secretary"]
+    panel = await sec.ask("/settings")
+    assert "签到方式：点按钮签到" in panel.content
+    answer = await sec.click(panel, "切换签到方式")
+    assert "6 位签到码" in (answer.text or "")
+    await fake.wait_for(lambda: "签到方式：输入会场公布的 6 位签到码" in panel.content)
+    async with db.read() as session:
+        assert await session.scalar(select(Org.checkin_mode).where(Org.code == "ZB")) == "code"
+    forged = await people["member"].click_data(
+        await people["member"].ask("/help"), panel.button("切换签到方式")["callback_data"]
+    )
+    assert forged.show_alert
