@@ -389,3 +389,21 @@ async def records_due(session: AsyncSession) -> list[Meeting]:
         )
     )
     return list(rows.scalars())
+
+
+async def change(
+    session: AsyncSession,
+    meeting: Meeting,
+    *,
+    now: datetime,
+    starts_at: datetime | None = None,
+    place: str | None = None,
+) -> None:
+    """Move a meeting or change its place, before it starts."""
+    if meeting.status != "scheduled" or now >= meeting.starts_at:
+        raise MeetingError("meet.not_changeable")
+    if starts_at is not None:
+        check_when(starts_at, now)
+        meeting.starts_at = starts_at
+    if place is not None:
+        meeting.place = check_text(place, PLACE_MAX, "meet.bad_place")

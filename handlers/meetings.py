@@ -365,9 +365,13 @@ async def _create(
     )
     rows: Rows = [
         [
+            (t(actor.lang, "meet.change_when"), f"mt:t:{meeting_id}"),
+            (t(actor.lang, "meet.change_place"), f"mt:w:{meeting_id}"),
+        ],
+        [
             (t(actor.lang, "meet.proxy"), f"mt:p:{meeting_id}:0"),
             (t(actor.lang, "meet.cancel_meeting"), f"mt:x:{meeting_id}"),
-        ]
+        ],
     ]
     await edit_or_send(update, text, keyboard(rows))
 
@@ -486,7 +490,7 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     parts = callback_parts(update, "mt", 3 if kind in ("p", "q") else 2)
     if (
         parts is None
-        or parts[0] not in ("c", "l", "p", "q", "x")
+        or parts[0] not in ("c", "l", "p", "q", "x", "t", "w")
         or any(as_int(p) is None for p in parts[1:])
     ):
         await bad_button(update, context, actor)
@@ -498,6 +502,8 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _check_in(update, context, actor, meeting, None)
     elif parts[0] == "l":
         await _ask_leave(update, context, actor, meeting)
+    elif parts[0] in ("t", "w"):
+        await _ask_change(update, context, actor, meeting, "when" if parts[0] == "t" else "place")
     else:
         await _manager_action(
             update, context, actor, meeting, parts[0], as_int(parts[2]) if len(parts) > 2 else None
@@ -684,6 +690,106 @@ async def _manager_action(
     await edit_or_send(update, title, keyboard(rows) if rows else None)
 
 
+async def _ask_change(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting, what: str
+) -> None:
+    d = deps(context)
+    async with d.db.read() as session:
+        allowed = await manages_branch(
+            session, actor, (await meetings.branch_of(session, meeting)).id
+        )
+    if not allowed:
+        await refuse(
+            update,
+            context,
+            actor,
+            action="meet.change",
+            key="common.managers_only",
+            org_id=meeting.org_id,
+        )
+        return
+    await toast(update)
+    await_text(context, actor.telegram_id, f"meetedit.{what}", meeting_id=meeting.id)
+    await send_private(
+        context,
+        actor.telegram_id,
+        t(actor.lang, "meet.ask_when" if what == "when" else "meet.ask_place"),
+    )
+
+
+async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A manager typed the new time or place of a meeting: change it and tell the attendees."""
+    pending = awaiting(context, "meetedit.")
+    message = update.effective_message
+    if pending is None or message is None:
+        return
+    actor = await actor_of(update, context)
+    d = deps(context)
+    lang, text, now = actor.lang, message.text or "", d.clock.now()
+    starts_at = place = None
+    if pending.kind == "meetedit.when":
+        local = parse_when(text, _today(context))
+        if local is None:
+            await reply(update, t(lang, "meet.bad_when", value=esc(text[:50])))
+            return
+        starts_at = local.replace(tzinfo=_tz(context))
+    else:
+        place = text
+    try:
+        async with d.db.write() as session:
+            meeting = await session.get_one(Meeting, pending.data["meeting_id"])
+            branch = await meetings.branch_of(session, meeting)
+            if not await manages_branch(session, actor, branch.id):
+                raise MeetingError("common.managers_only")
+            await meetings.change(session, meeting, now=now, starts_at=starts_at, place=place)
+            people = await meetings.expected(session, meeting)
+            links = dict(
+                (
+                    await session.execute(
+                        select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
+                            TelegramLink.member_id.in_([p.id for p in people])
+                        )
+                    )
+                ).all()
+            )
+            notice = t(
+                d.settings.language,
+                "meet.changed_notice",
+                card=meeting_texts.card(
+                    d.settings.language, meeting, branch.timezone, (len(people), 0, 0)
+                )
+                .split("\n", 1)[1]
+                .rsplit("\n", 1)[0],
+                name=esc(meetings.obligation_name(meeting.obligation, d.settings.language)),
+            )
+            await outbox.enqueue(
+                session,
+                [
+                    outbox.NewMessage(
+                        outbox.outbox_key("meet", meeting.id, "change", now.isoformat(), p.id),
+                        "meeting",
+                        links[p.id],
+                        notice,
+                        now,
+                        org_id=branch.id,
+                    )
+                    for p in people
+                    if p.id in links
+                ],
+                now=now,
+            )
+    except MeetingError as exc:
+        await reply(update, t(lang, exc.key, **exc.params))
+        if exc.key != "meet.bad_place" and exc.key not in ("meet.past", "meet.too_far"):
+            stop_awaiting(context, actor.telegram_id)
+        return
+    stop_awaiting(context, actor.telegram_id)
+    if d.sender is not None:
+        d.sender.wake()
+    _refresh_group_card_soon(context, pending.data["meeting_id"])
+    await reply(update, t(lang, "meet.changed"))
+
+
 async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Typed answers: a check-in code, a reason for leave."""
     pending = awaiting(context, "checkin.") or awaiting(context, "leave.")
@@ -817,4 +923,9 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CallbackQueryHandler(card_button, pattern=r"^mt:"),
 ]
 
-TEXT_STEPS = {"meet.": meet_text, "checkin.": answer_text, "leave.": answer_text}
+TEXT_STEPS = {
+    "meet.": meet_text,
+    "meetedit.": change_text,
+    "checkin.": answer_text,
+    "leave.": answer_text,
+}

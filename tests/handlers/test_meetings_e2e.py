@@ -294,3 +294,50 @@ async def test_five_hundred_press_at_once(
         assert len(tally.present) == 500
     finally:
         await running.stop()
+
+
+async def test_moving_and_cancelling_a_meeting_tells_the_attendees(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        manager_msg = await schedule(sec, fake, "12-3 9:00")
+        await drained(db)
+        msg = next(m for m in sec.bot_messages() if m.message_id == manager_msg)
+        forged = await users[4].click_data(
+            await users[4].ask("/help"), msg.button("改时间")["callback_data"]
+        )
+        assert forged.show_alert
+        before = len(sec.bot_messages())
+        await sec.click(msg, "改时间")
+        await sec.next_message(before)
+        assert "无法识别" in (await sec.ask("某天")).content
+        assert "已修改" in (await sec.ask("12-4 10:00")).content
+        await drained(db)
+        assert all(
+            any(
+                "会议变更" in m.content and "12月4日（周五） 10:00" in m.content
+                for m in u.bot_messages()
+            )
+            for u in users
+        )
+        group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
+        await fake.wait_for(lambda: "12月4日（周五） 10:00" in group_card.content, timeout=6)
+        await sec.click(msg, "取消会议")
+        await fake.wait_for(lambda: "会议已取消" in msg.content)
+        await drained(db)
+        assert all(any("会议取消" in m.content for m in u.bot_messages()) for u in users)
+        await fake.wait_for(
+            lambda: "会议已取消" in group_card.content and not group_card.buttons, timeout=6
+        )
+        clock.set(local("2026-12-04T10:00"))
+        answer = await users[3].ask("/checkin")
+        assert "现在没有您可以签到的会议" in answer.content
+    finally:
+        await running.stop()
