@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.catalogue import BY_CODE
 from bot.models import (
     COMMITTEE_ROLES,
@@ -24,8 +25,9 @@ from bot.models import (
     Org,
     OrgKind,
     Role,
+    TelegramLink,
 )
-from bot.obligations import PERSON_COLUMNS, Person
+from bot.obligations import PERSON_COLUMNS, Person, obligations_for
 from bot.workdays import WorkdayCalendar
 
 WINDOW_BEFORE = timedelta(minutes=30)
@@ -407,3 +409,67 @@ async def change(
         meeting.starts_at = starts_at
     if place is not None:
         meeting.place = check_text(place, PLACE_MAX, "meet.bad_place")
+
+
+async def notify_attendees(
+    session: AsyncSession,
+    meeting: Meeting,
+    *,
+    key: str,
+    text: str,
+    now: datetime,
+    markup: dict[str, object] | None = None,
+) -> int:
+    """Queue one message to every expected attendee with a linked account; how many."""
+    people = await expected(session, meeting)
+    links = dict(
+        (
+            await session.execute(
+                select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
+                    TelegramLink.member_id.in_([p.id for p in people])
+                )
+            )
+        ).all()
+    )
+    branch = await branch_of(session, meeting)
+    messages = [
+        outbox.NewMessage(
+            outbox.outbox_key("meet", meeting.id, key, p.id),
+            "meeting",
+            links[p.id],
+            text,
+            now,
+            org_id=branch.id,
+            reply_markup=markup,
+        )
+        for p in people
+        if p.id in links
+    ]
+    await outbox.enqueue(session, messages, now=now)
+    return len(messages)
+
+
+async def kinds_for(session: AsyncSession, org_id: int) -> list[str]:
+    """The meeting kinds a branch may schedule: its attendance obligations that are on."""
+    effective = {
+        e.ob.code: e for e in await obligations_for(session, await session.get_one(Org, org_id))
+    }
+    kinds = [k for k in MEETING_KINDS if k in effective and effective[k].enabled]
+    if "group_meeting" in kinds and not await groups_of(session, org_id):
+        kinds.remove("group_meeting")
+    return kinds
+
+
+async def groups_of(session: AsyncSession, org_id: int) -> list[tuple[int, str]]:
+    rows = await session.execute(
+        select(Org.id, Org.name).where(Org.parent_id == org_id, Org.kind == OrgKind.GROUP.value)
+    )
+    return [(i, n) for i, n in rows]
+
+
+async def scheduled_for(session: AsyncSession, member_id: int) -> list[Meeting]:
+    """Scheduled meetings a member is expected at, soonest first."""
+    rows = await session.execute(
+        select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.starts_at)
+    )
+    return [m for m in rows.scalars() if await is_expected(session, m, member_id)]

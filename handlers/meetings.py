@@ -8,18 +8,17 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import meeting_texts, meetings, outbox
+from bot import meeting_texts, meetings
 from bot.access import Actor, branch_managers, manages_branch
 from bot.dates import parse_time, parse_when
 from bot.meetings import Answer, MeetingError
-from bot.models import Meeting, Org, OrgKind, TelegramLink
-from bot.obligations import load_workdays, obligations_for
+from bot.models import Meeting, Org
+from bot.obligations import load_workdays
 from bot.texts import Lang, fmt_date, t
 from handlers.branch import target_branch
 from handlers.common import (
@@ -73,20 +72,8 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     d = deps(context)
     async with d.db.read() as session:
-        stored = await session.get_one(Org, org.id)
-        effective = {e.ob.code: e for e in await obligations_for(session, stored)}
-        groups = list(
-            (
-                await session.execute(
-                    select(Org.id, Org.name).where(
-                        Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value
-                    )
-                )
-            ).all()
-        )
-    kinds = [k for k in meetings.MEETING_KINDS if k in effective and effective[k].enabled]
-    if not groups and "group_meeting" in kinds:
-        kinds.remove("group_meeting")
+        kinds = await meetings.kinds_for(session, org.id)
+        groups = await meetings.groups_of(session, org.id)
     assert context.user_data is not None
     context.user_data["meet"] = {
         "org_id": org.id,
@@ -322,31 +309,16 @@ async def _create(
                 await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
                 return
             people = await meetings.expected(session, meeting)
-            links = dict(
-                (
-                    await session.execute(
-                        select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
-                            TelegramLink.member_id.in_([p.id for p in people])
-                        )
-                    )
-                ).all()
+            sent = await meetings.notify_attendees(
+                session,
+                meeting,
+                key="card",
+                text=meeting_texts.card(
+                    d.settings.language, meeting, branch.timezone, (len(people), 0, 0), "none"
+                ),
+                now=now,
+                markup=_card_markup(d.settings.language, meeting.id),
             )
-            cards = [
-                outbox.NewMessage(
-                    outbox.outbox_key("meet", meeting.id, "card", p.id),
-                    "meeting",
-                    links[p.id],
-                    meeting_texts.card(
-                        d.settings.language, meeting, branch.timezone, (len(people), 0, 0), "none"
-                    ),
-                    now,
-                    org_id=branch.id,
-                    reply_markup=_card_markup(d.settings.language, meeting.id),
-                )
-                for p in people
-                if p.id in links
-            ]
-            await outbox.enqueue(session, cards, now=now)
             meeting_id, group_chat = meeting.id, meeting.group_chat_id
     if not allowed:
         await refuse(update, context, actor, action="meet", key="common.managers_only")
@@ -360,7 +332,7 @@ async def _create(
     text = t(
         actor.lang,
         "meet.created",
-        n=len(cards),
+        n=sent,
         group=t(actor.lang, "meet.created_group") if posted else "",
     )
     rows: Rows = [
@@ -601,16 +573,6 @@ async def _manager_action(
                 )
             elif action == "x" and stored.status == "scheduled":
                 stored.status = "cancelled"
-                people = await meetings.expected(session, stored)
-                links = dict(
-                    (
-                        await session.execute(
-                            select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
-                                TelegramLink.member_id.in_([p.id for p in people])
-                            )
-                        )
-                    ).all()
-                )
                 text = t(
                     d.settings.language,
                     "meet.cancelled_notice",
@@ -619,21 +581,8 @@ async def _manager_action(
                     ),
                     when=meeting_texts.when(d.settings.language, stored.starts_at, branch.timezone),
                 )
-                await outbox.enqueue(
-                    session,
-                    [
-                        outbox.NewMessage(
-                            outbox.outbox_key("meet", stored.id, "cancel", p.id),
-                            "meeting",
-                            links[p.id],
-                            text,
-                            d.clock.now(),
-                            org_id=branch.id,
-                        )
-                        for p in people
-                        if p.id in links
-                    ],
-                    now=d.clock.now(),
+                await meetings.notify_attendees(
+                    session, stored, key="cancel", text=text, now=d.clock.now()
                 )
             people = await meetings.expected(session, stored)
             done = await meetings.answered(session, stored.id)
@@ -742,41 +691,15 @@ async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             if not await manages_branch(session, actor, branch.id):
                 raise MeetingError("common.managers_only")
             await meetings.change(session, meeting, now=now, starts_at=starts_at, place=place)
-            people = await meetings.expected(session, meeting)
-            links = dict(
-                (
-                    await session.execute(
-                        select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
-                            TelegramLink.member_id.in_([p.id for p in people])
-                        )
-                    )
-                ).all()
-            )
+            lines = meeting_texts.card(d.settings.language, meeting, branch.timezone, (0, 0, 0))
             notice = t(
                 d.settings.language,
                 "meet.changed_notice",
-                card=meeting_texts.card(
-                    d.settings.language, meeting, branch.timezone, (len(people), 0, 0)
-                )
-                .split("\n", 1)[1]
-                .rsplit("\n", 1)[0],
                 name=esc(meetings.obligation_name(meeting.obligation, d.settings.language)),
+                card=lines.split("\n", 1)[1].rsplit("\n", 1)[0],
             )
-            await outbox.enqueue(
-                session,
-                [
-                    outbox.NewMessage(
-                        outbox.outbox_key("meet", meeting.id, "change", now.isoformat(), p.id),
-                        "meeting",
-                        links[p.id],
-                        notice,
-                        now,
-                        org_id=branch.id,
-                    )
-                    for p in people
-                    if p.id in links
-                ],
-                now=now,
+            await meetings.notify_attendees(
+                session, meeting, key=f"change|{now.isoformat()}", text=notice, now=now
             )
     except MeetingError as exc:
         await reply(update, t(lang, exc.key, **exc.params))
@@ -860,20 +783,8 @@ async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list
     """Scheduled meetings the actor is expected at, soonest first."""
     if actor.member is None:
         return []
-    d = deps(context)
-    async with d.db.read() as session:
-        rows = list(
-            (
-                await session.execute(
-                    select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.starts_at)
-                )
-            ).scalars()
-        )
-        return [
-            m
-            for m in rows
-            if actor.member.id in {p.id for p in await meetings.expected(session, m)}
-        ]
+    async with deps(context).db.read() as session:
+        return await meetings.scheduled_for(session, actor.member.id)
 
 
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
