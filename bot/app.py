@@ -27,7 +27,7 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
-from handlers import calendar, groups, help, invite, meetings, start, upload
+from handlers import away, calendar, groups, help, invite, meetings, start, upload
 from handlers import settings as obligation_settings
 from handlers.common import (
     Deps,
@@ -94,6 +94,7 @@ def build_application(
         *calendar.HANDLERS,
         *obligation_settings.HANDLERS,
         *meetings.HANDLERS,
+        *away.HANDLERS,
         typed_text_handler({**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS}),
         CommandHandler("cancel", cancel_command),
     ]:

@@ -24,6 +24,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("meet", "manager_or_admin", "private"),
     CommandInfo("checkin", "member", "both"),
     CommandInfo("leave", "member", "private"),
+    CommandInfo("away", "member", "private"),
     CommandInfo("invite", "manager_or_admin", "private"),
     CommandInfo("roster", "manager_or_admin", "private"),
     CommandInfo("settings", "manager_or_admin", "private"),

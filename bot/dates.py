@@ -64,3 +64,26 @@ def parse_time(text: str) -> time | None:
         moment = _at(date(2000, 1, 1), m[1], m[2])
         return moment.time() if moment else None
     return None
+
+
+DAY_FULL_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+DAY_SHORT_RE = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+DAY_CHINESE_RE = re.compile(r"^(\d{1,2})月(\d{1,2})[日号]$")
+DAY_WEEKDAY_RE = re.compile(r"^(?:下)?(?:周|星期|礼拜)([一二三四五六日天])$")
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """A day as people type it: ``2026-12-10``, ``12-10``, ``12月10日``, ``明天``, ``后天``, ``周五``."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    if m := DAY_FULL_RE.match(value):
+        return _date(int(m[1]), int(m[2]), int(m[3]))
+    if m := DAY_SHORT_RE.match(value) or DAY_CHINESE_RE.match(value):
+        month, dom = int(m[1]), int(m[2])
+        day = _date(today.year, month, dom)
+        return _date(today.year + 1, month, dom) if day is not None and day < today else day
+    if value in ("今天", "明天", "后天"):
+        return today + timedelta(days={"今天": 0, "明天": 1, "后天": 2}[value])
+    if m := DAY_WEEKDAY_RE.match(value):
+        ahead = (WEEKDAY_ZH[m[1]] - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead)
+    return None

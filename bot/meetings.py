@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -473,3 +473,16 @@ async def scheduled_for(session: AsyncSession, member_id: int) -> list[Meeting]:
         select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.starts_at)
     )
     return [m for m in rows.scalars() if await is_expected(session, m, member_id)]
+
+
+AWAY_MAX_DAYS = 180
+
+
+async def set_away(
+    session: AsyncSession, member_id: int, until: date | None, *, today: date
+) -> None:
+    """/away: no nudges until ``until`` (inclusive); None ends it."""
+    if until is not None and not today <= until <= today + timedelta(days=AWAY_MAX_DAYS):
+        raise MeetingError("away.range", days=AWAY_MAX_DAYS)
+    member = await session.get_one(Member, member_id)
+    member.away_until = until

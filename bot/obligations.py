@@ -138,6 +138,11 @@ class Person:
     member_code: str | None
     role: str
     joined_on: date | None
+    away_until: date | None = None
+
+    def away_on(self, day: date) -> bool:
+        """Away (出差/休假, set with /away) on ``day``: no nudges."""
+        return self.away_until is not None and day <= self.away_until
 
 
 PERSON_COLUMNS = (
@@ -148,6 +153,7 @@ PERSON_COLUMNS = (
     Member.member_code,
     Member.role,
     Member.joined_on,
+    Member.away_until,
 )
 
 

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -135,9 +136,12 @@ class Directory:
             .where(Member.active)
             .order_by(Member.id)
         )
+        width = len(PERSON_COLUMNS)
         for row in rows:
-            person = Person(*row[:7])
-            found.people[person.org_id].rows.append((person, row[7], row[8] or row[9]))
+            values: tuple[Any, ...] = tuple(row)
+            person = Person(*values[:width])
+            account, chosen, told = values[width:]
+            found.people[person.org_id].rows.append((person, account, chosen or told))
         admins = await session.execute(
             select(
                 OrgAdmin.org_id,

@@ -188,9 +188,10 @@ async def meeting_messages(
         for m in await meetings.upcoming_between(session, since + before, until + before):
             branch = await meetings.branch_of(session, m)
             done = await meetings.answered(session, m.id)
+            today = until.astimezone(ZoneInfo(branch.timezone)).date()
             for person in await meetings.expected(session, m):
                 r = directory.account(person)
-                if person.id in done or r.telegram_id is None:
+                if person.id in done or r.telegram_id is None or person.away_on(today):
                     continue
                 text = t(
                     r.lang,

@@ -56,3 +56,24 @@ def test_every_form_round_trips(moment: datetime) -> None:
     if moment.date() - TODAY <= timedelta(days=2):
         word = {0: "今天", 1: "明天", 2: "后天"}[(moment.date() - TODAY).days]
         assert parse_when(f"{word} {hm}", TODAY) == moment
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-10", date(2026, 12, 10)),
+        ("12-10", date(2026, 12, 10)),
+        ("12月10日", date(2026, 12, 10)),
+        ("明天", date(2026, 11, 28)),
+        ("后天", date(2026, 11, 29)),
+        ("周五", date(2026, 12, 4)),
+        ("1-2", date(2027, 1, 2)),
+        ("2026-02-30", None),
+        ("someday", None),
+        ("12-10 9:00", None),
+    ],
+)
+def test_days(text: str, expected: date | None) -> None:
+    from bot.dates import parse_day
+
+    assert parse_day(text, TODAY) == expected

@@ -341,3 +341,33 @@ async def test_moving_and_cancelling_a_meeting_tells_the_attendees(
         assert "现在没有您可以签到的会议" in answer.content
     finally:
         await running.stop()
+
+
+async def test_away_members_are_not_reminded(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        away, back = users[5], users[6]
+        assert "用法" in (await away.ask("/away")).content
+        assert "无法识别日期“某天”" in (await away.ask("/away 某天")).content
+        assert "180 天以内" in (await away.ask("/away 2027-12-31")).content
+        assert "12月5日（周六）（含）前不给您发催办" in (await away.ask("/away 12-5")).content
+        assert "12月5日" in (await back.ask("/away 12-5")).content
+        assert "已结束外出状态" in (await back.ask("/away off")).content
+        await schedule(users[0], fake, "12-3 9:00")
+        await drained(db)
+        await tick_at(running, clock, local("2026-12-02T09:00"))  # a day before
+        reminded = {
+            u.id for u in users if any("【会议提醒】" in m.content for m in u.bot_messages())
+        }
+        assert away.id not in reminded and back.id in reminded and len(reminded) == 29
+        stranger = fake.add_user("Stranger")
+        assert "还没有绑定党员身份" in (await stranger.ask("/away 12-5")).content
+    finally:
+        await running.stop()

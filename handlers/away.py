@@ -1,0 +1,48 @@
+"""/away DATE: no nudges until then (出差/休假); /away off ends it."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+
+from bot.dates import parse_day
+from bot.meetings import MeetingError, set_away
+from bot.texts import fmt_date, t
+from handlers.common import actor_of, deps, ensure_private, esc, reply
+
+
+async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    if actor.member is None:
+        await reply(update, t(actor.lang, "calendar.unlinked"))
+        return
+    d = deps(context)
+    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    text = " ".join(context.args or []).strip()
+    if not text:
+        await reply(update, t(actor.lang, "away.usage"))
+        return
+    until = None if text.lower() in ("off", "关闭", "取消") else parse_day(text, today)
+    if until is None and text.lower() not in ("off", "关闭", "取消"):
+        await reply(update, t(actor.lang, "away.bad_date", value=esc(text[:50])))
+        return
+    try:
+        async with d.db.write() as session:
+            await set_away(session, actor.member.id, until, today=today)
+    except MeetingError as exc:
+        await reply(update, t(actor.lang, exc.key, **exc.params))
+        return
+    if until is None:
+        await reply(update, t(actor.lang, "away.off"))
+    else:
+        await reply(update, t(actor.lang, "away.on", day=fmt_date(actor.lang, until)))
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    CommandHandler("away", away_command),
+]
