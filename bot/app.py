@@ -27,7 +27,7 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
-from handlers import away, calendar, groups, help, invite, meetings, start, upload
+from handlers import away, calendar, groups, help, invite, meetings, start, tasks, upload
 from handlers import settings as obligation_settings
 from handlers.common import (
     Deps,
@@ -95,6 +95,7 @@ def build_application(
         *obligation_settings.HANDLERS,
         *meetings.HANDLERS,
         *away.HANDLERS,
+        *tasks.HANDLERS,
         typed_text_handler({**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS}),
         CommandHandler("cancel", cancel_command),
     ]:

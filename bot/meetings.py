@@ -486,3 +486,36 @@ async def set_away(
         raise MeetingError("away.range", days=AWAY_MAX_DAYS)
     member = await session.get_one(Member, member_id)
     member.away_until = until
+
+
+@dataclass(frozen=True)
+class MemberTasks:
+    """What one member still has to do about meetings."""
+
+    to_answer: list[Meeting]  # upcoming meetings with no check-in or leave yet
+    makeup: list[tuple[Meeting, date]]  # 补学 owed, with due dates
+
+
+async def tasks_of(session: AsyncSession, member_id: int, *, now: datetime) -> MemberTasks:
+    upcoming = [
+        m for m in await scheduled_for(session, member_id) if m.starts_at + WINDOW_AFTER > now
+    ]
+    answered_ids = set(
+        (
+            await session.execute(
+                select(Attendance.meeting_id).where(
+                    Attendance.member_id == member_id,
+                    Attendance.meeting_id.in_([m.id for m in upcoming]),
+                )
+            )
+        ).scalars()
+    )
+    makeup = await session.execute(
+        select(Meeting, MakeupTask.due_on)
+        .join(MakeupTask, MakeupTask.meeting_id == Meeting.id)
+        .where(MakeupTask.member_id == member_id, MakeupTask.done_at.is_(None))
+        .order_by(MakeupTask.due_on)
+    )
+    return MemberTasks(
+        [m for m in upcoming if m.id not in answered_ids], [(m, d) for m, d in makeup]
+    )

@@ -299,3 +299,11 @@ async def test_check_in_mode_toggles(
         await people["member"].ask("/help"), panel.button("切换签到方式")["callback_data"]
     )
     assert forged.show_alert
+
+
+async def test_tasks_show_my_thought_report(bot: RunningBot, people: dict[str, UserHandle]) -> None:
+    activist = (await people["activist"].ask("/tasks")).content
+    assert "思想汇报（2026年第一季度），最后工作日 3月31日（周二）" in activist
+    member = (await people["member"].ask("/tasks")).content
+    assert "思想汇报" not in member and "当前没有待办事项" in member
+    assert "还没有绑定党员身份" in (await people["stranger"].ask("/tasks")).content

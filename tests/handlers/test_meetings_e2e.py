@@ -371,3 +371,35 @@ async def test_away_members_are_not_reminded(
         assert "还没有绑定党员身份" in (await stranger.ask("/away 12-5")).content
     finally:
         await running.stop()
+
+
+async def test_tasks_lists_meetings_to_answer_and_makeup_study(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        await schedule(users[0], fake, "12-3 9:00")
+        await drained(db)
+        member = users[8]
+        tasks = await member.ask("/tasks")
+        assert "支部党员大会（12月3日（周四） 09:00）：请签到或请假" in tasks.content
+        assert {"✅ 签到", "📝 请假"} <= set(tasks.button_labels)
+        before = len(member.bot_messages())
+        await member.click(tasks, "请假")
+        await member.next_message(before)
+        assert "已请假" in (await member.ask("到外地调研")).content
+        after = (await member.ask("/tasks")).content
+        assert "请签到或请假" not in after
+        assert (
+            "补学：支部党员大会（12月3日（周四） 09:00）的学习心得，12月10日（周四） 前提交"
+            in after
+        )
+        empty = (await users[9].ask("/tasks")).content
+        assert "请签到或请假" in empty  # users[9] has not answered yet
+    finally:
+        await running.stop()

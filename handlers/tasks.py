@@ -1,0 +1,82 @@
+"""/tasks: what I still have to do — meetings to answer, 补学 owed, my thought reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+
+from bot import meeting_texts, meetings
+from bot.access import Actor
+from bot.calendar import Status
+from bot.catalogue import DEFAULT_POLICY
+from bot.obligations import branch_view
+from bot.texts import fmt_date, period_label, t
+from handlers.common import actor_of, deps, ensure_private, esc, keyboard, reply
+
+
+async def task_lines(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor
+) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """The lines of /tasks and the buttons for the meetings to answer."""
+    assert actor.member is not None and actor.branch is not None
+    d = deps(context)
+    lang = actor.lang
+    tz = d.settings.timezone
+    async with d.db.read() as session:
+        mine = await meetings.tasks_of(session, actor.member.id, now=d.clock.now())
+        view = await branch_view(session, actor.branch.id, now=d.clock.now(), policy=DEFAULT_POLICY)
+    lines: list[str] = []
+    rows: list[list[tuple[str, str]]] = []
+    for m in mine.to_answer:
+        name = meetings.obligation_name(m.obligation, lang)
+        lines.append(
+            t(lang, "tasks.meeting", name=esc(name), when=meeting_texts.when(lang, m.starts_at, tz))
+        )
+        rows.append(
+            [(t(lang, "card.checkin"), f"mt:c:{m.id}"), (t(lang, "card.leave"), f"mt:l:{m.id}")]
+        )
+    for m, due in mine.makeup:
+        name = meetings.obligation_name(m.obligation, lang)
+        lines.append(
+            t(
+                lang,
+                "tasks.makeup",
+                name=esc(name),
+                when=meeting_texts.when(lang, m.starts_at, tz),
+                due=fmt_date(lang, due),
+            )
+        )
+    keys = {actor.member.member_code, actor.member.name}
+    occurrences = view.occurrences if view is not None else []
+    today = view.today if view is not None else None
+    for occ in occurrences:
+        due_now = today is not None and occ.start <= today
+        if occ.member in keys and due_now and occ.status in (Status.OPEN, Status.OVERDUE):
+            lines.append(
+                t(
+                    lang,
+                    "tasks.thought_report",
+                    period=period_label(lang, occ.start, occ.end),
+                    due=fmt_date(lang, occ.last_workday),
+                )
+            )
+    return lines, rows
+
+
+async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    if actor.member is None or actor.branch is None:
+        await reply(update, t(actor.lang, "calendar.unlinked"))
+        return
+    lines, rows = await task_lines(context, actor)
+    text = "\n".join([t(actor.lang, "tasks.title"), *(lines or [t(actor.lang, "home.no_tasks")])])
+    await reply(update, text, keyboard(rows) if rows else None)
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    CommandHandler("tasks", tasks_command),
+]
