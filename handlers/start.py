@@ -47,6 +47,7 @@ from handlers.common import (
     toast,
 )
 from handlers.help import refresh_menu
+from handlers.tasks import task_lines
 
 ASK_NAME = 1
 TOKEN_TEXT = {
@@ -80,8 +81,11 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
                 org=esc(actor.branch.name),
                 role=role_name(lang, actor.member.role),
             ),
-            t(lang, "home.no_tasks"),
         ]
+        tasks, _ = await task_lines(context, actor)
+        lines.append(
+            "\n".join([t(lang, "tasks.title"), *tasks]) if tasks else t(lang, "home.no_tasks")
+        )
         d = deps(context)
         async with d.db.read() as session:
             view = await branch_view(

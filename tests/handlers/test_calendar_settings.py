@@ -307,3 +307,8 @@ async def test_tasks_show_my_thought_report(bot: RunningBot, people: dict[str, U
     member = (await people["member"].ask("/tasks")).content
     assert "思想汇报" not in member and "当前没有待办事项" in member
     assert "还没有绑定党员身份" in (await people["stranger"].ask("/tasks")).content
+
+
+async def test_home_shows_my_tasks(bot: RunningBot, people: dict[str, UserHandle]) -> None:
+    home = (await people["activist"].ask("/start")).content
+    assert "我的待办" in home and "思想汇报（2026年第一季度）" in home
