@@ -27,7 +27,7 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
-from handlers import away, calendar, groups, help, invite, meetings, start, tasks, upload
+from handlers import away, calendar, groups, help, invite, meetings, reports, start, tasks, upload
 from handlers import settings as obligation_settings
 from handlers.common import (
     Deps,
@@ -96,7 +96,10 @@ def build_application(
         *meetings.HANDLERS,
         *away.HANDLERS,
         *tasks.HANDLERS,
-        typed_text_handler({**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS}),
+        *reports.HANDLERS,
+        typed_text_handler(
+            {**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS, **reports.TEXT_STEPS}
+        ),
         CommandHandler("cancel", cancel_command),
     ]:
         app.add_handler(handler)

@@ -20,6 +20,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("start", "anyone", "private"),
     CommandInfo("help", "anyone", "both"),
     CommandInfo("tasks", "member", "private"),
+    CommandInfo("report", "member", "private"),
     CommandInfo("calendar", "member", "both"),
     CommandInfo("due", "member", "both"),
     CommandInfo("meet", "manager_or_admin", "private"),

@@ -401,5 +401,13 @@ async def test_tasks_lists_meetings_to_answer_and_makeup_study(
         )
         empty = (await users[9].ask("/tasks")).content
         assert "请签到或请假" in empty  # users[9] has not answered yet
+        # a study note settles the 补学
+        menu = await member.ask("/report")
+        await member.click(menu, "学习心得")
+        await fake.wait_for(lambda: "50–2000 字" in menu.content)
+        preview = await member.ask("认真学习了全会精神，" * 6)
+        await member.click(preview, "保存")
+        await fake.wait_for(lambda: "已记为补学" in preview.content)
+        assert "补学" not in (await member.ask("/tasks")).content
     finally:
         await running.stop()
