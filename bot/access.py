@@ -13,6 +13,7 @@ from bot.models import (
     Member,
     Org,
     OrgAdmin,
+    ProcessedUpdate,
     Role,
     TelegramLink,
     TelegramUser,
@@ -65,6 +66,12 @@ def member_info(m: Member) -> MemberInfo:
 
 def org_info(o: Org) -> OrgInfo:
     return OrgInfo(o.id, o.code, o.name, o.kind, o.parent_id, o.group_chat_id)
+
+
+async def mark_processed(session: AsyncSession, update_id: int, *, now: datetime) -> None:
+    """Record an update as handled; IntegrityError if it was handled before."""
+    session.add(ProcessedUpdate(update_id=update_id, processed_at=now))
+    await session.flush()
 
 
 async def remember_user(
@@ -237,3 +244,8 @@ async def set_language(
         session.add(user)
     user.language = lang
     user.updated_at = now
+
+
+async def org_names(session: AsyncSession, org_ids: list[int]) -> list[str]:
+    rows = await session.execute(select(Org.name).where(Org.id.in_(org_ids)).order_by(Org.id))
+    return list(rows.scalars())

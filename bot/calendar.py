@@ -14,6 +14,7 @@ from itertools import combinations
 from zoneinfo import ZoneInfo
 
 from bot.catalogue import Obligation, Period, ReminderPolicy
+from bot.texts import WEEKDAY_NAMES, Lang, t
 from bot.workdays import WorkdayCalendar
 
 
@@ -96,16 +97,16 @@ class DayRule:
         ahead = (self.weekday - first.weekday()) % 7
         return first + timedelta(days=ahead + 7 * (self.nth - 1))
 
-    def describe(self, lang: str) -> str:
+    def describe(self, lang: Lang) -> str:
         if self.day is not None:
-            return f"每月{self.day}日" if lang != "en" else f"day {self.day} of every month"
+            return t(lang, "rule.day", day=self.day)
         assert self.nth is not None and self.weekday is not None
-        if lang == "en":
-            word = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}[self.nth]
-            return f"the {word} {WEEKDAYS_EN[self.weekday].capitalize()} of every month"
+        weekday = WEEKDAY_NAMES[lang][self.weekday]
         if self.nth == -1:
-            return f"每月最后一个周{WEEKDAYS_ZH[self.weekday]}"
-        return f"每月第{'一二三四'[self.nth - 1]}个周{WEEKDAYS_ZH[self.weekday]}"
+            return t(lang, "rule.last", weekday=weekday)
+        return t(
+            lang, "rule.nth", nth=t(lang, "rule.ordinals").split(",")[self.nth - 1], weekday=weekday
+        )
 
 
 _DAY_RE = re.compile(r"^(?:每月)?(\d{1,2})(?:日|号)?$")

@@ -13,12 +13,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import SystemClock
 from bot.db import Database
 from bot.logs import setup_logging
-from bot.models import Member
 from bot.tables import pad
 from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar
@@ -53,10 +51,6 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[int]]) -> int:
             await db.dispose()
 
     return asyncio.run(go())
-
-
-async def _members(session: AsyncSession, org_id: int) -> list[Member]:
-    return list((await session.execute(select(Member).where(Member.org_id == org_id))).scalars())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -184,7 +178,7 @@ def cmd_admins(args: argparse.Namespace) -> int:
 def cmd_calendar(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
     from bot.models import Org
-    from bot.obligations import load_workdays, org_occurrences
+    from bot.obligations import branch_view
     from bot.tables import calendar_table
 
     async def work(db: Database, settings: Settings) -> int:
@@ -193,18 +187,17 @@ def cmd_calendar(args: argparse.Namespace) -> int:
             if org is None:
                 print(f"zhibu calendar: no org {args.org!r}", file=sys.stderr)
                 return EXIT_USAGE
-            cal = await load_workdays(session)
             now = SystemClock().now()
             if args.at:
                 now = datetime.combine(args.at, time(12), tzinfo=ZoneInfo(org.timezone))
-            occs = await org_occurrences(
-                session, org, args.year, now=now, cal=cal, policy=DEFAULT_POLICY
+            view = await branch_view(
+                session, org.id, now=now, policy=DEFAULT_POLICY, years=(args.year,)
             )
-            names = {m.member_code or m.name: m.name for m in await _members(session, org.id)}
+        assert view is not None
         if args.json:
-            print(json.dumps([o.as_json() for o in occs], ensure_ascii=False, indent=2))
+            print(json.dumps([o.as_json() for o in view.occurrences], ensure_ascii=False, indent=2))
         else:
-            print(calendar_table(settings.language, org.name, org.code, args.year, occs, names))
+            print(calendar_table(settings.language, view, args.year))
         return 0
 
     return _with_db(work)

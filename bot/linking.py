@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import MemberInfo, OrgInfo, member_info, org_info
@@ -359,14 +359,3 @@ async def unbind_group(session: AsyncSession, *, chat_id: int, now: datetime) ->
     org.updated_at = now
     await session.flush()
     return org_info(org)
-
-
-async def count_members(session: AsyncSession, org_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(Member)
-            .where(Member.org_id == org_id, Member.active.is_(True))
-        )
-        or 0
-    )

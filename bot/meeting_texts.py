@@ -6,8 +6,9 @@ import html
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.meetings import Tally, obligation_name
+from bot.meetings import Tally
 from bot.models import Meeting
+from bot.obligations import obligation_name
 from bot.texts import Lang, fmt_date, t
 
 

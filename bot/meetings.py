@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.catalogue import BY_CODE
 from bot.models import (
     COMMITTEE_ROLES,
     NON_FULL_ROLES,
@@ -352,14 +351,6 @@ async def due_to_close(session: AsyncSession, now: datetime) -> list[Meeting]:
         )
     )
     return list(rows.scalars())
-
-
-def obligation_name(code: str, lang: str) -> str:
-    return (
-        BY_CODE[code].name(lang)
-        if code in BY_CODE
-        else ("其他会议" if lang != "en" else "other meeting")
-    )
 
 
 # ---------------------------------------------------------------- what the scheduler sends

@@ -47,6 +47,7 @@ from bot.models import (
     RecordObligation,
     Role,
 )
+from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar, YearData
 
 SCOPES_BY_KIND: dict[str, tuple[Scope, ...]] = {
@@ -116,8 +117,8 @@ def effective_obligations(
             Period(c.period),
             c.min_count,
             c.attendance,
-            "本组织自定的工作要求",
-            "an obligation this organisation set itself",
+            t("zh", "settings.custom_source"),
+            t("en", "settings.custom_source"),
         )
         result.append(Effective(ob, custom=True, due_on=c.due_on, since=c.created_at.date()))
     return result
@@ -440,10 +441,11 @@ def periods_of(eff: Effective, year: int) -> list[tuple[date, date]]:
     return periods_of_year(eff.ob.period, year)
 
 
-def obligation_name(code: str, lang: str, customs: dict[str, str] | None = None) -> str:
+def obligation_name(code: str, lang: Lang) -> str:
+    """A built-in obligation's name; ``other`` for meetings of no obligation; else the code."""
     if code in BY_CODE:
         return BY_CODE[code].name(lang)
-    return (customs or {}).get(code, code)
+    return t(lang, "meet.other") if code == "other" else code
 
 
 # ---------------------------------------------------------------- changing a branch's obligations
@@ -667,7 +669,7 @@ class BranchView:
     theme_rule: DayRule | None
     checkin_mode: str = "button"
 
-    def name(self, code: str, lang: str) -> str:
+    def name(self, code: str, lang: Lang) -> str:
         for e in self.obligations:
             if e.ob.code == code:
                 return e.ob.name(lang)

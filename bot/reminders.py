@@ -199,6 +199,25 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+async def _setting(
+    session: AsyncSession,
+    at: datetime,
+    now: datetime | None,
+    cal: WorkdayCalendar | None,
+    directory: Directory | None,
+    default_lang: Lang,
+    bootstrap_ids: frozenset[int],
+) -> tuple[datetime, datetime, WorkdayCalendar, Directory]:
+    """The minute, the time statuses are judged at, the workdays and who is who: given or loaded."""
+    at = at.replace(second=0, microsecond=0)
+    return (
+        at,
+        now or at,
+        cal or await load_workdays(session),
+        directory or await Directory.load(session, default_lang, bootstrap_ids),
+    )
+
+
 async def planned_at(
     session: AsyncSession,
     at: datetime,
@@ -211,10 +230,9 @@ async def planned_at(
     cal: WorkdayCalendar | None = None,
 ) -> list[Planned]:
     """Everything due at ``at`` (to the minute), with statuses as of ``now`` (default ``at``)."""
-    at = at.replace(second=0, microsecond=0)
-    now = now or at
-    cal = cal or await load_workdays(session)
-    directory = directory or await Directory.load(session, default_lang, bootstrap_ids)
+    at, now, cal, directory = await _setting(
+        session, at, now, cal, directory, default_lang, bootstrap_ids
+    )
     targets = [
         o
         for o in directory.orgs.values()
@@ -332,10 +350,9 @@ async def digests_at(
     cal: WorkdayCalendar | None = None,
 ) -> list[Planned]:
     """Managers' workday digest and committee admins' Monday digest, if ``at`` is their time."""
-    at = at.replace(second=0, microsecond=0)
-    now = now or at
-    cal = cal or await load_workdays(session)
-    directory = directory or await Directory.load(session, default_lang, bootstrap_ids)
+    at, now, cal, directory = await _setting(
+        session, at, now, cal, directory, default_lang, bootstrap_ids
+    )
     branches = [
         o
         for o in directory.orgs.values()

@@ -20,7 +20,7 @@ from bot import meeting_texts, meetings
 from bot.catalogue import ReminderPolicy
 from bot.db import Database
 from bot.models import Org, OutboxStatus, TickState
-from bot.obligations import RECORD_WORKDAYS, load_workdays
+from bot.obligations import RECORD_WORKDAYS, load_workdays, obligation_name
 from bot.outbox import NewMessage, enqueue, outbox_key
 from bot.reminders import Directory, Planned, digests_at, planned_at
 from bot.texts import Lang, t
@@ -196,7 +196,7 @@ async def meeting_messages(
                 text = t(
                     r.lang,
                     "meet.reminder",
-                    name=html.escape(meetings.obligation_name(m.obligation, r.lang)),
+                    name=html.escape(obligation_name(m.obligation, r.lang)),
                     when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
                     place=html.escape(m.place),
                 )
@@ -223,7 +223,7 @@ async def meeting_messages(
             text = t(
                 r.lang,
                 "meet.record_due",
-                name=html.escape(meetings.obligation_name(m.obligation, r.lang)),
+                name=html.escape(obligation_name(m.obligation, r.lang)),
                 when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
             )
             found.append(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from bot.calendar import Occurrence
-from bot.obligations import obligation_name
+from bot.obligations import BranchView
 from bot.texts import Lang, fmt_date, period_label, t
 
 
@@ -28,28 +27,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def calendar_table(
-    lang: Lang,
-    org_name: str,
-    org_code: str,
-    year: int,
-    occs: list[Occurrence],
-    names: dict[str, str],
-) -> str:
+def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
     headers = [
         t(lang, f"table.{h}")
         for h in ("obligation", "owner", "period", "last_workday", "status", "progress")
     ]
     rows = []
-    for o in occs:
-        owner = names.get(o.member, o.member) if o.member else o.org
-        rows.append([
-            obligation_name(o.obligation, lang),
-            owner,
-            period_label(lang, o.start, o.end),
-            fmt_date(lang, o.last_workday),
-            t(lang, f"status.{o.status.value}") + (t(lang, "status.late", n=o.late) if o.late else ""),
-            f"{o.count}/{o.required}",
-        ])  # fmt: skip
-    title = t(lang, "table.calendar_title", org=org_name, code=org_code, year=year)
+    for o in view.occurrences:
+        owner = view.member_names.get(o.member, o.member) if o.member else o.org
+        late = t(lang, "status.late", n=o.late) if o.late else ""
+        rows.append(
+            [
+                view.name(o.obligation, lang),
+                owner,
+                period_label(lang, o.start, o.end),
+                fmt_date(lang, o.last_workday),
+                t(lang, f"status.{o.status.value}") + late,
+                f"{o.count}/{o.required}",
+            ]
+        )
+    title = t(lang, "table.calendar_title", org=view.org_name, code=view.org_code, year=year)
     return title + "\n\n" + table(headers, rows)

@@ -227,6 +227,10 @@ ZH: dict[str, str] = {
     # calendar and due
     "calendar.title": "<b>{org} · 工作日历</b>（今天 {today}）",
     "calendar.month": "本月",
+    "rule.day": "每月{day}日",
+    "rule.nth": "每月第{nth}个{weekday}",
+    "rule.last": "每月最后一个{weekday}",
+    "rule.ordinals": "一,二,三,四",
     "calendar.quarter": "本季度",
     "calendar.half": "本半年",
     "calendar.year": "本年度",
@@ -282,6 +286,7 @@ ZH: dict[str, str] = {
     "settings.bad_min": "次数应为 1–50。",
     "settings.coverage_min": "谈心谈话按覆盖情况计算，不能设置次数。",
     "settings.bad_title": "名称应为 1–{max} 个字。",
+    "settings.custom_source": "本组织自定的工作要求",
     "settings.once_needs_date": "一次性的工作要求需要截止日期；按周期的不需要。",
     "records.no_obligation": "记录至少要对应一项工作要求。",
     "cmd.calendar": "本支部本月、本季度、本年度的工作要求",
@@ -605,6 +610,10 @@ EN: dict[str, str] = {
     ),
     "calendar.title": "<b>{org} · obligations</b> (today {today})",
     "calendar.month": "This month",
+    "rule.day": "day {day} of every month",
+    "rule.nth": "the {nth} {weekday} of every month",
+    "rule.last": "the last {weekday} of every month",
+    "rule.ordinals": "first,second,third,fourth",
     "calendar.quarter": "This quarter",
     "calendar.half": "This half-year",
     "calendar.year": "This year",
@@ -659,6 +668,7 @@ EN: dict[str, str] = {
     "settings.bad_min": "The count must be 1–50.",
     "settings.coverage_min": "Heart-to-heart talks count by coverage; a count cannot be set.",
     "settings.bad_title": "The title must be 1–{max} characters.",
+    "settings.custom_source": "an obligation this organisation set itself",
     "settings.once_needs_date": "A one-off obligation needs a due date; a periodic one does not.",
     "records.no_obligation": "A record must count toward at least one obligation.",
     "cmd.calendar": "This month's, quarter's and year's obligations",
@@ -792,6 +802,10 @@ def t(lang: Lang, key: str, /, **params: Any) -> str:
 WEEKDAYS: dict[Lang, tuple[str, ...]] = {
     "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+WEEKDAY_NAMES: dict[Lang, tuple[str, ...]] = {
+    "zh": WEEKDAYS["zh"],
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

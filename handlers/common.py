@@ -22,10 +22,16 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from bot import audit
-from bot.access import Actor, load_actor, mark_blocked, remember_user, user_language
+from bot.access import (
+    Actor,
+    load_actor,
+    mark_blocked,
+    mark_processed,
+    remember_user,
+    user_language,
+)
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import ProcessedUpdate
 from bot.texts import Lang, t
 from settings import Settings
 
@@ -84,8 +90,7 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user = update.effective_user
     try:
         async with d.db.write() as session:
-            session.add(ProcessedUpdate(update_id=update.update_id, processed_at=now))
-            await session.flush()
+            await mark_processed(session, update.update_id, now=now)
             if user is not None and not user.is_bot:
                 await remember_user(
                     session,

@@ -18,7 +18,7 @@ from bot.access import Actor, branch_managers, manages_branch
 from bot.dates import parse_time, parse_when
 from bot.meetings import Answer, MeetingError
 from bot.models import Meeting, Org
-from bot.obligations import load_workdays
+from bot.obligations import load_workdays, obligation_name
 from bot.texts import Lang, fmt_date, t
 from handlers.branch import target_branch
 from handlers.common import (
@@ -82,7 +82,7 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     }
     stop_awaiting(context, actor.telegram_id)
     lang = actor.lang
-    buttons = [(meetings.obligation_name(k, lang), f"mk:t:{k}") for k in kinds]
+    buttons = [(obligation_name(k, lang), f"mk:t:{k}") for k in kinds]
     buttons.append((t(lang, "meet.other"), "mk:t:other"))
     rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     await reply(update, t(lang, "meet.choose_type"), keyboard(rows))
@@ -211,7 +211,7 @@ async def _to_also(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Ac
     lang = actor.lang
     options = [k for k in ALSO if k != state["obligation"]]
     buttons = [
-        (("☑️ " if k in state["also"] else "") + meetings.obligation_name(k, lang), f"mk:a:{k}")
+        (("☑️ " if k in state["also"] else "") + obligation_name(k, lang), f"mk:a:{k}")
         for k in options
     ]
     rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
@@ -233,9 +233,7 @@ async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor:
     summary = meeting_texts.card(lang, draft, deps(context).settings.timezone, (0, 0, 0)).split(
         "\n"
     )
-    also = "、".join(meetings.obligation_name(k, lang) for k in state["also"]) or t(
-        lang, "meet.also_none"
-    )
+    also = "、".join(obligation_name(k, lang) for k in state["also"]) or t(lang, "meet.also_none")
     text = t(lang, "meet.confirm", summary="\n".join(summary[:-1]), also=esc(also))
     await _say(update, text, [[(t(lang, "meet.yes"), "mk:y"), (t(lang, "meet.no"), "mk:n")]])
 
@@ -576,9 +574,7 @@ async def _manager_action(
                 text = t(
                     d.settings.language,
                     "meet.cancelled_notice",
-                    name=html.escape(
-                        meetings.obligation_name(stored.obligation, d.settings.language)
-                    ),
+                    name=html.escape(obligation_name(stored.obligation, d.settings.language)),
                     when=meeting_texts.when(d.settings.language, stored.starts_at, branch.timezone),
                 )
                 await meetings.notify_attendees(
@@ -630,7 +626,7 @@ async def _manager_action(
         t(
             lang,
             "meet.proxy_title",
-            name=esc(meetings.obligation_name(meeting.obligation, lang)),
+            name=esc(obligation_name(meeting.obligation, lang)),
             when=meeting_texts.when(lang, meeting.starts_at, tz),
         )
         if rest
@@ -695,7 +691,7 @@ async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             notice = t(
                 d.settings.language,
                 "meet.changed_notice",
-                name=esc(meetings.obligation_name(meeting.obligation, d.settings.language)),
+                name=esc(obligation_name(meeting.obligation, d.settings.language)),
                 card=lines.split("\n", 1)[1].rsplit("\n", 1)[0],
             )
             await meetings.notify_attendees(
@@ -760,7 +756,7 @@ async def _leave(
             d.settings.language,
             "leave.notice",
             name=esc(actor.member.name),
-            meeting=esc(meetings.obligation_name(meeting.obligation, d.settings.language)),
+            meeting=esc(obligation_name(meeting.obligation, d.settings.language)),
             when=meeting_texts.when(d.settings.language, meeting.starts_at, branch.timezone),
             reason=esc(reason.strip()),
         )
@@ -817,7 +813,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rows: Rows = [
         [
             (
-                f"{meetings.obligation_name(m.obligation, actor.lang)} {meeting_texts.when(actor.lang, m.starts_at, tz)}",
+                f"{obligation_name(m.obligation, actor.lang)} {meeting_texts.when(actor.lang, m.starts_at, tz)}",
                 f"mt:l:{m.id}",
             )
         ]

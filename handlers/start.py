@@ -24,10 +24,11 @@ from bot.access import (
     branch_managers,
     manages_branch,
     org_by_id,
+    org_names,
     user_language,
 )
 from bot.catalogue import DEFAULT_POLICY
-from bot.models import InviteKind, Org
+from bot.models import InviteKind
 from bot.obligations import branch_view
 from bot.texts import Lang, role_name, t
 from handlers.calendar import upcoming_lines
@@ -97,7 +98,7 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
     elif actor.is_admin:
         d = deps(context)
         async with d.db.read() as session:
-            names = [(await session.get_one(Org, oid)).name for oid in sorted(actor.admin_org_ids)]
+            names = await org_names(session, sorted(actor.admin_org_ids))
         scope = t(lang, "home.all_orgs") if actor.is_bootstrap else "、".join(esc(n) for n in names)
         lines = [t(lang, "home.admin", orgs=scope), t(lang, "help.import_hint")]
     else:

@@ -11,7 +11,7 @@ from bot import meeting_texts, meetings
 from bot.access import Actor
 from bot.calendar import Status
 from bot.catalogue import DEFAULT_POLICY
-from bot.obligations import branch_view
+from bot.obligations import branch_view, obligation_name
 from bot.texts import fmt_date, period_label, t
 from handlers.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
@@ -30,7 +30,7 @@ async def task_lines(
     lines: list[str] = []
     rows: list[list[tuple[str, str]]] = []
     for m in mine.to_answer:
-        name = meetings.obligation_name(m.obligation, lang)
+        name = obligation_name(m.obligation, lang)
         lines.append(
             t(lang, "tasks.meeting", name=esc(name), when=meeting_texts.when(lang, m.starts_at, tz))
         )
@@ -38,7 +38,7 @@ async def task_lines(
             [(t(lang, "card.checkin"), f"mt:c:{m.id}"), (t(lang, "card.leave"), f"mt:l:{m.id}")]
         )
     for m, due in mine.makeup:
-        name = meetings.obligation_name(m.obligation, lang)
+        name = obligation_name(m.obligation, lang)
         lines.append(
             t(
                 lang,

@@ -213,3 +213,7 @@ def test_obligations_command(workdir: Path) -> None:
     )
     assert {r["status"] for r in rows if r["obligation"] == "party_lecture"} == {"not_applicable"}
     assert len([r for r in rows if r["obligation"] == "theme_day"]) == 4
+    table = zhibu(
+        "calendar", "--org", "ZB", "--year", "2026", "--at", "2026-05-20", cwd=workdir
+    ).stdout
+    assert "保密教育" in table and "custom_" not in table

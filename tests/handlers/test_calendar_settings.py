@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -265,10 +265,6 @@ async def test_settings_in_english(
     assert "obligation settings" in panel.content and "1 a quarter" in panel.content
     calendar = (await sec.ask("/calendar")).content
     assert "This quarter · Q1 2026" in calendar and "last workday Tue 31 Mar" in calendar
-
-
-def test_clock_is_monday_morning(clock: FrozenClock) -> None:
-    assert clock.now() == datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 async def test_home_shows_the_next_deadlines(
