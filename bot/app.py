@@ -34,6 +34,7 @@ from handlers.common import (
     cancel_command,
     on_error,
     record_update,
+    store_state,
     typed_text_handler,
     unknown_button,
 )
@@ -105,6 +106,8 @@ def build_application(
         app.add_handler(handler)
     # Last: any button nobody recognised is refused and audited.
     app.add_handler(CallbackQueryHandler(unknown_button))
+    # After the features: what they changed of a conversation goes to the database.
+    app.add_handler(TypeHandler(Update, store_state), group=1)
     app.add_error_handler(on_error)
     if app.job_queue is not None and settings.scheduler_enabled:
         holidays.schedule(app.job_queue, settings)

@@ -289,6 +289,9 @@ class Record(Base):
     filed_by: Mapped[int | None] = mapped_column(BigInteger)
     filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # meeting records: meeting_id, topic, first_topic, attendance by hand, photos (file ids)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RecordObligation(Base):
@@ -323,7 +326,10 @@ class OutboxMessage(Base):
     """A message the scheduler wants sent; written in the transaction that decided it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        Index("ix_outbox_chat_message", "chat_id", "message_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -414,3 +420,45 @@ class MakeupTask(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     due_on: Mapped[date] = mapped_column(Date)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Conversation(Base):
+    """Where a user is in a multi-step conversation, so it survives a restart (one per user)."""
+
+    __tablename__ = "conversations"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Collection(Base):
+    """/ask: a manager collects one kind of report from part of the branch by a deadline."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    prompt: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16))  # all | full | committee | path
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CollectionTarget(Base):
+    """One member asked by a collection, and whether (and when) they submitted."""
+
+    __tablename__ = "collection_targets"
+    __table_args__ = (UniqueConstraint("collection_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)

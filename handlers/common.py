@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -21,7 +22,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
-from bot import audit
+from bot import audit, conversations
 from bot.access import (
     Actor,
     load_actor,
@@ -88,6 +89,8 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     d = deps(context)
     now = d.clock.now()
     user = update.effective_user
+    state: dict[str, Any] = {}
+    expired = False
     try:
         async with d.db.write() as session:
             await mark_processed(session, update.update_id, now=now)
@@ -100,11 +103,68 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                     telegram_language=user.language_code,
                     now=now,
                 )
+            if user is not None and not user.is_bot:
+                state, expired = await conversations.load(
+                    session,
+                    user.id,
+                    now=now,
+                    idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
+                )
     except IntegrityError:
         log.info("update %s seen before; ignored", update.update_id)
         raise ApplicationHandlerStop from None
     if user is None or user.is_bot:
         raise ApplicationHandlerStop
+    _apply_state(context, state)
+    if expired and update.effective_chat is not None and update.effective_chat.type == "private":
+        lang = (await actor_of(update, context)).lang
+        await update.effective_chat.send_message(t(lang, "common.timed_out"))
+
+
+# ---------------------------------------------------------------- conversation state
+
+STATE_KEYS = ("awaiting", "meet", "report", "ask")
+_SNAPSHOT = "_conversation"
+
+
+def _state_of(user_data: dict[Any, Any]) -> dict[str, Any]:
+    return {k: user_data[k] for k in STATE_KEYS if user_data.get(k) is not None}
+
+
+def _apply_state(context: ContextTypes.DEFAULT_TYPE, state: dict[str, Any]) -> None:
+    """Put the stored conversation into user_data for this update (the database is the truth)."""
+    if context.user_data is None:
+        return
+    for key in STATE_KEYS:
+        if key in state:
+            context.user_data[key] = state[key]
+        else:
+            context.user_data.pop(key, None)
+    context.user_data[_SNAPSHOT] = json.dumps(state, sort_keys=True)
+
+
+async def store_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After the handlers: write the conversation state back if they changed it."""
+    user = update.effective_user
+    if user is None or user.is_bot or context.user_data is None:
+        return
+    state = _state_of(context.user_data)
+    dumped = json.dumps(state, sort_keys=True)
+    if dumped == context.user_data.get(_SNAPSHOT):
+        return
+    d = deps(context)
+    async with d.db.write() as session:
+        await conversations.save(session, user.id, state, now=d.clock.now())
+    context.user_data[_SNAPSHOT] = dumped
+
+
+def end_conversation(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+    """Forget every step and draft of this user's conversation; whether there was one."""
+    had = stop_awaiting(context, user_id)
+    if context.user_data is not None:
+        for key in STATE_KEYS:
+            had = context.user_data.pop(key, None) is not None or had
+    return had
 
 
 # ---------------------------------------------------------------- replies
@@ -309,7 +369,11 @@ def await_text(context: ContextTypes.DEFAULT_TYPE, user_id: int, kind: str, **da
     """Wait for this user's next text; the wait ends by itself after the idle timeout."""
     d = deps(context)
     assert context.user_data is not None
-    context.user_data["awaiting"] = Awaiting(kind, data, d.clock.now())
+    context.user_data["awaiting"] = {
+        "kind": kind,
+        "data": data,
+        "since": d.clock.now().isoformat(),
+    }
     if context.job_queue is not None:
         name = f"AWAIT {user_id}"
         for job in context.job_queue.get_jobs_by_name(name):
@@ -326,7 +390,9 @@ def await_text(context: ContextTypes.DEFAULT_TYPE, user_id: int, kind: str, **da
 
 def awaiting(context: ContextTypes.DEFAULT_TYPE, prefix: str) -> Awaiting | None:
     value = (context.user_data or {}).get("awaiting")
-    return value if isinstance(value, Awaiting) and value.kind.startswith(prefix) else None
+    if not isinstance(value, dict) or not str(value.get("kind", "")).startswith(prefix):
+        return None
+    return Awaiting(value["kind"], dict(value["data"]), datetime.fromisoformat(value["since"]))
 
 
 def stop_awaiting(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
@@ -338,21 +404,26 @@ def stop_awaiting(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
 
 
 async def _awaiting_timed_out(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The idle timeout: the whole conversation ends, in memory and in the database."""
     job = context.job
     if job is None or job.user_id is None or context.user_data is None:
         return
     if context.user_data.pop("awaiting", None) is None:
         return
+    for key in STATE_KEYS:
+        context.user_data.pop(key, None)
+    context.user_data[_SNAPSHOT] = json.dumps({})
     d = deps(context)
-    async with d.db.read() as session:
+    async with d.db.write() as session:
+        await conversations.clear(session, job.user_id)
         lang = await user_language(session, job.user_id, d.settings.language) or d.settings.language
     await send_private(context, job.user_id, t(lang, "common.timed_out"))
 
 
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel outside any conversation: drop a pending typed step, if there is one."""
+    """/cancel outside any conversation: drop the pending step and drafts, if there are any."""
     actor = await actor_of(update, context)
-    had = stop_awaiting(context, actor.telegram_id)
+    had = end_conversation(context, actor.telegram_id)
     await reply(update, t(actor.lang, "common.cancelled" if had else "common.nothing_to_cancel"))
 
 
