@@ -87,3 +87,24 @@ def parse_day(text: str, today: date) -> date | None:
         ahead = (WEEKDAY_ZH[m[1]] - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
     return None
+
+
+PAST_WEEKDAY_RE = re.compile(r"^(?:上)?(?:周|星期|礼拜)([一二三四五六日天])$")
+
+
+def parse_past_day(text: str, today: date) -> date | None:
+    """A day that has happened, as people type it: ``2026-11-20``, ``11-20``, ``11月20日``
+    (the latest such day up to today), ``今天``, ``昨天``, ``前天``, ``周五`` (the last one)."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    if m := DAY_FULL_RE.match(value):
+        return _date(int(m[1]), int(m[2]), int(m[3]))
+    if m := DAY_SHORT_RE.match(value) or DAY_CHINESE_RE.match(value):
+        month, dom = int(m[1]), int(m[2])
+        day = _date(today.year, month, dom)
+        return _date(today.year - 1, month, dom) if day is not None and day > today else day
+    if value in ("今天", "昨天", "前天"):
+        return today - timedelta(days={"今天": 0, "昨天": 1, "前天": 2}[value])
+    if m := PAST_WEEKDAY_RE.match(value):
+        back = (today.weekday() - WEEKDAY_ZH[m[1]]) % 7 or 7
+        return today - timedelta(days=back)
+    return None

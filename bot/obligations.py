@@ -629,9 +629,11 @@ async def add_record(
     member_id: int | None = None,
     partner_id: int | None = None,
     summary: str | None = None,
+    allow_none: bool = False,
 ) -> int:
-    """A record that counts toward each obligation it names, once."""
-    if not codes:
+    """A record that counts toward each obligation it names, once. A meeting record may name
+    none (a meeting of another kind, or one without quorum)."""
+    if not codes and not allow_none:
         raise ObligationError("records.no_obligation")
     record = Record(
         org_id=org_id,

@@ -1,138 +1,581 @@
-"""/report: file a study note, a thought report or a work report — kind, text, preview, save."""
+"""/report (SPEC §7): pick a kind, answer its steps, see a preview, save on confirm.
+
+The draft lives in ``user_data["report"]`` and, through the conversation store, in the
+database; saving takes the draft out of the database in the same transaction that files the
+record, so a draft is filed once even when 保存 is pressed twice or the bot restarts.
+Steps: a short report is just its text; a meeting record picks a held meeting (or takes type,
+day, attendance and topic by hand), asks about 第一议题, the summary and up to 9 photos, then
+shows which obligations it counts toward as buttons to tick; the special records take a day
+(heart talks first the two members) and a summary.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram import Message, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
-from bot import reports
-from bot.reports import ReportError
-from bot.texts import t
+from bot import conversations, meeting_texts, meetings, reports
+from bot.access import Actor
+from bot.dates import parse_past_day
+from bot.models import OrgKind
+from bot.obligations import obligation_name
+from bot.reports import Author, ReportError
+from bot.texts import Lang, fmt_date, t
 from handlers.common import (
     actor_of,
+    as_int,
     await_text,
     awaiting,
     bad_button,
+    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    refuse,
     reply,
     stop_awaiting,
     toast,
 )
 
 PREVIEW_CHARS = 300
+Rows = list[list[tuple[str, str]]]
+
+
+def kind_name(lang: Lang, kind: str) -> str:
+    return t(lang, f"report.kind_{kind}")
+
+
+async def author_of(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> Author:
+    committee: int | None = None
+    if actor.admin_org_ids:
+        async with deps(context).db.read() as session:
+            committee = await reports.committee_of(session, sorted(actor.admin_org_ids))
+    m = actor.member
+    return Author(
+        actor.telegram_id,
+        m.id if m else None,
+        m.role if m else None,
+        actor.branch.id if actor.branch and actor.branch.kind != OrgKind.GROUP.value else None,
+        committee,
+    )
+
+
+def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
+    d = deps(context)
+    return d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+
+
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
+    value = (context.user_data or {}).get("report")
+    return value if isinstance(value, dict) else None
+
+
+# ---------------------------------------------------------------- /report and the kind
 
 
 async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    if actor.member is None:
+    author = await author_of(context, actor)
+    kinds = author.kinds()
+    if not kinds:
         await reply(update, t(actor.lang, "calendar.unlinked"))
         return
-    kinds = reports.kinds_for(actor.member.role)
-    rows = [[(t(actor.lang, f"report.kind_{k}"), f"rp:k:{k}")] for k in kinds]
+    assert context.user_data is not None
+    context.user_data.pop("report", None)
+    stop_awaiting(context, actor.telegram_id)
+    buttons = [(kind_name(actor.lang, k), f"rp:k:{k}") for k in kinds]
+    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     await reply(update, t(actor.lang, "report.choose"), keyboard(rows))
+
+
+async def _choose_kind(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
+) -> None:
+    lang = actor.lang
+    author = await author_of(context, actor)
+    if kind not in author.kinds():
+        await refuse(update, context, actor, action="report.kind", key="report.not_allowed")
+        return
+    await toast(update)
+    assert context.user_data is not None
+    context.user_data["report"] = {"kind": kind}
+    if kind in reports.TEXT_KINDS:
+        await _ask_text(update, context, actor, kind)
+    elif kind == "meeting_record":
+        assert author.branch_id is not None
+        d = deps(context)
+        async with d.db.read() as session:
+            held = await reports.meetings_to_file(session, author.branch_id, now=d.clock.now())
+        rows: Rows = [
+            [
+                (
+                    meeting_texts.when(lang, m.starts_at, d.settings.timezone)
+                    + " "
+                    + obligation_name(m.obligation, lang),
+                    f"rp:m:{m.id}",
+                )
+            ]
+            for m in held
+        ]
+        rows.append([(t(lang, "report.by_hand"), "rp:m:hand")])
+        intro = t(lang, "report.pick_meeting" if held else "report.no_held")
+        await edit_or_send(update, intro, keyboard(rows))
+    elif kind == "heart_talk":
+        await_text(context, actor.telegram_id, "report.pair")
+        await edit_or_send(update, t(lang, "report.ask_pair"))
+    else:
+        await_text(context, actor.telegram_id, "report.day")
+        await edit_or_send(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
+
+
+async def _ask_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
+) -> None:
+    spec = reports.KINDS[kind]
+    await_text(context, actor.telegram_id, "report.text")
+    key = "report.ask_summary" if kind in reports.DATED_KINDS else "report.ask"
+    text = t(actor.lang, key, kind=kind_name(actor.lang, kind), low=spec.low, high=spec.high)
+    if update.callback_query is not None:
+        await edit_or_send(update, text)
+    else:
+        await reply(update, text)
+
+
+# ---------------------------------------------------------------- buttons
 
 
 async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    data = (update.callback_query.data if update.callback_query else "") or ""
-    parts = data.split(":")
-    lang = actor.lang
-    if actor.member is None or len(parts) < 2 or parts[0] != "rp":
+    parts = callback_parts(update, "rp", 2) or callback_parts(update, "rp", 1)
+    if parts is None:
         await bad_button(update, context, actor)
         return
-    if parts[1] == "k" and len(parts) == 3 and parts[2] in reports.kinds_for(actor.member.role):
+    step, arg = parts[0], parts[1] if len(parts) > 1 else ""
+    if step == "k":
+        await _choose_kind(update, context, actor, arg)
+        return
+    if step in ("ed", "wd", "wy"):
+        await _after_filing(update, context, actor, step, arg)
+        return
+    if step == "n":
+        assert context.user_data is not None
+        context.user_data.pop("report", None)
+        stop_awaiting(context, actor.telegram_id)
         await toast(update)
-        spec = reports.KINDS[parts[2]]
-        await_text(context, actor.telegram_id, "report.text", report_kind=spec.code)
+        await edit_or_send(update, t(actor.lang, "common.cancelled"))
+        return
+    draft = _draft(context)
+    if draft is None:
+        await toast(update, t(actor.lang, "report.expired"), alert=True)
+        return
+    kind = draft.get("kind")
+    if step == "y":
+        await _save(update, context, actor)
+    elif kind == "meeting_record" and step in ("m", "t", "f", "p", "o"):
+        await _meeting_step(update, context, actor, draft, step, arg)
+    else:
+        await bad_button(update, context, actor)
+
+
+async def _meeting_step(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    draft: dict[str, Any],
+    step: str,
+    arg: str,
+) -> None:
+    lang = actor.lang
+    author = await author_of(context, actor)
+    if author.branch_id is None or "meeting_record" not in author.kinds():
+        await refuse(update, context, actor, action="report.meeting", key="report.not_allowed")
+        return
+    d = deps(context)
+    if step == "m" and arg == "hand":
+        async with d.db.read() as session:
+            kinds = await meetings.kinds_for(session, author.branch_id)
+        buttons = [(obligation_name(k, lang), f"rp:t:{k}") for k in kinds]
+        buttons.append((t(lang, "meet.other"), "rp:t:other"))
+        await toast(update)
         await edit_or_send(
             update,
-            t(
-                lang,
-                "report.ask",
-                kind=t(lang, f"report.kind_{spec.code}"),
-                low=spec.low,
-                high=spec.high,
-            ),
+            t(lang, "report.pick_type"),
+            keyboard([buttons[i : i + 2] for i in range(0, len(buttons), 2)]),
         )
-        return
-    draft = (context.user_data or {}).get("report")
-    if parts[1] in ("y", "n") and not isinstance(draft, dict):
-        await toast(update, t(lang, "report.expired"), alert=True)
-        return
-    if parts[1] == "n":
-        context.user_data.pop("report", None)  # type: ignore[union-attr]
-        await toast(update)
-        await edit_or_send(update, t(lang, "common.cancelled"))
-        return
-    if parts[1] == "y" and isinstance(draft, dict):
-        d = deps(context)
-        now = d.clock.now()
+    elif step == "m" and (meeting_id := as_int(arg)) is not None:
         try:
-            async with d.db.write() as session:
-                saved = await reports.file_report(
-                    session,
-                    actor.member.id,
-                    draft["kind"],
-                    draft["text"],
-                    today=now.astimezone(ZoneInfo(d.settings.timezone)).date(),
-                    now=now,
-                    by=actor.telegram_id,
-                )
+            async with d.db.read() as session:
+                held = await reports.held_meeting(session, author.branch_id, meeting_id)
         except ReportError as exc:
             await toast(update, t(lang, exc.key, **exc.params), alert=True)
             return
-        context.user_data.pop("report", None)  # type: ignore[union-attr]
+        draft.update(meeting_id=held.id, codes=held.counts(), obligation=held.obligation)
         await toast(update)
-        extra = t(lang, "report.makeup_closed") if saved.makeup_closed else ""
-        await edit_or_send(
-            update, t(lang, "report.saved", kind=t(lang, f"report.kind_{draft['kind']}")) + extra
-        )
+        note = "" if held.quorum_met else t(lang, "report.no_quorum")
+        await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
+    elif step == "t" and arg in (*meetings.MEETING_KINDS, "other"):
+        draft.update(obligation=arg, codes=[] if arg == "other" else [arg], meeting_id=None)
+        await toast(update)
+        await_text(context, actor.telegram_id, "report.day")
+        await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(arg, lang)))
+    elif step == "f" and arg in ("1", "0") and "obligation" in draft:
+        draft["first_topic"] = arg == "1"
+        await toast(update)
+        await _ask_text(update, context, actor, "meeting_record")
+    elif step == "p" and "text" in draft:
+        stop_awaiting(context, actor.telegram_id)
+        await toast(update)
+        await _preview(update, context, actor, draft)
+    elif step == "o" and arg in reports.MEETING_TICKS and "text" in draft:
+        draft["codes"] = sorted(set(draft.get("codes") or []) ^ {arg})
+        await toast(update)
+        await _preview(update, context, actor, draft)
+    else:
+        await bad_button(update, context, actor)
+
+
+def _first_topic(lang: Lang) -> Any:
+    return keyboard(
+        [
+            [
+                (t(lang, "report.first_topic_yes"), "rp:f:1"),
+                (t(lang, "report.first_topic_no"), "rp:f:0"),
+            ]
+        ]
+    )
+
+
+async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    lang = actor.lang
+    d = deps(context)
+    author = await author_of(context, actor)
+    now = d.clock.now()
+    try:
+        async with d.db.write() as session:
+            draft = await conversations.pop(session, actor.telegram_id, "report")
+            if not isinstance(draft, dict):
+                raise ReportError("report.expired")
+            saved = await reports.file(session, author, draft, today=_today(context), now=now)
+    except ReportError as exc:
+        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+        if exc.key == "report.expired" and context.user_data is not None:
+            context.user_data.pop("report", None)
         return
-    await bad_button(update, context, actor)
+    assert context.user_data is not None
+    context.user_data.pop("report", None)
+    stop_awaiting(context, actor.telegram_id)
+    await toast(update)
+    kind = str(draft["kind"])
+    lines = [t(lang, "report.saved", kind=kind_name(lang, kind))]
+    if saved.counted:
+        names = "、".join(obligation_name(c, lang) for c in saved.counted)
+        lines.append(t(lang, "report.counted", names=esc(names)))
+    elif kind == "meeting_record":
+        lines.append(t(lang, "report.counted_none"))
+    if saved.makeup_closed:
+        lines.append(t(lang, "report.makeup_closed"))
+    await edit_or_send(update, "\n".join(lines))
+
+
+# ---------------------------------------------------------------- typed steps
 
 
 async def report_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     pending = awaiting(context, "report.")
     message = update.effective_message
-    if pending is None or message is None or context.user_data is None:
+    if pending is None or message is None:
         return
     actor = await actor_of(update, context)
-    kind = pending.data["report_kind"]
+    lang = actor.lang
+    if pending.kind == "report.edit":
+        await _edit_text(update, context, actor, int(pending.data["record_id"]))
+        return
+    draft = _draft(context)
+    if draft is None:
+        stop_awaiting(context, actor.telegram_id)
+        await reply(update, t(lang, "report.expired"))
+        return
+    kind = str(draft.get("kind"))
+    text = message.text or ""
     try:
-        text = reports.check_text(kind, message.text or "")
+        if pending.kind == "report.text":
+            draft["text"] = reports.check_text(kind, text)
+        elif pending.kind == "report.day":
+            draft["held_on"] = reports.check_day(
+                parse_past_day(text, _today(context)), _today(context)
+            ).isoformat()
+        elif pending.kind == "report.attendance":
+            draft["attendance"] = list(reports.check_attendance(text))
+        elif pending.kind == "report.topic":
+            draft["topic"] = reports.check_topic(text)
+        elif pending.kind == "report.pair":
+            assert actor.branch is not None
+            async with deps(context).db.read() as session:
+                draft["pair"] = list(await reports.talk_pair(session, actor.branch.id, text))
+        elif pending.kind == "report.photos":
+            raise ReportError("report.photo_expected", high=reports.PHOTOS_MAX)
     except ReportError as exc:
+        await reply(update, t(lang, exc.key, **exc.params))
+        return
+    await _next_step(update, context, actor, draft, pending.kind)
+
+
+async def _next_step(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    draft: dict[str, Any],
+    done: str,
+) -> None:
+    """After a typed step was accepted: ask the next one, or show the preview."""
+    lang = actor.lang
+    kind = str(draft["kind"])
+    if kind == "meeting_record" and done == "report.day":
+        await_text(context, actor.telegram_id, "report.attendance")
+        await reply(update, t(lang, "report.ask_attendance"))
+    elif kind == "meeting_record" and done == "report.attendance":
+        await_text(context, actor.telegram_id, "report.topic")
+        await reply(update, t(lang, "report.ask_topic", high=reports.TOPIC_MAX))
+    elif kind == "meeting_record" and done == "report.topic":
+        stop_awaiting(context, actor.telegram_id)
+        await reply(update, t(lang, "report.ask_first_topic"), _first_topic(lang))
+    elif kind == "meeting_record" and done == "report.text":
+        draft.setdefault("photos", [])
+        await_text(context, actor.telegram_id, "report.photos")
+        await reply(
+            update,
+            t(lang, "report.ask_photos", high=reports.PHOTOS_MAX),
+            keyboard([[(t(lang, "report.photos_done"), "rp:p")]]),
+        )
+    elif kind == "heart_talk" and done == "report.pair":
+        await_text(context, actor.telegram_id, "report.day")
+        await reply(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
+    elif done == "report.day":
+        await _ask_text(update, context, actor, kind)
+    else:
+        stop_awaiting(context, actor.telegram_id)
+        await _preview(update, context, actor, draft)
+
+
+async def report_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo for the meeting record being filed; anything else is refused at that step."""
+    pending = awaiting(context, "report.photos")
+    message = update.effective_message
+    draft = _draft(context)
+    if pending is None or message is None or draft is None:
+        return
+    actor = await actor_of(update, context)
+    lang = actor.lang
+    photos: list[str] = list(draft.get("photos") or [])
+    if not message.photo:
+        await reply(update, t(lang, "report.photo_expected", high=reports.PHOTOS_MAX))
+        return
+    if len(photos) >= reports.PHOTOS_MAX:
+        await reply(update, t(lang, "report.too_many_photos", high=reports.PHOTOS_MAX))
+        return
+    photos.append(message.photo[-1].file_id)
+    draft["photos"] = photos
+    text = t(lang, "report.photo_count", count=len(photos), high=reports.PHOTOS_MAX)
+    markup = keyboard([[(t(lang, "report.photos_done"), "rp:p")]])
+    status = draft.get("photo_status")
+    if isinstance(status, int) and message.chat is not None:
+        try:
+            await context.bot.edit_message_text(
+                text, chat_id=message.chat.id, message_id=status, reply_markup=markup
+            )
+            return
+        except BadRequest:
+            pass
+    sent = await reply(update, text, markup)
+    if isinstance(sent, Message):
+        draft["photo_status"] = sent.message_id
+
+
+async def _preview(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: dict[str, Any]
+) -> None:
+    lang = actor.lang
+    kind = str(draft["kind"])
+    text = str(draft.get("text", ""))
+    shown = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+    lines = [
+        t(lang, "report.preview", kind=kind_name(lang, kind), text=esc(shown), count=len(text))
+    ]
+    rows: Rows = []
+    d = deps(context)
+    if draft.get("held_on"):
+        lines.append(
+            t(lang, "report.preview_day", day=fmt_date(lang, date.fromisoformat(draft["held_on"])))
+        )
+    if kind == "heart_talk":
+        async with d.db.read() as session:
+            names = await reports.member_names(session, [int(i) for i in draft["pair"]])
+        lines.append(t(lang, "report.preview_pair", names=esc("、".join(names.values()))))
+    if kind == "meeting_record":
+        lines += await _meeting_lines(context, actor, draft)
+        ticked = set(draft.get("codes") or [])
+        buttons = [
+            (("☑️ " if c in ticked else "▫️ ") + obligation_name(c, lang), f"rp:o:{c}")
+            for c in reports.MEETING_TICKS
+        ]
+        rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([(t(lang, "report.save"), "rp:y"), (t(lang, "report.cancel"), "rp:n")])
+    if update.callback_query is not None:
+        await edit_or_send(update, "\n".join(lines), keyboard(rows))
+    else:
+        await reply(update, "\n".join(lines), keyboard(rows))
+
+
+async def _meeting_lines(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: dict[str, Any]
+) -> list[str]:
+    lang = actor.lang
+    d = deps(context)
+    if draft.get("meeting_id") is not None and actor.branch is not None:
+        try:
+            async with d.db.read() as session:
+                held = await reports.held_meeting(
+                    session, actor.branch.id, int(draft["meeting_id"])
+                )
+        except ReportError as exc:
+            return [t(lang, exc.key, **exc.params)]
+        head = t(
+            lang,
+            "report.preview_meeting",
+            name=esc(obligation_name(held.obligation, lang)),
+            when=meeting_texts.when(lang, held.starts_at, d.settings.timezone),
+            topic=esc(held.topic or "—"),
+        )
+        counts = (held.expected, held.present, held.leave)
+    else:
+        head = t(
+            lang,
+            "report.preview_meeting",
+            name=esc(obligation_name(str(draft.get("obligation")), lang)),
+            when=fmt_date(lang, date.fromisoformat(draft["held_on"])),
+            topic=esc(draft.get("topic") or "—"),
+        )
+        e, p, lv = (int(x) for x in draft.get("attendance") or (0, 0, 0))
+        counts = (e, p, lv)
+    e, p, lv = counts
+    return [
+        head,
+        t(lang, "report.preview_attendance", expected=e, present=p, leave=lv, absent=e - p - lv),
+        t(
+            lang,
+            "report.preview_first_topic",
+            answer=t(
+                lang,
+                "report.first_topic_yes" if draft.get("first_topic") else "report.first_topic_no",
+            ),
+            photos=len(draft.get("photos") or []),
+        ),
+        t(lang, "report.preview_ticks"),
+    ]
+
+
+# ---------------------------------------------------------------- edit and withdraw (/tasks)
+
+
+async def _after_filing(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, step: str, arg: str
+) -> None:
+    lang = actor.lang
+    record_id = as_int(arg)
+    if record_id is None:
+        await bad_button(update, context, actor)
+        return
+    d = deps(context)
+    now = d.clock.now()
+    try:
+        if step == "wy":
+            async with d.db.write() as session:
+                kind = await reports.withdraw(
+                    session, record_id, telegram_id=actor.telegram_id, now=now
+                )
+            await toast(update)
+            await edit_or_send(update, t(lang, "report.withdrawn", kind=kind_name(lang, kind)))
+            return
+        async with d.db.read() as session:
+            kind = await reports.editable(session, record_id, actor.telegram_id, now=now)
+    except ReportError as exc:
+        await refuse(update, context, actor, action=f"report.{step}", key=exc.key)
+        return
+    await toast(update)
+    if step == "wd":
+        rows: Rows = [
+            [
+                (t(lang, "report.withdraw_yes"), f"rp:wy:{record_id}"),
+                (t(lang, "report.cancel"), "rp:n"),
+            ]
+        ]
+        await edit_or_send(
+            update, t(lang, "report.withdraw_ask", kind=kind_name(lang, kind)), keyboard(rows)
+        )
+        return
+    spec = reports.KINDS[kind]
+    await_text(context, actor.telegram_id, "report.edit", record_id=record_id)
+    await edit_or_send(
+        update, t(lang, "report.ask_edit", kind=kind_name(lang, kind), low=spec.low, high=spec.high)
+    )
+
+
+async def _edit_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, record_id: int
+) -> None:
+    message = update.effective_message
+    assert message is not None
+    d = deps(context)
+    try:
+        async with d.db.write() as session:
+            kind = await reports.edit(
+                session,
+                record_id,
+                message.text or "",
+                telegram_id=actor.telegram_id,
+                now=d.clock.now(),
+            )
+    except ReportError as exc:
+        if exc.key != "report.length":
+            stop_awaiting(context, actor.telegram_id)
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
     stop_awaiting(context, actor.telegram_id)
-    context.user_data["report"] = {"kind": kind, "text": text}
-    shown = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-    await reply(
-        update,
-        t(
-            actor.lang,
-            "report.preview",
-            kind=t(actor.lang, f"report.kind_{kind}"),
-            text=esc(shown),
-            count=len(text),
-        ),
-        keyboard(
-            [[(t(actor.lang, "report.save"), "rp:y"), (t(actor.lang, "report.cancel"), "rp:n")]]
-        ),
-    )
+    await reply(update, t(actor.lang, "report.edited", kind=kind_name(actor.lang, kind)))
 
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("report", report_command),
     CallbackQueryHandler(report_button, pattern=r"^rp:"),
+    MessageHandler(
+        filters.ChatType.PRIVATE
+        & (
+            filters.PHOTO
+            | filters.VIDEO
+            | filters.ANIMATION
+            | filters.Sticker.ALL
+            | filters.VOICE
+            | filters.AUDIO
+            | filters.VIDEO_NOTE
+        ),
+        report_photo,
+    ),
 ]
 
 TEXT_STEPS = {"report.": report_text}

@@ -7,7 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot import meeting_texts, meetings
+from bot import meeting_texts, meetings, reports
 from bot.access import Actor
 from bot.calendar import Status
 from bot.catalogue import DEFAULT_POLICY
@@ -62,6 +62,19 @@ async def task_lines(
                     due=fmt_date(lang, occ.last_workday),
                 )
             )
+    async with d.db.read() as session:
+        recent = await reports.recent_of(session, actor.telegram_id, now=d.clock.now())
+    for r in recent:
+        kind = t(lang, f"report.kind_{r.kind}")
+        lines.append(
+            t(lang, "tasks.recent", kind=kind, when=meeting_texts.when(lang, r.filed_at, tz))
+        )
+        rows.append(
+            [
+                (f"{t(lang, 'tasks.edit')} · {kind}", f"rp:ed:{r.id}"),
+                (t(lang, "tasks.withdraw"), f"rp:wd:{r.id}"),
+            ]
+        )
     return lines, rows
 
 

@@ -23,7 +23,8 @@ from bot.roster import (
     render_result,
 )
 from bot.texts import t
-from handlers.common import actor_of, deps, esc, refuse, reply
+from handlers.common import actor_of, awaiting, deps, esc, refuse, reply
+from handlers.reports import report_photo
 
 CSV_PAIR_WINDOW = timedelta(minutes=15)
 
@@ -53,6 +54,9 @@ def chunks(lines: list[str], limit: int = 4000) -> list[str]:
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if awaiting(context, "report.photos"):  # a file where a meeting photo is asked: refused there
+        await report_photo(update, context)
+        return
     actor = await actor_of(update, context)
     message = update.effective_message
     assert message is not None and message.document is not None and context.user_data is not None

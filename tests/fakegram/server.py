@@ -895,6 +895,17 @@ class UserHandle:
         self.fake.push_update("message", self.fake.message_dict(msg))
         return msg
 
+    def send_photo(
+        self, content: bytes, *, caption: str | None = None, chat_id: int | None = None
+    ) -> Msg:
+        chat = self._chat(chat_id)
+        file_id = self.fake.store_file("photo.jpg", content)
+        msg = self.fake.new_message(
+            chat, self.user.id, caption=caption, photo=content, file_id=file_id
+        )
+        self.fake.push_update("message", self.fake.message_dict(msg))
+        return msg
+
     def press(self, msg: Msg, label: str) -> str:
         data = msg.button(label).get("callback_data")
         if data is None:
