@@ -27,7 +27,19 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
-from handlers import away, calendar, groups, help, invite, meetings, reports, start, tasks, upload
+from handlers import (
+    ask,
+    away,
+    calendar,
+    groups,
+    help,
+    invite,
+    meetings,
+    reports,
+    start,
+    tasks,
+    upload,
+)
 from handlers import settings as obligation_settings
 from handlers.common import (
     Deps,
@@ -98,8 +110,15 @@ def build_application(
         *away.HANDLERS,
         *tasks.HANDLERS,
         *reports.HANDLERS,
+        *ask.HANDLERS,
         typed_text_handler(
-            {**obligation_settings.TEXT_STEPS, **meetings.TEXT_STEPS, **reports.TEXT_STEPS}
+            {
+                **obligation_settings.TEXT_STEPS,
+                **meetings.TEXT_STEPS,
+                **reports.TEXT_STEPS,
+                **ask.TEXT_STEPS,
+            },
+            replies=ask.prompt_reply,
         ),
         CommandHandler("cancel", cancel_command),
     ]:

@@ -27,6 +27,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("checkin", "member", "both"),
     CommandInfo("leave", "member", "private"),
     CommandInfo("away", "member", "private"),
+    CommandInfo("ask", "manager_or_admin", "private"),
     CommandInfo("invite", "manager_or_admin", "private"),
     CommandInfo("roster", "manager_or_admin", "private"),
     CommandInfo("settings", "manager_or_admin", "private"),

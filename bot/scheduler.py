@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import meeting_texts, meetings
+from bot import collections, meeting_texts, meetings
 from bot.catalogue import ReminderPolicy
 from bot.db import Database
 from bot.models import Org, OutboxStatus, TickState
@@ -163,6 +163,9 @@ async def tick(
         messages += await meeting_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
+        messages += await collection_messages(
+            session, since, until, directory=directory, policy=policy, cal=cal
+        )
         added = await enqueue(session, messages, now=until)
         if state is None:
             session.add(TickState(id=1, last_minute=until))
@@ -254,6 +257,69 @@ async def meeting_messages(
                     org_id=branch.id,
                 )
             )
+    return found
+
+
+async def collection_messages(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    *,
+    directory: Directory,
+    policy: ReminderPolicy,
+    cal: WorkdayCalendar,
+) -> list[NewMessage]:
+    """/ask: nudges halfway and on the last workday to those who have not submitted and are not
+    away; at the deadline the summary to the branch's managers and whoever asked."""
+    found: list[NewMessage] = []
+    for c in await collections.due_between(session, since):
+        branch = directory.orgs.get(c.org_id)
+        if branch is None:
+            continue
+        tz = branch.timezone
+        people = {p.id: p for p, _, _ in directory.people[c.org_id].rows}
+        for label, moment in collections.nudge_moments(c, tz, policy, cal):
+            if not since < moment <= until:
+                continue
+            today = moment.astimezone(ZoneInfo(tz)).date()
+            for member_id in await collections.waiting(session, c.id):
+                person = people.get(member_id)
+                if person is None or person.away_on(today):
+                    continue
+                r = directory.account(person)
+                if r.telegram_id is None:
+                    continue
+                found.append(
+                    NewMessage(
+                        outbox_key("ask", c.id, label, member_id),
+                        "nudge",
+                        r.telegram_id,
+                        t(r.lang, "ask.nudge") + collections.prompt_text(r.lang, c, tz),
+                        send_after(until, tz, policy, cal),
+                        org_id=c.org_id,
+                        reply_markup=collections.submit_markup(r.lang, c.id),
+                    )
+                )
+        if since < c.deadline <= until:
+            progress = await collections.progress(session, c.id, tz)
+            targets = {
+                r.telegram_id: r.lang
+                for r in directory.people[c.org_id].managers()
+                if r.telegram_id is not None
+            }
+            targets.setdefault(c.created_by, directory.default)
+            for chat, lang in targets.items():
+                found.append(
+                    NewMessage(
+                        outbox_key("ask", c.id, "summary", chat),
+                        "collection_summary",
+                        chat,
+                        collections.progress_text(lang, progress, tz, title_key="ask.summary"),
+                        send_after(until, tz, policy, cal),
+                        org_id=c.org_id,
+                    )
+                )
+            c.summary_at = until
     return found
 
 

@@ -432,10 +432,19 @@ TextStep = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 def typed_text_handler(
     steps: dict[str, TextStep],
+    replies: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]] | None = None,
 ) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
-    """One handler for typed answers in private chat, passed to the step that waits for one."""
+    """One handler for typed answers: a reply to one of the bot's messages goes to ``replies``
+    first (in private chats and groups); other text in private chat goes to the step waiting
+    for it."""
 
     async def dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        is_reply = message is not None and message.reply_to_message is not None
+        if replies is not None and is_reply and await replies(update, context):
+            return
+        if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+            return
         pending = awaiting(context, "")
         if pending is None:
             return
@@ -444,4 +453,9 @@ def typed_text_handler(
                 await step(update, context)
                 return
 
-    return MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, dispatch)
+    return MessageHandler(
+        filters.TEXT
+        & ~filters.COMMAND
+        & (filters.ChatType.PRIVATE | (filters.ChatType.GROUPS & filters.REPLY)),
+        dispatch,
+    )

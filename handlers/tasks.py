@@ -7,7 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot import meeting_texts, meetings, reports
+from bot import collections, meeting_texts, meetings, reports
 from bot.access import Actor
 from bot.calendar import Status
 from bot.catalogue import DEFAULT_POLICY
@@ -62,8 +62,23 @@ async def task_lines(
                     due=fmt_date(lang, occ.last_workday),
                 )
             )
+    now = d.clock.now()
     async with d.db.read() as session:
-        recent = await reports.recent_of(session, actor.telegram_id, now=d.clock.now())
+        asked = await collections.open_for(session, actor.member.id, now=now)
+        recent = await reports.recent_of(session, actor.telegram_id, now=now)
+    for c in asked:
+        kind = t(lang, f"report.kind_{c.kind}")
+        key = "tasks.collection_late" if c.deadline < now else "tasks.collection"
+        lines.append(
+            t(
+                lang,
+                key,
+                kind=kind,
+                prompt=esc(c.prompt[:40]),
+                deadline=collections.when(lang, c.deadline, tz),
+            )
+        )
+        rows.append([(f"{t(lang, 'ask.submit')} · {kind}", f"ak:s:{c.id}")])
     for r in recent:
         kind = t(lang, f"report.kind_{r.kind}")
         lines.append(

@@ -1,0 +1,386 @@
+"""/ask (SPEC §7): kind → prompt → deadline → audience → confirm; then 提交 and replies.
+
+A manager's /ask also lists the branch's recent collections with who submitted, late and
+missing. Members submit with the 提交 button on the prompt (then type the text) or by
+replying to the prompt (or a nudge) in private or in the bound group.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import collections, conversations
+from bot.collections import CollectionError
+from bot.dates import parse_day, parse_when
+from bot.reports import KINDS, ReportError
+from bot.texts import Lang, t
+from handlers.branch import button_branch, target_branch
+from handlers.common import (
+    actor_of,
+    as_int,
+    await_text,
+    awaiting,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    ensure_private,
+    esc,
+    keyboard,
+    refuse,
+    reply,
+    stop_awaiting,
+    toast,
+)
+
+Rows = list[list[tuple[str, str]]]
+PICKER_DAYS = 14
+
+
+def _tz(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return deps(context).settings.timezone
+
+
+def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
+    return deps(context).clock.now().astimezone(ZoneInfo(_tz(context))).date()
+
+
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
+    value = (context.user_data or {}).get("ask")
+    return value if isinstance(value, dict) else None
+
+
+def _error(lang: Lang, exc: CollectionError | ReportError) -> str:
+    return t(lang, exc.key, **exc.params)
+
+
+# ---------------------------------------------------------------- /ask
+
+
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    org = await target_branch(update, context, actor, "ask")
+    if org is None:
+        return
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.read() as session:
+        recent = [
+            await collections.progress(session, cid, _tz(context))
+            for cid in await collections.recent_of_branch(session, org.id, now=d.clock.now())
+        ]
+    assert context.user_data is not None
+    context.user_data["ask"] = {"org_id": org.id}
+    stop_awaiting(context, actor.telegram_id)
+    lines = [t(lang, "ask.title", branch=esc(org.name))]
+    rows: Rows = []
+    for p in recent:
+        lines.append(
+            t(
+                lang,
+                "ask.recent",
+                kind=t(lang, f"report.kind_{p.kind}"),
+                prompt=esc(p.prompt[:30]),
+                deadline=collections.when(lang, p.deadline, _tz(context)),
+                done=len(p.on_time),
+                late=len(p.late),
+                total=p.total,
+            )
+        )
+        rows.append([(t(lang, "ask.view", prompt=p.prompt[:20]), f"ak:v:{p.id}")])
+    lines.append(t(lang, "ask.choose_kind"))
+    rows.append([(t(lang, f"report.kind_{k}"), f"ak:k:{k}") for k in collections.COLLECT_KINDS])
+    await reply(update, "\n".join(lines), keyboard(rows))
+
+
+def _picker(lang: Lang, today: date) -> Rows:
+    days = [today + timedelta(days=i) for i in range(1, PICKER_DAYS + 1)]
+    buttons = [(f"{d.month}/{d.day}", f"ak:d:{d:%Y%m%d}") for d in days]
+    return [buttons[i : i + 7] for i in range(0, len(buttons), 7)]
+
+
+async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    parts = callback_parts(update, "ak", 2) or callback_parts(update, "ak", 1)
+    if parts is None:
+        await bad_button(update, context, actor)
+        return
+    step, arg = parts[0], parts[1] if len(parts) > 1 else ""
+    lang = actor.lang
+    if step == "s":
+        await _start_submit(update, context, actor.lang, arg)
+        return
+    if step == "v":
+        await _view(update, context, arg)
+        return
+    if step == "n":
+        if context.user_data is not None:
+            context.user_data.pop("ask", None)
+        stop_awaiting(context, actor.telegram_id)
+        await toast(update)
+        await edit_or_send(update, t(lang, "common.cancelled"))
+        return
+    draft = _draft(context)
+    if draft is None:
+        await toast(update, t(lang, "ask.expired"), alert=True)
+        return
+    org = await button_branch(update, context, actor, draft.get("org_id"), "ask")
+    if org is None:
+        return
+    d = deps(context)
+    if step == "k" and arg in collections.COLLECT_KINDS:
+        draft["kind"] = arg
+        await toast(update)
+        await_text(context, actor.telegram_id, "ask.prompt")
+        await edit_or_send(
+            update,
+            t(
+                lang,
+                "ask.ask_prompt",
+                kind=t(lang, f"report.kind_{arg}"),
+                low=collections.PROMPT_LOW,
+                high=collections.PROMPT_HIGH,
+            ),
+        )
+    elif step == "d" and "prompt" in draft:
+        try:
+            day = datetime.strptime(arg, "%Y%m%d").date()
+        except ValueError:
+            await bad_button(update, context, actor)
+            return
+        await _take_deadline(update, context, lang, draft, day, None)
+    elif step == "a" and arg in collections.AUDIENCES and "deadline" in draft:
+        draft["audience"] = arg
+        stop_awaiting(context, actor.telegram_id)
+        await toast(update)
+        await edit_or_send(
+            update,
+            t(
+                lang,
+                "ask.confirm",
+                kind=t(lang, f"report.kind_{draft['kind']}"),
+                prompt=esc(draft["prompt"]),
+                deadline=collections.when(
+                    lang, datetime.fromisoformat(draft["deadline"]), _tz(context)
+                ),
+                audience=t(lang, f"ask.audience_{arg}"),
+            ),
+            keyboard([[(t(lang, "ask.send"), "ak:y"), (t(lang, "report.cancel"), "ak:n")]]),
+        )
+    elif step == "y":
+        try:
+            async with d.db.write() as session:
+                stored = await conversations.pop(session, actor.telegram_id, "ask")
+                if not isinstance(stored, dict) or stored.get("org_id") != org.id:
+                    raise CollectionError("ask.expired")
+                _, sent = await collections.create(
+                    session,
+                    branch_id=org.id,
+                    kind=str(stored.get("kind")),
+                    prompt=str(stored.get("prompt", "")),
+                    deadline=datetime.fromisoformat(str(stored.get("deadline"))),
+                    audience=str(stored.get("audience")),
+                    by=actor.telegram_id,
+                    now=d.clock.now(),
+                    tz=_tz(context),
+                    group_chat_id=org.group_chat_id,
+                    default_lang=d.settings.language,
+                )
+        except (CollectionError, ValueError) as exc:
+            key = exc if isinstance(exc, CollectionError) else CollectionError("ask.expired")
+            await toast(update, _error(lang, key), alert=True)
+            return
+        assert context.user_data is not None
+        context.user_data.pop("ask", None)
+        if d.sender is not None:
+            d.sender.wake()
+        await toast(update)
+        extra = t(lang, "ask.sent_group") if org.group_chat_id else ""
+        await edit_or_send(update, t(lang, "ask.sent", count=sent) + extra)
+    else:
+        await bad_button(update, context, actor)
+
+
+async def _take_deadline(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    lang: Lang,
+    draft: dict[str, Any],
+    day: date | None,
+    moment: datetime | None,
+) -> None:
+    """A deadline picked (a day, at 18:00) or typed (a day, or a day and time)."""
+    d = deps(context)
+    zone = ZoneInfo(_tz(context))
+    if moment is None and day is not None:
+        moment = datetime.combine(day, collections.DEFAULT_HOUR)
+    try:
+        deadline = collections.check_deadline(
+            moment.replace(tzinfo=zone) if moment is not None else None, d.clock.now()
+        )
+    except CollectionError as exc:
+        if update.callback_query is not None:
+            await toast(update, _error(lang, exc), alert=True)
+        else:
+            await reply(update, _error(lang, exc))
+        return
+    draft["deadline"] = deadline.isoformat()
+    async with d.db.read() as session:
+        counts = {
+            a: len(await collections.audience_of(session, int(draft["org_id"]), a))
+            for a in collections.AUDIENCES
+        }
+    rows: Rows = [
+        [(t(lang, f"ask.audience_{a}") + f" ({counts[a]})", f"ak:a:{a}")]
+        for a in collections.AUDIENCES
+        if counts[a]
+    ]
+    text = t(lang, "ask.ask_audience", deadline=collections.when(lang, deadline, _tz(context)))
+    if update.callback_query is not None:
+        await toast(update)
+        await edit_or_send(update, text, keyboard(rows))
+    else:
+        await reply(update, text, keyboard(rows))
+
+
+async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, arg: str) -> None:
+    actor = await actor_of(update, context)
+    cid = as_int(arg)
+    d = deps(context)
+    async with d.db.read() as session:
+        branch_id = await collections.owner_branch(session, cid) if cid is not None else None
+    org = await button_branch(update, context, actor, branch_id, "ask.view")
+    if org is None or cid is None:
+        return
+    async with d.db.read() as session:
+        p = await collections.progress(session, cid, _tz(context))
+    await toast(update)
+    await edit_or_send(update, collections.progress_text(actor.lang, p, _tz(context)))
+
+
+# ---------------------------------------------------------------- submitting
+
+
+async def _start_submit(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, lang: Lang, arg: str
+) -> None:
+    actor = await actor_of(update, context)
+    cid = as_int(arg)
+    if actor.member is None or cid is None:
+        await refuse(update, context, actor, action="ask.submit", key="ask.not_asked")
+        return
+    d = deps(context)
+    try:
+        async with d.db.read() as session:
+            c = await collections.submittable(session, cid, actor.member.id, now=d.clock.now())
+    except CollectionError as exc:
+        await refuse(update, context, actor, action="ask.submit", key=exc.key)
+        return
+    await toast(update)
+    spec = KINDS[c.kind]
+    await_text(context, actor.telegram_id, "ask.text", collection_id=cid)
+    await context.bot.send_message(
+        actor.telegram_id,
+        t(
+            lang,
+            "ask.ask_text",
+            kind=t(lang, f"report.kind_{c.kind}"),
+            low=spec.low,
+            high=spec.high,
+        ),
+    )
+
+
+async def _submit(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, collection_id: int, *, by_reply: bool
+) -> None:
+    message = update.effective_message
+    assert message is not None
+    actor = await actor_of(update, context)
+    lang = actor.lang
+    if actor.member is None:
+        await message.reply_text(t(lang, "ask.not_asked"))
+        return
+    d = deps(context)
+    now = d.clock.now()
+    try:
+        async with d.db.write() as session:
+            done = await collections.submit(
+                session,
+                collection_id,
+                actor.member.id,
+                message.text or "",
+                now=now,
+                by=actor.telegram_id,
+                today=_today(context),
+            )
+    except (CollectionError, ReportError) as exc:
+        if not isinstance(exc, ReportError) and not by_reply:
+            stop_awaiting(context, actor.telegram_id)
+        await message.reply_text(_error(lang, exc))
+        return
+    if not by_reply:
+        stop_awaiting(context, actor.telegram_id)
+    key = "ask.submitted_late" if done.late else "ask.submitted"
+    await message.reply_text(t(lang, key, kind=t(lang, f"report.kind_{done.kind}")))
+
+
+async def ask_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    pending = awaiting(context, "ask.")
+    message = update.effective_message
+    if pending is None or message is None:
+        return
+    if pending.kind == "ask.text":
+        await _submit(update, context, int(pending.data["collection_id"]), by_reply=False)
+        return
+    actor = await actor_of(update, context)
+    lang = actor.lang
+    draft = _draft(context)
+    if draft is None:
+        stop_awaiting(context, actor.telegram_id)
+        await reply(update, t(lang, "ask.expired"))
+        return
+    text = message.text or ""
+    if pending.kind == "ask.prompt":
+        try:
+            draft["prompt"] = collections.check_prompt(text)
+        except CollectionError as exc:
+            await reply(update, _error(lang, exc))
+            return
+        await_text(context, actor.telegram_id, "ask.deadline")
+        await reply(update, t(lang, "ask.ask_deadline"), keyboard(_picker(lang, _today(context))))
+    elif pending.kind == "ask.deadline":
+        moment = parse_when(text, _today(context))
+        day = None if moment is not None else parse_day(text, _today(context))
+        await _take_deadline(update, context, lang, draft, day, moment)
+
+
+async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A reply to a collection prompt or nudge submits; False when it replies to anything else."""
+    message = update.effective_message
+    if message is None or message.reply_to_message is None or not message.text:
+        return False
+    replied = message.reply_to_message
+    if replied.from_user is None or replied.from_user.id != context.bot.id:
+        return False
+    async with deps(context).db.read() as session:
+        cid = await collections.by_prompt(session, message.chat.id, replied.message_id)
+    if cid is None:
+        return False
+    await _submit(update, context, cid, by_reply=True)
+    return True
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    CommandHandler("ask", ask_command),
+    CallbackQueryHandler(ask_button, pattern=r"^ak:"),
+]
+
+TEXT_STEPS = {"ask.": ask_text}

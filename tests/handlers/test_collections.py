@@ -1,0 +1,175 @@
+"""/ask: a study-note collection to 30 members, nudges on the clock, the deadline summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.models import CollectionTarget, Org, Record
+from bot.roster import import_roster, read_workbook
+from tests.fakegram import FakeTelegram, UserHandle
+from tests.fakegram.server import Msg
+from tests.handlers.test_meetings_e2e import drained, tick_at
+from tests.helpers import RunningBot, link, workbook_bytes
+
+SH = ZoneInfo("Asia/Shanghai")
+NOTE = "学习心得：通过学习，我深刻认识到坚持理论武装的重要意义，要把学习成果转化为推动工作的实际成效，做到学思用贯通。"
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(local("2026-11-23T09:00"))  # a Monday
+
+
+@pytest.fixture
+async def branch(
+    fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> tuple[list[UserHandle], int]:
+    orgs = [
+        ["DW", "机关党委", "", "党委", ""],
+        ["ZB", "第一党支部", "DW", "党支部", ""],
+        ["ZB2", "第二党支部", "DW", "党支部", ""],
+    ]
+    roles = ["书记", "副书记", "组织委员"] + [""] * 27
+    members = [
+        ["ZB", f"党员{i:02d}", f"M{i:02d}", "", roles[i], "2010-07-01", ""] for i in range(30)
+    ]
+    members.append(["ZB2", "外支书记", "X00", "", "书记", "2010-07-01", ""])
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
+    users = [fake.add_user(f"U{i}") for i in range(31)]
+    for i, u in enumerate(users[:30]):
+        u.user.started = True
+        await link(db, f"M{i:02d}", u.id, clock.now())
+    await link(db, "X00", users[30].id, clock.now())
+    group = fake.add_group("第一党支部群", users[:30])
+    async with db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.group_chat_id = group.id
+    return users, group.id
+
+
+def prompt_of(fake: FakeTelegram, chat_id: int) -> Msg:
+    return next(m for m in fake.bot_messages(chat_id) if "请提交学习心得" in m.content)
+
+
+def nudges(user: UserHandle) -> int:
+    return sum("提醒：您还没有提交" in m.content for m in user.bot_messages())
+
+
+async def by_button(fake: FakeTelegram, user: UserHandle) -> None:
+    await user.click(prompt_of(fake, user.id), "📝 提交")
+    await fake.wait_for(lambda: "请发送学习心得正文" in user.bot_messages()[-1].content)
+    done = await user.ask(NOTE)
+    assert "已提交" in done.content, done.content
+
+
+async def by_reply(fake: FakeTelegram, user: UserHandle, chat_id: int | None = None) -> str:
+    target = chat_id if chat_id is not None else user.id
+    before = len(fake.bot_messages(target))
+    user.reply(prompt_of(fake, target), NOTE)
+    return (await user.next_message(before, chat_id=target)).content
+
+
+async def test_collection_with_nudges_and_summary(
+    bot: RunningBot,
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    sec = users[0]
+    # members and other branches' secretaries cannot start one here
+    assert "只有本支部的书记" in (await users[5].ask("/ask")).content
+    panel = await sec.ask("/ask")
+    assert "发起新的收集" in panel.content
+    await sec.click(panel, "学习心得")
+    await fake.wait_for(lambda: "要求说明" in panel.content)
+    assert "您发送了 2 字" in (await sec.ask("学习")).content
+    when = await sec.ask("结合工作实际，谈谈学习全会精神的体会。")
+    assert "截止日期" in when.content and when.button_labels[0] == "11/24"
+    assert "无法识别" in (await sec.ask("下周某天")).content
+    assert "1 小时之后" in (await sec.ask("今天 9:30")).content
+    audience = await sec.ask("11-27 18:00")
+    assert "全体党员 (30)" in audience.button_labels
+    await sec.click(audience, "全体党员 (30)")
+    await fake.wait_for(lambda: "请确认" in audience.content)
+    await sec.click(audience, "✅ 发出")
+    await fake.wait_for(lambda: "已发给 30 人" in audience.content)
+    await drained(db)
+    assert all(prompt_of(fake, u.id) for u in users[:30])
+    assert prompt_of(fake, group_id) is not None
+    assert "不给您发催办" in (await users[29].ask("/away 11-30")).content
+    # before halfway: 12 by button, 3 by reply (one in the group)
+    short_before = len(users[3].bot_messages())
+    await users[3].click(prompt_of(fake, users[3].id), "📝 提交")
+    await users[3].next_message(short_before)
+    assert "您发送了 2 字" in (await users[3].ask("心得")).content  # the step is kept
+    assert "已提交" in (await users[3].ask(NOTE)).content
+    for u in users[:12]:
+        if u is not users[3]:
+            await by_button(fake, u)
+    assert "已提交" in await by_reply(fake, users[12])
+    assert "已提交" in await by_reply(fake, users[13])
+    assert "已提交" in await by_reply(fake, users[14], group_id)
+    # a second submission is refused; nothing is stored twice
+    assert "已经提交过" in await by_reply(fake, users[14])
+    # halfway (Wednesday 13:30): 15 have not submitted, one of them is away
+    await tick_at(bot, clock, local("2026-11-25T13:29"))  # a minute early: nothing yet
+    assert sum(nudges(u) for u in users) == 0
+    await tick_at(bot, clock, local("2026-11-25T13:30"))
+    assert [nudges(u) for u in users[:30]] == [0] * 15 + [1] * 14 + [0]
+    for u in users[15:20]:
+        await by_button(fake, u)
+    assert "已提交" in await by_reply(fake, users[20])
+    assert "已提交" in await by_reply(fake, users[21], group_id)
+    # the last workday (Friday 09:00): the 7 still missing and not away
+    await tick_at(bot, clock, local("2026-11-27T09:00"))
+    assert [nudges(u) for u in users[:30]] == [0] * 15 + [1] * 7 + [2] * 7 + [0]
+    for u in users[22:25]:
+        await by_button(fake, u)
+    # the deadline: managers get the summary
+    await tick_at(bot, clock, local("2026-11-27T18:00"))
+    for manager in users[:3]:
+        summary = next(m for m in manager.bot_messages() if "收集已截止" in m.content).content
+        assert "按时提交 25/30" in summary and "迟交 0" in summary
+        assert "未提交 5：党员25、党员26、党员27、党员28、党员29（外出）" in summary
+    assert not any("收集已截止" in m.content for m in users[5].bot_messages())
+    # late submissions are accepted and marked late
+    clock.set(local("2026-11-28T10:00"))
+    tasks = await users[25].ask("/tasks")
+    assert "仍可迟交" in tasks.content
+    await users[25].click(tasks, "📝 提交 · 学习心得")
+    await fake.wait_for(lambda: "请发送学习心得正文" in users[25].bot_messages()[-1].content)
+    assert "记为迟交" in (await users[25].ask(NOTE)).content
+    assert "记为迟交" in await by_reply(fake, users[26])
+    panel = await sec.ask("/ask")
+    assert "按时 25，迟交 2，共 30 人" in panel.content
+    view_label = next(x for x in panel.button_labels if x.startswith("查看"))
+    view_data = panel.button(view_label)["callback_data"]
+    await sec.click(panel, view_label)
+    await fake.wait_for(lambda: "迟交 2：党员25、党员26" in panel.content)
+    assert "未提交 3：党员27、党员28、党员29（外出）" in panel.content
+    # another branch's secretary cannot look, nor can a member
+    for outsider in (users[30], users[5]):
+        answer = await outsider.click_data(panel, view_data)
+        assert answer.show_alert
+    async with db.read() as session:
+        targets = list((await session.execute(select(CollectionTarget))).scalars())
+        assert sum(t.submitted_at is not None for t in targets) == 27
+        assert sum(t.late for t in targets) == 2
+        notes = list(
+            (await session.execute(select(Record).where(Record.kind == "study_note"))).scalars()
+        )
+        assert len(notes) == 27
