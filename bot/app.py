@@ -35,6 +35,7 @@ from handlers import (
     help,
     invite,
     meetings,
+    progress,
     reports,
     start,
     tasks,
@@ -111,6 +112,7 @@ def build_application(
         *tasks.HANDLERS,
         *reports.HANDLERS,
         *ask.HANDLERS,
+        *progress.HANDLERS,
         typed_text_handler(
             {
                 **obligation_settings.TEXT_STEPS,

@@ -41,7 +41,6 @@ class Obligation:
     source_en: str
     quorum: bool = False
     coverage: bool = False  # heart_talks: fulfilled by pair coverage, not by a count
-    weight: int = 1  # in the yearly assessment (SPEC §8)
 
     def name(self, lang: str) -> str:
         return self.name_en if lang == "en" else self.name_zh
@@ -55,7 +54,7 @@ CATALOGUE: tuple[Obligation, ...] = (
         "general_meeting", "支部党员大会", "general members' meeting", Scope.BRANCH, Period.QUARTER,
         1, True, "《中国共产党支部工作条例（试行）》第十一条：党员大会一般每季度召开1次",
         "Branch Work Regulations art. 11: a members' meeting, generally once a quarter",
-        quorum=True, weight=2,
+        quorum=True,
     ),
     Obligation(
         "committee_meeting", "支部委员会会议", "branch committee meeting", Scope.BRANCH_COMMITTEE,
@@ -87,12 +86,11 @@ CATALOGUE: tuple[Obligation, ...] = (
         "org_life_meeting", "组织生活会", "organisational life meeting", Scope.BRANCH, Period.YEAR,
         1, True, "《支部工作条例》第十七条：组织生活会一般每年召开1次，一般安排在第四季度",
         "Branch Work Regulations art. 17: once a year, generally in the fourth quarter",
-        weight=2,
     ),
     Obligation(
         "democratic_review", "民主评议党员", "democratic review of members", Scope.BRANCH,
         Period.YEAR, 1, False, "民主评议党员一般每年开展1次",
-        "Democratic review of members, generally once a year", weight=2,
+        "Democratic review of members, generally once a year",
     ),
     Obligation(
         "heart_talks", "谈心谈话", "heart-to-heart talks", Scope.BRANCH, Period.YEAR, 1, False,

@@ -203,6 +203,78 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     return _with_db(work)
 
 
+def cmd_assess(args: argparse.Namespace) -> int:
+    from bot.assessment import assess
+    from bot.models import Org
+    from bot.tables import assessment_table
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            roots: list[int] | None = None
+            if args.org:
+                org = await session.scalar(select(Org).where(Org.code == args.org))
+                if org is None:
+                    print(f"zhibu assess: no org {args.org!r}", file=sys.stderr)
+                    return EXIT_USAGE
+                roots = [org.id]
+            now = SystemClock().now()
+            if args.at:
+                now = datetime.combine(args.at, time(12), tzinfo=ZoneInfo(settings.timezone))
+            results = await assess(
+                session, year=args.year, quarter=args.quarter, roots=roots, now=now
+            )
+        if args.json:
+            print(json.dumps([r.as_json() for r in results], ensure_ascii=False, indent=2))
+        else:
+            print(assessment_table(settings.language, results))
+        return 0
+
+    return _with_db(work)
+
+
+def _write_file(path: str, data: bytes, command: str) -> int:
+    try:
+        with open(path, "wb") as out:
+            out.write(data)
+    except OSError as exc:
+        print(f"zhibu {command}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(data)} bytes")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot import ledger
+    from bot.models import Org
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await session.scalar(select(Org).where(Org.code == args.org))
+            if org is None:
+                print(f"zhibu export: no org {args.org!r}", file=sys.stderr)
+                return EXIT_USAGE
+            data = await ledger.export(session, org, args.year, now=SystemClock().now())
+        return _write_file(args.output, data, "export")
+
+    return _with_db(work)
+
+
+def cmd_ics(args: argparse.Namespace) -> int:
+    from bot import ics
+    from bot.models import Org
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await session.scalar(select(Org).where(Org.code == args.org))
+            if org is None:
+                print(f"zhibu ics: no org {args.org!r}", file=sys.stderr)
+                return EXIT_USAGE
+            data = await ics.export(session, org, now=SystemClock().now())
+        return _write_file(args.output, data, "ics")
+
+    return _with_db(work)
+
+
 def cmd_reminders(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
     from bot.reminders import digests_at, planned_at
@@ -458,6 +530,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", type=date.fromisoformat, help="statuses as of this day (YYYY-MM-DD), for previews"
     )
     calendar.set_defaults(func=cmd_calendar)
+
+    assess = sub.add_parser("assess", help="score, grade and rank the branches (SPEC §8)")
+    assess.add_argument("--year", type=int, required=True)
+    assess.add_argument("--quarter", type=int, choices=(1, 2, 3, 4), help="a quarter of the year")
+    assess.add_argument("--org", help="only the branches below this org (code)")
+    assess.add_argument("--json", action="store_true")
+    assess.add_argument(
+        "--at", type=date.fromisoformat, help="judge as of this day (YYYY-MM-DD); default today"
+    )
+    assess.set_defaults(func=cmd_assess)
+
+    export = sub.add_parser("export", help="the ledger workbook (台账) of a branch or committee")
+    export.add_argument("--org", required=True, help="org code")
+    export.add_argument("--year", type=int, required=True)
+    export.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
+    export.set_defaults(func=cmd_export)
+
+    ics = sub.add_parser("ics", help="a branch's meetings and deadlines as an .ics calendar")
+    ics.add_argument("--org", required=True, help="org code")
+    ics.add_argument("-o", "--output", required=True, help="the .ics file to write")
+    ics.set_defaults(func=cmd_ics)
 
     reminders = sub.add_parser("reminders", help="what would be sent at a moment (sends nothing)")
     reminders.add_argument(

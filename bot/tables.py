@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from bot.assessment import Result
 from bot.obligations import BranchView
 from bot.texts import Lang, fmt_date, period_label, t
 
@@ -48,3 +49,46 @@ def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
         )
     title = t(lang, "table.calendar_title", org=view.org_name, code=view.org_code, year=year)
     return title + "\n\n" + table(headers, rows)
+
+
+def grade_name(lang: Lang, grade: str) -> str:
+    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
+    return grade if lang == "zh" else f"{grade} ({t(lang, f'grade.{grade}')})"
+
+
+def part(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def assessment_table(lang: Lang, results: Sequence[Result]) -> str:
+    headers = [
+        t(lang, f"table.{h}")
+        for h in (
+            "rank",
+            "org",
+            "name",
+            "score",
+            "grade",
+            "interview",
+            "part_obligations",
+            "part_attendance",
+            "part_records",
+            "part_collections",
+        )
+    ]
+    rows = [
+        [
+            str(r.rank),
+            r.org,
+            r.name,
+            f"{r.score:.1f}",
+            grade_name(lang, r.grade),
+            t(lang, "table.yes") if r.interview else "",
+            part(r.parts.obligations),
+            part(r.parts.attendance),
+            part(r.parts.records),
+            part(r.parts.collections),
+        ]
+        for r in results
+    ]
+    return table(headers, rows)

@@ -195,7 +195,9 @@ async def test_menus_registered_in_chinese_and_english(bot: RunningBot, fake: Fa
     )
     assert zh[0]["description"] != en[0]["description"]
     group = fake.commands[("all_group_chats", None, "zh")]
-    assert {"bind", "unbind", "help", "calendar", "due", "checkin"} == {c["command"] for c in group}
+    assert {"bind", "unbind", "help", "calendar", "due", "checkin", "status"} == {
+        c["command"] for c in group
+    }
 
 
 async def test_manager_gets_a_fuller_menu(

@@ -1,0 +1,82 @@
+"""The branch calendar as an iCalendar file (RFC 5545, SPEC §9): meetings as events and
+deadlines as all-day events, with UIDs that stay the same from one export to the next."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.catalogue import DEFAULT_POLICY
+from bot.models import Meeting, Org, OrgKind
+from bot.obligations import load_workdays, obligation_name, org_occurrences
+
+MEETING_LENGTH = timedelta(hours=2)
+DOMAIN = "zhibu"
+
+
+def _uid(*parts: object) -> str:
+    return "-".join(str(p) for p in parts if p is not None) + f"@{DOMAIN}"
+
+
+async def export(
+    session: AsyncSession,
+    org: Org,
+    *,
+    now: datetime,
+    member: str | None = None,
+    years: tuple[int, ...] | None = None,
+) -> bytes:
+    """This branch's meetings and deadlines; ``member`` (a member key) adds their own items
+    (thought reports) and leaves out other members'."""
+    cal = Calendar()
+    cal.add("prodid", "-//zhibu//branch calendar//ZH")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"{org.name} · 支部工作日历")
+    groups = (
+        await session.execute(
+            select(Org.id).where(Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value)
+        )
+    ).scalars()
+    rows = await session.execute(
+        select(Meeting)
+        .where(Meeting.org_id.in_([org.id, *groups]), Meeting.status != "cancelled")
+        .order_by(Meeting.starts_at)
+    )
+    for m in rows.scalars():
+        event = Event()
+        event.add("uid", _uid("meeting", m.id))
+        event.add("dtstamp", m.created_at)
+        event.add("dtstart", m.starts_at)
+        event.add("dtend", m.starts_at + MEETING_LENGTH)
+        title = obligation_name(m.obligation, "zh")
+        event.add("summary", f"{title}：{m.topic}" if m.topic else title)
+        event.add("location", m.place)
+        cal.add_component(event)
+    workdays = await load_workdays(session)
+    year = now.year
+    for y in years or (year, year + 1):
+        for occ in await org_occurrences(
+            session, org, y, now=now, cal=workdays, policy=DEFAULT_POLICY
+        ):
+            if occ.end.year != y or occ.status.value == "not_applicable":
+                continue
+            if occ.member is not None and occ.member != member:
+                continue
+            event = Event()
+            event.add(
+                "uid", _uid("due", occ.obligation, occ.org, occ.member, occ.start.isoformat())
+            )
+            event.add("dtstamp", datetime(occ.start.year, occ.start.month, occ.start.day))
+            event.add("dtstart", occ.last_workday)
+            event.add("dtend", occ.last_workday + timedelta(days=1))
+            event.add("summary", f"截止：{obligation_name(occ.obligation, 'zh')}")
+            event.add(
+                "description",
+                f"{occ.start.isoformat()}–{occ.end.isoformat()}，要求 {occ.required} 次",
+            )
+            cal.add_component(event)
+    data: bytes = cal.to_ical()
+    return data

@@ -1,0 +1,396 @@
+"""/status, /overview, /assess, /export and /ics (SPEC §8, §9): progress as text and charts,
+the assessment, and the files an inspector or a phone calendar takes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import InputFile, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import charts, ics, ledger
+from bot.access import Actor, administers, org_by_code
+from bot.assessment import GRADES, Result, assess
+from bot.calendar import Status
+from bot.models import Org, OrgKind
+from bot.obligations import obligation_name
+from bot.progress import branch_status, overview, quarter_of
+from bot.texts import Lang, fmt_date, t
+from handlers.branch import target_branch
+from handlers.common import (
+    actor_of,
+    as_int,
+    bad_button,
+    callback_parts,
+    deps,
+    edit_or_send,
+    ensure_private,
+    esc,
+    keyboard,
+    refuse,
+    reply,
+    toast,
+)
+
+log = logging.getLogger("zhibu.progress")
+PAGE = 25
+MARKS = {
+    Status.DONE: "✅",
+    Status.OPEN: "⏳",
+    Status.OVERDUE: "⚠️",
+    Status.MISSED: "❌",
+    Status.NOT_APPLICABLE: "➖",
+}
+HEATMAP_ROWS = 60
+
+
+def _percent(value: float) -> str:
+    return f"{round(value * 100)}%"
+
+
+# ---------------------------------------------------------------- /status
+
+
+async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    info = await target_branch(update, context, actor, "status")
+    if info is None:
+        return
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.read() as session:
+        org = await session.get_one(Org, info.id)
+        view = await branch_status(session, org, now=d.clock.now())
+    lines = [t(lang, "status.title", branch=esc(view.name), day=fmt_date(lang, view.today))]
+    labels: list[str] = []
+    shares: list[float] = []
+    notes: list[str] = []
+    for line in view.lines:
+        name = obligation_name(line.obligation, lang)
+        key = "status.members_line" if line.owner == "" else "status.line"
+        owner = "" if line.owner in ("", view.code) else f" · {line.owner}"
+        lines.append(
+            t(
+                lang,
+                key,
+                mark=MARKS[line.status],
+                name=esc(name + owner),
+                count=line.count,
+                required=line.required,
+                due=fmt_date(lang, line.last_workday),
+            )
+            + (t(lang, "status.to_file") if line.to_file else "")
+        )
+        labels.append(name + owner)
+        shares.append(line.share)
+        notes.append(f"{line.count}/{line.required}")
+    if view.attendance is None:
+        lines.append(t(lang, "status.no_meetings"))
+    else:
+        lines.append(
+            t(lang, "status.attendance", n=view.meetings_held, rate=_percent(view.attendance))
+        )
+    for p in view.collections:
+        lines.append(
+            t(
+                lang,
+                "status.collection",
+                kind=t(lang, f"report.kind_{p.kind}"),
+                prompt=esc(p.prompt[:30]),
+                done=len(p.on_time) + len(p.late),
+                total=p.total,
+            )
+        )
+    await reply(update, "\n".join(lines))
+    if labels and update.effective_chat is not None:
+        chart = charts.bars(
+            t(lang, "status.chart_title", branch=view.name, year=view.today.year),
+            labels,
+            shares,
+            notes,
+        )
+        await update.effective_chat.send_photo(InputFile(chart.png, filename="status.png"))
+
+
+# ---------------------------------------------------------------- /overview and /assess
+
+
+async def _admin_roots(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
+) -> list[int] | bool | None:
+    """The orgs whose branches the admin sees (None: all, for bootstrap admins); False when
+    the caller is no admin (refused)."""
+    if not actor.is_admin:
+        await refuse(update, context, actor, action=action, key="common.admins_only")
+        return False
+    return None if actor.is_bootstrap else sorted(actor.admin_org_ids)
+
+
+def _pager(prefix: str, page: int, pages: int, lang: Lang) -> Any:
+    if pages <= 1:
+        return None
+    row = []
+    if page > 0:
+        row.append(("‹", f"{prefix}:{page - 1}"))
+    row.append((t(lang, "common.page", page=page + 1, pages=pages), f"{prefix}:{page}"))
+    if page < pages - 1:
+        row.append(("›", f"{prefix}:{page + 1}"))
+    return keyboard([row])
+
+
+def _page(lines: list[str], page: int) -> tuple[list[str], int, int]:
+    pages = max(1, -(-len(lines) // PAGE))
+    page = min(max(page, 0), pages - 1)
+    return lines[page * PAGE : (page + 1) * PAGE], page, pages
+
+
+async def overview_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    await _overview(update, context, actor, 0, with_chart=True)
+
+
+async def _overview(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, page: int, *, with_chart: bool
+) -> None:
+    roots = await _admin_roots(update, context, actor, "overview")
+    if roots is False:
+        return
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.read() as session:
+        view = await overview(
+            session, roots if isinstance(roots, list) else None, now=d.clock.now()
+        )
+    if not view.rows:
+        await reply(update, t(lang, "overview.none"))
+        return
+    quarter = t(lang, "overview.quarter", year=view.today.year, q=quarter_of(view.today))
+    body = [
+        t(
+            lang,
+            "overview.line",
+            rank=r.rank,
+            name=esc(r.name),
+            score=f"{r.score:.1f}",
+            year=f"{y.score:.1f}" if y else "—",
+        )
+        for r, y, _ in view.rows
+    ]
+    shown, page, pages = _page(body, page)
+    text = "\n".join([t(lang, "overview.title", count=len(view.rows), quarter=quarter), *shown])
+    markup = _pager("pg:o", page, pages, lang)
+    if update.callback_query is not None:
+        await edit_or_send(update, text, markup)
+        return
+    await reply(update, text, markup)
+    if with_chart and update.effective_chat is not None:
+        rows = view.rows[:HEATMAP_ROWS]
+        chart = charts.heatmap(
+            t(lang, "overview.chart_title", quarter=quarter),
+            [r.name for r, _, _ in rows],
+            [obligation_name(c, lang) for c in view.codes],
+            [cells for _, _, cells in rows],
+        )
+        await update.effective_chat.send_photo(InputFile(chart.png, filename="overview.png"))
+
+
+def _year_arg(text: str | None, default: int) -> int | None:
+    if text is None:
+        return default
+    value = as_int(text)
+    return value if value is not None and 2000 <= value <= 2100 else None
+
+
+async def assess_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    d = deps(context)
+    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    year = _year_arg(context.args[0] if context.args else None, today.year)
+    if year is None:
+        await reply(update, t(actor.lang, "assess.bad_year"))
+        return
+    await _assess(update, context, actor, year, 0)
+
+
+async def _assess(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, year: int, page: int
+) -> None:
+    roots = await _admin_roots(update, context, actor, "assess")
+    if roots is False:
+        return
+    d = deps(context)
+    lang = actor.lang
+    async with d.db.read() as session:
+        results = await assess(
+            session,
+            year=year,
+            roots=roots if isinstance(roots, list) else None,
+            now=d.clock.now(),
+        )
+    if not results:
+        await reply(update, t(lang, "overview.none"))
+        return
+    text, markup = assessment_page(lang, year, results, page)
+    if update.callback_query is not None:
+        await edit_or_send(update, text, markup)
+    else:
+        await reply(update, text, markup)
+
+
+def assessment_page(lang: Lang, year: int, results: list[Result], page: int) -> tuple[str, Any]:
+    counts = {g: sum(1 for r in results if r.grade == g) for g in GRADES}
+    body = [
+        t(
+            lang,
+            "assess.line",
+            rank=r.rank,
+            name=esc(r.name),
+            score=f"{r.score:.1f}",
+            grade=r.grade,
+            mark=t(lang, "assess.interview_mark") if r.interview else "",
+        )
+        for r in results
+    ]
+    shown, page, pages = _page(body, page)
+    interviews = "、".join(esc(r.name) for r in results if r.interview) or "—"
+    text = "\n".join(
+        [
+            t(
+                lang,
+                "assess.title",
+                year=year,
+                count=len(results),
+                a=counts["优秀"],
+                b=counts["良好"],
+                c=counts["一般"],
+                d=counts["较差"],
+            ),
+            *shown,
+            t(lang, "assess.interviews", names=interviews),
+        ]
+    )
+    return text, _pager(f"pg:a:{year}", page, pages, lang)
+
+
+async def page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    overview_parts = callback_parts(update, "pg", 2)
+    assess_parts = callback_parts(update, "pg", 3)
+    if (
+        overview_parts
+        and overview_parts[0] == "o"
+        and (page := as_int(overview_parts[1])) is not None
+    ):
+        await toast(update)
+        await _overview(update, context, actor, page, with_chart=False)
+    elif (
+        assess_parts
+        and assess_parts[0] == "a"
+        and (year := _year_arg(assess_parts[1], 0))
+        and (page := as_int(assess_parts[2])) is not None
+    ):
+        await toast(update)
+        await _assess(update, context, actor, year, page)
+    else:
+        await bad_button(update, context, actor)
+
+
+# ---------------------------------------------------------------- files
+
+
+async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/export [YEAR] [CODE]: a manager's own branch, or any org an admin administers."""
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    d = deps(context)
+    lang = actor.lang
+    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    args = list(context.args or [])
+    year_text = next((a for a in args if a.isdigit()), None)
+    codes = [a for a in args if not a.isdigit()]
+    year = _year_arg(year_text, today.year)
+    if year is None or len(codes) > 1 or len(args) > 2:
+        await reply(update, t(lang, "export.usage"))
+        return
+    async with d.db.read() as session:
+        if codes:
+            info = await org_by_code(session, codes[0][:120])
+            allowed = info is not None and (
+                await administers(session, actor, info.id)
+                or (actor.is_manager and actor.branch is not None and info.id == actor.branch.id)
+            )
+        elif actor.is_manager and actor.branch is not None:
+            info, allowed = actor.branch, True
+        else:
+            info, allowed = None, False
+    if info is None or not allowed:
+        key = "export.need_code" if not codes and actor.is_admin else "common.managers_only"
+        await refuse(
+            update, context, actor, action="export", key=key, org_id=info.id if info else None
+        )
+        return
+    if info.kind not in (
+        OrgKind.BRANCH.value,
+        OrgKind.COMMITTEE.value,
+        OrgKind.WORKING_COMMITTEE.value,
+        OrgKind.GENERAL_BRANCH.value,
+    ):
+        await reply(update, t(lang, "export.usage"))
+        return
+    try:
+        async with d.db.read() as session:
+            org = await session.get_one(Org, info.id)
+            data = await ledger.export(session, org, year, now=d.clock.now())
+    except OSError as exc:
+        log.error("export of %s failed: %s", info.code, exc)
+        await reply(
+            update, t(lang, "export.failed", reason=esc(exc.strerror or type(exc).__name__))
+        )
+        return
+    message = update.effective_message
+    assert message is not None
+    await message.reply_document(
+        InputFile(data, filename=f"台账-{info.code}-{year}.xlsx"),
+        caption=t(lang, "export.caption", org=esc(info.name), year=year),
+    )
+
+
+async def ics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    if actor.member is None or actor.branch is None:
+        await reply(update, t(actor.lang, "calendar.unlinked"))
+        return
+    d = deps(context)
+    async with d.db.read() as session:
+        org = await session.get_one(Org, actor.branch.id)
+        data = await ics.export(
+            session,
+            org,
+            now=d.clock.now(),
+            member=actor.member.member_code or actor.member.name,
+        )
+    message = update.effective_message
+    assert message is not None
+    await message.reply_document(
+        InputFile(data, filename=f"zhibu-{org.code}.ics"),
+        caption=t(actor.lang, "ics.caption", org=esc(org.name)),
+    )
+
+
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    CommandHandler("status", status_command),
+    CommandHandler("overview", overview_command),
+    CommandHandler("assess", assess_command),
+    CommandHandler("export", export_command),
+    CommandHandler("ics", ics_command),
+    CallbackQueryHandler(page_button, pattern=r"^pg:"),
+]
