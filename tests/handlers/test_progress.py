@@ -259,3 +259,16 @@ async def test_refusals(
     answer = await user.ask(command)
     assert answer.document is None and answer.photo is None
     assert "只有" in answer.content or "没有权限" in answer.content, answer.content
+
+
+async def test_calendar_file_needs_a_linked_member_and_pages_need_an_admin(
+    bot: RunningBot, fake: FakeTelegram, people: dict[str, UserHandle]
+) -> None:
+    stranger = people["stranger"]
+    answer = await stranger.ask("/ics")
+    assert answer.document is None and "还没有绑定党员身份" in answer.content
+    member = people["member"]
+    panel = await member.ask("/help")
+    for data in ("pg:a:2026:0", "pg:o:0", "pg:a:1999x:0", "pg:zz"):
+        pressed = await member.click_data(panel, data)
+        assert pressed.show_alert, data
