@@ -282,6 +282,9 @@ async def page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     actor = await actor_of(update, context)
     overview_parts = callback_parts(update, "pg", 2)
     assess_parts = callback_parts(update, "pg", 3)
+    if not actor.is_admin:
+        await refuse(update, context, actor, action="page", key="common.admins_only")
+        return
     if (
         overview_parts
         and overview_parts[0] == "o"
