@@ -9,7 +9,6 @@ import os
 import signal
 from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import urlparse
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -27,6 +26,7 @@ from bot.db import Database
 from bot.leader import Leadership, sqlite_lock
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
+from bot.webhook import WebhookServer
 from handlers import (
     ask,
     away,
@@ -187,17 +187,17 @@ async def _serve_app(
         await app.start()
         await start_services(app)
         assert app.updater is not None
+        webhook: WebhookServer | None = None
         if settings.webhook_url:
-            listen = urlparse(f"//{settings.webhook_listen}")
             assert settings.webhook_secret is not None
-            await app.updater.start_webhook(
-                listen=listen.hostname or "127.0.0.1",
-                port=listen.port or 8443,
-                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret.get_secret_value(),
-                allowed_updates=Update.ALL_TYPES,
+            webhook = WebhookServer(
+                app,
+                db,
+                url=settings.webhook_url,
+                listen=settings.webhook_listen,
+                secret=settings.webhook_secret.get_secret_value(),
             )
+            await webhook.start()
         else:
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         waits = [asyncio.create_task(stop.wait())]
@@ -207,7 +207,10 @@ async def _serve_app(
         for w in waits:
             w.cancel()
         log.info("stopping")
-        await app.updater.stop()
+        if webhook is not None:
+            await webhook.stop()
+        else:
+            await app.updater.stop()
         await stop_services(app)
         await app.stop()
 

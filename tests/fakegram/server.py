@@ -8,6 +8,7 @@ when the server runs as its own process (``python -m tests.fakegram``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from tests.fakegram.markup import (
     CAPTION_MAX,
@@ -195,6 +196,8 @@ class FakeTelegram:
         self.tokens_seen: set[str] = set()
         self.calls: list[str] = []
         self.webhook: dict[str, Any] | None = None
+        self.webhook_attempts: list[tuple[int, int]] = []  # (update_id, HTTP status; 0: no answer)
+        self._webhook_task: asyncio.Task[None] | None = None
         self._update_ids = itertools.count(100_001)
         self._user_ids = itertools.count(10_001)
         self._group_ids = itertools.count(1_000_000_001)
@@ -226,6 +229,11 @@ class FakeTelegram:
         self.host = host
 
     async def stop(self) -> None:
+        self.webhook = None
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -547,8 +555,41 @@ class FakeTelegram:
         return True
 
     async def m_setWebhook(self, params: dict[str, Any]) -> Any:
-        self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")}
+        url = str(params.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: bad webhook: an HTTPS URL must be provided")
+        self.webhook = {"url": url, "secret_token": params.get("secret_token")}
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.get_running_loop().create_task(self._deliver())
         return True
+
+    async def _deliver(self) -> None:
+        """As Telegram does with a webhook: POST each update in order, with the secret header;
+        an update that is not answered with 2xx is tried again a little later."""
+        async with ClientSession(timeout=ClientTimeout(total=5)) as http:
+            while self.webhook is not None:
+                if not self.updates:
+                    async with self._changed:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(0.5):
+                                await self._changed.wait()
+                    continue
+                update = self.updates[0]
+                headers = {}
+                if self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(self.webhook["secret_token"])
+                try:
+                    async with http.post(self.webhook["url"], json=update, headers=headers) as r:
+                        status = r.status
+                except (ClientError, OSError, TimeoutError):
+                    status = 0
+                self.webhook_attempts.append((update["update_id"], status))
+                if 200 <= status < 300:
+                    if self.updates and self.updates[0] is update:
+                        self.updates.popleft()
+                    self._notify()
+                else:
+                    await asyncio.sleep(0.2)
 
     async def m_getWebhookInfo(self, params: dict[str, Any]) -> Any:
         return {
