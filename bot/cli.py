@@ -275,6 +275,37 @@ def cmd_ics(args: argparse.Namespace) -> int:
     return _with_db(work)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        outcome = backup(settings.database_url, Path(args.file))
+    except BackupError as exc:
+        print(f"zhibu backup: {exc}", file=sys.stderr)
+        return 1
+    if outcome.command is not None and outcome.size == 0:
+        print("pg_dump is not installed here; run this where it is:", file=sys.stderr)
+        print(" ".join(outcome.command))
+        return 1
+    print(f"{outcome.path}: {outcome.size} bytes")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, restore
+    from bot.leader import AlreadyRunning
+
+    settings = _settings()
+    try:
+        target = restore(settings.database_url, Path(args.file))
+    except (BackupError, AlreadyRunning) as exc:
+        print(f"zhibu restore: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file} to {target}; run zhibu doctor, then zhibu run")
+    return 0
+
+
 def cmd_reminders(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
     from bot.reminders import digests_at, planned_at
@@ -551,6 +582,18 @@ def build_parser() -> argparse.ArgumentParser:
     ics.add_argument("--org", required=True, help="org code")
     ics.add_argument("-o", "--output", required=True, help="the .ics file to write")
     ics.set_defaults(func=cmd_ics)
+
+    back = sub.add_parser(
+        "backup", help="copy the database while the bot runs (pg_dump on PostgreSQL)"
+    )
+    back.add_argument("file", help="the backup file to write")
+    back.set_defaults(func=cmd_backup)
+
+    rest = sub.add_parser(
+        "restore", help="put a SQLite backup in the database's place (bot stopped)"
+    )
+    rest.add_argument("file", help="the backup file to restore")
+    rest.set_defaults(func=cmd_restore)
 
     reminders = sub.add_parser("reminders", help="what would be sent at a moment (sends nothing)")
     reminders.add_argument(
