@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 
+from bench.report import figure
 from bench.tick import MEMBERS, seed
 from bot.assessment import assess
 from bot.db import Database
@@ -161,6 +162,13 @@ async def main() -> None:
     print(
         f"ratio 1000/100: {ratio:.1f} (linear is 10.0; target ≤ 10, within 5% timing noise)  "
         f"{'ok' if ratio <= 10.5 else 'MISSED'}"
+    )
+    figure("assessment: 1,000 branches, a year", f"{large:.3f} s", "< 5 s", verdict)
+    figure(
+        "assessment: time 1,000 / 100 branches",
+        f"{ratio:.1f}",
+        "≤ 10 (linear)",
+        "ok" if ratio <= 10.5 else "MISSED",
     )
 
 

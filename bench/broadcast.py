@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from bench.report import figure
 from bot.app import build_application
 from bot.clock import SystemClock
 from bot.db import Database
@@ -109,6 +110,18 @@ async def main(recipients: int) -> None:
     )
     print(
         f"{'429 answers':<28}{stats['flood_429']:>12}{0:>12}  {'ok' if stats['flood_429'] == 0 else 'MISSED'}"
+    )
+    figure(
+        f"broadcast: {recipients} messages, rate / limit",
+        f"{rate / LIMIT:.3f}",
+        "≥ 0.95",
+        "ok" if rate / LIMIT >= 0.95 else "MISSED",
+    )
+    figure(
+        "broadcast: 429 answers",
+        str(stats["flood_429"]),
+        "0",
+        "ok" if stats["flood_429"] == 0 else "MISSED",
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench.report import figure
 from bot.catalogue import DEFAULT_POLICY
 from bot.db import Database
 from bot.migrate import upgrade
@@ -102,6 +103,12 @@ async def main() -> None:
     verdict = "ok" if took < TARGET_SECONDS else "MISSED"
     print(
         f"{'calendar of the branch for a year':<36}{took:>10.4f}{took / base:>10.1f}{f'< {TARGET_SECONDS:.1f} s':>12}  {verdict}"
+    )
+    figure(
+        f"calendar: {MEMBERS}-member branch, a year",
+        f"{took:.3f} s ({took / base:.0f}× loading the members)",
+        f"< {TARGET_SECONDS:.1f} s",
+        verdict,
     )
 
 
