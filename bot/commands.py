@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Audience = Literal["anyone", "member", "manager", "manager_or_admin", "admin"]
+Audience = Literal["anyone", "member", "member_or_admin", "manager", "manager_or_admin", "admin"]
 Where = Literal["private", "group", "both"]
 
 
@@ -21,8 +21,8 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("help", "anyone", "both"),
     CommandInfo("tasks", "member", "private"),
     CommandInfo("report", "member", "private"),
-    CommandInfo("calendar", "member", "both"),
-    CommandInfo("due", "member", "both"),
+    CommandInfo("calendar", "member_or_admin", "both"),
+    CommandInfo("due", "member_or_admin", "both"),
     CommandInfo("meet", "manager_or_admin", "private"),
     CommandInfo("checkin", "member", "both"),
     CommandInfo("leave", "member", "private"),
@@ -37,7 +37,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("roster", "manager_or_admin", "private"),
     CommandInfo("settings", "manager_or_admin", "private"),
     CommandInfo("bind", "manager", "group"),
-    CommandInfo("unbind", "manager", "group"),
+    CommandInfo("unbind", "manager_or_admin", "group"),
     CommandInfo("lang", "anyone", "private"),
     CommandInfo("cancel", "anyone", "private"),
 )
@@ -49,6 +49,8 @@ def allowed(info: CommandInfo, *, member: bool, manager: bool, admin: bool) -> b
             return True
         case "member":
             return member or manager
+        case "member_or_admin":  # admins name the branch: /calendar CODE
+            return member or manager or admin
         case "manager":
             return manager
         case "manager_or_admin":

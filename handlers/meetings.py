@@ -20,7 +20,7 @@ from bot.meetings import Answer, MeetingError
 from bot.models import Meeting, Org
 from bot.obligations import load_workdays, obligation_name
 from bot.texts import Lang, fmt_date, t
-from handlers.branch import target_branch
+from handlers.branch import button_branch, target_branch
 from handlers.common import (
     actor_of,
     as_int,
@@ -105,12 +105,14 @@ async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     state = _state(context)
     data = (update.callback_query.data if update.callback_query else "") or ""
     parts = data.split(":")
-    if state is None:
-        await toast(update, t(actor.lang, "meet.expired"), alert=True)
+    if state is None:  # a stale button, or one nobody sent this person: refused, audited
+        await refuse(update, context, actor, action="meet", key="meet.expired")
         return
     if len(parts) < 2 or parts[0] != "mk" or len(data) > 64:
         await bad_button(update, context, actor)
         return
+    if await button_branch(update, context, actor, state.get("org_id"), "meet") is None:
+        return  # no longer a manager of that branch
     lang, step, arg = actor.lang, parts[1], parts[2] if len(parts) > 2 else ""
     await toast(update)
     if step == "t" and (arg in meetings.MEETING_KINDS or arg == "other"):
@@ -502,6 +504,9 @@ async def _check_in(
                 session, stored, member_id, now=d.clock.now(), code=code
             )
     text = t(actor.lang, f"checkin.{answer.value}")
+    if answer is Answer.NOT_EXPECTED:  # not this person's meeting: refused and audited
+        await refuse(update, context, actor, action="checkin", key=f"checkin.{answer.value}")
+        return answer
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
         await_text(context, actor.telegram_id, "checkin.code", meeting_id=meeting.id)
     if update.callback_query is not None:
@@ -528,14 +533,14 @@ async def _ask_leave(
     d = deps(context)
     lang = actor.lang
     if _member_id(actor) is None:
-        await toast(update, t(lang, "checkin.not_expected"), alert=True)
+        await refuse(update, context, actor, action="leave", key="checkin.not_expected")
         return
     async with d.db.read() as session:
         expected = {p.id for p in await meetings.expected(session, meeting)}
     if meeting.status == "cancelled":
         await toast(update, t(lang, "checkin.cancelled"), alert=True)
     elif _member_id(actor) not in expected:
-        await toast(update, t(lang, "checkin.not_expected"), alert=True)
+        await refuse(update, context, actor, action="leave", key="checkin.not_expected")
     elif d.clock.now() >= meeting.starts_at:
         await toast(update, t(lang, "leave.started"), alert=True)
     else:
@@ -785,6 +790,9 @@ async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list
 
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
+    if actor.member is None:
+        await reply(update, t(actor.lang, "calendar.unlinked"))
+        return
     now = deps(context).clock.now()
     open_now = [
         m
@@ -803,6 +811,9 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
+        return
+    if actor.member is None:
+        await reply(update, t(actor.lang, "calendar.unlinked"))
         return
     now = deps(context).clock.now()
     upcoming = [m for m in await _my_meetings(context, actor) if m.starts_at > now][:10]

@@ -204,7 +204,7 @@ async def test_refusals_and_code_check_in(
         assert "只有本支部的书记" in (await member.ask("/meet")).content
         outsider = fake.add_user("Outsider")
         outsider.user.started = True
-        assert "现在没有您可以签到的会议" in (await outsider.ask("/checkin 123456")).content
+        assert "还没有绑定党员身份" in (await outsider.ask("/checkin 123456")).content
         await schedule(users[0], fake, "12-3 9:00")
         await drained(db)
         group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
