@@ -18,7 +18,9 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     Defaults,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 
 from bot.clock import Clock, SystemClock
@@ -50,6 +52,7 @@ from handlers.common import (
     store_state,
     typed_text_handler,
     unknown_button,
+    unknown_command,
 )
 from jobs import holidays, tick
 from jobs.sender import OutboxSender, ThrottleRateLimiter
@@ -123,6 +126,7 @@ def build_application(
             replies=ask.prompt_reply,
         ),
         CommandHandler("cancel", cancel_command),
+        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, unknown_command),
     ]:
         app.add_handler(handler)
     # Last: any button nobody recognised is refused and audited.

@@ -459,3 +459,9 @@ def typed_text_handler(
         & (filters.ChatType.PRIVATE | (filters.ChatType.GROUPS & filters.REPLY)),
         dispatch,
     )
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command nobody handles, in private chat: say so and point to /help."""
+    actor = await actor_of(update, context)
+    await reply(update, t(actor.lang, "common.unknown_command"))
