@@ -41,6 +41,9 @@ SENDING_ENDPOINTS = frozenset(
 )
 
 
+TRANSIENT_WAIT = 0.3  # seconds before the first retry of a reply after a network error
+
+
 def seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -72,25 +75,40 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
         data: dict[str, Any],
         rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        if endpoint not in SENDING_ENDPOINTS:
+        """Wait for a slot (message-creating calls), then call; a 429 pauses everything and is
+        retried; a lost connection, a timeout or a 5xx is retried after a short wait, so an
+        answer to a user is not lost to a moment's network trouble (it may, rarely, arrive
+        twice). The outbox (``no_retry``) and getUpdates handle failures themselves."""
+        if endpoint == "getUpdates":
             return await callback(*args, **kwargs)
+        sending = endpoint in SENDING_ENDPOINTS
         chat = data.get("chat_id")
         chat_id = (
             int(chat) if isinstance(chat, int | str) and str(chat).lstrip("-").isdigit() else None
         )
         retries = 0 if (rate_limit_args or {}).get("no_retry") else self.max_retries
-        attempt = 0
+        throttled = transient = 0
         while True:
-            slot = await self.throttle.acquire(chat_id)
+            slot = await self.throttle.acquire(chat_id) if sending else None
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 self.throttle.pause(seconds(exc.retry_after))
-                attempt += 1
-                if attempt > retries:
+                throttled += 1
+                if throttled > retries:
                     raise
+                wait = 0.0
+            except NetworkError as exc:  # BadRequest is a NetworkError too: never retried
+                if isinstance(exc, BadRequest) or transient >= retries:
+                    raise
+                transient += 1
+                wait = TRANSIENT_WAIT * 2 ** (transient - 1)
+                log.info("%s failed (%s); trying again in %.1f s", endpoint, exc, wait)
             finally:
-                self.throttle.done(slot)
+                if slot is not None:
+                    self.throttle.done(slot)
+            if wait:
+                await asyncio.sleep(wait)
 
 
 def backoff(tries: int) -> float:
