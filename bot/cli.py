@@ -9,10 +9,12 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import SystemClock
 from bot.db import Database
@@ -21,6 +23,9 @@ from bot.tables import pad
 from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar
 from settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from bot.models import Org
 
 EXIT_USAGE = 2
 
@@ -51,6 +56,16 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[int]]) -> int:
             await db.dispose()
 
     return asyncio.run(go())
+
+
+async def _org(session: AsyncSession, code: str, command: str) -> Org | None:
+    """The org with this code, or None after saying so on stderr."""
+    from bot.models import Org
+
+    org = await session.scalar(select(Org).where(Org.code == code))
+    if org is None:
+        print(f"zhibu {command}: no org {code!r}", file=sys.stderr)
+    return org
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -177,15 +192,13 @@ def cmd_admins(args: argparse.Namespace) -> int:
 
 def cmd_calendar(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
-    from bot.models import Org
     from bot.obligations import branch_view
     from bot.tables import calendar_table
 
     async def work(db: Database, settings: Settings) -> int:
         async with db.read() as session:
-            org = await session.scalar(select(Org).where(Org.code == args.org))
+            org = await _org(session, args.org, "calendar")
             if org is None:
-                print(f"zhibu calendar: no org {args.org!r}", file=sys.stderr)
                 return EXIT_USAGE
             now = SystemClock().now()
             if args.at:
@@ -205,16 +218,14 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 def cmd_assess(args: argparse.Namespace) -> int:
     from bot.assessment import assess
-    from bot.models import Org
     from bot.tables import assessment_table
 
     async def work(db: Database, settings: Settings) -> int:
         async with db.read() as session:
             roots: list[int] | None = None
             if args.org:
-                org = await session.scalar(select(Org).where(Org.code == args.org))
+                org = await _org(session, args.org, "assess")
                 if org is None:
-                    print(f"zhibu assess: no org {args.org!r}", file=sys.stderr)
                     return EXIT_USAGE
                 roots = [org.id]
             now = SystemClock().now()
@@ -245,13 +256,11 @@ def _write_file(path: str, data: bytes, command: str) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bot import ledger
-    from bot.models import Org
 
     async def work(db: Database, settings: Settings) -> int:
         async with db.read() as session:
-            org = await session.scalar(select(Org).where(Org.code == args.org))
+            org = await _org(session, args.org, "export")
             if org is None:
-                print(f"zhibu export: no org {args.org!r}", file=sys.stderr)
                 return EXIT_USAGE
             data = await ledger.export(session, org, args.year, now=SystemClock().now())
         return _write_file(args.output, data, "export")
@@ -261,13 +270,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_ics(args: argparse.Namespace) -> int:
     from bot import ics
-    from bot.models import Org
 
     async def work(db: Database, settings: Settings) -> int:
         async with db.read() as session:
-            org = await session.scalar(select(Org).where(Org.code == args.org))
+            org = await _org(session, args.org, "ics")
             if org is None:
-                print(f"zhibu ics: no org {args.org!r}", file=sys.stderr)
                 return EXIT_USAGE
             data = await ics.export(session, org, now=SystemClock().now())
         return _write_file(args.output, data, "ics")
@@ -421,7 +428,6 @@ def _holiday_listing(lang: Lang, cal: WorkdayCalendar, year: int, source: str | 
 
 def cmd_obligations(args: argparse.Namespace) -> int:
     from bot.catalogue import Period
-    from bot.models import Org
     from bot.obligations import (
         ObligationError,
         add_custom,
@@ -435,9 +441,8 @@ def cmd_obligations(args: argparse.Namespace) -> int:
         now = SystemClock().now()
         try:
             async with db.write() as session:
-                org = await session.scalar(select(Org).where(Org.code == args.org))
+                org = await _org(session, args.org, "obligations")
                 if org is None:
-                    print(f"zhibu obligations: no org {args.org!r}", file=sys.stderr)
                     return EXIT_USAGE
                 if args.action == "list":
                     for e in await obligations_for(session, org):

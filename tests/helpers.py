@@ -19,7 +19,7 @@ from bot.db import Database
 from bot.models import Member, Org, TelegramLink
 from bot.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
 from settings import Settings
-from tests.fakegram import FakeTelegram
+from tests.fakegram import FakeTelegram, UserHandle
 
 TOKEN = "123456789:AAE-fake-token-for-tests-0123456789ab"
 
@@ -142,3 +142,23 @@ async def start_bot(
     assert app.updater is not None
     await app.updater.start_polling(timeout=1, poll_interval=0, allowed_updates=Update.ALL_TYPES)
     return RunningBot(app, fake, db, clock, settings)
+
+
+async def end_conversation(fake: FakeTelegram, user: UserHandle) -> None:
+    """/cancel, and wait until the bot's answer to it (after everything sent before it) is in."""
+    before = len(user.bot_messages())
+    user.send("/cancel")
+    await fake.wait_for(
+        lambda: any(
+            "取消" in m.content or "没有进行中" in m.content for m in user.bot_messages()[before:]
+        )
+    )
+
+
+async def press(
+    fake: FakeTelegram, user: UserHandle, data: str, *, chat_id: int | None = None
+) -> None:
+    """Press a button with this data, on a bot message made for it, and wait for the answer."""
+    chat = fake.chats[chat_id if chat_id is not None else user.id]
+    holder = fake.new_message(chat, int(fake.bot["id"]), from_bot=True, text="·")
+    await user.click_data(holder, data)

@@ -27,7 +27,7 @@ from bot.models import (
 from bot.roster import import_roster, read_workbook
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Chat
-from tests.helpers import RunningBot, link, workbook_bytes
+from tests.helpers import RunningBot, end_conversation, link, workbook_bytes
 
 SH = ZoneInfo("Asia/Shanghai")
 ROLES = (
@@ -194,19 +194,8 @@ async def test_every_command_for_every_role(
         )
         if refused == command_allowed(info, role):
             wrong.append(f"{text}: {'refused' if refused else 'allowed'} — {answer.content[:60]}")
-        await quiet(fake, user)
+        await end_conversation(fake, user)
     assert not wrong, "\n".join(wrong)
-
-
-async def quiet(fake: FakeTelegram, user: UserHandle) -> None:
-    """End any conversation and wait until everything the bot sends for it has arrived."""
-    before = len(user.bot_messages())
-    user.send("/cancel")
-    await fake.wait_for(
-        lambda: any(
-            "取消" in m.content or "没有进行中" in m.content for m in user.bot_messages()[before:]
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -253,7 +242,7 @@ async def test_every_button_kind_for_every_role(
             wrong.append(f"{button.data}: {'refused' if refused else 'allowed'} ({answer.text})")
         if refused and not answer.show_alert:
             wrong.append(f"{button.data}: refused without saying why")
-        await quiet(fake, user)
+        await end_conversation(fake, user)
     assert not wrong, "\n".join(wrong)
 
 

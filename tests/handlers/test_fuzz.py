@@ -31,7 +31,7 @@ from bot.models import (
 )
 from bot.roster import import_roster, read_workbook
 from tests.fakegram import FakeTelegram, UserHandle
-from tests.helpers import RunningBot, link, workbook_bytes
+from tests.helpers import RunningBot, end_conversation, link, press, workbook_bytes
 
 SH = ZoneInfo("Asia/Shanghai")
 EXAMPLES = 4
@@ -161,25 +161,10 @@ async def reach(db: Database, user: UserHandle, step: str) -> bool:
     return False
 
 
-async def quiet(fake: FakeTelegram, user: UserHandle) -> None:
-    before = len(user.bot_messages())
-    user.send("/cancel")
-    await fake.wait_for(
-        lambda: any(
-            "取消" in m.content or "没有进行中" in m.content for m in user.bot_messages()[before:]
-        )
-    )
-
-
 async def answer_to(fake: FakeTelegram, user: UserHandle, text: str) -> None:
     before = len(user.bot_messages())
     user.send(text)
     await user.next_message(before, timeout=10)
-
-
-async def press(fake: FakeTelegram, user: UserHandle, data: str) -> None:
-    holder = fake.new_message(fake.chats[user.id], int(fake.bot["id"]), from_bot=True, text="·")
-    await user.click_data(holder, data)
 
 
 Setup = Callable[[FakeTelegram, World], Awaitable[UserHandle]]
@@ -298,7 +283,7 @@ async def test_random_text_at_every_step(
     setup, writes = STEPS[step]
     user = world.member if setup in (report_text, leave_reason) else world.secretary
     if await step_of(db, user) != step:
-        await quiet(fake, user)
+        await end_conversation(fake, user)
         await setup(fake, world)
         assert await reach(db, user, step)
     before = await stored(db)
