@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from jobs.sender import OutboxSender
 
 log = logging.getLogger("zhibu.handlers")
+ADMIN_NOTICE_EVERY = timedelta(minutes=10)  # one message to the admins per kind of error
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                 )
     except IntegrityError:
         log.info("update %s seen before; ignored", update.update_id)
+        raise ApplicationHandlerStop from None
+    except (SQLAlchemyError, OSError) as exc:  # the database is not there: say so once, stop
+        await report_error(update, context, exc)
         raise ApplicationHandlerStop from None
     if user is None or user.is_bot:
         raise ApplicationHandlerStop
@@ -320,8 +324,14 @@ async def bad_button(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: 
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """PTB's error handler: see ``report_error``."""
+    await report_error(update, context, context.error)
+
+
+async def report_error(
+    update: object, context: ContextTypes.DEFAULT_TYPE, error: BaseException | None
+) -> None:
     """Log with context, tell the user something useful, and tell the bootstrap admins."""
-    error = context.error
     where = ""
     lang: Lang = "zh"
     if isinstance(update, Update):
@@ -346,9 +356,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
     d = deps(context)
-    note = t(
-        d.settings.language, "common.error_admin", error=esc(type(error).__name__), where=esc(where)
-    )
+    kind = type(error).__name__
+    sent: dict[str, datetime] = context.application.bot_data.setdefault("error_notices", {})
+    now = d.clock.now()
+    if kind in sent and now - sent[kind] < ADMIN_NOTICE_EVERY:
+        return  # the admins already know of this kind of error; the log has every one
+    sent[kind] = now
+    note = t(d.settings.language, "common.error_admin", error=esc(kind), where=esc(where))
     for admin_id in d.settings.admin_ids:
         await send_private(context, admin_id, note)
 

@@ -103,8 +103,13 @@ async def test_an_unavailable_database_tells_the_user_and_changes_nothing(
         return original(self)
 
     monkeypatch.setattr(Database, "write", broken)
-    answer = await member.ask("/away 3-20", timeout=15)
-    assert "出错" in answer.content or "稍后" in answer.content
+    admin = fake.add_user("Admin", user_id=ADMIN_ID)
+    admin.user.started = True
+    for _ in range(3):
+        answer = await member.ask("/away 3-20", timeout=15)
+        assert "出错" in answer.content or "稍后" in answer.content
+    notices = [m for m in admin.bot_messages() if "OperationalError" in m.content]
+    assert len(notices) == 1  # the admins hear of it once, not once per update
     async with db.read() as session:
         away = await session.scalar(select(Member.away_until).where(Member.member_code == "S003"))
     assert away is None

@@ -1,0 +1,35 @@
+"""Housekeeping removes only what can no longer matter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.db import Database
+from bot.maintenance import prune
+from bot.models import Conversation, ProcessedUpdate
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+async def test_prune_keeps_recent_update_ids_and_live_conversations(db: Database) -> None:
+    async with db.write() as session:
+        session.add_all(
+            [
+                ProcessedUpdate(update_id=1, processed_at=NOW - timedelta(days=8)),
+                ProcessedUpdate(update_id=2, processed_at=NOW - timedelta(days=6)),
+                Conversation(
+                    telegram_id=10, state={"report": {}}, updated_at=NOW - timedelta(hours=1)
+                ),
+                Conversation(
+                    telegram_id=11, state={"report": {}}, updated_at=NOW - timedelta(minutes=5)
+                ),
+            ]
+        )
+    async with db.write() as session:
+        pruned = await prune(session, now=NOW, idle=timedelta(minutes=15))
+    assert (pruned.update_ids, pruned.conversations) == (1, 1)
+    async with db.read() as session:
+        assert list((await session.execute(select(ProcessedUpdate.update_id))).scalars()) == [2]
+        assert list((await session.execute(select(Conversation.telegram_id))).scalars()) == [11]
