@@ -316,6 +316,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_reminders(args: argparse.Namespace) -> int:
     from bot.catalogue import DEFAULT_POLICY
     from bot.reminders import digests_at, planned_at
+    from bot.scheduler import nudges_planned
 
     try:
         at = datetime.fromisoformat(args.at)
@@ -330,7 +331,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
         moment = at if at.tzinfo else at.replace(tzinfo=ZoneInfo(settings.timezone))
         planned = []
         async with db.read() as session:
-            for find in (planned_at, digests_at):
+            for find in (planned_at, digests_at, nudges_planned):
                 planned += await find(
                     session,
                     moment,

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import collections, meeting_texts, meetings
 from bot.catalogue import ReminderPolicy
 from bot.db import Database
-from bot.models import Org, OutboxStatus, TickState
+from bot.models import Collection, Org, OutboxStatus, TickState
 from bot.obligations import RECORD_WORKDAYS, load_workdays, obligation_name
 from bot.outbox import NewMessage, enqueue, outbox_key
-from bot.reminders import Directory, Planned, digests_at, planned_at
+from bot.reminders import Directory, Planned, Recipient, digests_at, planned_at
 from bot.texts import Lang, t
 from bot.workdays import WorkdayCalendar
 
@@ -260,7 +260,19 @@ async def meeting_messages(
     return found
 
 
-async def collection_messages(
+@dataclass(frozen=True)
+class Nudge:
+    """One /ask nudge due in a window: to a member who has not submitted and is not away."""
+
+    collection: Collection
+    label: str  # half | last
+    member_id: int
+    recipient: Recipient
+    org: Org
+    text: str
+
+
+async def nudges_between(
     session: AsyncSession,
     since: datetime,
     until: datetime,
@@ -268,10 +280,10 @@ async def collection_messages(
     directory: Directory,
     policy: ReminderPolicy,
     cal: WorkdayCalendar,
-) -> list[NewMessage]:
-    """/ask: nudges halfway and on the last workday to those who have not submitted and are not
-    away; at the deadline the summary to the branch's managers and whoever asked."""
-    found: list[NewMessage] = []
+) -> list[Nudge]:
+    """The nudges due in (since, until], unlinked recipients included (the preview shows them).
+    Reads only: the tick and ``zhibu reminders`` both use it."""
+    found: list[Nudge] = []
     for c in await collections.due_between(session, since):
         branch = directory.orgs.get(c.org_id)
         if branch is None:
@@ -287,19 +299,42 @@ async def collection_messages(
                 if person is None or person.away_on(today):
                     continue
                 r = directory.account(person)
-                if r.telegram_id is None:
-                    continue
-                found.append(
-                    NewMessage(
-                        outbox_key("ask", c.id, label, member_id),
-                        "nudge",
-                        r.telegram_id,
-                        t(r.lang, "ask.nudge") + collections.prompt_text(r.lang, c, tz),
-                        send_after(until, tz, policy, cal),
-                        org_id=c.org_id,
-                        reply_markup=collections.submit_markup(r.lang, c.id),
-                    )
-                )
+                text = t(r.lang, "ask.nudge") + collections.prompt_text(r.lang, c, tz)
+                found.append(Nudge(c, label, member_id, r, branch, text))
+    return found
+
+
+async def collection_messages(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    *,
+    directory: Directory,
+    policy: ReminderPolicy,
+    cal: WorkdayCalendar,
+) -> list[NewMessage]:
+    """/ask: nudges halfway and on the last workday to those who have not submitted and are not
+    away; at the deadline the summary to the branch's managers and whoever asked."""
+    found = [
+        NewMessage(
+            outbox_key("ask", n.collection.id, n.label, n.member_id),
+            "nudge",
+            n.recipient.telegram_id,
+            n.text,
+            send_after(until, n.org.timezone, policy, cal),
+            org_id=n.org.id,
+            reply_markup=collections.submit_markup(n.recipient.lang, n.collection.id),
+        )
+        for n in await nudges_between(
+            session, since, until, directory=directory, policy=policy, cal=cal
+        )
+        if n.recipient.telegram_id is not None
+    ]
+    for c in await collections.due_between(session, since):
+        branch = directory.orgs.get(c.org_id)
+        if branch is None:
+            continue
+        tz = branch.timezone
         if since < c.deadline <= until:
             progress = await collections.progress(session, c.id, tz)
             targets = {
@@ -326,3 +361,37 @@ async def collection_messages(
 def next_minute(now: datetime) -> float:
     """Seconds until the next whole minute, for lining the tick up with the clock."""
     return 60 - now.second - now.microsecond / 1_000_000 + 0.5
+
+
+async def nudges_planned(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    policy: ReminderPolicy,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+) -> list[Planned]:
+    """The /ask nudges due at ``at`` (to the minute), as ``zhibu reminders`` lists them."""
+    minute = floor_minute(at)
+    directory = await Directory.load(session, default_lang, bootstrap_ids)
+    cal = await load_workdays(session)
+    return [
+        Planned(
+            "nudge",
+            n.collection.kind,
+            n.org.code,
+            n.recipient,
+            n.text,
+            minute,
+            n.org.timezone,
+            org_id=n.org.id,
+        )
+        for n in await nudges_between(
+            session,
+            minute - timedelta(minutes=1),
+            minute,
+            directory=directory,
+            policy=policy,
+            cal=cal,
+        )
+    ]

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.catalogue import DEFAULT_POLICY
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.models import CollectionTarget, Org, Record
 from bot.roster import import_roster, read_workbook
+from bot.scheduler import nudges_planned
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Msg
 from tests.handlers.test_meetings_e2e import drained, tick_at
@@ -126,6 +128,26 @@ async def test_collection_with_nudges_and_summary(
     # a second submission is refused; nothing is stored twice
     assert "已经提交过" in await by_reply(fake, users[14])
     # halfway (Wednesday 13:30): 15 have not submitted, one of them is away
+    async with db.read() as session:  # what `zhibu reminders --at` previews, sending nothing
+        preview = await nudges_planned(
+            session,
+            local("2026-11-25T13:30"),
+            policy=DEFAULT_POLICY,
+            bootstrap_ids=frozenset(),
+            default_lang="zh",
+        )
+        early = await nudges_planned(
+            session,
+            local("2026-11-25T13:29"),
+            policy=DEFAULT_POLICY,
+            bootstrap_ids=frozenset(),
+            default_lang="zh",
+        )
+    assert early == []
+    assert sorted(p.as_json()["recipient"] for p in preview) == [f"M{i:02d}" for i in range(15, 29)]
+    assert {(p.kind, p.obligation, p.delivery) for p in preview} == {
+        ("nudge", "study_note", "telegram")
+    }
     await tick_at(bot, clock, local("2026-11-25T13:29"))  # a minute early: nothing yet
     assert sum(nudges(u) for u in users) == 0
     await tick_at(bot, clock, local("2026-11-25T13:30"))
