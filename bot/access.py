@@ -174,6 +174,11 @@ async def administers(session: AsyncSession, actor: Actor, org_id: int) -> bool:
     return any(o in actor.admin_org_ids for o in await ancestor_ids(session, org_id))
 
 
+def admin_roots(actor: Actor) -> list[int] | None:
+    """The orgs whose subtrees an admin sees: theirs, or every root (None) for bootstrap admins."""
+    return None if actor.is_bootstrap else sorted(actor.admin_org_ids)
+
+
 async def manages_branch(session: AsyncSession, actor: Actor, org_id: int) -> bool:
     """Branch managers of this branch, and committee admins above it."""
     if actor.is_manager and actor.member is not None and actor.member.org_id == org_id:

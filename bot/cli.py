@@ -262,7 +262,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             org = await _org(session, args.org, "export")
             if org is None:
                 return EXIT_USAGE
-            data = await ledger.export(session, org, args.year, now=SystemClock().now())
+            data = await ledger.export(session, org.id, args.year, now=SystemClock().now())
         return _write_file(args.output, data, "export")
 
     return _with_db(work)
@@ -276,7 +276,9 @@ def cmd_ics(args: argparse.Namespace) -> int:
             org = await _org(session, args.org, "ics")
             if org is None:
                 return EXIT_USAGE
-            data = await ics.export(session, org, now=SystemClock().now())
+            data = await ics.export(
+                session, org.id, now=SystemClock().now(), lang=settings.language
+            )
         return _write_file(args.output, data, "ics")
 
     return _with_db(work)

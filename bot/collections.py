@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit, outbox
+from bot import audit, meeting_texts, outbox
 from bot.catalogue import ReminderPolicy
 from bot.models import (
     COMMITTEE_ROLES,
@@ -29,7 +29,7 @@ from bot.models import (
 )
 from bot.obligations import PERSON_COLUMNS, Person, add_record
 from bot.reports import KINDS, check_text
-from bot.texts import Lang, fmt_date, normalise_lang, t
+from bot.texts import Lang, normalise_lang, t
 from bot.workdays import WorkdayCalendar
 
 COLLECT_KINDS = ("study_note", "thought_report", "work_report")
@@ -93,15 +93,10 @@ def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
         "ask.prompt",
         kind=t(lang, f"report.kind_{c.kind}"),
         prompt=html.escape(c.prompt, quote=False),
-        deadline=when(lang, c.deadline, tz),
+        deadline=meeting_texts.when(lang, c.deadline, tz),
         low=KINDS[c.kind].low,
         high=KINDS[c.kind].high,
     )
-
-
-def when(lang: Lang, moment: datetime, tz: str) -> str:
-    local = moment.astimezone(ZoneInfo(tz))
-    return f"{fmt_date(lang, local.date())} {local:%H:%M}"
 
 
 def submit_markup(lang: Lang, collection_id: int) -> dict[str, object]:
@@ -379,7 +374,7 @@ def progress_text(lang: Lang, p: Progress, tz: str, *, title_key: str = "ask.pro
                 title_key,
                 kind=t(lang, f"report.kind_{p.kind}"),
                 prompt=html.escape(p.prompt[:60]),
-                deadline=when(lang, p.deadline, tz),
+                deadline=meeting_texts.when(lang, p.deadline, tz),
             ),
             t(
                 lang,

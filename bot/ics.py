@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.catalogue import DEFAULT_POLICY
 from bot.models import Meeting, Org, OrgKind
 from bot.obligations import load_workdays, obligation_name, org_occurrences
+from bot.texts import Lang, period_label, t
 
 MEETING_LENGTH = timedelta(hours=2)
 DOMAIN = "zhibu"
@@ -23,18 +24,20 @@ def _uid(*parts: object) -> str:
 
 async def export(
     session: AsyncSession,
-    org: Org,
+    org_id: int,
     *,
     now: datetime,
+    lang: Lang = "zh",
     member: str | None = None,
     years: tuple[int, ...] | None = None,
 ) -> bytes:
     """This branch's meetings and deadlines; ``member`` (a member key) adds their own items
     (thought reports) and leaves out other members'."""
+    org = await session.get_one(Org, org_id)
     cal = Calendar()
     cal.add("prodid", "-//zhibu//branch calendar//ZH")
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"{org.name} · 支部工作日历")
+    cal.add("x-wr-calname", t(lang, "ics.name", org=org.name))
     groups = (
         await session.execute(
             select(Org.id).where(Org.parent_id == org.id, Org.kind == OrgKind.GROUP.value)
@@ -51,8 +54,10 @@ async def export(
         event.add("dtstamp", m.created_at)
         event.add("dtstart", m.starts_at)
         event.add("dtend", m.starts_at + MEETING_LENGTH)
-        title = obligation_name(m.obligation, "zh")
-        event.add("summary", f"{title}：{m.topic}" if m.topic else title)
+        title = obligation_name(m.obligation, lang)
+        event.add(
+            "summary", t(lang, "ics.meeting", name=title, topic=m.topic) if m.topic else title
+        )
         event.add("location", m.place)
         cal.add_component(event)
     workdays = await load_workdays(session)
@@ -72,10 +77,15 @@ async def export(
             event.add("dtstamp", datetime(occ.start.year, occ.start.month, occ.start.day))
             event.add("dtstart", occ.last_workday)
             event.add("dtend", occ.last_workday + timedelta(days=1))
-            event.add("summary", f"截止：{obligation_name(occ.obligation, 'zh')}")
+            event.add("summary", t(lang, "ics.due", name=obligation_name(occ.obligation, lang)))
             event.add(
                 "description",
-                f"{occ.start.isoformat()}–{occ.end.isoformat()}，要求 {occ.required} 次",
+                t(
+                    lang,
+                    "ics.period",
+                    period=period_label(lang, occ.start, occ.end),
+                    required=occ.required,
+                ),
             )
             cal.add_component(event)
     data: bytes = cal.to_ical()

@@ -29,6 +29,7 @@ from bot.catalogue import DEFAULT_POLICY
 from bot.models import Attendance, Meeting, Member, Org, OrgKind, Record, RecordObligation
 from bot.obligations import load_workdays, member_key, obligation_name, org_occurrences
 from bot.tables import width
+from bot.texts import t
 
 MONTHS = [f"{m}月" for m in range(1, 13)]
 STATUS = {
@@ -45,11 +46,6 @@ FILLS = {
     "逾期": "FFCC80",
     "未开展": "EF9A9A",
     "不适用": "EEEEEE",
-}
-KIND_ZH = {
-    "study_note": "学习心得",
-    "thought_report": "思想汇报",
-    "work_report": "工作汇报",
 }
 VIA_ZH = {"button": "按钮签到", "code": "签到码", "proxy": "代签/补签"}
 MAX_WIDTH = 60
@@ -256,7 +252,7 @@ async def branch_sheets(
     out["学习心得与思想汇报"] = [
         [
             r.held_on,
-            KIND_ZH[r.kind],
+            t("zh", f"report.kind_{r.kind}"),
             members[r.member_id].name if r.member_id in members else "",
             len(r.summary or ""),
             r.summary or "",
@@ -337,8 +333,9 @@ def _assessment_rows(results: list[Result], only: str | None = None) -> list[lis
     ]
 
 
-async def export(session: AsyncSession, org: Org, year: int, *, now: datetime) -> bytes:
+async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime) -> bytes:
     """The ledger workbook of a branch, or of every branch below a committee."""
+    org = await session.get_one(Org, org_id)
     wb = Workbook()
     default = wb.active
     if default is not None:

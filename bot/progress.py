@@ -104,7 +104,8 @@ def _lines(current: list[Occurrence]) -> list[Line]:
     return lines
 
 
-async def branch_status(session: AsyncSession, org: Org, *, now: datetime) -> BranchStatus:
+async def branch_status(session: AsyncSession, org_id: int, *, now: datetime) -> BranchStatus:
+    org = await session.get_one(Org, org_id)
     tz = ZoneInfo(org.timezone)
     today = now.astimezone(tz).date()
     cal = await load_workdays(session)

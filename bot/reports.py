@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit
@@ -252,6 +252,18 @@ async def talk_pair(session: AsyncSession, branch_id: int, text: str) -> tuple[i
     return found[0], found[1]
 
 
+async def _talk_members(session: AsyncSession, branch_id: int, pair: object) -> tuple[int, int]:
+    """A draft's two talk partners, still two different active members of the branch."""
+    if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(i, int) for i in pair):
+        raise ReportError("report.talk_names")
+    found = await session.scalar(
+        select(func.count()).where(Member.id.in_(pair), Member.org_id == branch_id, Member.active)
+    )
+    if pair[0] == pair[1] or found != 2:
+        raise ReportError("report.talk_names")
+    return pair[0], pair[1]
+
+
 async def member_names(session: AsyncSession, ids: list[int]) -> dict[int, str]:
     rows = dict(
         (await session.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))).all()
@@ -310,17 +322,9 @@ async def file(
         codes = list(KINDS[kind].obligations)
         if kind == "heart_talk":
             assert author.branch_id is not None
-            pair = draft.get("pair")
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise ReportError("report.talk_names")
-            names = await member_names(session, [int(pair[0]), int(pair[1])])
-            member_id, partner_id = int(pair[0]), int(pair[1])
-            if len(names) != 2 or member_id == partner_id:
-                raise ReportError("report.talk_names")
-            for mid in (member_id, partner_id):
-                m = await session.get_one(Member, mid)
-                if m.org_id != author.branch_id or not m.active:
-                    raise ReportError("report.talk_names")
+            member_id, partner_id = await _talk_members(
+                session, author.branch_id, draft.get("pair")
+            )
     record_id = await add_record(
         session,
         org_id=org_id,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import collections, conversations
+from bot import collections, conversations, meeting_texts
 from bot.collections import CollectionError
 from bot.dates import parse_day, parse_when
 from bot.reports import KINDS, ReportError
@@ -47,7 +47,7 @@ def _tz(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
-    return deps(context).clock.now().astimezone(ZoneInfo(_tz(context))).date()
+    return deps(context).today()
 
 
 def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
@@ -88,7 +88,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 "ask.recent",
                 kind=t(lang, f"report.kind_{p.kind}"),
                 prompt=esc(p.prompt[:30]),
-                deadline=collections.when(lang, p.deadline, _tz(context)),
+                deadline=meeting_texts.when(lang, p.deadline, _tz(context)),
                 done=len(p.on_time),
                 late=len(p.late),
                 total=p.total,
@@ -167,7 +167,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 "ask.confirm",
                 kind=t(lang, f"report.kind_{draft['kind']}"),
                 prompt=esc(draft["prompt"]),
-                deadline=collections.when(
+                deadline=meeting_texts.when(
                     lang, datetime.fromisoformat(draft["deadline"]), _tz(context)
                 ),
                 audience=t(lang, f"ask.audience_{arg}"),
@@ -242,7 +242,7 @@ async def _take_deadline(
         for a in collections.AUDIENCES
         if counts[a]
     ]
-    text = t(lang, "ask.ask_audience", deadline=collections.when(lang, deadline, _tz(context)))
+    text = t(lang, "ask.ask_audience", deadline=meeting_texts.when(lang, deadline, _tz(context)))
     if update.callback_query is not None:
         await toast(update)
         await edit_or_send(update, text, keyboard(rows))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
@@ -22,7 +21,7 @@ async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await reply(update, t(actor.lang, "calendar.unlinked"))
         return
     d = deps(context)
-    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    today = d.today()
     text = " ".join(context.args or []).strip()
     if not text:
         await reply(update, t(actor.lang, "away.usage"))

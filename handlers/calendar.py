@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -201,7 +200,7 @@ async def due_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if org is None:
         return
     d = deps(context)
-    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    today = d.today()
     years = tuple(sorted({today.year - 1, today.year, (today + timedelta(days=DUE_DAYS + 1)).year}))
     await reply(update, due_text(actor.lang, await _view(context, org, years), actor))
 

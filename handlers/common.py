@@ -8,8 +8,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import (
@@ -55,6 +56,10 @@ class Deps:
     @property
     def bootstrap_ids(self) -> frozenset[int]:
         return frozenset(self.settings.admin_ids)
+
+    def today(self) -> date:
+        """Today in the bot's time zone, by the one clock."""
+        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:

@@ -57,7 +57,7 @@ def _tz(context: ContextTypes.DEFAULT_TYPE) -> ZoneInfo:
 
 
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
-    return deps(context).clock.now().astimezone(_tz(context)).date()
+    return deps(context).today()
 
 
 # ---------------------------------------------------------------- /meet, step by step

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import charts, ics, ledger
-from bot.access import Actor, administers, org_by_code
+from bot.access import Actor, admin_roots, manages_branch, org_by_code
 from bot.assessment import GRADES, Result, assess
 from bot.calendar import Status
-from bot.models import Org, OrgKind
+from bot.models import OrgKind
 from bot.obligations import obligation_name
 from bot.progress import branch_status, overview, quarter_of
 from bot.texts import Lang, fmt_date, t
@@ -61,8 +60,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     d = deps(context)
     lang = actor.lang
     async with d.db.read() as session:
-        org = await session.get_one(Org, info.id)
-        view = await branch_status(session, org, now=d.clock.now())
+        view = await branch_status(session, info.id, now=d.clock.now())
     lines = [t(lang, "status.title", branch=esc(view.name), day=fmt_date(lang, view.today))]
     labels: list[str] = []
     shares: list[float] = []
@@ -117,17 +115,6 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # ---------------------------------------------------------------- /overview and /assess
 
 
-async def _admin_roots(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, action: str
-) -> list[int] | bool | None:
-    """The orgs whose branches the admin sees (None: all, for bootstrap admins); False when
-    the caller is no admin (refused)."""
-    if not actor.is_admin:
-        await refuse(update, context, actor, action=action, key="common.admins_only")
-        return False
-    return None if actor.is_bootstrap else sorted(actor.admin_org_ids)
-
-
 def _pager(prefix: str, page: int, pages: int, lang: Lang) -> Any:
     if pages <= 1:
         return None
@@ -156,15 +143,13 @@ async def overview_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def _overview(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, page: int, *, with_chart: bool
 ) -> None:
-    roots = await _admin_roots(update, context, actor, "overview")
-    if roots is False:
+    if not actor.is_admin:
+        await refuse(update, context, actor, action="overview", key="common.admins_only")
         return
     d = deps(context)
     lang = actor.lang
     async with d.db.read() as session:
-        view = await overview(
-            session, roots if isinstance(roots, list) else None, now=d.clock.now()
-        )
+        view = await overview(session, admin_roots(actor), now=d.clock.now())
     if not view.rows:
         await reply(update, t(lang, "overview.none"))
         return
@@ -210,7 +195,7 @@ async def assess_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not await ensure_private(update, context, actor):
         return
     d = deps(context)
-    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    today = d.today()
     year = _year_arg(context.args[0] if context.args else None, today.year)
     if year is None:
         await reply(update, t(actor.lang, "assess.bad_year"))
@@ -221,8 +206,8 @@ async def assess_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _assess(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, year: int, page: int
 ) -> None:
-    roots = await _admin_roots(update, context, actor, "assess")
-    if roots is False:
+    if not actor.is_admin:
+        await refuse(update, context, actor, action="assess", key="common.admins_only")
         return
     d = deps(context)
     lang = actor.lang
@@ -230,7 +215,7 @@ async def _assess(
         results = await assess(
             session,
             year=year,
-            roots=roots if isinstance(roots, list) else None,
+            roots=admin_roots(actor),
             now=d.clock.now(),
         )
     if not results:
@@ -314,7 +299,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     d = deps(context)
     lang = actor.lang
-    today = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    today = d.today()
     args = list(context.args or [])
     year_text = next((a for a in args if a.isdigit()), None)
     codes = [a for a in args if not a.isdigit()]
@@ -325,10 +310,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     async with d.db.read() as session:
         if codes:
             info = await org_by_code(session, codes[0][:120])
-            allowed = info is not None and (
-                await administers(session, actor, info.id)
-                or (actor.is_manager and actor.branch is not None and info.id == actor.branch.id)
-            )
+            allowed = info is not None and await manages_branch(session, actor, info.id)
         elif actor.is_manager and actor.branch is not None:
             info, allowed = actor.branch, True
         else:
@@ -339,18 +321,12 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             update, context, actor, action="export", key=key, org_id=info.id if info else None
         )
         return
-    if info.kind not in (
-        OrgKind.BRANCH.value,
-        OrgKind.COMMITTEE.value,
-        OrgKind.WORKING_COMMITTEE.value,
-        OrgKind.GENERAL_BRANCH.value,
-    ):
+    if info.kind == OrgKind.GROUP.value:  # a 党小组's records are in its branch's ledger
         await reply(update, t(lang, "export.usage"))
         return
     try:
         async with d.db.read() as session:
-            org = await session.get_one(Org, info.id)
-            data = await ledger.export(session, org, year, now=d.clock.now())
+            data = await ledger.export(session, info.id, year, now=d.clock.now())
     except OSError as exc:
         log.error("export of %s failed: %s", info.code, exc)
         await reply(
@@ -373,19 +349,20 @@ async def ics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await reply(update, t(actor.lang, "calendar.unlinked"))
         return
     d = deps(context)
+    branch = actor.branch
     async with d.db.read() as session:
-        org = await session.get_one(Org, actor.branch.id)
         data = await ics.export(
             session,
-            org,
+            branch.id,
             now=d.clock.now(),
+            lang=actor.lang,
             member=actor.member.member_code or actor.member.name,
         )
     message = update.effective_message
     assert message is not None
     await message.reply_document(
-        InputFile(data, filename=f"zhibu-{org.code}.ics"),
-        caption=t(actor.lang, "ics.caption", org=esc(org.name)),
+        InputFile(data, filename=f"zhibu-{branch.code}.ics"),
+        caption=t(actor.lang, "ics.caption", org=esc(branch.name)),
     )
 
 

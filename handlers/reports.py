@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram import Message, Update
 from telegram.error import BadRequest
@@ -75,8 +74,7 @@ async def author_of(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> Author:
 
 
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
-    d = deps(context)
-    return d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).date()
+    return deps(context).today()
 
 
 def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:

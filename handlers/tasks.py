@@ -75,7 +75,7 @@ async def task_lines(
                 key,
                 kind=kind,
                 prompt=esc(c.prompt[:40]),
-                deadline=collections.when(lang, c.deadline, tz),
+                deadline=meeting_texts.when(lang, c.deadline, tz),
             )
         )
         rows.append([(f"{t(lang, 'ask.submit')} · {kind}", f"ak:s:{c.id}")])
