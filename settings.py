@@ -89,6 +89,20 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def secrets(self) -> list[str]:
+        """Every secret setting's value, for the log redactor: token, webhook secret, the
+        database password."""
+        from sqlalchemy.engine import make_url
+
+        found = [s.get_secret_value() for s in (self.bot_token, self.webhook_secret) if s]
+        try:
+            password = make_url(self.database_url).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(str(password))
+        return [s for s in found if s]
+
 
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides for tests and the CLI."""

@@ -13,7 +13,6 @@ from bot.models import (
     Member,
     Org,
     OrgAdmin,
-    ProcessedUpdate,
     Role,
     TelegramLink,
     TelegramUser,
@@ -66,12 +65,6 @@ def member_info(m: Member) -> MemberInfo:
 
 def org_info(o: Org) -> OrgInfo:
     return OrgInfo(o.id, o.code, o.name, o.kind, o.parent_id, o.group_chat_id)
-
-
-async def mark_processed(session: AsyncSession, update_id: int, *, now: datetime) -> None:
-    """Record an update as handled; IntegrityError if it was handled before."""
-    session.add(ProcessedUpdate(update_id=update_id, processed_at=now))
-    await session.flush()
 
 
 async def remember_user(

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -23,9 +24,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot import inbox
 from bot.clock import Clock, SystemClock
 from bot.db import Database
+from bot.intake import PollingIntake
 from bot.leader import Leadership, sqlite_lock
+from bot.liveness import Backoff, Liveness
 from bot.migrate import upgrade
 from bot.throttle import Limits, Throttle
 from bot.webhook import WebhookServer
@@ -63,9 +67,37 @@ log = logging.getLogger("zhibu.app")
 # Opt in to python-telegram-bot's coming behaviour: durations (retry_after …) as timedeltas.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+EXIT_LOST_OFFICE = 3  # another process took over: a service manager should restart us
+LIVENESS_EVERY = 10.0  # seconds between writes of the task registry for zhibu doctor
+
+
+class InboxApplication(Application):  # type: ignore[type-arg]
+    """Marks each update handled: with its first change (see bot/inbox.py), or at the end."""
+
+    async def process_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            await super().process_update(update)
+            return
+        d: Deps = self.bot_data["deps"]
+        with inbox.handling(update.update_id, now=d.clock.now()) as work:
+            await super().process_update(update)
+        if work.armed and not work.marked:
+            try:
+                async with d.db.write() as session:
+                    await inbox.mark_handled(session, update.update_id, now=d.clock.now())
+            except (SQLAlchemyError, OSError) as exc:  # it is handled again after a restart
+                log.warning(
+                    "update %s not marked handled: %s", update.update_id, type(exc).__name__
+                )
+
 
 def build_application(
-    settings: Settings, *, db: Database, clock: Clock | None = None
+    settings: Settings,
+    *,
+    db: Database,
+    clock: Clock | None = None,
+    leadership: Leadership | None = None,
+    liveness: Liveness | None = None,
 ) -> Application:  # type: ignore[type-arg]
     if settings.bot_token is None:
         raise ValueError("ZHIBU_BOT_TOKEN is not set")
@@ -79,6 +111,8 @@ def build_application(
     )
     app = (
         ApplicationBuilder()
+        .application_class(InboxApplication)
+        .updater(None)  # updates come in through the inbox (bot/intake.py, bot/webhook.py)
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.api_base_url)
         .base_file_url(settings.file_base_url)
@@ -96,8 +130,20 @@ def build_application(
         .build()
     )
     clock = clock or SystemClock()
-    sender = OutboxSender(db=db, bot=app.bot, clock=clock, workers=settings.sender_workers)
-    app.bot_data["deps"] = Deps(settings=settings, db=db, clock=clock, sender=sender)
+    liveness = liveness or Liveness(clock)
+    sender = OutboxSender(
+        db=db,
+        bot=app.bot,
+        clock=clock,
+        workers=settings.sender_workers,
+        leader=leadership,
+        epoch=leadership.epoch if leadership else None,
+        sole=leadership.sole if leadership else True,
+        liveness=liveness,
+    )
+    app.bot_data["deps"] = Deps(
+        settings=settings, db=db, clock=clock, sender=sender, liveness=liveness
+    )
 
     # Order matters. Group -1 runs first for every update: it drops repeated update ids.
     app.add_handler(TypeHandler(Update, record_update), group=-1)
@@ -155,12 +201,12 @@ async def stop_services(app: Application) -> None:  # type: ignore[type-arg]
         await deps.sender.stop()
 
 
-def run(settings: Settings) -> None:
-    """``zhibu run``: until SIGINT or SIGTERM."""
-    asyncio.run(serve(settings))
+def run(settings: Settings) -> int:
+    """``zhibu run``: until SIGINT or SIGTERM (0), or until another process takes over (3)."""
+    return asyncio.run(serve(settings))
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Be the one active process, migrate, then poll (or serve the webhook) and send."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,30 +214,36 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     db = Database.from_url(settings.database_url)
-    leadership = None if db.is_sqlite else Leadership(db.engine)
+    clock = SystemClock()
+    liveness = Liveness(clock)
+    leadership = Leadership(db, clock, liveness=liveness)
     try:
         with sqlite_lock(settings.database_url) if db.is_sqlite else contextlib.nullcontext():
-            if leadership is not None:
-                await _until_either(leadership.acquire(), stop)
-                if stop.is_set():
-                    return
+            await _until_either(leadership.acquire(), stop)
+            if stop.is_set():
+                return 0
             await upgrade(db.engine)
-            await _serve_app(settings, db, stop, leadership.lost if leadership else None)
+            await leadership.take_office()
+            return await _serve_app(settings, db, clock, stop, leadership, liveness)
     finally:
-        if leadership is not None:
-            await leadership.release()
+        await leadership.release()
         await db.dispose()
 
 
 async def _serve_app(
-    settings: Settings, db: Database, stop: asyncio.Event, lost: asyncio.Event | None
-) -> None:
-    app = build_application(settings, db=db)
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    stop: asyncio.Event,
+    leadership: Leadership,
+    liveness: Liveness,
+) -> int:
+    app = build_application(settings, db=db, clock=clock, leadership=leadership, liveness=liveness)
     async with app:
         await app.start()
         await start_services(app)
-        assert app.updater is not None
         webhook: WebhookServer | None = None
+        intake: PollingIntake | None = None
         if settings.webhook_url:
             assert settings.webhook_secret is not None
             webhook = WebhookServer(
@@ -200,23 +252,52 @@ async def _serve_app(
                 url=settings.webhook_url,
                 listen=settings.webhook_listen,
                 secret=settings.webhook_secret.get_secret_value(),
+                clock=clock,
+                liveness=liveness,
             )
             await webhook.start()
         else:
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        waits = [asyncio.create_task(stop.wait())]
-        if lost is not None:
-            waits.append(asyncio.create_task(lost.wait()))
+            intake = PollingIntake(app, db, clock, liveness=liveness)
+            await intake.start()
+        reporter = asyncio.create_task(report_liveness(db, liveness), name="liveness")
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(leadership.lost.wait())]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
             w.cancel()
-        log.info("stopping")
+        lost = leadership.lost.is_set()
+        log.info("stopping%s", " (another process is active now)" if lost else "")
+        # No new updates, then the ones taken finish, then the messages on the way.
         if webhook is not None:
             await webhook.stop()
-        else:
-            await app.updater.stop()
-        await stop_services(app)
+        if intake is not None:
+            await intake.stop()
         await app.stop()
+        await stop_services(app)
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+    return EXIT_LOST_OFFICE if lost else 0
+
+
+async def report_liveness(db: Database, liveness: Liveness, every: float = LIVENESS_EVERY) -> None:
+    """Write the task registry for zhibu doctor, every few seconds; survives any error."""
+    liveness.register("liveness")
+    pause = Backoff()
+    while True:
+        try:
+            liveness.ok("liveness")
+            async with db.write() as session:
+                await liveness.save(session)
+        except Exception as exc:  # the database is busy or gone: try again later
+            liveness.failed("liveness", exc)
+            wait = pause.next()
+            log.warning(
+                "cannot record task liveness (%s); again in %.1f s", type(exc).__name__, wait
+            )
+            await asyncio.sleep(wait)
+            continue
+        pause.reset()
+        await asyncio.sleep(every)
 
 
 async def _until_either(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:

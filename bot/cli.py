@@ -76,16 +76,41 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    setup_logging(settings.log_level, [settings.bot_token.get_secret_value()])
+    redactor = setup_logging(settings.log_level, settings.secrets())
     from bot.app import run
-    from bot.leader import AlreadyRunning
 
     try:
-        run(settings)
-    except AlreadyRunning as exc:
-        print(f"zhibu: {exc}", file=sys.stderr)
+        return run(settings)
+    except Exception as exc:  # one clear line, never a traceback (it could hold a secret)
+        print(f"zhibu: {redactor.redact(startup_failure(exc))}", file=sys.stderr)
         return 1
-    return 0
+
+
+def startup_failure(exc: BaseException) -> str:
+    """What stopped ``zhibu run`` from starting, in the words of ``zhibu doctor``."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    from bot.leader import AlreadyRunning
+
+    if isinstance(exc, AlreadyRunning):
+        return str(exc)
+    if isinstance(exc, InvalidToken):
+        return "bot api: refused: Telegram rejected the token (fix: check ZHIBU_BOT_TOKEN)"
+    if isinstance(exc, NetworkError):
+        return (
+            f"bot api: unreachable: {type(exc).__name__} "
+            "(fix: check network access to ZHIBU_API_BASE_URL)"
+        )
+    if isinstance(exc, TelegramError):
+        return f"bot api: refused: {exc.message} (fix: check ZHIBU_BOT_TOKEN)"
+    if isinstance(exc, SQLAlchemyError | OSError):
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return (
+            f"database: unreachable: {type(exc).__name__}: {first} "
+            "(fix: check ZHIBU_DATABASE_URL; zhibu doctor says more)"
+        )
+    return f"could not start: {type(exc).__name__} (run zhibu doctor)"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -113,10 +138,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     from bot.roster import (
         MEMBER_SHEET,
         ORG_SHEET,
+        Importer,
         RosterFormatError,
         import_roster,
         read_csv,
-        read_workbook,
+        read_workbook_isolated,
         render_result,
         write_template,
     )
@@ -129,10 +155,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     try:
         if args.file:
-            orgs, members = read_workbook(Path(args.file).read_bytes())
+            contents = [Path(args.file).read_bytes()]
+            orgs, members = read_workbook_isolated(contents[0])
         elif args.orgs and args.members:
-            orgs = read_csv(Path(args.orgs).read_bytes(), ORG_SHEET)
-            members = read_csv(Path(args.members).read_bytes(), MEMBER_SHEET)
+            contents = [Path(args.orgs).read_bytes(), Path(args.members).read_bytes()]
+            orgs = read_csv(contents[0], ORG_SHEET)
+            members = read_csv(contents[1], MEMBER_SHEET)
         else:
             print("zhibu import: give FILE.xlsx, or both --orgs and --members", file=sys.stderr)
             return EXIT_USAGE
@@ -154,6 +182,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 now=SystemClock().now(),
                 default_timezone=settings.timezone,
                 dry_run=args.dry_run,
+                by=Importer.of("cli", args.file or f"{args.orgs} + {args.members}", *contents),
             )
         finally:
             await db.dispose()
@@ -295,7 +324,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 1
     if outcome.command is not None and outcome.size == 0:
         print("pg_dump is not installed here; run this where it is:", file=sys.stderr)
-        print(" ".join(outcome.command))
+        print(" ".join(outcome.command) + "   (the password from PGPASSWORD or ~/.pgpass)")
         return 1
     print(f"{outcome.path}: {outcome.size} bytes")
     return 0
@@ -307,11 +336,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
-        target = restore(settings.database_url, Path(args.file))
+        done = restore(settings.database_url, Path(args.file), now=SystemClock().now())
     except (BackupError, AlreadyRunning) as exc:
         print(f"zhibu restore: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.file} to {target}; run zhibu doctor, then zhibu run")
+    counts = ", ".join(f"{table} {n}" for table, n in done.counts.items())
+    print(f"restored {args.file} to {done.target}: database version {done.revision}; {counts}")
+    if done.kept is not None:
+        print(f"the database it replaced is kept as {done.kept}")
+    print("run zhibu doctor, then zhibu run")
     return 0
 
 

@@ -8,8 +8,9 @@ never meet half-way. PostgreSQL uses its own locking.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -23,6 +24,21 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE_OPTION = "zhibu_write"
+
+# Work that rides along in the next write transaction of the current task (e.g. marking the
+# update being handled as done in the same transaction as its first change).
+Rider = Callable[[AsyncSession], Awaitable[None]]
+_rider: ContextVar[Rider | None] = ContextVar("zhibu_rider", default=None)
+
+
+@contextmanager
+def riding(rider: Rider | None) -> Iterator[None]:
+    """While inside, every write transaction of this task runs ``rider`` before it commits."""
+    token = _rider.set(rider)
+    try:
+        yield
+    finally:
+        _rider.reset(token)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -78,12 +94,17 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
+        rider = _rider.get()
         if self._write_lock is None:
             async with self._write() as session, session.begin():
                 yield session
+                if rider is not None:
+                    await rider(session)
             return
         async with self._write_lock, self._write() as session, session.begin():
             yield session
+            if rider is not None:
+                await rider(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import liveness
 from bot.clock import SystemClock
 from bot.db import Database
 from bot.migrate import current_revision, head_revision
@@ -24,9 +26,10 @@ class Check:
     fix: str = ""
 
 
-async def run_checks(settings: Settings) -> list[Check]:
+async def run_checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
     checks = [_check_settings(settings)]
     checks += await _check_database(settings)
+    checks += await _check_tasks(settings, now or SystemClock().now())
     checks.append(await _check_bot_api(settings))
     return checks
 
@@ -96,6 +99,48 @@ async def _check_holidays(settings: Settings) -> list[Check]:
             checks.append(Check(f"holidays {year}", False, detail, fix))
         else:
             checks.append(Check(f"holidays {year}", True, f"from the {source.value} data"))
+    return checks
+
+
+NOT_RUNNING_AFTER = timedelta(minutes=2)  # no task reported for this long: no zhibu run
+
+
+async def _check_tasks(settings: Settings, now: datetime) -> list[Check]:
+    """Each long-lived task of the running bot: when it last completed a loop."""
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            rows = await liveness.stored(session)
+    except (SQLAlchemyError, OSError):
+        return []  # the database check has said what is wrong
+    finally:
+        await db.dispose()
+    if not rows:
+        return [Check("tasks", True, "no zhibu run has reported yet")]
+    newest = max(r.updated_at for r in rows)
+    if now - newest > NOT_RUNNING_AFTER:
+        return [
+            Check(
+                "tasks",
+                True,
+                f"no zhibu run is reporting (last report {newest:%Y-%m-%d %H:%M} UTC)",
+            )
+        ]
+    checks = []
+    for row in rows:
+        last = f"last good loop {row.last_ok:%H:%M:%S} UTC" if row.last_ok else "no good loop yet"
+        if liveness.stalled_row(row, now):
+            error = f"; last error: {row.last_error}" if row.last_error else ""
+            checks.append(
+                Check(
+                    f"task {row.name}",
+                    False,
+                    f"stalled ({last}, {row.failures} failures in a row{error})",
+                    f"see the log of {row.holder}; it keeps retrying by itself",
+                )
+            )
+        else:
+            checks.append(Check(f"task {row.name}", True, f"alive on {row.holder} ({last})"))
     return checks
 
 

@@ -30,6 +30,7 @@ from bot.models import Attendance, Meeting, Member, Org, OrgKind, Record, Record
 from bot.obligations import load_workdays, member_key, obligation_name, org_occurrences
 from bot.tables import width
 from bot.texts import t
+from bot.workbook import append_row
 
 MONTHS = [f"{m}月" for m in range(1, 13)]
 STATUS = {
@@ -72,13 +73,13 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 def _write(wb: Workbook, sheet: Sheet) -> Worksheet:
     ws = wb.create_sheet(sheet.title)
-    ws.append(sheet.headers)
+    append_row(ws, sheet.headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.alignment = Alignment(horizontal="center", vertical="center")
     for row in sheet.rows:
-        ws.append(row)
+        append_row(ws, row)
     ws.freeze_panes = "A2"
     for index, header in enumerate(sheet.headers, start=1):
         letter = get_column_letter(index)

@@ -7,6 +7,10 @@ import re
 import sys
 
 _TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+# invite tokens travel as deep links: t.me/<bot>?start=<kind>_<token> (and startgroup=)
+_INVITE_RE = re.compile(r"(start(?:group)?=)[A-Za-z0-9_-]+")
+# a password in a database URL: scheme://user:password@host
+_URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
 class RedactingFilter(logging.Filter):
@@ -19,6 +23,8 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
+        text = _INVITE_RE.sub(r"\1***", text)
+        text = _URL_PASSWORD_RE.sub(r"\1***@", text)
         return _TOKEN_RE.sub("***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -39,12 +45,15 @@ class OneLineFormatter(logging.Formatter):
         return super().format(record).replace("\r", "").replace("\n", " ⏎ ")
 
 
-def setup_logging(level: str, secrets: list[str]) -> None:
+def setup_logging(level: str, secrets: list[str]) -> RedactingFilter:
+    """One line per event on stderr, every secret redacted; returns the redactor for text
+    printed outside the log (start-up failures)."""
+    redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     )
-    handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -53,3 +62,8 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     for noisy in ("apscheduler", "aiosqlite", "alembic.runtime.plugins", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # At DEBUG, python-telegram-bot logs every request's parameters and every update: whole
+    # message texts with invite links and phone numbers. Never below INFO for them.
+    for chatty in ("telegram", "telegram.ext", "tornado.access"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
+    return redactor

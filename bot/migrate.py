@@ -23,6 +23,11 @@ def alembic_config() -> Config:
     return cfg
 
 
+def known_revisions() -> set[str]:
+    """Every revision this version of zhibu has a migration for."""
+    return {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 

@@ -197,11 +197,22 @@ class JoinRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class ProcessedUpdate(Base):
-    __tablename__ = "processed_updates"
+class InboxUpdate(Base):
+    """An update from Telegram, stored before it is confirmed (the transactional inbox).
+
+    ``payload`` is the update as Telegram sent it, kept until it is handled; ``handled_at``
+    is set in the same transaction as the first change the update made (or after handlers
+    that change nothing). The update id being here is also what makes a second delivery of
+    the same update change nothing.
+    """
+
+    __tablename__ = "update_inbox"
+    __table_args__ = (Index("ix_update_inbox_pending", "handled_at", "update_id"),)
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
@@ -345,6 +356,34 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # who claimed a row being sent, and until when the claim holds (see bot/outbox.py)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LeaderState(Base):
+    """The active process (one row): its fencing epoch and how long its lease holds."""
+
+    __tablename__ = "leader_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TaskLiveness(Base):
+    """When each long-lived task last completed a loop, for /healthz and zhibu doctor."""
+
+    __tablename__ = "task_liveness"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    last_ok: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TickState(Base):

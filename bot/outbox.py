@@ -1,15 +1,19 @@
 """The outbox (SPEC §11): every scheduled message is a row first, with a unique key.
 
 Rows are written in the transaction that decided to send them; the sender claims pending
-rows, sends them and records the outcome. A row caught mid-send by a crash goes back to
-pending when the sender starts again: it may then be sent twice, never lost.
+rows, sends them and records the outcome. A claim carries the claimer's leader epoch and a
+lease: a claim is made only by the current epoch (fencing, see bot/leader.py), and a row
+whose lease has run out while still ``sending`` goes back to pending (the claimer died, or
+hit an error it could not record). A row caught mid-send by a crash may so be sent twice,
+never lost.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,10 +21,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import OutboxMessage, OutboxStatus
+from bot.models import LeaderState, OutboxMessage, OutboxStatus
 
 KEY_MAX = 200
 MAX_TRIES = 10
+# A claim holds this long (renewed on each try); longer than a fenced leader may still send.
+LEASE = timedelta(seconds=60)
 
 
 def outbox_key(*parts: object) -> str:
@@ -85,34 +91,73 @@ class Claimed:
     tries: int
 
 
-async def recover(session: AsyncSession) -> int:
-    """Rows left mid-send by a process that died go back to pending."""
+async def recover(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    keep: Collection[int] = (),
+) -> int:
+    """Rows left ``sending`` go back to pending: all of them (``now`` None: no other process
+    can hold any), or those whose lease ran out, except the ones this process still holds."""
+    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING.value)
+    if now is not None:
+        query = query.where(
+            (OutboxMessage.lease_until.is_(None)) | (OutboxMessage.lease_until < now)
+        )
+    if keep:
+        query = query.where(OutboxMessage.id.not_in(list(keep)))
     result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.SENDING.value)
-        .values(status=OutboxStatus.PENDING.value)
+        query.values(status=OutboxStatus.PENDING.value, epoch=None, lease_until=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def claim(session: AsyncSession, *, now: datetime, limit: int) -> list[Claimed]:
-    rows = list(
-        (
-            await session.execute(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.PENDING.value,
-                    OutboxMessage.not_before <= now,
-                )
-                .order_by(OutboxMessage.not_before, OutboxMessage.id)
-                .limit(limit)
-            )
-        ).scalars()
+async def current_epoch(session: AsyncSession, *, lock: bool = False) -> int | None:
+    """The active process's epoch; ``lock`` holds the row (PostgreSQL) so a takeover waits
+    for this transaction to end."""
+    query = select(LeaderState.epoch).where(LeaderState.id == 1)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return await session.scalar(query)
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, epoch: int | None = None
+) -> list[Claimed]:
+    """Claim due rows for sending, as the process of ``epoch``: none if that is no longer
+    the current one. Rows another claimer holds are skipped (PostgreSQL)."""
+    if epoch is not None and await current_epoch(session, lock=True) != epoch:
+        return []
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING.value,
+            OutboxMessage.not_before <= now,
+        )
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list((await session.execute(query)).scalars())
     for row in rows:
         row.status = OutboxStatus.SENDING.value
+        row.epoch = epoch
+        row.lease_until = now + LEASE
     await session.flush()
     return [Claimed(r.id, r.chat_id or 0, r.text, r.reply_markup, r.tries) for r in rows]
+
+
+async def release(session: AsyncSession, ids: Collection[int]) -> int:
+    """Claimed rows that were never tried go back to pending at once (a clean stop)."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == OutboxStatus.SENDING.value)
+        .values(status=OutboxStatus.PENDING.value, epoch=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def mark_sent(
@@ -125,11 +170,14 @@ async def mark_sent(
     )
 
 
-async def mark_try(session: AsyncSession, row_id: int, *, tries: int, error: str) -> None:
+async def mark_try(
+    session: AsyncSession, row_id: int, *, tries: int, error: str, now: datetime
+) -> None:
+    """A failed try; the claim's lease is renewed for the wait before the next."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id)
-        .values(tries=tries, last_error=error[:500])
+        .values(tries=tries, last_error=error[:500], lease_until=now + LEASE)
     )
 
 

@@ -6,8 +6,11 @@ owns, so a failed or dry run leaves the database exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
+import multiprocessing
 import re
 import unicodedata
 import zipfile
@@ -20,9 +23,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import audit
 from bot.db import Database
 from bot.models import Member, Org, OrgKind, Role
 from bot.texts import Lang, t
+from bot.workbook import append_row
 
 MAX_ERRORS_SHOWN = 50
 ORG_SHEET = "组织"
@@ -101,6 +106,11 @@ EARLIEST_JOIN = date(1921, 7, 1)
 MAX_NAME = 50
 MAX_ORG_NAME = 100
 MAX_GROUP = 30
+MAX_COLUMNS = 40  # header cells read from a sheet, whatever width it declares
+MAX_ROWS = 100_000  # data rows per sheet
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # what a workbook may unpack to
+PARSE_SECONDS = 20.0  # a workbook not read by then is refused
+CHILD_MEMORY = 1536 * 1024 * 1024  # address space of the process that reads a workbook
 
 
 class RosterFormatError(Exception):
@@ -198,10 +208,17 @@ def column_letter(index: int) -> str:
 
 
 def read_workbook(data: bytes) -> tuple[Table, Table]:
-    """The 组织 and 党员 sheets of an .xlsx workbook (English sheet names also work)."""
+    """The 组织 and 党员 sheets of an .xlsx workbook (English sheet names also work).
+
+    Nothing in the file is trusted: not the sheet's declared dimension (only the header's
+    columns are read, at most MAX_COLUMNS), not its row count (more than MAX_ROWS is
+    refused), not the sizes its zip entries claim (unpacked size is capped). Run it in
+    ``read_workbook_isolated`` when the caller must stay responsive.
+    """
     from openpyxl import load_workbook  # slow import; only when a workbook is read
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_unpacked_size(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
@@ -212,11 +229,88 @@ def read_workbook(data: bytes) -> tuple[Table, Table]:
         member_ws = sheets.get(MEMBER_SHEET) or sheets.get("members")
         if org_ws is None or member_ws is None:
             raise RosterFormatError("roster.missing_sheets", found=", ".join(sheets) or "-")
-        return _sheet_table(ORG_SHEET, org_ws.iter_rows(values_only=True)), _sheet_table(
-            MEMBER_SHEET, member_ws.iter_rows(values_only=True)
+        return _sheet_table(ORG_SHEET, _bounded_rows(ORG_SHEET, org_ws)), _sheet_table(
+            MEMBER_SHEET, _bounded_rows(MEMBER_SHEET, member_ws)
         )
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
+        raise RosterFormatError("roster.not_xlsx") from exc
     finally:
         wb.close()
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """Refuse a zip that unpacks too large, counting what it really unpacks to (the sizes in
+    its directory are the file's own claim)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = 0
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    while chunk := member.read(1 << 20):
+                        total += len(chunk)
+                        if total > MAX_UNPACKED_BYTES:
+                            raise RosterFormatError(
+                                "roster.too_big", mb=MAX_UNPACKED_BYTES // (1 << 20)
+                            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise RosterFormatError("roster.not_xlsx") from exc
+
+
+def _bounded_rows(sheet: str, ws: Any) -> Iterable[Sequence[Any]]:
+    """The header row, then the data rows cut to the header's width; at most MAX_ROWS."""
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()  # ignore the dimension the file declares
+    header = next(ws.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True), ())
+    named = [i for i, value in enumerate(header) if not _blank(value)]
+    width = named[-1] + 1 if named else 1
+    yield tuple(header)[:width]
+    for count, row in enumerate(ws.iter_rows(min_row=2, max_col=width, values_only=True), 1):
+        if count > MAX_ROWS:
+            raise RosterFormatError("roster.too_many_rows", sheet=sheet, limit=MAX_ROWS)
+        yield row
+
+
+def _read_in_child(data: bytes, memory_limit: int) -> tuple[str, Any]:
+    """The child process's work: read the workbook within a memory limit."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    try:
+        return "ok", read_workbook(data)
+    except RosterFormatError as exc:
+        return "refused", (exc.key, exc.params)
+    except MemoryError:
+        return "refused", ("roster.too_big", {"mb": MAX_UNPACKED_BYTES // (1 << 20)})
+
+
+def read_workbook_isolated(
+    data: bytes, *, timeout: float = PARSE_SECONDS, memory_limit: int = CHILD_MEMORY
+) -> tuple[Table, Table]:
+    """``read_workbook`` in a child process that is killed after ``timeout`` seconds and may
+    not use more than ``memory_limit`` bytes: a hostile file costs the bot nothing. Blocks
+    the calling thread: from async code, run it with ``asyncio.to_thread``."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+    try:
+        outcome, value = pool.submit(_read_in_child, data, memory_limit).result(timeout)
+    except FutureTimeout:
+        raise RosterFormatError("roster.too_slow", seconds=int(timeout)) from None
+    except BrokenProcessPool:
+        raise RosterFormatError("roster.too_big", mb=MAX_UNPACKED_BYTES // (1 << 20)) from None
+    finally:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()  # a child still at work after the timeout is ended here
+        pool.shutdown(wait=False, cancel_futures=True)
+    if outcome == "refused":
+        key, params = value
+        raise RosterFormatError(key, **params)
+    orgs, members = value
+    return orgs, members
 
 
 def read_csv(data: bytes, sheet: str) -> Table:
@@ -582,35 +676,82 @@ def _validate_members(
 
 
 def check_scope(
-    roster: Roster, parents: dict[str, str | None], allowed_roots: set[str]
+    roster: Roster,
+    parents: dict[str, str | None],
+    allowed_roots: set[str],
+    member_orgs: dict[str, str] | None = None,
 ) -> list[Problem]:
-    """Problems for every org the importing admin may not touch.
+    """Problems for everything in the file the importing admin may not touch.
 
-    ``parents`` maps stored org codes to their parent codes; the file's own parents win.
+    Scope is judged by the stored tree: an org already stored is inside only by its stored
+    ancestors, whatever parent the file gives it; a new org is inside when its parent is.
+    A file may not move an org out of scope, and may not move a member (by member code)
+    out of an org outside the scope. ``parents`` maps stored org codes to their parents;
+    ``member_orgs`` maps the stored member codes of the file to their orgs.
     """
-    chain_parents = dict(parents) | {o.code: o.parent_code for o in roster.orgs}
+    file_parents = {o.code: o.parent_code for o in roster.orgs}
+    known: dict[str, bool] = {}
 
-    def inside(code: str) -> bool:
-        seen: set[str] = set()
-        current: str | None = code
-        while current is not None and current not in seen:
-            if current in allowed_roots:
-                return True
-            seen.add(current)
-            current = chain_parents.get(current)
-        return False
+    def inside(code: str | None, seen: frozenset[str] = frozenset()) -> bool:
+        if code is None or code in seen:
+            return False
+        if code in known:
+            return known[code]
+        if code in parents:  # stored: only the stored chain counts
+            result = False
+            current: str | None = code
+            chain: set[str] = set()
+            while current is not None and current not in chain:
+                if current in allowed_roots:
+                    result = True
+                    break
+                chain.add(current)
+                current = parents.get(current)
+        else:
+            result = inside(file_parents.get(code), seen | {code})
+        known[code] = result
+        return result
 
-    problems = [
-        Problem(ORG_SHEET, "roster.out_of_scope", row=o.row, params={"value": o.code})
-        for o in roster.orgs
-        if not inside(o.code)
-    ]
-    problems += [
-        Problem(MEMBER_SHEET, "roster.out_of_scope", row=m.row, params={"value": m.org_code})
-        for m in roster.members
-        if not inside(m.org_code)
-    ]
+    problems: list[Problem] = []
+    for o in roster.orgs:
+        if not inside(o.code):
+            problems.append(
+                Problem(ORG_SHEET, "roster.out_of_scope", row=o.row, params={"value": o.code})
+            )
+        elif o.code in parents and o.parent_code != parents[o.code] and not inside(o.parent_code):
+            problems.append(
+                Problem(ORG_SHEET, "roster.move_out_of_scope", row=o.row, params={"value": o.code})
+            )
+    stored_orgs = member_orgs or {}
+    for m in roster.members:
+        if not inside(m.org_code):
+            problems.append(
+                Problem(
+                    MEMBER_SHEET, "roster.out_of_scope", row=m.row, params={"value": m.org_code}
+                )
+            )
+        elif m.member_code in stored_orgs and not inside(stored_orgs[m.member_code]):
+            problems.append(
+                Problem(
+                    MEMBER_SHEET,
+                    "roster.member_out_of_scope",
+                    row=m.row,
+                    params={"value": m.member_code},
+                )
+            )
     return problems
+
+
+async def stored_member_orgs(session: AsyncSession, codes: list[str]) -> dict[str, str]:
+    """The org code of each stored member with one of these member codes."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(Member.member_code, Org.code)
+        .join(Org, Org.id == Member.org_id)
+        .where(Member.member_code.in_(codes))
+    )
+    return {code: org for code, org in rows if code is not None}
 
 
 # ---------------------------------------------------------------- applying
@@ -769,11 +910,13 @@ def write_template(path: str) -> None:
     wb = Workbook()
     orgs = wb.active
     orgs.title = ORG_SHEET
-    orgs.append(TEMPLATE_ORG_HEADERS)
-    orgs.append(["JG01", "示例机关第一党支部", "", "党支部", "Asia/Shanghai"])
+    append_row(orgs, TEMPLATE_ORG_HEADERS)
+    append_row(orgs, ["JG01", "示例机关第一党支部", "", "党支部", "Asia/Shanghai"])
     members = wb.create_sheet(MEMBER_SHEET)
-    members.append(TEMPLATE_MEMBER_HEADERS)
-    members.append(["JG01", "张三", "M0001", "13800000000", "书记", "2001-07-01", "第一党小组"])
+    append_row(members, TEMPLATE_MEMBER_HEADERS)
+    append_row(
+        members, ["JG01", "张三", "M0001", "13800000000", "书记", "2001-07-01", "第一党小组"]
+    )
     for ws in (orgs, members):
         ws.freeze_panes = "A2"
         for idx in range(ws.max_column):
@@ -803,10 +946,13 @@ async def import_roster(
     default_timezone: str,
     dry_run: bool = False,
     allowed_roots: set[str] | None = None,
+    by: Importer | None = None,
 ) -> ImportResult:
     """Validate and, when everything is right, apply in one transaction.
 
-    ``allowed_roots``: org codes whose subtrees the importer administers; None means all.
+    ``allowed_roots``: org codes whose subtrees the importer administers; None means all
+    (the operator's CLI). ``by``: who imported which file; every import that is not a dry
+    run is audited (applied: in the import's own transaction; refused: on its own).
     """
     today = now.astimezone(ZoneInfo(default_timezone)).date()
     counts = ImportCounts()
@@ -815,15 +961,57 @@ async def import_roster(
         async with db.write() as session:
             roster, problems = validate(orgs, members, await stored_org_kinds(session), today=today)
             if not problems and allowed_roots is not None:
-                problems = check_scope(roster, await stored_org_parents(session), allowed_roots)
+                codes = [m.member_code for m in roster.members if m.member_code]
+                problems = check_scope(
+                    roster,
+                    await stored_org_parents(session),
+                    allowed_roots,
+                    await stored_member_orgs(session, codes),
+                )
             if problems:
                 raise _DryRun
             counts = await apply_roster(session, roster, now=now, default_timezone=default_timezone)
             if dry_run:
                 raise _DryRun
+            if by is not None:
+                await by.audit(session, now=now, outcome="ok", detail=vars(counts))
     except _DryRun:
         pass
+    if problems and not dry_run and by is not None:
+        async with db.write() as session:
+            await by.audit(session, now=now, outcome="rejected", detail={"problems": len(problems)})
     return ImportResult(problems, None if problems else counts)
+
+
+@dataclass(frozen=True)
+class Importer:
+    """Who imports which file, for the audit log."""
+
+    via: str  # "cli" or "chat"
+    file_name: str
+    file_hash: str
+    telegram_id: int | None = None
+
+    @classmethod
+    def of(
+        cls, via: str, file_name: str, *contents: bytes, telegram_id: int | None = None
+    ) -> Importer:
+        digest = hashlib.sha256()
+        for data in contents:
+            digest.update(data)
+        return cls(via, file_name[:200], digest.hexdigest(), telegram_id)
+
+    async def audit(
+        self, session: AsyncSession, *, now: datetime, outcome: str, detail: dict[str, Any]
+    ) -> None:
+        await audit.record(
+            session,
+            at=now,
+            action="roster.import",
+            outcome=outcome,
+            actor_telegram_id=self.telegram_id,
+            detail={"via": self.via, "file": self.file_name, "sha256": self.file_hash} | detail,
+        )
 
 
 def render_problems(lang: Lang, problems: Sequence[Problem]) -> list[str]:

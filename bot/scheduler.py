@@ -205,7 +205,15 @@ async def meeting_messages(
                 )
                 found.append(
                     NewMessage(
-                        outbox_key("meet", m.id, "remind", int(before.total_seconds()), person.id),
+                        # the start time is part of the key: a moved meeting is reminded again
+                        outbox_key(
+                            "meet",
+                            m.id,
+                            "remind",
+                            int(before.total_seconds()),
+                            m.starts_at.isoformat(),
+                            person.id,
+                        ),
                         "meeting",
                         r.telegram_id,
                         text,

@@ -7,7 +7,6 @@ answers (200) or not (503), for the reverse proxy or the process supervisor.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any
 from urllib.parse import urlparse
@@ -20,7 +19,10 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
+from bot.clock import Clock
 from bot.db import Database
+from bot.intake import hand_over_backlog, parse_update, store_updates
+from bot.liveness import Liveness
 from bot.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("zhibu.webhook")
@@ -30,9 +32,11 @@ MAX_BODY = 1024 * 1024
 
 
 class _UpdateHandler(RequestHandler):
-    def initialize(self, app: Application, secret: str) -> None:  # type: ignore[type-arg]
+    def initialize(self, app: Application, secret: str, db: Database, clock: Clock) -> None:  # type: ignore[type-arg]
         self.bot_app = app
         self.secret = secret
+        self.db = db
+        self.clock = clock
 
     async def post(self) -> None:
         given = self.request.headers.get(SECRET_HEADER, "")
@@ -41,24 +45,39 @@ class _UpdateHandler(RequestHandler):
             self.set_status(403)
             self.finish({"ok": False, "error": "forbidden"})
             return
-        try:
-            data = json.loads(self.request.body or b"")
-            update = Update.de_json(data, self.bot_app.bot)
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("webhook body is not an update: %s", type(exc).__name__)
+        parsed = parse_update(self.request.body, self.bot_app)
+        if parsed is None:
+            log.warning(
+                "webhook body is not an update (%s bytes); answered 400", len(self.request.body)
+            )
             self.set_status(400)
             self.finish({"ok": False, "error": "not an update"})
             return
-        await self.bot_app.update_queue.put(update)
+        update, data = parsed
+        try:  # stored before the 200: a crash after it loses nothing
+            fresh = await store_updates(self.db, self.clock, [data])
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "webhook update not stored (%s); Telegram will send it again", type(exc).__name__
+            )
+            self.set_status(503)
+            self.finish({"ok": False, "error": "unavailable"})
+            return
         self.finish({"ok": True})
+        if fresh:
+            await self.bot_app.update_queue.put(update)
 
 
 class _HealthHandler(RequestHandler):
-    def initialize(self, db: Database) -> None:
+    def initialize(self, db: Database, liveness: Liveness) -> None:
         self.db = db
+        self.liveness = liveness
 
     async def get(self) -> None:
-        body: dict[str, Any] = {"status": "ok"}
+        body: dict[str, Any] = {"status": "ok", "tasks": self.liveness.report()}
+        if not self.liveness.healthy():
+            body["status"] = "stalled"
+            self.set_status(503)
         try:
             async with self.db.read() as session:
                 await session.execute(text("SELECT 1"))
@@ -70,6 +89,9 @@ class _HealthHandler(RequestHandler):
             body["database"] = "ok"
         except (SQLAlchemyError, OSError) as exc:
             body |= {"status": "unavailable", "database": type(exc).__name__}
+            self.set_status(503)
+        except Exception as exc:  # never a traceback to a health check
+            body |= {"status": "error", "database": type(exc).__name__}
             self.set_status(503)
         self.finish(body)
 
@@ -85,8 +107,11 @@ class WebhookServer:
         url: str,
         listen: str,
         secret: str,
+        clock: Clock,
+        liveness: Liveness,
     ) -> None:
         self.app = app
+        self.db = db
         self.url = url
         self.secret = secret
         where = urlparse(f"//{listen}")
@@ -95,14 +120,15 @@ class WebhookServer:
         path = urlparse(url).path or "/"
         web = WebApplication(
             [
-                (path, _UpdateHandler, {"app": app, "secret": secret}),
-                (HEALTH_PATH, _HealthHandler, {"db": db}),
+                (path, _UpdateHandler, {"app": app, "secret": secret, "db": db, "clock": clock}),
+                (HEALTH_PATH, _HealthHandler, {"db": db, "liveness": liveness}),
             ]
         )
         self.server = HTTPServer(web, max_body_size=MAX_BODY)
 
     async def start(self) -> None:
         self.server.listen(self.port, self.host)
+        await hand_over_backlog(self.app, self.db)
         await self.app.bot.set_webhook(
             url=self.url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES
         )

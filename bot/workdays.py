@@ -154,6 +154,9 @@ class WorkdayCalendar:
 # ---------------------------------------------------------------- the import file
 
 
+MAX_HOLIDAY_NAME = 50  # holiday_days.name
+
+
 class HolidayFileError(ValueError):
     def __init__(self, problems: list[tuple[int, str, dict[str, object]]]) -> None:
         super().__init__(f"{len(problems)} problems")
@@ -179,6 +182,9 @@ def parse_holiday_file(text: str) -> list[YearData]:
             continue
         span, kind_text = parts[0], parts[1].lower()
         name = parts[2].strip() if len(parts) > 2 else ""
+        if len(name) > MAX_HOLIDAY_NAME:  # checked here, not left to the database's column
+            problems.append((number, "holidays.name_too_long", {"limit": MAX_HOLIDAY_NAME}))
+            continue
         kind = kinds.get(kind_text)
         if kind is None:
             problems.append((number, "holidays.bad_kind", {"value": parts[1]}))

@@ -6,7 +6,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,17 +23,18 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
-from bot import audit, conversations
+from bot import audit, conversations, inbox
 from bot.access import (
     Actor,
     load_actor,
     mark_blocked,
-    mark_processed,
     remember_user,
     user_language,
 )
 from bot.clock import Clock
 from bot.db import Database
+from bot.inbox import current_handling
+from bot.liveness import Liveness
 from bot.texts import Lang, t
 from settings import Settings
 
@@ -52,6 +53,7 @@ class Deps:
     db: Database
     clock: Clock
     sender: OutboxSender | None = None
+    liveness: Liveness | None = None
 
     @property
     def bootstrap_ids(self) -> frozenset[int]:
@@ -95,12 +97,13 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     d = deps(context)
     now = d.clock.now()
     user = update.effective_user
+    person = user is not None and not user.is_bot
     state: dict[str, Any] = {}
     expired = False
     try:
         async with d.db.write() as session:
-            await mark_processed(session, update.update_id, now=now)
-            if user is not None and not user.is_bot:
+            fresh = await inbox.begin_handling(session, update.update_id, now=now)
+            if fresh and user is not None and person:
                 await remember_user(
                     session,
                     telegram_id=user.id,
@@ -109,25 +112,54 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                     telegram_language=user.language_code,
                     now=now,
                 )
-            if user is not None and not user.is_bot:
                 state, expired = await conversations.load(
                     session,
                     user.id,
                     now=now,
                     idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
                 )
-    except IntegrityError:
-        log.info("update %s seen before; ignored", update.update_id)
-        raise ApplicationHandlerStop from None
+    except IntegrityError:  # the same update handled side by side: the other one has it
+        fresh = False
     except (SQLAlchemyError, OSError) as exc:  # the database is not there: say so once, stop
         await report_error(update, context, exc)
         raise ApplicationHandlerStop from None
-    if user is None or user.is_bot:
+    if not fresh:
+        log.info("update %s seen before; ignored", update.update_id)
+        raise ApplicationHandlerStop
+    handling = current_handling()
+    if handling is not None:
+        handling.armed = True  # from here on, the first change also marks the update handled
+    if not person:
         raise ApplicationHandlerStop
     _apply_state(context, state)
     if expired and update.effective_chat is not None and update.effective_chat.type == "private":
         lang = (await actor_of(update, context)).lang
         await update.effective_chat.send_message(t(lang, "common.timed_out"))
+
+
+def in_background(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, work: Coroutine[Any, Any, None]
+) -> None:
+    """Finish this update in the background so other chats are answered meanwhile (a slow
+    upload). The update counts as handled only when the work makes its first change, so a
+    restart before that handles it again."""
+    handling = current_handling()
+    if handling is not None:
+        handling.armed = False  # not marked at the end of the handlers: the work marks it
+
+    async def run() -> None:
+        if handling is None:
+            await work
+            return
+        with inbox.handling(handling.update_id, now=handling.now) as own:
+            own.armed = True
+            await work
+        if not own.marked:
+            d = deps(context)
+            async with d.db.write() as session:
+                await inbox.mark_handled(session, handling.update_id, now=d.clock.now())
+
+    context.application.create_task(run(), update=update)
 
 
 # ---------------------------------------------------------------- conversation state

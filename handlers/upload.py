@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,21 +10,21 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
-from bot import audit
-from bot.access import admin_codes
+from bot.access import Actor, admin_codes
 from bot.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
+    Importer,
     RosterFormatError,
     Table,
     csv_kind,
     import_roster,
     read_csv,
-    read_workbook,
+    read_workbook_isolated,
     render_result,
 )
 from bot.texts import t
-from handlers.common import actor_of, awaiting, deps, esc, refuse, reply
+from handlers.common import actor_of, awaiting, deps, esc, in_background, refuse, reply
 from handlers.reports import report_photo
 
 CSV_PAIR_WINDOW = timedelta(minutes=15)
@@ -82,9 +83,18 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             t(actor.lang, "import.too_large", mb=d.settings.max_upload_bytes // (1024 * 1024)),
         )
         return
+    in_background(update, context, _import(update, context, actor, name, data))
+
+
+async def _import(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, name: str, data: bytes
+) -> None:
+    """Read (in a child process for workbooks), validate and apply one roster file."""
+    d = deps(context)
+    assert context.user_data is not None
     try:
-        if name.endswith(".xlsx"):
-            orgs, members = read_workbook(data)
+        if name.endswith(".xlsx"):  # in a child process: a hostile file stalls nobody
+            orgs, members = await asyncio.to_thread(read_workbook_isolated, data)
         else:
             pair = _collect_csv(context.user_data, data, d.clock.now())
             if pair is None:
@@ -106,16 +116,8 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         now=d.clock.now(),
         default_timezone=d.settings.timezone,
         allowed_roots=roots,
+        by=Importer.of("chat", name, data, telegram_id=actor.telegram_id),
     )
-    if result.counts is not None:
-        async with d.db.write() as session:
-            await audit.record(
-                session,
-                at=d.clock.now(),
-                action="roster.import",
-                actor_telegram_id=actor.telegram_id,
-                detail=vars(result.counts) | {"file": document.file_name or ""},
-            )
     for text in chunks([esc(line) for line in render_result(actor.lang, result, dry_run=False)]):
         await reply(update, text)
 

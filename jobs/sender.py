@@ -7,8 +7,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, ExtBot
@@ -17,6 +20,7 @@ from bot import outbox
 from bot.access import mark_blocked
 from bot.clock import Clock
 from bot.db import Database
+from bot.liveness import Backoff, Liveness
 from bot.throttle import Throttle
 
 log = logging.getLogger("zhibu.sender")
@@ -87,10 +91,13 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
             int(chat) if isinstance(chat, int | str) and str(chat).lstrip("-").isdigit() else None
         )
         retries = 0 if (rate_limit_args or {}).get("no_retry") else self.max_retries
+        guard = (rate_limit_args or {}).get("guard")
         throttled = transient = 0
         while True:
             slot = await self.throttle.acquire(chat_id) if sending else None
             try:
+                if guard is not None and not guard():  # fenced while waiting for a slot
+                    raise Fenced
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 self.throttle.pause(seconds(exc.retry_after))
@@ -115,8 +122,31 @@ def backoff(tries: int) -> float:
     return float(min(30.0, 0.5 * 2 ** (tries - 1)))
 
 
+class Fenced(Exception):
+    """This process is no longer the active one: the message must not go out."""
+
+
+class SendGuard(Protocol):
+    def may_send(self) -> bool: ...
+
+
+class _Always:
+    def may_send(self) -> bool:
+        return True
+
+
+RECOVER_EVERY = 15.0  # seconds between looks for rows whose claim ran out
+DRAIN_SECONDS = 10.0  # a clean stop waits this long for messages on the way
+RECORD_TRIES = 8  # an outcome that cannot be written is retried this often
+
+
 class OutboxSender:
-    """Claims pending rows and sends them with a few workers; one per process, the leader's."""
+    """Claims pending rows and sends them with a few workers; one per process, the leader's.
+
+    It survives any error (logged, then a backoff up to 30 s) and reports each good loop to
+    ``liveness``. ``stop`` stops claiming, lets the messages on the way finish (at most
+    ``drain`` seconds) and gives the claimed-but-untried rows back at once.
+    """
 
     def __init__(
         self,
@@ -128,6 +158,11 @@ class OutboxSender:
         idle_seconds: float = 1.0,
         max_tries: int = outbox.MAX_TRIES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        leader: SendGuard | None = None,
+        epoch: int | None = None,
+        sole: bool = True,
+        liveness: Liveness | None = None,
+        drain: float = DRAIN_SECONDS,
     ) -> None:
         self.db = db
         self.bot = bot
@@ -136,39 +171,80 @@ class OutboxSender:
         self.idle_seconds = idle_seconds
         self.max_tries = max_tries
         self._sleep = sleep
+        self.leader: SendGuard = leader or _Always()
+        self.epoch = epoch
+        self.sole = sole
+        self.liveness = liveness or Liveness(clock)
+        self.drain = drain
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._held: set[int] = set()  # claimed by this process and not yet settled
+        self._busy: set[int] = set()  # being tried right now
+        self._idle = asyncio.Event()  # set when nothing is being tried
+        self._untried: set[int] = set()  # claimed, then set aside by a stop
+        self._fenced_logged = False
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next idle check."""
         self._wake.set()
 
     async def start(self) -> None:
-        async with self.db.write() as session:
-            recovered = await outbox.recover(session)
-        if recovered:
-            log.warning(
-                "%s outbox rows were mid-send when the last process stopped; resending", recovered
-            )
+        self.liveness.register("sender")
         self._task = asyncio.create_task(self._run(), name="outbox sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop claiming; let what is on the way finish (bounded); give back the rest."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _recover(self, *, everything: bool) -> None:
+        async with self.db.write() as session:
+            recovered = await outbox.recover(
+                session, now=None if everything else self.clock.now(), keep=self._held
+            )
+        if recovered:
+            log.warning(
+                "%s outbox rows were left mid-send (%s); sending them again",
+                recovered,
+                "by the last process" if everything else "their claim ran out",
+            )
 
     async def _run(self) -> None:
         queue: asyncio.Queue[outbox.Claimed] = asyncio.Queue(maxsize=self.workers)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.workers)]
+        pause = Backoff()
+        recovered_all = not self.sole
+        last_recovery = -RECOVER_EVERY
         try:
-            while True:
-                free = queue.maxsize - queue.qsize()
+            while not self._stopping:
                 rows: list[outbox.Claimed] = []
-                if free > 0:
-                    async with self.db.write() as session:
-                        rows = await outbox.claim(session, now=self.clock.now(), limit=free)
+                free = queue.maxsize - queue.qsize()
+                try:
+                    if not recovered_all:
+                        await self._recover(everything=True)
+                        recovered_all = True
+                    if asyncio.get_running_loop().time() - last_recovery >= RECOVER_EVERY:
+                        await self._recover(everything=False)
+                        last_recovery = asyncio.get_running_loop().time()
+                    if free > 0 and self.leader.may_send():
+                        async with self.db.write() as session:
+                            rows = await outbox.claim(
+                                session, now=self.clock.now(), limit=free, epoch=self.epoch
+                            )
+                except Exception as exc:  # the database locked or gone, anything: wait, go on
+                    wait = pause.next()
+                    self.liveness.failed("sender", exc)
+                    log.warning("outbox sender: %s; trying again in %.1f s", _one_line(exc), wait)
+                    await self._pause(wait)
+                    continue
+                pause.reset()
+                self.liveness.ok("sender")
                 if not rows:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
@@ -177,23 +253,72 @@ class OutboxSender:
                     self._wake.clear()
                     continue
                 for row in rows:
+                    self._held.add(row.id)
                     await queue.put(row)
         finally:
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await self._wind_down(queue, workers)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _wind_down(
+        self, queue: asyncio.Queue[outbox.Claimed], workers: list[asyncio.Task[None]]
+    ) -> None:
+        while not queue.empty():
+            self._untried.add(queue.get_nowait().id)
+            queue.task_done()
+        if self._busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.drain)
+        if self._busy:
+            log.warning("stopping with %s messages still on the way", len(self._busy))
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        untried = self._untried - self._busy
+        if untried:
+            with contextlib.suppress(Exception):
+                await self._record(lambda session: outbox.release(session, untried), tries=3)
+            self._held -= untried
+            self._untried.clear()
 
     async def _work(self, queue: asyncio.Queue[outbox.Claimed]) -> None:
         while True:
             row = await queue.get()
             try:
+                if self._stopping:
+                    self._untried.add(row.id)
+                    continue
+                self._busy.add(row.id)
+                self._idle.clear()
                 await self.deliver(row)
-            except (
-                Exception
-            ):  # one bad row must not stop the sender; it stays 'sending' until restart
+            except Exception:  # one bad row must not stop the sender; its claim runs out
                 log.exception("outbox row %s could not be handled", row.id)
+                self._held.discard(row.id)
             finally:
+                self._busy.discard(row.id)
+                if not self._busy:
+                    self._idle.set()
                 queue.task_done()
+
+    async def _record(
+        self, write: Callable[[AsyncSession], Awaitable[object]], *, tries: int = RECORD_TRIES
+    ) -> None:
+        """Write an outcome; a database error is retried with a backoff (bounded)."""
+        pause = Backoff(cap=10.0)
+        for attempt in range(1, tries + 1):
+            try:
+                async with self.db.write() as session:
+                    await write(session)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if attempt == tries:
+                    raise
+                wait = pause.next()
+                log.warning("outbox: cannot record (%s); again in %.1f s", _one_line(exc), wait)
+                await self._sleep(wait)
 
     async def deliver(self, row: outbox.Claimed) -> None:
         tries = row.tries
@@ -201,10 +326,24 @@ class OutboxSender:
             InlineKeyboardMarkup.de_json(row.reply_markup, self.bot) if row.reply_markup else None
         )
         while True:
+            if self._stopping and tries > row.tries:  # tried and failed: the next process retries
+                self._untried.add(row.id)
+                return
             try:
+                if not self.leader.may_send():
+                    raise Fenced
                 message = await self.bot.send_message(
-                    row.chat_id, row.text, reply_markup=markup, rate_limit_args={"no_retry": True}
+                    row.chat_id,
+                    row.text,
+                    reply_markup=markup,
+                    rate_limit_args={"no_retry": True, "guard": self.leader.may_send},
                 )
+            except Fenced:
+                if not self._fenced_logged:
+                    log.error("no longer the active process: messages on the way are left")
+                    self._fenced_logged = True
+                self._held.discard(row.id)  # its claim runs out; the active process sends it
+                return
             except RetryAfter:
                 continue  # the throttle is paused for retry_after; wait for it and go again
             except Forbidden as exc:
@@ -218,24 +357,45 @@ class OutboxSender:
                 if tries >= self.max_tries:
                     await self._give_up(row, tries, f"gave up after {tries} tries: {exc.message}")
                     return
-                async with self.db.write() as session:
-                    await outbox.mark_try(session, row.id, tries=tries, error=exc.message)
+                await self._record(
+                    partial(
+                        outbox.mark_try,
+                        row_id=row.id,
+                        tries=tries,
+                        error=exc.message,
+                        now=self.clock.now(),
+                    )
+                )
                 await self._sleep(backoff(tries))
                 continue
             except TelegramError as exc:  # anything else will not get better by trying again
                 await self._give_up(row, tries + 1, f"{type(exc).__name__}: {exc.message}")
                 return
-            async with self.db.write() as session:
-                await outbox.mark_sent(
-                    session, row.id, now=self.clock.now(), message_id=message.message_id
+            await self._record(
+                partial(
+                    outbox.mark_sent,
+                    row_id=row.id,
+                    now=self.clock.now(),
+                    message_id=message.message_id,
                 )
+            )
+            self._held.discard(row.id)
             return
 
     async def _give_up(
         self, row: outbox.Claimed, tries: int, error: str, *, blocked: bool = False
     ) -> None:
         log.warning("outbox row %s failed: %s", row.id, error)
-        async with self.db.write() as session:
+        now = self.clock.now()
+
+        async def write(session: AsyncSession) -> None:
             await outbox.mark_failed(session, row.id, tries=tries, error=error)
             if blocked and row.chat_id > 0:
-                await mark_blocked(session, row.chat_id, now=self.clock.now())
+                await mark_blocked(session, row.chat_id, now=now)
+
+        await self._record(write)
+        self._held.discard(row.id)
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

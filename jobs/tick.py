@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram.ext import ContextTypes, JobQueue
@@ -10,7 +11,7 @@ from telegram.ext import ContextTypes, JobQueue
 from bot.catalogue import DEFAULT_POLICY
 from bot.maintenance import prune
 from bot.scheduler import next_minute, tick
-from handlers.common import deps
+from handlers.common import Deps, deps
 from settings import Settings
 
 log = logging.getLogger("zhibu.tick")
@@ -31,7 +32,10 @@ def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], settings: Settings)
 
 async def run_prune(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every few hours: old update ids and long-idle conversations go."""
-    d = deps(context)
+    await _survive(context, "housekeeping", _prune)
+
+
+async def _prune(d: Deps) -> None:
     async with d.db.write() as session:
         pruned = await prune(
             session,
@@ -42,7 +46,33 @@ async def run_prune(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def run_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every minute; a failed tick is logged and the next one catches up on what it missed."""
+    await _survive(context, "tick", _tick)
+
+
+async def _survive(
+    context: ContextTypes.DEFAULT_TYPE, name: str, work: Callable[[Deps], Awaitable[None]]
+) -> None:
+    """Run one loop of a scheduled task: report it, and never let an error end the job."""
     d = deps(context)
+    if d.liveness is not None:
+        d.liveness.register(name)
+    try:
+        await work(d)
+    except Exception as exc:  # the database locked or gone, anything: the job runs again
+        log.warning(
+            "%s failed (%s); it runs again at its next time",
+            name,
+            f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+        )
+        if d.liveness is not None:
+            d.liveness.failed(name, exc)
+        return
+    if d.liveness is not None:
+        d.liveness.ok(name)
+
+
+async def _tick(d: Deps) -> None:
     result = await tick(
         d.db,
         now=d.clock.now(),

@@ -10,12 +10,12 @@ from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import select
-from telegram import Update
 from telegram.ext import Application
 
 from bot.app import build_application, start_services, stop_services
 from bot.clock import FrozenClock
 from bot.db import Database
+from bot.intake import PollingIntake
 from bot.models import Member, Org, TelegramLink
 from bot.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
 from settings import Settings
@@ -118,15 +118,15 @@ class RunningBot:
     clock: FrozenClock
     settings: Settings
 
+    intake: PollingIntake
     stopped: bool = False
 
     async def stop(self) -> None:
         if self.stopped:
             return
         self.stopped = True
+        await self.intake.stop()
         await stop_services(self.app)
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -139,9 +139,11 @@ async def start_bot(
     await app.initialize()
     await app.start()
     await start_services(app)
-    assert app.updater is not None
-    await app.updater.start_polling(timeout=1, poll_interval=0, allowed_updates=Update.ALL_TYPES)
-    return RunningBot(app, fake, db, clock, settings)
+    deps = app.bot_data["deps"]
+    assert deps.liveness is not None
+    intake = PollingIntake(app, db, clock, liveness=deps.liveness, timeout=1)
+    await intake.start()
+    return RunningBot(app, fake, db, clock, settings, intake)
 
 
 async def end_conversation(fake: FakeTelegram, user: UserHandle) -> None:

@@ -214,3 +214,35 @@ async def test_meeting_reminders_a_day_and_an_hour_before(db: Database, branch: 
     assert "会议提醒" in day_before[0].text and "3月19日（周四） 15:00" in day_before[0].text
     await run(db, local("2026-03-19T14:00"), since=local("2026-03-19T13:59"))
     assert len([r for r in await rows(db) if r.kind == "meeting"]) == 4
+
+
+async def test_a_moved_meeting_is_reminded_again_a_day_before(db: Database, branch: None) -> None:
+    """The reminder's key holds the start time: after a move, the day-before reminder of the
+    new time goes out although the old time's was sent."""
+    from bot import meetings
+
+    async with db.write() as session:
+        org_pk = await session.scalar(select(Org.id).where(Org.code == "ZB"))
+        meeting = await meetings.create(
+            session,
+            org_id=org_pk,
+            obligation="party_lecture",
+            also=[],
+            starts_at=local("2026-03-19T15:00"),
+            place="会议室",
+            topic=None,
+            by=1,
+            now=local("2026-03-16T10:00"),
+        )
+    await run(db, local("2026-03-18T15:00"), since=local("2026-03-18T14:59"))
+    assert len([r for r in await rows(db) if r.kind == "meeting"]) == 2
+    async with db.write() as session:
+        stored = await session.get(meetings.Meeting, meeting.id)
+        assert stored is not None
+        await meetings.change(
+            session, stored, now=local("2026-03-18T16:00"), starts_at=local("2026-03-26T15:00")
+        )
+    await run(db, local("2026-03-25T15:00"), since=local("2026-03-25T14:59"))
+    reminders = [r for r in await rows(db) if r.kind == "meeting"]
+    assert len(reminders) == 4
+    assert all("3月26日（周四） 15:00" in r.text for r in reminders[2:])
