@@ -16,6 +16,7 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     Defaults,
@@ -27,7 +28,7 @@ from telegram.ext import (
 from bot import inbox
 from bot.clock import Clock, SystemClock
 from bot.db import Database
-from bot.intake import PollingIntake
+from bot.intake import POLL_TIMEOUT, PollingIntake
 from bot.leader import Leadership, sqlite_lock
 from bot.liveness import Backoff, Liveness
 from bot.migrate import upgrade
@@ -54,6 +55,7 @@ from handlers.common import (
     on_error,
     record_update,
     store_state,
+    tell_not_stored,
     typed_text_handler,
     unknown_button,
     unknown_command,
@@ -186,6 +188,20 @@ def build_application(
     return app
 
 
+def polling_intake(app: Application, *, timeout: int = POLL_TIMEOUT) -> PollingIntake:  # type: ignore[type-arg]
+    """The polling intake of this application; senders of updates that cannot be stored
+    (the database is down) are told their update waits."""
+    deps: Deps = app.bot_data["deps"]
+    assert deps.liveness is not None
+
+    async def not_stored(update: Update, error: BaseException) -> None:
+        await tell_not_stored(update, CallbackContext(app), error)
+
+    return PollingIntake(
+        app, deps.db, deps.clock, liveness=deps.liveness, timeout=timeout, not_stored=not_stored
+    )
+
+
 async def start_services(app: Application) -> None:  # type: ignore[type-arg]
     """After the Application has started: the command menus and the outbox sender."""
     deps: Deps = app.bot_data["deps"]
@@ -257,7 +273,7 @@ async def _serve_app(
             )
             await webhook.start()
         else:
-            intake = PollingIntake(app, db, clock, liveness=liveness)
+            intake = polling_intake(app)
             await intake.start()
         reporter = asyncio.create_task(report_liveness(db, liveness), name="liveness")
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(leadership.lost.wait())]

@@ -89,7 +89,12 @@ def pg_dump_command(url: str, target: Path) -> tuple[list[str], dict[str, str]]:
     u = make_url(url)
     env = {"PGPASSWORD": str(u.password)} if u.password else {}
     bare = URL.create(
-        "postgresql", username=u.username, host=u.host, port=u.port, database=u.database, query=u.query
+        "postgresql",
+        username=u.username,
+        host=u.host,
+        port=u.port,
+        database=u.database,
+        query=u.query,
     )
     dsn = bare.render_as_string(hide_password=False)
     return ["pg_dump", "--format=custom", "--no-owner", f"--file={target}", dsn], env
@@ -172,8 +177,8 @@ def restore(url: str, backup_file: Path, *, now: datetime) -> Restored:
             "PostgreSQL: restore with pg_restore --clean --no-owner -d <database> "
             + str(backup_file)
         )
-    revision, counts = inspect(backup_file)
     with sqlite_lock(url):  # raises AlreadyRunning while the bot runs
+        revision, counts = inspect(backup_file)
         kept: Path | None = None
         if target.exists() and target.stat().st_size > 0:
             kept = target.with_name(f"{target.name}.before-restore-{now:%Y%m%d-%H%M%S}")

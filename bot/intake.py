@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken
 from telegram.ext import Application
@@ -25,6 +27,8 @@ from bot.liveness import Backoff, Liveness
 
 log = logging.getLogger("zhibu.intake")
 POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates open
+MAX_TOLD = 10_000
+NotStored = Callable[[Update, BaseException], Awaitable[None]]
 
 
 async def store_updates(db: Database, clock: Clock, updates: list[dict[str, Any]]) -> list[int]:
@@ -78,6 +82,7 @@ class PollingIntake:
         liveness: Liveness,
         timeout: int = POLL_TIMEOUT,
         poll_interval: float = 0.0,
+        not_stored: NotStored | None = None,
     ) -> None:
         self.app = app
         self.db = db
@@ -87,6 +92,8 @@ class PollingIntake:
         self.poll_interval = poll_interval
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.not_stored = not_stored
+        self._told: set[int] = set()  # update ids whose senders know they wait
 
     async def start(self) -> None:
         await self.app.bot.delete_webhook()
@@ -102,9 +109,21 @@ class PollingIntake:
                 await self._task
             self._task = None
 
+    async def _tell(self, batch: Sequence[Update], exc: BaseException) -> None:
+        """Updates that cannot be stored are left unconfirmed; their senders hear so once."""
+        if self.not_stored is None:
+            return
+        for update in batch:
+            if update.update_id not in self._told and len(self._told) < MAX_TOLD:
+                self._told.add(update.update_id)
+                try:
+                    await self.not_stored(update, exc)
+                except Exception:  # telling is a courtesy; it must not stop the intake
+                    log.warning("could not tell the sender of update %s", update.update_id)
+
     async def _run(self) -> None:
         offset: int | None = None
-        pause = Backoff()
+        pause = Backoff(cap=5.0)
         while not self._stopping.is_set():
             try:
                 batch = await self.app.bot.get_updates(
@@ -115,7 +134,11 @@ class PollingIntake:
                 )
                 if batch:
                     raw = [u.to_dict() for u in batch]
-                    fresh = set(await store_updates(self.db, self.clock, raw))
+                    try:
+                        fresh = set(await store_updates(self.db, self.clock, raw))
+                    except (SQLAlchemyError, OSError) as exc:
+                        await self._tell(batch, exc)
+                        raise
                     offset = batch[-1].update_id + 1  # confirmed at the next call, once stored
                     for update in batch:
                         if update.update_id in fresh:
@@ -140,6 +163,7 @@ class PollingIntake:
                     await asyncio.wait_for(self._stopping.wait(), wait)
                 continue
             pause.reset()
+            self._told.clear()
             self.liveness.ok("intake")
             if self.poll_interval:
                 await asyncio.sleep(self.poll_interval)

@@ -85,6 +85,7 @@ ZH: dict[str, str] = {
     "roster.nothing_changed": "没有任何变化。",
     "roster.template_written": "模板已写入 {path}",
     # common
+    "common.delayed": "数据库暂时不可用。您的消息已收到，稍后恢复时会自动处理，无需重发。",
     "common.error": "抱歉，处理时出错了。已记录此问题，请稍后再试。",
     "common.error_admin": "zhibu 出错：{error}（{where}），详情见日志。",
     "common.private_only": "这个命令涉及个人信息，请在与我的私聊中使用。",
@@ -627,6 +628,7 @@ EN: dict[str, str] = {
     "roster.dry_run": "Validation passed (dry run, nothing written).",
     "roster.nothing_changed": "Nothing changed.",
     "roster.template_written": "Template written to {path}",
+    "common.delayed": "The database is unavailable for a moment. Your message has arrived and will be handled automatically when it is back; no need to send it again.",
     "common.error": "Sorry, something went wrong. It has been logged; please try again later.",
     "common.error_admin": "zhibu error: {error} ({where}); see the log for details.",
     "common.private_only": "This command shows personal information; please use it in a private chat with me.",

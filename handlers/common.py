@@ -392,6 +392,13 @@ async def report_error(
             await update.effective_chat.send_message(t(lang, "common.error"))
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
+    await tell_admins(context, error, where)
+
+
+async def tell_admins(
+    context: ContextTypes.DEFAULT_TYPE, error: BaseException | None, where: str
+) -> None:
+    """The bootstrap admins hear of each kind of error once per ADMIN_NOTICE_EVERY."""
     d = deps(context)
     kind = type(error).__name__
     sent: dict[str, datetime] = context.application.bot_data.setdefault("error_notices", {})
@@ -402,6 +409,25 @@ async def report_error(
     note = t(d.settings.language, "common.error_admin", error=esc(kind), where=esc(where))
     for admin_id in d.settings.admin_ids:
         await send_private(context, admin_id, note)
+
+
+async def tell_not_stored(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, error: BaseException
+) -> None:
+    """An update that could not be stored (the database is down): it is not confirmed to
+    Telegram, so it will be handled once the database is back. Say so, once."""
+    user = update.effective_user
+    lang: Lang = deps(context).settings.language
+    if user is not None and user.language_code:
+        lang = "en" if user.language_code.startswith("en") else "zh"
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "common.delayed"), show_alert=True)
+        elif update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
+            await update.effective_chat.send_message(t(lang, "common.delayed"))
+    except TelegramError:
+        log.warning("could not tell the user their update waits for the database")
+    await tell_admins(context, error, f"update={update.update_id} (not stored)")
 
 
 # ---------------------------------------------------------------- waiting for typed input

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from telegram.ext import Application
 
-from bot.app import build_application, start_services, stop_services
+from bot.app import build_application, polling_intake, start_services, stop_services
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.intake import PollingIntake
@@ -139,9 +139,7 @@ async def start_bot(
     await app.initialize()
     await app.start()
     await start_services(app)
-    deps = app.bot_data["deps"]
-    assert deps.liveness is not None
-    intake = PollingIntake(app, db, clock, liveness=deps.liveness, timeout=1)
+    intake = polling_intake(app, timeout=1)
     await intake.start()
     return RunningBot(app, fake, db, clock, settings, intake)
 

@@ -61,7 +61,7 @@ async def test_backup_while_busy_restores_to_a_healthy_database(
     after = await count(db)
     assert outcome.size > 0 and before == 3 and after == 7
     restored_url = f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
-    await asyncio.to_thread(restore, restored_url, copy)
+    await asyncio.to_thread(restore, restored_url, copy, now=clock.now())
     checks = {
         c.name: c
         for c in await run_checks(settings.model_copy(update={"database_url": restored_url}))

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -185,3 +186,57 @@ async def test_a_corrupt_upload_is_refused_and_imports_nothing(
         assert "不是有效的 Excel" in answer.content or "无法读取" in answer.content, answer.content
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Member)) == 0
+
+
+async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
+    fake: FakeTelegram, db: Database, settings: Settings
+) -> None:
+    """Drill: the bot is idle while another process holds SQLite's write lock for 15 s (longer
+    than the busy timeout: the sender's and the intake's transactions fail meanwhile). Then
+    the secretary sends a /ask to 50 members: all 50 prompts are delivered within 30 s."""
+    from tests.handlers.test_collections import local
+    from tests.helpers import start_bot
+
+    clock = FrozenClock(local("2026-11-23T09:00"))
+    orgs = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
+    members = [["ZB", "书记", "M00", "", "书记", "2010-07-01", ""]] + [
+        ["ZB", f"党员{i:02d}", f"M{i:02d}", "", "", "2010-07-01", ""] for i in range(1, 50)
+    ]  # 50 in all, the secretary too
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
+    users = [fake.add_user(f"U{i}") for i in range(50)]
+    for i, u in enumerate(users):
+        u.user.started = True
+        await link(db, f"M{i:02d}", u.id, clock.now())
+    fast = settings.model_copy(update={"rate_private_interval_seconds": 0.2})
+    running = await start_bot(fake, db, clock, fast)
+    try:
+        path = settings.database_url.split("///", 1)[1]
+        blocker = sqlite3.connect(path, timeout=1)
+        blocker.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(15)
+        blocker.rollback()
+        blocker.close()
+        sec = users[0]
+        started = time.monotonic()
+        panel = await sec.ask("/ask", timeout=30)
+        await sec.click(panel, "学习心得", timeout=15)
+        await fake.wait_for(lambda: "要求说明" in panel.content, timeout=15)
+        await sec.ask("结合工作实际，谈谈学习全会精神的体会。", timeout=15)
+        audience = await sec.ask("11-27 18:00", timeout=15)
+        await sec.click(audience, "全体党员 (50)", timeout=15)
+        await fake.wait_for(lambda: "请确认" in audience.content, timeout=15)
+        await sec.click(audience, "✅ 发出", timeout=15)
+
+        def prompted() -> int:
+            return sum(
+                any("请提交学习心得" in msg.content for msg in u.bot_messages()) for u in users
+            )
+
+        await fake.wait_for(lambda: prompted() == 50, timeout=30)
+        elapsed = time.monotonic() - started
+        liveness = running.app.bot_data["deps"].liveness.report()
+    finally:
+        await running.stop()
+    print(f"\nlock held 15 s, then /ask to 50: all 50 delivered {elapsed:.1f}s after the lock ended")
+    assert liveness["sender"]["ok"] and liveness["intake"]["ok"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import time
+import zipfile
 from datetime import date, datetime
 
 import pytest
@@ -11,14 +15,17 @@ from sqlalchemy import select
 
 from bot.clock import FrozenClock
 from bot.db import Database
-from bot.models import Member, Org
+from bot.models import AuditEntry, Member, Org
 from bot.roster import (
+    Importer,
     ImportResult,
+    RosterFormatError,
     column_letter,
     import_roster,
     parse_join_date,
     read_csv,
     read_workbook,
+    read_workbook_isolated,
     render_result,
 )
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, big_roster, workbook_bytes
@@ -302,3 +309,202 @@ def test_every_accepted_date_form_round_trips(day: date) -> None:
     assert parse_join_date(f"{day.year}/{day.month}/{day.day}", TODAY) == day
     assert parse_join_date(datetime(day.year, day.month, day.day), TODAY) == day
     assert parse_join_date((day - date(1899, 12, 30)).days, TODAY) == day
+
+
+TWO_COMMITTEES = [
+    ["DW", "机关党委", "", "党委", ""],
+    ["DW2", "第二党委", "", "党委", ""],
+    ["ZB", "第一党支部", "DW", "党支部", ""],
+    ["ZB2", "第二党委第一支部", "DW2", "党支部", ""],
+]
+TWO_MEMBERS = [
+    ["ZB", "王书记", "S001", "", "书记", "2001-07-01", ""],
+    ["ZB2", "赵书记", "T001", "", "书记", "2003-07-01", ""],
+    ["ZB2", "孙党员", "T002", "", "", "2010-07-01", ""],
+]
+
+
+async def scoped_import(
+    db: Database, clock: FrozenClock, orgs: list[list[str]], members: list[list[str]]
+) -> ImportResult:
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    return await import_roster(
+        db,
+        o,
+        m,
+        now=clock.now(),
+        default_timezone="Asia/Shanghai",
+        allowed_roots={"DW"},
+        by=Importer.of("chat", "roster.xlsx", b"file", telegram_id=42),
+    )
+
+
+async def test_a_file_cannot_take_over_another_committees_branch(
+    db: Database, clock: FrozenClock
+) -> None:
+    """An admin of DW re-parents DW2's branch under DW in the file, renames it, replaces its
+    secretary: refused, because the stored tree says ZB2 is DW2's; nothing changes."""
+    await run_import(db, clock, TWO_COMMITTEES, TWO_MEMBERS)
+    before = await snapshot(db)
+    result = await scoped_import(
+        db,
+        clock,
+        [["ZB2", "已被接管的支部", "DW", "党支部", ""]],
+        [["ZB2", "新书记", "X001", "", "书记", "", ""]],
+    )
+    assert result.counts is None
+    assert {p.key for p in result.problems} == {"roster.out_of_scope"}
+    assert await snapshot(db) == before
+
+
+async def test_a_member_cannot_be_moved_in_from_outside_the_scope(
+    db: Database, clock: FrozenClock
+) -> None:
+    await run_import(db, clock, TWO_COMMITTEES, TWO_MEMBERS)
+    before = await snapshot(db)
+    result = await scoped_import(
+        db, clock, [], [["ZB", "孙党员", "T002", "", "", "2010-07-01", ""]]
+    )
+    assert [p.key for p in result.problems] == ["roster.member_out_of_scope"]
+    assert await snapshot(db) == before
+
+
+async def test_an_org_cannot_be_moved_out_of_the_scope(db: Database, clock: FrozenClock) -> None:
+    await run_import(db, clock, TWO_COMMITTEES, TWO_MEMBERS)
+    result = await scoped_import(db, clock, [["ZB", "第一党支部", "DW2", "党支部", ""]], [])
+    assert [p.key for p in result.problems] == ["roster.move_out_of_scope"]
+    # inside the scope, moves and new orgs under stored parents are fine
+    ok = await scoped_import(
+        db,
+        clock,
+        [["ZZ", "机关总支", "DW", "党总支", ""], ["ZB", "第一党支部", "ZZ", "党支部", ""]],
+        [],
+    )
+    assert ok.counts is not None and ok.counts.orgs_created == 1 and ok.counts.orgs_updated == 1
+
+
+async def test_every_import_is_audited_with_who_the_file_and_counts(
+    db: Database, clock: FrozenClock
+) -> None:
+    await run_import(db, clock, TWO_COMMITTEES, TWO_MEMBERS)
+    await scoped_import(db, clock, [["ZB3", "第三支部", "DW", "党支部", ""]], [])
+    await scoped_import(db, clock, [["ZB2", "改名", "DW", "党支部", ""]], [])
+    async with db.read() as session:
+        entries = list(
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.action == "roster.import")
+                    .order_by(AuditEntry.id)
+                )
+            ).scalars()
+        )
+    assert [(e.outcome, e.actor_telegram_id) for e in entries] == [("ok", 42), ("rejected", 42)]
+    assert entries[0].detail["orgs_created"] == 1
+    assert entries[0].detail["sha256"] == hashlib.sha256(b"file").hexdigest()
+    assert entries[1].detail["problems"] == 1
+
+
+def hostile_workbook(rows: int = 100_000, bomb_mb: int = 0) -> bytes:
+    """A workbook written by hand: a declared dimension of A1:XFD1048576, ``rows`` member
+    rows with formulas, and optionally a shared-strings table that unpacks to ``bomb_mb``."""
+    sheet_head = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<dimension ref="A1:XFD1048576"/><sheetData>'
+    )
+    orgs = (
+        sheet_head + '<row r="1"><c r="A1" t="inlineStr"><is><t>组织编码</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>组织名称</t></is></c>'
+        '<c r="D1" t="inlineStr"><is><t>组织类型</t></is></c></row></sheetData></worksheet>'
+    )
+    parts = [
+        sheet_head,
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>组织编码</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>姓名</t></is></c></row>',
+    ]
+    parts += [
+        f'<row r="{r}"><c r="A{r}"><f>1+1</f><v>2</v></c><c r="B{r}" t="s"><v>0</v></c>'
+        f'<c r="XFD{r}"><v>1</v></c></row>'
+        for r in range(2, rows + 2)
+    ]
+    parts.append("</sheetData></worksheet>")
+    strings = ["甲"]
+    if bomb_mb:
+        strings += ["A" * 1_000_000] * bomb_mb
+    shared = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + "".join(f"<si><t>{s}</t></si>" for s in strings)
+        + "</sst>"
+    )
+    files = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+            "</Types>"
+        ),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+            "</Relationships>"
+        ),
+        "xl/workbook.xml": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheets><sheet name="组织" sheetId="1" r:id="rId1"/>'
+            '<sheet name="党员" sheetId="2" r:id="rId2"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet2.xml"/>'
+            '<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>"
+        ),
+        "xl/worksheets/sheet1.xml": orgs,
+        "xl/worksheets/sheet2.xml": "".join(parts),
+        "xl/sharedStrings.xml": shared,
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_a_hostile_workbook_is_read_within_bounds() -> None:
+    """Declared dimension XFD1048576 and 100,000 rows of formulas: read in seconds, only the
+    header's columns; one row more is refused; a shared-strings bomb is refused unread."""
+    data = hostile_workbook()
+    assert len(data) < 5 * 1024 * 1024
+    started = time.monotonic()
+    _, members = read_workbook_isolated(data)
+    elapsed = time.monotonic() - started
+    print(f"\nhostile workbook ({len(data) // 1024} KB, 100,000 rows) read in {elapsed:.1f}s")
+    assert elapsed < 10
+    assert len(members.rows) == 100_000 and all(len(v) == 2 for _, v in members.rows[:50])
+    with pytest.raises(RosterFormatError) as too_many:
+        read_workbook_isolated(hostile_workbook(rows=100_001))
+    assert too_many.value.key == "roster.too_many_rows"
+    bomb = hostile_workbook(rows=10, bomb_mb=250)
+    assert len(bomb) < 5 * 1024 * 1024
+    started = time.monotonic()
+    with pytest.raises(RosterFormatError) as too_big:
+        read_workbook_isolated(bomb)
+    assert too_big.value.key == "roster.too_big" and time.monotonic() - started < 10
+
+
+def test_a_workbook_that_reads_too_long_is_refused() -> None:
+    with pytest.raises(RosterFormatError) as slow:
+        read_workbook_isolated(hostile_workbook(rows=100_000), timeout=0.5)
+    assert slow.value.key == "roster.too_slow"

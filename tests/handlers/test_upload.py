@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from sqlalchemy import func, select
 
 from bot.admins import add_admin
@@ -125,4 +128,26 @@ async def test_wrong_type_too_large_and_corrupt_files(
         admin.upload(name, content)
         answer = await admin.next_message(before)
         assert expected in answer.content, name
+    assert await member_count(db) == 0
+
+
+async def test_a_hostile_workbook_stalls_nobody(
+    bot: RunningBot, fake: FakeTelegram, db: Database
+) -> None:
+    """While the bot reads a hostile workbook (in a child process), another user's /help is
+    answered within 2 s; the file is then refused with the reason, nothing imported."""
+    from tests.bot.test_roster import hostile_workbook
+
+    admin = fake.add_user("Admin", user_id=ADMIN_ID)
+    other = fake.add_user("Other")
+    before = len(admin.bot_messages())
+    admin.upload("roster.xlsx", hostile_workbook())
+    await asyncio.sleep(0.3)  # the upload is being read
+    started = time.monotonic()
+    help_answer = await other.ask("/help", timeout=10)
+    waited = time.monotonic() - started
+    print(f"\n/help answered in {waited:.2f}s while a hostile workbook was read")
+    assert "可用命令" in help_answer.content and waited < 2
+    answer = await admin.next_message(before, timeout=30)
+    assert "名册未导入" in answer.content
     assert await member_count(db) == 0
