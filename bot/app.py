@@ -140,7 +140,7 @@ def build_application(
         workers=settings.sender_workers,
         leader=leadership,
         epoch=leadership.epoch if leadership else None,
-        sole=leadership.sole if leadership else True,
+        predecessor_gone=leadership.predecessor_gone if leadership else True,
         liveness=liveness,
     )
     app.bot_data["deps"] = Deps(

@@ -109,6 +109,7 @@ class Leadership:
         self.heartbeat = heartbeat
         self.poll = poll
         self.epoch: int | None = None
+        self.predecessor_gone = True
         self.lost = asyncio.Event()
         self._conn: AsyncConnection | None = None
         self._valid_until = 0.0
@@ -197,6 +198,11 @@ class Leadership:
             if state is None:
                 state = LeaderState(id=1, epoch=0)
                 session.add(state)
+            # The one before us stopped sending for sure if it left (lease cleared) or let its
+            # lease run out (it stops MARGIN before that): what it had claimed is free now.
+            self.predecessor_gone = (
+                self.sole or state.lease_until is None or state.lease_until <= now
+            )
             state.epoch += 1
             state.holder = self.holder
             state.lease_until = None if self.sole else now + self.lease

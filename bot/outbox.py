@@ -26,7 +26,7 @@ from bot.models import LeaderState, OutboxMessage, OutboxStatus
 KEY_MAX = 200
 MAX_TRIES = 10
 # A claim holds this long (renewed on each try); longer than a fenced leader may still send.
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
 
 
 def outbox_key(*parts: object) -> str:
@@ -95,14 +95,21 @@ async def recover(
     session: AsyncSession,
     *,
     now: datetime | None = None,
+    before_epoch: int | None = None,
     keep: Collection[int] = (),
 ) -> int:
-    """Rows left ``sending`` go back to pending: all of them (``now`` None: no other process
-    can hold any), or those whose lease ran out, except the ones this process still holds."""
+    """Rows left ``sending`` go back to pending: those whose lease ran out by ``now``, or
+    those claimed before ``before_epoch`` (their claimer has stopped sending for sure), or
+    all of them (neither given: no other process can hold any), except the ones this
+    process still holds."""
     query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING.value)
     if now is not None:
         query = query.where(
             (OutboxMessage.lease_until.is_(None)) | (OutboxMessage.lease_until < now)
+        )
+    elif before_epoch is not None:
+        query = query.where(
+            (OutboxMessage.epoch.is_(None)) | (OutboxMessage.epoch < before_epoch)
         )
     if keep:
         query = query.where(OutboxMessage.id.not_in(list(keep)))

@@ -106,6 +106,9 @@ EARLIEST_JOIN = date(1921, 7, 1)
 MAX_NAME = 50
 MAX_ORG_NAME = 100
 MAX_GROUP = 30
+SCOPE_PROBLEMS = frozenset(
+    {"roster.out_of_scope", "roster.move_out_of_scope", "roster.member_out_of_scope"}
+)
 MAX_COLUMNS = 40  # header cells read from a sheet, whatever width it declares
 MAX_ROWS = 100_000  # data rows per sheet
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # what a workbook may unpack to
@@ -952,7 +955,8 @@ async def import_roster(
 
     ``allowed_roots``: org codes whose subtrees the importer administers; None means all
     (the operator's CLI). ``by``: who imported which file; every import that is not a dry
-    run is audited (applied: in the import's own transaction; refused: on its own).
+    run is audited in its own transaction, and so is a file refused for reaching outside the
+    importer's scope (a file refused for bad rows is only bad input: it changes nothing).
     """
     today = now.astimezone(ZoneInfo(default_timezone)).date()
     counts = ImportCounts()
@@ -977,9 +981,10 @@ async def import_roster(
                 await by.audit(session, now=now, outcome="ok", detail=vars(counts))
     except _DryRun:
         pass
-    if problems and not dry_run and by is not None:
+    denied = [p for p in problems if p.key in SCOPE_PROBLEMS]
+    if denied and not dry_run and by is not None:  # a refusal, audited like every other
         async with db.write() as session:
-            await by.audit(session, now=now, outcome="rejected", detail={"problems": len(problems)})
+            await by.audit(session, now=now, outcome="denied", detail={"problems": len(denied)})
     return ImportResult(problems, None if problems else counts)
 
 

@@ -160,7 +160,7 @@ class OutboxSender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         leader: SendGuard | None = None,
         epoch: int | None = None,
-        sole: bool = True,
+        predecessor_gone: bool = True,
         liveness: Liveness | None = None,
         drain: float = DRAIN_SECONDS,
     ) -> None:
@@ -173,7 +173,7 @@ class OutboxSender:
         self._sleep = sleep
         self.leader: SendGuard = leader or _Always()
         self.epoch = epoch
-        self.sole = sole
+        self.predecessor_gone = predecessor_gone
         self.liveness = liveness or Liveness(clock)
         self.drain = drain
         self._wake = asyncio.Event()
@@ -204,10 +204,13 @@ class OutboxSender:
         self._task = None
 
     async def _recover(self, *, everything: bool) -> None:
+        """At start, every row an earlier process left mid-send (``everything``); later, the
+        rows whose claim ran out."""
         async with self.db.write() as session:
-            recovered = await outbox.recover(
-                session, now=None if everything else self.clock.now(), keep=self._held
-            )
+            if everything:
+                recovered = await outbox.recover(session, before_epoch=self.epoch, keep=self._held)
+            else:
+                recovered = await outbox.recover(session, now=self.clock.now(), keep=self._held)
         if recovered:
             log.warning(
                 "%s outbox rows were left mid-send (%s); sending them again",
@@ -219,7 +222,7 @@ class OutboxSender:
         queue: asyncio.Queue[outbox.Claimed] = asyncio.Queue(maxsize=self.workers)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.workers)]
         pause = Backoff()
-        recovered_all = not self.sole
+        recovered_all = not self.predecessor_gone
         last_recovery = -RECOVER_EVERY
         try:
             while not self._stopping:

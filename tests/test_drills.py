@@ -238,5 +238,7 @@ async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
         liveness = running.app.bot_data["deps"].liveness.report()
     finally:
         await running.stop()
-    print(f"\nlock held 15 s, then /ask to 50: all 50 delivered {elapsed:.1f}s after the lock ended")
+    print(
+        f"\nlock held 15 s, then /ask to 50: all 50 delivered {elapsed:.1f}s after the lock ended"
+    )
     assert liveness["sender"]["ok"] and liveness["intake"]["ok"]

@@ -389,6 +389,7 @@ async def test_every_import_is_audited_with_who_the_file_and_counts(
     await run_import(db, clock, TWO_COMMITTEES, TWO_MEMBERS)
     await scoped_import(db, clock, [["ZB3", "第三支部", "DW", "党支部", ""]], [])
     await scoped_import(db, clock, [["ZB2", "改名", "DW", "党支部", ""]], [])
+    await scoped_import(db, clock, [["ZB4", "第四支部", "DW", "不知道", ""]], [])  # bad input
     async with db.read() as session:
         entries = list(
             (
@@ -399,7 +400,7 @@ async def test_every_import_is_audited_with_who_the_file_and_counts(
                 )
             ).scalars()
         )
-    assert [(e.outcome, e.actor_telegram_id) for e in entries] == [("ok", 42), ("rejected", 42)]
+    assert [(e.outcome, e.actor_telegram_id) for e in entries] == [("ok", 42), ("denied", 42)]
     assert entries[0].detail["orgs_created"] == 1
     assert entries[0].detail["sha256"] == hashlib.sha256(b"file").hexdigest()
     assert entries[1].detail["problems"] == 1
