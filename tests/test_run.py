@@ -47,6 +47,30 @@ async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: P
     assert "getUpdates" in log or "Application started" in log or "ready" in log
     assert TOKEN not in log
     assert TOKEN.split(":")[1] not in log
+    assert "还没有绑定党员身份" not in log  # message texts are not logged, not even at DEBUG
+
+
+async def test_a_rejected_token_ends_run_with_one_clear_line(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    fake.rejected_tokens.add(TOKEN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
+    env |= {
+        "ZHIBU_BOT_TOKEN": TOKEN,
+        "ZHIBU_API_BASE_URL": fake.base_url,
+        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "ZHIBU_LOG_LEVEL": "DEBUG",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    log = stderr.decode()
+    assert "Traceback" not in log and TOKEN.split(":")[1] not in log
+    last = log.strip().splitlines()[-1]
+    assert last == "zhibu: bot api: refused: Telegram rejected the token (fix: check ZHIBU_BOT_TOKEN)"
 
 
 async def test_second_run_on_the_same_sqlite_file_refuses(

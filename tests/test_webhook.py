@@ -64,14 +64,16 @@ async def test_webhook_mode_end_to_end(fake: FakeTelegram, tmp_path: Path) -> No
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 async with http.post(hook, json=forged, headers=headers) as r:
                     assert r.status == 403
-            async with http.post(
-                hook, data=b"not json", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
-            ) as r:
-                assert r.status == 400
+            for junk in (b"not json", b"null", b"[1]", b"5", b'{"update_id": 7, "message": 5}'):
+                async with http.post(
+                    hook, data=junk, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                ) as r:
+                    assert r.status == 400, junk
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert r.status == 200
                 body = await r.json()
                 assert body["status"] == "ok" and body["database"] == "ok"
+                assert body["tasks"]["sender"]["ok"] and body["tasks"]["sender"]["last_ok"]
         await asyncio.sleep(0.5)
         assert len(user.bot_messages()) == before  # the refused requests changed nothing
         second = await user.ask("/help", timeout=30)  # and real updates still flow
@@ -86,3 +88,4 @@ async def test_webhook_mode_end_to_end(fake: FakeTelegram, tmp_path: Path) -> No
     assert process.returncode == 0, stderr.decode()[-2000:]
     log = stderr.decode()
     assert SECRET not in log and TOKEN.split(":")[1] not in log
+    assert "Traceback" not in log

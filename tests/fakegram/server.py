@@ -194,6 +194,7 @@ class FakeTelegram:
         self.open_queries: set[str] = set()
         self.files: dict[str, tuple[str, bytes]] = {}
         self.tokens_seen: set[str] = set()
+        self.rejected_tokens: set[str] = set()  # answered 401 Unauthorized, as a revoked token
         self.calls: list[str] = []
         self.webhook: dict[str, Any] | None = None
         self.webhook_attempts: list[tuple[int, int]] = []  # (update_id, HTTP status; 0: no answer)
@@ -403,6 +404,10 @@ class FakeTelegram:
         self.tokens_seen.add(token)
         self.calls.append(method)
         self._notify()
+        if token in self.rejected_tokens:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         try:
             params = await self._params(request)
         except ValueError:
