@@ -185,6 +185,8 @@ def build_application(
     if app.job_queue is not None and settings.scheduler_enabled:
         holidays.schedule(app.job_queue, settings)
         tick.schedule(app.job_queue, settings)
+        for name in ("tick", "housekeeping"):  # watched from the start, not from their first run
+            liveness.register(name)
     return app
 
 

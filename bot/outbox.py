@@ -108,9 +108,7 @@ async def recover(
             (OutboxMessage.lease_until.is_(None)) | (OutboxMessage.lease_until < now)
         )
     elif before_epoch is not None:
-        query = query.where(
-            (OutboxMessage.epoch.is_(None)) | (OutboxMessage.epoch < before_epoch)
-        )
+        query = query.where((OutboxMessage.epoch.is_(None)) | (OutboxMessage.epoch < before_epoch))
     if keep:
         query = query.where(OutboxMessage.id.not_in(list(keep)))
     result = await session.execute(

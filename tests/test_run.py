@@ -70,7 +70,9 @@ async def test_a_rejected_token_ends_run_with_one_clear_line(
     log = stderr.decode()
     assert "Traceback" not in log and TOKEN.split(":")[1] not in log
     last = log.strip().splitlines()[-1]
-    assert last == "zhibu: bot api: refused: Telegram rejected the token (fix: check ZHIBU_BOT_TOKEN)"
+    assert (
+        last == "zhibu: bot api: refused: Telegram rejected the token (fix: check ZHIBU_BOT_TOKEN)"
+    )
 
 
 async def test_second_run_on_the_same_sqlite_file_refuses(

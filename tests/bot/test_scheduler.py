@@ -7,12 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.admins import add_admin
 from bot.catalogue import DEFAULT_POLICY
 from bot.clock import FrozenClock
 from bot.db import Database
-from bot.models import Member, Org, OutboxMessage, TickState
+from bot.models import Meeting, Member, Org, OutboxMessage, TickState
 from bot.obligations import add_record
 from bot.roster import import_roster, read_workbook
 from bot.scheduler import tick
@@ -187,22 +188,30 @@ async def test_first_tick_ever_looks_back_one_minute_only(db: Database, branch: 
     assert result.since == local("2026-03-17T09:29")
 
 
+async def a_lecture(session: AsyncSession) -> Meeting:
+    """A 党课 of ZB on Thursday 19 March 2026 at 15:00, scheduled on the Monday."""
+    from bot import meetings
+
+    org_pk = await session.scalar(select(Org.id).where(Org.code == "ZB"))
+    assert org_pk is not None
+    return await meetings.create(
+        session,
+        org_id=org_pk,
+        obligation="party_lecture",
+        also=[],
+        starts_at=local("2026-03-19T15:00"),
+        place="会议室",
+        topic=None,
+        by=1,
+        now=local("2026-03-16T10:00"),
+    )
+
+
 async def test_meeting_reminders_a_day_and_an_hour_before(db: Database, branch: None) -> None:
     from bot import meetings
 
     async with db.write() as session:
-        org_pk = await session.scalar(select(Org.id).where(Org.code == "ZB"))
-        meeting = await meetings.create(
-            session,
-            org_id=org_pk,
-            obligation="party_lecture",
-            also=[],
-            starts_at=local("2026-03-19T15:00"),
-            place="会议室",
-            topic=None,
-            by=1,
-            now=local("2026-03-16T10:00"),
-        )
+        meeting = await a_lecture(session)
         member = await session.scalar(select(Member.id).where(Member.member_code == "S002"))
         await meetings.take_leave(
             session, meeting, member, "出差", now=local("2026-03-16T11:00"), cal=CAL
@@ -222,27 +231,16 @@ async def test_a_moved_meeting_is_reminded_again_a_day_before(db: Database, bran
     from bot import meetings
 
     async with db.write() as session:
-        org_pk = await session.scalar(select(Org.id).where(Org.code == "ZB"))
-        meeting = await meetings.create(
-            session,
-            org_id=org_pk,
-            obligation="party_lecture",
-            also=[],
-            starts_at=local("2026-03-19T15:00"),
-            place="会议室",
-            topic=None,
-            by=1,
-            now=local("2026-03-16T10:00"),
-        )
+        meeting = await a_lecture(session)
     await run(db, local("2026-03-18T15:00"), since=local("2026-03-18T14:59"))
-    assert len([r for r in await rows(db) if r.kind == "meeting"]) == 2
+    assert len([r for r in await rows(db) if r.kind == "meeting"]) == 3  # the three linked
     async with db.write() as session:
-        stored = await session.get(meetings.Meeting, meeting.id)
+        stored = await session.get(Meeting, meeting.id)
         assert stored is not None
         await meetings.change(
             session, stored, now=local("2026-03-18T16:00"), starts_at=local("2026-03-26T15:00")
         )
     await run(db, local("2026-03-25T15:00"), since=local("2026-03-25T14:59"))
     reminders = [r for r in await rows(db) if r.kind == "meeting"]
-    assert len(reminders) == 4
-    assert all("3月26日（周四） 15:00" in r.text for r in reminders[2:])
+    assert len(reminders) == 6
+    assert all("3月26日（周四） 15:00" in r.text for r in reminders[3:])
