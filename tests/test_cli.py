@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -123,3 +124,25 @@ def test_migrate_command(tmp_path: Path) -> None:
     assert "run: zhibu migrate" in doctor.stdout
     assert "[FAIL] bot api: unreachable" in doctor.stdout
     assert TOKEN not in doctor.stdout + doctor.stderr
+
+
+def test_a_5_mb_hostile_workbook_is_refused_within_10_seconds(tmp_path: Path) -> None:
+    """Declared dimension XFD1048576, 100,000 rows of formulas and a shared-strings bomb,
+    under 5 MB: `zhibu import` refuses it in seconds, saying why, and imports nothing."""
+    from tests.bot.test_roster import hostile_workbook
+
+    data = hostile_workbook(rows=100_000, bomb_mb=300)
+    assert len(data) < 5 * 1024 * 1024
+    (tmp_path / "hostile.xlsx").write_bytes(data)
+    started = time.monotonic()
+    result = zhibu("import", "hostile.xlsx", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    print(f"\nzhibu import of a {len(data) // 1024} KB hostile workbook: {elapsed:.1f}s")
+    assert result.returncode == 2 and "解压后超过 200 MB" in result.stderr
+    assert elapsed < 10
+    (tmp_path / "rows.xlsx").write_bytes(hostile_workbook(rows=100_000))
+    started = time.monotonic()
+    result = zhibu("import", "rows.xlsx", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    print(f"zhibu import of 100,000 hostile rows: {elapsed:.1f}s")
+    assert result.returncode == 2 and "名册未导入" in result.stderr and elapsed < 10

@@ -220,7 +220,10 @@ class FakeTelegram:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         app.router.add_route("*", "/_fake/{action}", self._control)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # a long poll still open when the test ends is cut, not waited for
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
