@@ -35,7 +35,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.inbox import current_handling
 from bot.liveness import Liveness
-from bot.texts import Lang, t
+from bot.texts import Lang, normalise_lang, t
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -416,10 +416,8 @@ async def tell_not_stored(
 ) -> None:
     """An update that could not be stored (the database is down): it is not confirmed to
     Telegram, so it will be handled once the database is back. Say so, once."""
-    user = update.effective_user
-    lang: Lang = deps(context).settings.language
-    if user is not None and user.language_code:
-        lang = "en" if user.language_code.startswith("en") else "zh"
+    user = update.effective_user  # the stored /lang cannot be read: Telegram's language
+    lang = normalise_lang(user.language_code if user else None, deps(context).settings.language)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer(t(lang, "common.delayed"), show_alert=True)

@@ -212,7 +212,7 @@ async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
     running = await start_bot(fake, db, clock, fast)
     try:
         path = settings.database_url.split("///", 1)[1]
-        blocker = sqlite3.connect(path, timeout=1)
+        blocker = sqlite3.connect(path, timeout=30)  # the bot's own short writes go first
         blocker.execute("BEGIN IMMEDIATE")
         await asyncio.sleep(15)
         blocker.rollback()
