@@ -1,8 +1,11 @@
 """Chart images for /status and /overview (SPEC §8), drawn with a CJK font that ships with
-the install (Noto Sans CJK SC from the ``mplfonts`` package), so Chinese renders everywhere."""
+the install, so Chinese renders everywhere: the Simplified Chinese face of Noto Sans CJK
+(SIL Open Font License 1.1), from the ``noto-cjk-sans-otc`` package, which holds that one
+font collection and its licence and nothing else."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import io
 import math
@@ -19,31 +22,60 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 
-FONT_FILE = "NotoSansCJKsc-Regular.otf"
+FONT_PACKAGE = "noto_cjk_sans_otc"
+FONT_DISTRIBUTION = "noto-cjk-sans-otc"
+FONT_FILE = "NotoSansCJK-Regular.ttc"
+FONT_FAMILY = "Noto Sans CJK SC"  # the Simplified Chinese face of the collection
+
+
+class FontMissing(RuntimeError):
+    """No CJK font for the charts: the install is incomplete."""
 
 
 @cache
 def font_path() -> Path:
-    """The CJK font file inside the installed ``mplfonts`` package (not imported: only read)."""
-    spec = importlib.util.find_spec("mplfonts")
+    """The font collection inside the installed font package (not imported: only read)."""
+    spec = importlib.util.find_spec(FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the mplfonts package (CJK font for charts) is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / FONT_FILE
+        raise FontMissing(
+            f"the {FONT_DISTRIBUTION} package (the CJK font for charts) is not installed"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / FONT_FILE
     if not path.is_file():
-        raise RuntimeError(f"CJK font missing: {path}")
+        raise FontMissing(f"CJK font missing: {path}")
     return path
 
 
 @cache
+def font_face() -> int:
+    """The index of the Simplified Chinese face in the collection."""
+    path = str(font_path())
+    faces = FT2Font(path).num_faces
+    for index in range(faces):
+        if FT2Font(path, face_index=index).family_name == FONT_FAMILY:
+            return index
+    raise FontMissing(f"{FONT_FAMILY} is not in {path}")
+
+
+def font_licence() -> str:
+    """The licence of the chart font, as its package declares it (e.g. OFL-1.1)."""
+    try:
+        meta = importlib.metadata.metadata(FONT_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise FontMissing(f"the {FONT_DISTRIBUTION} package is not installed") from exc
+    return str(meta.get("License-Expression") or meta.get("License") or "unknown")
+
+
+@cache
 def font_name() -> str:
-    path = font_path()
-    font_manager.fontManager.addfont(str(path))
-    return font_manager.FontProperties(fname=str(path)).get_name()
+    font_face()  # the face is there
+    font_manager.fontManager.addfont(str(font_path()))  # registers every face by its family
+    return FONT_FAMILY
 
 
 @cache
 def covered() -> frozenset[int]:
-    return frozenset(FT2Font(str(font_path())).get_charmap())
+    return frozenset(FT2Font(str(font_path()), face_index=font_face()).get_charmap())
 
 
 def missing_glyphs(text: str) -> set[str]:

@@ -30,6 +30,7 @@ async def run_checks(settings: Settings, *, now: datetime | None = None) -> list
     checks = [_check_settings(settings)]
     checks += await _check_database(settings)
     checks += await _check_tasks(settings, now or SystemClock().now())
+    checks.append(_check_font())
     checks.append(await _check_bot_api(settings))
     return checks
 
@@ -100,6 +101,29 @@ async def _check_holidays(settings: Settings) -> list[Check]:
         else:
             checks.append(Check(f"holidays {year}", True, f"from the {source.value} data"))
     return checks
+
+
+def _check_font() -> Check:
+    """The CJK font the charts are drawn with, and its licence."""
+    from bot import charts
+
+    try:
+        path, family, licence = charts.font_path(), charts.font_name(), charts.font_licence()
+    except (charts.FontMissing, OSError, RuntimeError) as exc:
+        return Check(
+            "chart font",
+            False,
+            str(exc),
+            "reinstall zhibu (pip install -e .): it brings noto-cjk-sans-otc",
+        )
+    if not licence.upper().startswith("OFL"):
+        return Check(
+            "chart font",
+            False,
+            f"{family} from {path.name} is under {licence}, not a free font licence",
+            "reinstall zhibu so that noto-cjk-sans-otc (SIL Open Font License) is used",
+        )
+    return Check("chart font", True, f"{family} ({path.name}), licence {licence}")
 
 
 NOT_RUNNING_AFTER = timedelta(minutes=2)  # no task reported for this long: no zhibu run
