@@ -63,7 +63,7 @@ def font_licence() -> str:
         meta = importlib.metadata.metadata(FONT_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError as exc:
         raise FontMissing(f"the {FONT_DISTRIBUTION} package is not installed") from exc
-    return str(meta.get("License-Expression") or meta.get("License") or "unknown")
+    return str(meta["License-Expression"] or meta["License"] or "unknown")
 
 
 @cache
