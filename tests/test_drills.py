@@ -66,14 +66,20 @@ async def test_telegram_faults_during_a_conversation_lose_no_answer(
     fake.faults = Faults()
 
 
+def take_write_lock(path: str) -> sqlite3.Connection:
+    """Another writer's connection, holding SQLite's write lock until it rolls back."""
+    blocker = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    return blocker
+
+
 async def test_a_locked_database_waits_then_answers(
     bot: RunningBot, fake: FakeTelegram, db: Database, member: UserHandle, settings: Settings
 ) -> None:
     """Another process holds the write lock for a moment: the update waits (busy timeout)
     and is handled when the lock is gone."""
     path = settings.database_url.split("///", 1)[1]
-    blocker = sqlite3.connect(path, timeout=1)
-    blocker.execute("BEGIN IMMEDIATE")
+    blocker = await asyncio.to_thread(take_write_lock, path)  # the loop keeps running meanwhile
     before = len(member.bot_messages())
     member.send("/away 3-20")
     await asyncio.sleep(1.5)
@@ -188,6 +194,16 @@ async def test_a_corrupt_upload_is_refused_and_imports_nothing(
         assert await session.scalar(select(func.count()).select_from(Member)) == 0
 
 
+def hold_write_lock(path: str, seconds: float) -> None:
+    """Another process's writer: take SQLite's write lock, keep it, let go."""
+    blocker = take_write_lock(path)
+    try:
+        time.sleep(seconds)
+        blocker.rollback()
+    finally:
+        blocker.close()
+
+
 async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
     fake: FakeTelegram, db: Database, settings: Settings
 ) -> None:
@@ -212,11 +228,8 @@ async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
     running = await start_bot(fake, db, clock, fast)
     try:
         path = settings.database_url.split("///", 1)[1]
-        blocker = sqlite3.connect(path, timeout=30)  # the bot's own short writes go first
-        blocker.execute("BEGIN IMMEDIATE")
-        await asyncio.sleep(15)
-        blocker.rollback()
-        blocker.close()
+        # in a thread of its own: waiting for the lock must not stop the bot's event loop
+        await asyncio.to_thread(hold_write_lock, path, 15.0)
         sec = users[0]
         started = time.monotonic()
         panel = await sec.ask("/ask", timeout=30)
@@ -236,9 +249,11 @@ async def test_drill_another_writer_holds_the_lock_then_a_50_member_ask(
         await fake.wait_for(lambda: prompted() == 50, timeout=30)
         elapsed = time.monotonic() - started
         liveness = running.app.bot_data["deps"].liveness.report()
+        sender = running.app.bot_data["deps"].liveness.tasks["sender"]
     finally:
         await running.stop()
     print(
         f"\nlock held 15 s, then /ask to 50: all 50 delivered {elapsed:.1f}s after the lock ended"
     )
+    assert sender.error_at is not None and "locked" in (sender.last_error or "")  # it was hit
     assert liveness["sender"]["ok"] and liveness["intake"]["ok"]
