@@ -131,8 +131,8 @@ def test_a_5_mb_hostile_workbook_is_refused_within_10_seconds(tmp_path: Path) ->
     under 5 MB: `zhibu import` refuses it in seconds, saying why, and imports nothing."""
     from tests.bot.test_roster import hostile_workbook
 
-    data = hostile_workbook(rows=100_000, bomb_mb=300)
-    assert len(data) < 5 * 1024 * 1024
+    data = hostile_workbook(rows=100_000, bomb_mb=300, pad_to=5_000_000)
+    assert 4_500_000 < len(data) < 5 * 1024 * 1024
     (tmp_path / "hostile.xlsx").write_bytes(data)
     started = time.monotonic()
     result = zhibu("import", "hostile.xlsx", cwd=tmp_path)

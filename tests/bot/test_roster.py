@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
+import string
 import time
 import zipfile
 from datetime import date, datetime
@@ -406,9 +408,10 @@ async def test_every_import_is_audited_with_who_the_file_and_counts(
     assert entries[1].detail["problems"] == 1
 
 
-def hostile_workbook(rows: int = 100_000, bomb_mb: int = 0) -> bytes:
+def hostile_workbook(rows: int = 100_000, bomb_mb: int = 0, pad_to: int = 0) -> bytes:
     """A workbook written by hand: a declared dimension of A1:XFD1048576, ``rows`` member
-    rows with formulas, and optionally a shared-strings table that unpacks to ``bomb_mb``."""
+    rows with formulas, optionally a shared-strings table that unpacks to ``bomb_mb``, and
+    random (incompressible) strings until the file is about ``pad_to`` bytes."""
     sheet_head = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -433,6 +436,13 @@ def hostile_workbook(rows: int = 100_000, bomb_mb: int = 0) -> bytes:
     strings = ["甲"]
     if bomb_mb:
         strings += ["A" * 1_000_000] * bomb_mb
+    if pad_to:
+        noise = random.Random(7)
+        filler = max(0, pad_to - len(hostile_workbook(rows, bomb_mb)) - 64 * 1024)
+        strings += [
+            "".join(noise.choices(string.ascii_letters + string.digits, k=1000))
+            for _ in range(filler * 4 // 3 // 1000)
+        ]
     shared = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'

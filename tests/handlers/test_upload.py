@@ -141,7 +141,9 @@ async def test_a_hostile_workbook_stalls_nobody(
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     other = fake.add_user("Other")
     before = len(admin.bot_messages())
-    admin.upload("roster.xlsx", hostile_workbook())
+    data = hostile_workbook(rows=100_000, pad_to=5_000_000)
+    assert 4_500_000 < len(data) < 5 * 1024 * 1024  # within the upload limit
+    admin.upload("roster.xlsx", data)
     await asyncio.sleep(0.3)  # the upload is being read
     started = time.monotonic()
     help_answer = await other.ask("/help", timeout=10)
