@@ -12,14 +12,19 @@ from tests.fakegram import FakeTelegram
 from tests.helpers import TOKEN
 
 
-async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: Path) -> None:
+def run_env(fake: FakeTelegram, database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``zhibu run`` against the fake, with nothing of the developer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env |= {
+    return env | {
         "ZHIBU_BOT_TOKEN": TOKEN,
         "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-        "ZHIBU_LOG_LEVEL": "DEBUG",
+        "ZHIBU_DATABASE_URL": f"sqlite:///{database}",
+        **extra,
     }
+
+
+async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: Path) -> None:
+    env = run_env(fake, tmp_path / "run.db", ZHIBU_LOG_LEVEL="DEBUG")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,13 +59,7 @@ async def test_a_rejected_token_ends_run_with_one_clear_line(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     fake.rejected_tokens.add(TOKEN)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env |= {
-        "ZHIBU_BOT_TOKEN": TOKEN,
-        "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-        "ZHIBU_LOG_LEVEL": "DEBUG",
-    }
+    env = run_env(fake, tmp_path / "run.db", ZHIBU_LOG_LEVEL="DEBUG")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -78,12 +77,7 @@ async def test_a_rejected_token_ends_run_with_one_clear_line(
 async def test_second_run_on_the_same_sqlite_file_refuses(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env |= {
-        "ZHIBU_BOT_TOKEN": TOKEN,
-        "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}",
-    }
+    env = run_env(fake, tmp_path / "one.db")
     first = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
