@@ -282,8 +282,15 @@ class OutboxSender:
         await asyncio.gather(*workers, return_exceptions=True)
         untried = self._untried - self._busy
         if untried:
-            with contextlib.suppress(Exception):
+            try:
                 await self._record(lambda session: outbox.release(session, untried), tries=3)
+            except Exception as exc:  # they stay claimed: the next start or their lease frees them
+                log.warning(
+                    "could not give back %s claimed messages at the stop (%s); they are sent "
+                    "after the restart or when their claim runs out",
+                    len(untried),
+                    _one_line(exc),
+                )
             self._held -= untried
             self._untried.clear()
 
