@@ -19,10 +19,10 @@ from sqlalchemy import insert
 
 from bench.report import figure
 from bench.tick import MEMBERS, seed
-from bot.assessment import assess
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import (
+from bot.services.assessment import assess
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import (
     Attendance,
     Collection,
     CollectionTarget,

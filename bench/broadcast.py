@@ -20,12 +20,12 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.report import figure
-from bot.app import build_application
-from bot.clock import SystemClock
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import OutboxMessage
-from bot.outbox import NewMessage, enqueue
+from bot.rules.clock import SystemClock
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import OutboxMessage
+from bot.store.outbox import NewMessage, enqueue
+from handlers.app import build_application
 from settings import get_settings
 
 SCALE = 5

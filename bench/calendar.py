@@ -17,12 +17,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.report import figure
-from bot.catalogue import DEFAULT_POLICY
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import Member, Org
-from bot.obligations import add_record, load_workdays, org_occurrences
-from bot.roster import import_roster, read_workbook
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services.obligations import add_record, load_workdays, org_occurrences
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Member, Org
 from tests.helpers import workbook_bytes
 
 MEMBERS = 300

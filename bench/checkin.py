@@ -20,12 +20,12 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes
 
 from bench.report import figure
-from bot import meetings
-from bot.app import build_application, start_services, stop_services
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import Member, Org, TelegramLink
+from bot.rules.clock import FrozenClock
+from bot.services import meetings
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Member, Org, TelegramLink
+from handlers.app import build_application, start_services, stop_services
 from settings import get_settings
 from tests.fakegram import FakeTelegram, Limits
 

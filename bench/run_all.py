@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench.report import PREFIX
-from bot.tables import table
+from bot.exports.tables import table
 
 BENCHES = ("calendar", "tick", "assess", "broadcast", "checkin")
 TIMEOUT = 900

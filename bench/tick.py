@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from bench.report import figure
-from bot.catalogue import DEFAULT_POLICY
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import Member, Org, TelegramLink, TickState
-from bot.scheduler import tick
+from bot.delivery.scheduler import tick
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Member, Org, TelegramLink, TickState
 
 MEMBERS = 30
 ROLES = [

@@ -14,13 +14,15 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import collections, conversations, meeting_texts
-from bot.collections import CollectionError
-from bot.dates import parse_day, parse_when
-from bot.reports import KINDS, ReportError
-from bot.texts import Lang, t
+from bot.delivery import meeting_texts
+from bot.i18n.texts import Lang, t
+from bot.rules.dates import parse_day, parse_when
+from bot.services import collections
+from bot.services.collections import CollectionError
+from bot.services.reports import KINDS, ReportError
+from bot.store import conversations
 from handlers.branch import button_branch, target_branch
-from handlers.common import (
+from handlers.kit.common import (
     actor_of,
     as_int,
     await_text,

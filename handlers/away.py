@@ -7,10 +7,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot.dates import parse_day
-from bot.meetings import MeetingError, set_away
-from bot.texts import fmt_date, t
-from handlers.common import actor_of, deps, ensure_private, esc, reply
+from bot.i18n.texts import fmt_date, t
+from bot.rules.dates import parse_day
+from bot.services.meetings import MeetingError, set_away
+from handlers.kit.common import actor_of, deps, ensure_private, esc, reply
 
 
 async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
-from bot.models import OrgKind
-from bot.texts import t
-from handlers.common import deps, esc, refuse, reply
+from bot.i18n.texts import t
+from bot.services.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
+from bot.store.models import OrgKind
+from handlers.kit.common import deps, esc, refuse, reply
 
 
 async def allowed_branch(

@@ -8,14 +8,14 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot.access import Actor, OrgInfo, administers, org_by_code
-from bot.calendar import Occurrence, Status, period_containing
-from bot.catalogue import DEFAULT_POLICY, Period
-from bot.linking import bound_org
-from bot.models import OrgKind
-from bot.obligations import BranchView, branch_view
-from bot.texts import Lang, fmt_date, period_label, t
-from handlers.common import actor_of, deps, esc, refuse, reply
+from bot.i18n.texts import Lang, fmt_date, period_label, t
+from bot.rules.calendar import Occurrence, Status, period_containing
+from bot.rules.catalogue import DEFAULT_POLICY, Period
+from bot.services.access import Actor, OrgInfo, administers, org_by_code
+from bot.services.linking import bound_org
+from bot.services.obligations import BranchView, branch_view
+from bot.store.models import OrgKind
+from handlers.kit.common import actor_of, deps, esc, refuse, reply
 
 ICONS = {
     Status.DONE: "✅",

@@ -12,10 +12,11 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import audit, linking
-from bot.access import manages_branch
-from bot.texts import t
-from handlers.common import (
+from bot.i18n.texts import t
+from bot.services import linking
+from bot.services.access import manages_branch
+from bot.store import audit
+from handlers.kit.common import (
     actor_of,
     as_int,
     bad_button,

@@ -17,10 +17,10 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.access import Actor, set_language
-from bot.commands import visible
-from bot.texts import LANGS, Lang, t
-from handlers.common import (
+from bot.i18n.texts import LANGS, Lang, t
+from bot.rules.commands import visible
+from bot.services.access import Actor, set_language
+from handlers.kit.common import (
     actor_of,
     bad_button,
     callback_parts,

@@ -6,13 +6,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import linking
-from bot.access import Actor, OrgInfo
-from bot.models import InviteKind, Member
-from bot.qr import qr_png
-from bot.texts import role_name, t
+from bot.exports.qr import qr_png
+from bot.i18n.texts import role_name, t
+from bot.services import linking
+from bot.services.access import Actor, OrgInfo
+from bot.store.models import InviteKind, Member
 from handlers.branch import button_branch, target_branch
-from handlers.common import (
+from handlers.kit.common import (
     actor_of,
     as_int,
     bad_button,

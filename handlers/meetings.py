@@ -13,15 +13,16 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import meeting_texts, meetings
-from bot.access import Actor, branch_managers, manages_branch
-from bot.dates import parse_time, parse_when
-from bot.meetings import Answer, MeetingError
-from bot.models import Meeting, Org
-from bot.obligations import load_workdays, obligation_name
-from bot.texts import Lang, fmt_date, t
+from bot.delivery import meeting_texts
+from bot.i18n.texts import Lang, fmt_date, t
+from bot.rules.dates import parse_time, parse_when
+from bot.services import meetings
+from bot.services.access import Actor, branch_managers, manages_branch
+from bot.services.meetings import Answer, MeetingError
+from bot.services.obligations import load_workdays, obligation_name
+from bot.store.models import Meeting, Org
 from handlers.branch import button_branch, target_branch
-from handlers.common import (
+from handlers.kit.common import (
     actor_of,
     as_int,
     await_text,

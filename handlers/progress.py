@@ -9,16 +9,16 @@ from typing import Any
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import charts, ics, ledger
-from bot.access import Actor, admin_roots, manages_branch, org_by_code
-from bot.assessment import GRADES, Result, assess
-from bot.calendar import Status
-from bot.models import OrgKind
-from bot.obligations import obligation_name
-from bot.progress import branch_status, overview, quarter_of
-from bot.texts import Lang, fmt_date, t
+from bot.exports import charts, ics, ledger
+from bot.i18n.texts import Lang, fmt_date, t
+from bot.rules.calendar import Status
+from bot.services.access import Actor, admin_roots, manages_branch, org_by_code
+from bot.services.assessment import GRADES, Result, assess
+from bot.services.obligations import obligation_name
+from bot.services.progress import branch_status, overview, quarter_of
+from bot.store.models import OrgKind
 from handlers.branch import target_branch
-from handlers.common import (
+from handlers.kit.common import (
     actor_of,
     as_int,
     bad_button,

@@ -25,14 +25,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot import conversations, meeting_texts, meetings, reports
-from bot.access import Actor
-from bot.dates import parse_past_day
-from bot.models import OrgKind
-from bot.obligations import obligation_name
-from bot.reports import Author, ReportError
-from bot.texts import Lang, fmt_date, t
-from handlers.common import (
+from bot.delivery import meeting_texts
+from bot.i18n.texts import Lang, fmt_date, t
+from bot.rules.dates import parse_past_day
+from bot.services import meetings, reports
+from bot.services.access import Actor
+from bot.services.obligations import obligation_name
+from bot.services.reports import Author, ReportError
+from bot.store import conversations
+from bot.store.models import OrgKind
+from handlers.kit.common import (
     actor_of,
     as_int,
     await_text,

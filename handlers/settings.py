@@ -14,11 +14,11 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.access import Actor, OrgInfo
-from bot.calendar import DayRule, parse_day_rule
-from bot.catalogue import DEFAULT_POLICY, Period
-from bot.models import Org
-from bot.obligations import (
+from bot.i18n.texts import Lang, t
+from bot.rules.calendar import DayRule, parse_day_rule
+from bot.rules.catalogue import DEFAULT_POLICY, Period
+from bot.services.access import Actor, OrgInfo
+from bot.services.obligations import (
     MAX_REASON,
     MIN_REASON,
     BranchView,
@@ -29,9 +29,9 @@ from bot.obligations import (
     set_enabled,
     set_theme_rule,
 )
-from bot.texts import Lang, t
+from bot.store.models import Org
 from handlers.branch import button_branch, target_branch
-from handlers.common import (
+from handlers.kit.common import (
     actor_of,
     as_int,
     await_text,

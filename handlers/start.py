@@ -15,8 +15,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import audit, linking
-from bot.access import (
+from bot.i18n.texts import Lang, role_name, t
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services import linking
+from bot.services.access import (
     Actor,
     MemberInfo,
     OrgInfo,
@@ -27,12 +29,12 @@ from bot.access import (
     org_names,
     user_language,
 )
-from bot.catalogue import DEFAULT_POLICY
-from bot.models import InviteKind
-from bot.obligations import branch_view
-from bot.texts import Lang, role_name, t
+from bot.services.obligations import branch_view
+from bot.store import audit
+from bot.store.models import InviteKind
 from handlers.calendar import upcoming_lines
-from handlers.common import (
+from handlers.help import refresh_menu
+from handlers.kit.common import (
     actor_of,
     as_int,
     bad_button,
@@ -47,7 +49,6 @@ from handlers.common import (
     send_private,
     toast,
 )
-from handlers.help import refresh_menu
 from handlers.tasks import task_lines
 
 ASK_NAME = 1

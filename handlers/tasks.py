@@ -7,13 +7,14 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot import collections, meeting_texts, meetings, reports
-from bot.access import Actor
-from bot.calendar import Status
-from bot.catalogue import DEFAULT_POLICY
-from bot.obligations import branch_view, obligation_name
-from bot.texts import fmt_date, period_label, t
-from handlers.common import actor_of, deps, ensure_private, esc, keyboard, reply
+from bot.delivery import meeting_texts
+from bot.i18n.texts import fmt_date, period_label, t
+from bot.rules.calendar import Status
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services import collections, meetings, reports
+from bot.services.access import Actor
+from bot.services.obligations import branch_view, obligation_name
+from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
 async def task_lines(

@@ -10,8 +10,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
-from bot.access import Actor, admin_codes
-from bot.roster import (
+from bot.i18n.texts import t
+from bot.services.access import Actor, admin_codes
+from bot.services.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
     Importer,
@@ -23,8 +24,7 @@ from bot.roster import (
     read_workbook_isolated,
     render_result,
 )
-from bot.texts import t
-from handlers.common import actor_of, awaiting, deps, esc, in_background, refuse, reply
+from handlers.kit.common import actor_of, awaiting, deps, esc, in_background, refuse, reply
 from handlers.reports import report_photo
 
 CSV_PAIR_WINDOW = timedelta(minutes=15)

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from telegram.ext import ContextTypes, JobQueue
 
-from bot.models import Notice, OrgAdmin
-from bot.obligations import load_workdays
-from bot.texts import t
-from bot.workdays import Source
-from handlers.common import deps, send_private
+from bot.i18n.texts import t
+from bot.rules.workdays import Source
+from bot.services.obligations import load_workdays
+from bot.store.models import Notice, OrgAdmin
+from handlers.kit.common import deps, send_private
 from settings import Settings
 
 log = logging.getLogger("zhibu.jobs.holidays")

@@ -16,12 +16,12 @@ from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, ExtBot
 
-from bot import outbox
-from bot.access import mark_blocked
-from bot.clock import Clock
-from bot.db import Database
-from bot.liveness import Backoff, Liveness
-from bot.throttle import Throttle
+from bot.delivery.throttle import Throttle
+from bot.rules.clock import Clock
+from bot.services.access import mark_blocked
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.liveness import Backoff, Liveness
 
 log = logging.getLogger("zhibu.sender")
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from telegram.ext import ContextTypes, JobQueue
 
-from bot.catalogue import DEFAULT_POLICY
-from bot.maintenance import prune
-from bot.scheduler import next_minute, tick
-from handlers.common import Deps, deps
+from bot.delivery.scheduler import next_minute, tick
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.store.maintenance import prune
+from handlers.kit.common import Deps, deps
 from settings import Settings
 
 log = logging.getLogger("zhibu.tick")
@@ -22,7 +22,7 @@ PRUNE_JOB = "PRUNE"
 
 
 def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], settings: Settings) -> None:
-    from bot.clock import SystemClock
+    from bot.rules.clock import SystemClock
 
     job_queue.run_repeating(
         run_tick, interval=60, first=next_minute(SystemClock().now()), name=JOB_NAME

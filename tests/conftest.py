@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.migrate import upgrade
+from bot.rules.clock import FrozenClock
+from bot.store.db import Database
+from bot.store.migrate import upgrade
 from settings import Settings, get_settings
 from tests.fakegram import FakeTelegram
 from tests.helpers import TOKEN, RunningBot, start_bot

@@ -12,12 +12,12 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from telegram.ext import Application
 
-from bot.app import build_application, polling_intake, start_services, stop_services
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.intake import PollingIntake
-from bot.models import Member, Org, TelegramLink
-from bot.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
+from bot.rules.clock import FrozenClock
+from bot.services.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
+from bot.store.db import Database
+from bot.store.models import Member, Org, TelegramLink
+from handlers.app import build_application, polling_intake, start_services, stop_services
+from handlers.kit.intake import PollingIntake
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import SystemClock
-from bot.db import Database
-from bot.migrate import upgrade
-from bot.models import Member, OutboxMessage
-from bot.outbox import NewMessage, enqueue
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import SystemClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Member, OutboxMessage
+from bot.store.outbox import NewMessage, enqueue
 from tests.fakegram import FakeTelegram, Faults, Limits, UserHandle
 from tests.helpers import TOKEN, link, workbook_bytes
 
@@ -38,7 +38,7 @@ def bot_env(fake: FakeTelegram, database_url: str, **extra: str) -> dict[str, st
 
 async def spawn(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=env, cwd=cwd,
+        sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -156,7 +156,7 @@ async def terminate_lock_holder(db: Database) -> int:
     network fault would); how many were ended."""
     from sqlalchemy import text
 
-    from bot.leader import ADVISORY_KEY
+    from bot.store.leader import ADVISORY_KEY
 
     async with db.engine.connect() as conn:
         ended = await conn.execute(

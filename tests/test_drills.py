@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import Member, Record
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import Member, Record
 from settings import Settings
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram, UserHandle
@@ -137,7 +137,7 @@ async def test_disk_full_while_exporting_is_a_clear_error(
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.ops.cli",
             "export",
             "--org",
             "ZB",
@@ -166,7 +166,7 @@ async def test_disk_full_while_exporting_in_chat(
     orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
     await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
-    from bot import ledger
+    from bot.exports import ledger
 
     async def full(*args: object, **kwargs: object) -> bytes:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -20,18 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from telegram.ext import CallbackContext
 
-from bot import inbox, outbox
-from bot.backup import BackupError, backup, pg_dump_command, restore
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.doctor import run_checks
-from bot.intake import parse_update
-from bot.leader import AlreadyRunning, sqlite_lock
-from bot.liveness import Liveness
-from bot.logs import RedactingFilter, setup_logging
-from bot.models import InboxUpdate, TaskLiveness
-from bot.outbox import NewMessage
-from bot.roster import (
+from bot.ops.doctor import run_checks
+from bot.ops.logs import RedactingFilter, setup_logging
+from bot.rules.clock import FrozenClock
+from bot.rules.workdays import HolidayFileError, parse_holiday_file
+from bot.services.roster import (
     MEMBER_SHEET,
     TEMPLATE_MEMBER_HEADERS,
     import_roster,
@@ -39,7 +32,14 @@ from bot.roster import (
     read_workbook,
     write_template,
 )
-from bot.workdays import HolidayFileError, parse_holiday_file
+from bot.store import inbox, outbox
+from bot.store.backup import BackupError, backup, pg_dump_command, restore
+from bot.store.db import Database
+from bot.store.leader import AlreadyRunning, sqlite_lock
+from bot.store.liveness import Liveness
+from bot.store.models import InboxUpdate, TaskLiveness
+from bot.store.outbox import NewMessage
+from handlers.kit.intake import parse_update
 from jobs import tick as tick_job
 from settings import Settings
 from tests.fakegram import FakeTelegram, Faults, Limits
@@ -302,8 +302,8 @@ async def test_an_update_is_marked_handled_with_its_first_change(
 async def test_ledger_and_template_write_formula_like_text_as_text(
     db: Database, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    from bot import ledger
-    from bot.models import Record
+    from bot.exports import ledger
+    from bot.store.models import Record
     from tests.helpers import member_id, org_id
 
     hostile = ["=1+1", "+1+1", "-2+3", "@SUM(1+9)", "=cmd|' /C calc'!A0"]
@@ -351,8 +351,8 @@ async def test_ledger_and_template_write_formula_like_text_as_text(
 async def test_a_study_note_with_a_hyperlink_formula_stays_text(
     db: Database, clock: FrozenClock
 ) -> None:
-    from bot import ledger
-    from bot.models import Record
+    from bot.exports import ledger
+    from bot.store.models import Record
     from tests.helpers import member_id, org_id
 
     orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))

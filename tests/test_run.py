@@ -28,7 +28,7 @@ async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: P
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.ops.cli",
         "run",
         env=env,
         cwd=tmp_path,
@@ -61,7 +61,7 @@ async def test_a_rejected_token_ends_run_with_one_clear_line(
     fake.rejected_tokens.add(TOKEN)
     env = run_env(fake, tmp_path / "run.db", ZHIBU_LOG_LEVEL="DEBUG")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+        sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
@@ -79,13 +79,13 @@ async def test_second_run_on_the_same_sqlite_file_refuses(
 ) -> None:
     env = run_env(fake, tmp_path / "one.db")
     first = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+        sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         await fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=60)
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+            sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         _, err = await asyncio.wait_for(second.communicate(), timeout=60)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0001"
 down_revision = None
@@ -29,8 +29,8 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("group_chat_id", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["parent_id"], ["orgs.id"], name=op.f("fk_orgs_parent_id_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orgs")),
         sa.UniqueConstraint("code", name=op.f("uq_orgs_code")),
@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_table(
         "processed_updates",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("processed_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("processed_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("update_id", name=op.f("pk_processed_updates")),
     )
     with op.batch_alter_table("processed_updates", schema=None) as batch_op:
@@ -57,8 +57,8 @@ def upgrade() -> None:
         sa.Column("username", sa.String(length=64), nullable=True),
         sa.Column("telegram_language", sa.String(length=16), nullable=True),
         sa.Column("language", sa.String(length=8), nullable=True),
-        sa.Column("blocked_at", bot.models.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("blocked_at", bot.store.models.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_telegram_users")),
     )
     op.create_table(
@@ -72,8 +72,8 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("joined_on", sa.Date(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["group_id"], ["orgs.id"], name=op.f("fk_members_group_id_orgs")),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_members_org_id_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
@@ -89,7 +89,7 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("telegram_user_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=50), nullable=True),
-        sa.Column("added_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("added_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_org_admins_org_id_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_org_admins")),
         sa.UniqueConstraint("org_id", "telegram_user_id", name=op.f("uq_org_admins_org_id")),
@@ -102,7 +102,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("at", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("actor_telegram_id", sa.BigInteger(), nullable=True),
         sa.Column("actor_member_id", sa.Integer(), nullable=True),
         sa.Column("org_id", sa.Integer(), nullable=True),
@@ -128,9 +128,9 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("used_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("used_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.Column("used_by", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_invite_tokens_member_id_members")
@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("telegram_user_id", sa.BigInteger(), nullable=False),
-        sa.Column("linked_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("linked_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("via", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_telegram_links_member_id_members")
@@ -166,8 +166,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=True),
         sa.Column("decided_by", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("decided_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("decided_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_join_requests_member_id_members")
         ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0002"
 down_revision = "0001"
@@ -24,13 +24,13 @@ def upgrade() -> None:
         "holiday_years",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("source", sa.String(length=200), nullable=False),
-        sa.Column("imported_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("imported_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("year", name=op.f("pk_holiday_years")),
     )
     op.create_table(
         "notices",
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("sent_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_notices")),
     )
     op.create_table(
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("attendance", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["orgs.id"], name=op.f("fk_custom_obligations_org_id_orgs")
         ),
@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("period", sa.String(length=16), nullable=True),
         sa.Column("min_count", sa.Integer(), nullable=True),
         sa.Column("updated_by", sa.BigInteger(), nullable=True),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["orgs.id"], name=op.f("fk_obligation_settings_org_id_orgs")
         ),
@@ -101,8 +101,8 @@ def upgrade() -> None:
         sa.Column("held_on", sa.Date(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("filed_by", sa.BigInteger(), nullable=True),
-        sa.Column("filed_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("withdrawn_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("filed_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("withdrawn_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_records_member_id_members")
         ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0003"
 down_revision = "0002"
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "tick_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("last_minute", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("last_minute", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tick_state")),
     )
     op.create_table(
@@ -36,11 +36,11 @@ def upgrade() -> None:
         sa.Column("reply_markup", sa.JSON(), nullable=True),
         sa.Column("org_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("not_before", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("not_before", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("tries", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_outbox_org_id_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0004"
 down_revision = "0003"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("obligation", sa.String(length=40), nullable=False),
         sa.Column("also", sa.JSON(), nullable=False),
-        sa.Column("starts_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("starts_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("place", sa.String(length=100), nullable=False),
         sa.Column("topic", sa.String(length=200), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -37,8 +37,8 @@ def upgrade() -> None:
         sa.Column("quorum_met", sa.Boolean(), nullable=True),
         sa.Column("record_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("closed_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("closed_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_meetings_org_id_orgs")),
         sa.ForeignKeyConstraint(
             ["record_id"], ["records.id"], name=op.f("fk_meetings_record_id_records")
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("via", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("by_telegram_id", sa.BigInteger(), nullable=True),
-        sa.Column("at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("at", bot.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["meeting_id"], ["meetings.id"], name=op.f("fk_attendance_meeting_id_meetings")
         ),
@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("meeting_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("locked_until", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("locked_until", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["meeting_id"], ["meetings.id"], name=op.f("fk_code_attempts_meeting_id_meetings")
         ),
@@ -93,7 +93,7 @@ def upgrade() -> None:
         sa.Column("meeting_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
-        sa.Column("done_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("done_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["meeting_id"], ["meetings.id"], name=op.f("fk_makeup_tasks_meeting_id_meetings")
         ),

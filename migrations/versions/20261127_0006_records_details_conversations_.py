@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0006"
 down_revision = "0005"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "conversations",
         sa.Column("telegram_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("state", sa.JSON(), nullable=False),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("telegram_id", name=op.f("pk_conversations")),
     )
     op.create_table(
@@ -34,10 +34,10 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("prompt", sa.Text(), nullable=False),
         sa.Column("audience", sa.String(length=16), nullable=False),
-        sa.Column("deadline", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("deadline", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
-        sa.Column("summary_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("created_at", bot.store.models.UTCDateTime(), nullable=False),
+        sa.Column("summary_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["org_id"], ["orgs.id"], name=op.f("fk_collections_org_id_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collections")),
     )
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("collection_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
-        sa.Column("submitted_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("submitted_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.Column("record_id", sa.Integer(), nullable=True),
         sa.Column("late", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -82,7 +82,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_chat_message", ["chat_id", "message_id"], unique=False)
 
     with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("edited_at", bot.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("edited_at", bot.store.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("details", sa.JSON(), nullable=True))
 
     # ### end Alembic commands ###

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision = "0007"
 down_revision = "0006"
@@ -22,9 +22,9 @@ def upgrade() -> None:
     op.create_table(
         "update_inbox",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("received_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("received_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
-        sa.Column("handled_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("handled_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("update_id", name=op.f("pk_update_inbox")),
     )
     op.create_index(
@@ -41,25 +41,25 @@ def upgrade() -> None:
 
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("epoch", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("lease_until", bot.models.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("lease_until", bot.store.models.UTCDateTime(), nullable=True))
 
     op.create_table(
         "leader_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("epoch", sa.Integer(), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=True),
-        sa.Column("lease_until", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("lease_until", bot.store.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_leader_state")),
     )
     op.create_table(
         "task_liveness",
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
-        sa.Column("last_ok", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("last_ok", bot.store.models.UTCDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("error_at", bot.models.UTCDateTime(), nullable=True),
+        sa.Column("error_at", bot.store.models.UTCDateTime(), nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("updated_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_task_liveness")),
     )
 
@@ -73,7 +73,7 @@ def downgrade() -> None:
     op.create_table(
         "processed_updates",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("processed_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("processed_at", bot.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("update_id", name=op.f("pk_processed_updates")),
     )
     op.create_index(

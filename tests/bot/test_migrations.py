@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import Database, make_engine
-from bot.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
-from bot.models import Base
+from bot.store.db import Database, make_engine
+from bot.store.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from bot.store.models import Base
 
 PG_ADMIN_URL = os.environ.get(
     "ZHIBU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -104,7 +104,7 @@ async def test_postgres_upgrade_downgrade(postgres_engine: AsyncEngine) -> None:
 async def test_postgres_roster_import_is_idempotent(postgres_engine: AsyncEngine) -> None:
     from datetime import UTC, datetime
 
-    from bot.roster import import_roster, read_workbook
+    from bot.services.roster import import_roster, read_workbook
     from tests.helpers import big_roster, workbook_bytes
 
     await upgrade(postgres_engine)

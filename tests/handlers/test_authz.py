@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler
 
-from bot import commands, linking
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import (
+from bot.rules import commands
+from bot.rules.clock import FrozenClock
+from bot.services import linking
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import (
     AuditEntry,
     Collection,
     InviteKind,
@@ -24,7 +26,6 @@ from bot.models import (
     Org,
     OrgAdmin,
 )
-from bot.roster import import_roster, read_workbook
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Chat
 from tests.helpers import RunningBot, end_conversation, link, workbook_bytes

@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import AuditEntry, ObligationSetting, Org
-from bot.obligations import add_record
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.obligations import add_record
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import AuditEntry, ObligationSetting, Org
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, link, org_id, workbook_bytes
 

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.catalogue import DEFAULT_POLICY
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import CollectionTarget, Org, Record
-from bot.roster import import_roster, read_workbook
-from bot.scheduler import nudges_planned
+from bot.delivery.scheduler import nudges_planned
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import CollectionTarget, Org, Record
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Msg
 from tests.handlers.test_meetings_e2e import drained, tick_at

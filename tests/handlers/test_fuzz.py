@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import (
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import (
     Attendance,
     Collection,
     Conversation,
@@ -29,7 +30,6 @@ from bot.models import (
     Org,
     Record,
 )
-from bot.roster import import_roster, read_workbook
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, end_conversation, link, press, workbook_bytes
 

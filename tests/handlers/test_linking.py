@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import AuditEntry, InviteToken, JoinRequest, TelegramLink
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import AuditEntry, InviteToken, JoinRequest, TelegramLink
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, link, workbook_bytes
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from telegram.ext import CallbackContext
 
-from bot import outbox
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import Org, TickState
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.models import Org, TickState
 from jobs.tick import run_tick
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
@@ -212,7 +212,7 @@ async def test_refusals_and_code_check_in(
         answer = await outsider.click(group_card, "签到")  # pressed by someone not invited
         assert answer.show_alert and "不在这次会议的应到名单" in (answer.text or "")
         async with db.read() as session:
-            from bot.models import Meeting
+            from bot.store.models import Meeting
 
             code = await session.scalar(select(Meeting.code))
         assert code is not None
@@ -251,7 +251,7 @@ async def test_five_hundred_press_at_once(
         org.group_chat_id = group.id
     running = await start_bot(fake, db, clock, settings)
     try:
-        from bot import meetings
+        from bot.services import meetings
 
         async with db.write() as session:
             meeting = await meetings.create(

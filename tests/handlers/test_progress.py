@@ -11,12 +11,12 @@ from icalendar import Calendar
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot import charts
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import Meeting, Member, Org, OrgAdmin
-from bot.obligations import add_record
-from bot.roster import import_roster, read_workbook
+from bot.exports import charts
+from bot.rules.clock import FrozenClock
+from bot.services.obligations import add_record
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import Meeting, Member, Org, OrgAdmin
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, link, workbook_bytes
 

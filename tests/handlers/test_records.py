@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import meetings
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import AuditEntry, Meeting, Org, Record, RecordObligation
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services import meetings
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import AuditEntry, Meeting, Org, Record, RecordObligation
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, link, start_bot, workbook_bytes

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 import handlers.help
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import AuditEntry, JoinRequest
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import AuditEntry, JoinRequest
 from settings import Settings
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram

@@ -7,11 +7,11 @@ import time
 
 from sqlalchemy import func, select
 
-from bot.admins import add_admin
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import AuditEntry, Member
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.admins import add_admin
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from bot.store.models import AuditEntry, Member
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, big_roster, workbook_bytes
@@ -136,7 +136,7 @@ async def test_a_hostile_workbook_stalls_nobody(
 ) -> None:
     """While the bot reads a hostile workbook (in a child process), another user's /help is
     answered within 2 s; the file is then refused with the reason, nothing imported."""
-    from tests.bot.test_roster import hostile_workbook
+    from tests.bot.services.test_roster import hostile_workbook
 
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
     other = fake.add_user("Other")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.holidays import store_years
-from bot.workdays import YearData
+from bot.rules.clock import FrozenClock
+from bot.rules.workdays import YearData
+from bot.store.db import Database
+from bot.store.holidays import store_years
 from settings import Settings
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram

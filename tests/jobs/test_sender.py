@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot import outbox
-from bot.catalogue import DEFAULT_POLICY
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import OutboxMessage, TelegramUser
-from bot.outbox import NewMessage
-from bot.scheduler import tick
+from bot.delivery.scheduler import tick
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.rules.clock import FrozenClock
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.models import OutboxMessage, TelegramUser
+from bot.store.outbox import NewMessage
 from settings import Settings
 from tests.fakegram import FakeTelegram, Faults, Limits
 from tests.helpers import start_bot
@@ -118,8 +118,8 @@ async def test_blocked_users_and_bad_chats_fail_with_a_reason(
 async def test_quiet_hours_hold_messages_until_eight(
     fake: FakeTelegram, db: Database, settings: Settings
 ) -> None:
-    from bot.admins import add_admin
-    from bot.roster import import_roster, read_workbook
+    from bot.services.admins import add_admin
+    from bot.services.roster import import_roster, read_workbook
     from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, link, workbook_bytes
 
     clock = FrozenClock(datetime(2026, 3, 17, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
@@ -132,7 +132,7 @@ async def test_quiet_hours_hold_messages_until_eight(
     running = await start_bot(fake, db, clock, settings)
     try:
         # the bot was down since 08:00: the 09:00 reminders are caught up, but not at night
-        from bot.models import TickState
+        from bot.store.models import TickState
 
         async with db.write() as session:
             session.add(TickState(id=1, last_minute=datetime(2026, 3, 17, 0, 0, tzinfo=UTC)))

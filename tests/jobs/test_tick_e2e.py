@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.ext import CallbackContext
 
-from bot import outbox
-from bot.admins import add_admin
-from bot.clock import FrozenClock
-from bot.db import Database
-from bot.models import TickState
-from bot.roster import import_roster, read_workbook
+from bot.rules.clock import FrozenClock
+from bot.services.admins import add_admin
+from bot.services.roster import import_roster, read_workbook
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.models import TickState
 from jobs.tick import run_tick
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle

@@ -1,0 +1,81 @@
+"""How meetings read in chat: cards, tallies, reminders. Plain strings, HTML-escaped."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.i18n.texts import Lang, fmt_date, t
+from bot.services.meetings import Tally
+from bot.services.obligations import obligation_name
+from bot.store.models import Meeting
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def when(lang: Lang, moment: datetime, tz: str) -> str:
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{fmt_date(lang, local.date())} {local:%H:%M}"
+
+
+def card(
+    lang: Lang, meeting: Meeting, tz: str, counts: tuple[int, int, int], mine: str | None = None
+) -> str:
+    expected, present, leave = counts
+    lines = [
+        f"📅 <b>{_e(obligation_name(meeting.obligation, lang))}</b>",
+        t(lang, "card.when", when=when(lang, meeting.starts_at, tz)),
+        t(lang, "card.place", place=_e(meeting.place)),
+    ]
+    if meeting.topic:
+        lines.append(t(lang, "card.topic", topic=_e(meeting.topic)))
+    if meeting.status == "cancelled":
+        lines.append(t(lang, "card.cancelled"))
+    else:
+        lines.append(t(lang, "card.counts", expected=expected, present=present, leave=leave))
+    if mine:
+        lines.append(t(lang, f"card.mine_{mine}"))
+    return "\n".join(lines)
+
+
+def tally_text(lang: Lang, meeting: Meeting, tz: str, result: Tally) -> str:
+    lines = [
+        t(
+            lang,
+            "tally.title",
+            name=_e(obligation_name(meeting.obligation, lang)),
+            when=when(lang, meeting.starts_at, tz),
+        ),
+        t(
+            lang,
+            "tally.counts",
+            expected=len(result.expected),
+            present=len(result.present),
+            leave=len(result.leave),
+            absent=len(result.absent),
+        ),
+    ]
+    sep = "、" if lang == "zh" else ", "
+    if result.present:
+        names = [
+            _e(p.name) + (t(lang, "tally.proxy") if via == "proxy" else "")
+            for p, via, _ in result.present
+        ]
+        lines.append(t(lang, "tally.present", names=sep.join(names)))
+    if result.leave:
+        lines.append(
+            t(
+                lang,
+                "tally.leave",
+                names=sep.join(f"{_e(p.name)}（{_e(r)}）" for p, r in result.leave),
+            )
+        )
+    if result.absent:
+        lines.append(t(lang, "tally.absent", names=sep.join(_e(p.name) for p in result.absent)))
+    if result.needs_quorum:
+        key = "tally.quorum_met" if result.quorum_met else "tally.quorum_failed"
+        lines.append(t(lang, key, present=result.voting_present, base=result.voting_base))
+    return "\n".join(lines)

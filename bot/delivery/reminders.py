@@ -1,0 +1,511 @@
+"""What the scheduler sends at a moment (SPEC §4, §9 ``zhibu reminders``): reminders,
+escalations, political birthdays and digests, with their recipients and texts. Sends nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n.texts import Lang, fmt_date, normalise_lang, period_label, t
+from bot.rules.calendar import Occurrence, Status, birthday_in
+from bot.rules.catalogue import Obligation, ReminderPolicy, Scope
+from bot.rules.workdays import WorkdayCalendar
+from bot.services.obligations import (
+    PERSON_COLUMNS,
+    Effective,
+    Person,
+    compute_occurrences,
+    load_facts,
+    load_workdays,
+    member_key,
+    periods_near,
+    periods_of,
+)
+from bot.store.models import (
+    MANAGER_ROLES,
+    Member,
+    Org,
+    OrgAdmin,
+    OrgKind,
+    Role,
+    TelegramLink,
+    TelegramUser,
+)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str | int  # member_code (or name) for members; the Telegram id for admins
+    telegram_id: int | None
+    lang: Lang
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str  # reminder | escalation | birthday | digest
+    obligation: str | None
+    org: str
+    recipient: Recipient
+    text: str
+    at: datetime
+    tz: str
+    occurrence: tuple[str, str, str | None, date] | None = None  # obligation, org, member, start
+    org_id: int | None = None
+
+    @property
+    def delivery(self) -> str:
+        return "telegram" if self.recipient.telegram_id is not None else "unlinked"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "obligation": self.obligation,
+            "org": self.org,
+            "recipient": self.recipient.key,
+            "delivery": self.delivery,
+            "text": self.text,
+        }
+
+
+class _People:
+    """Members of one branch with their Telegram accounts and languages."""
+
+    def __init__(self, default: Lang) -> None:
+        self.rows: list[tuple[Person, int | None, str | None]] = []
+        self.default = default
+
+    def recipient(self, member: Person, telegram_id: int | None, lang: str | None) -> Recipient:
+        return Recipient(member_key(member), telegram_id, normalise_lang(lang, self.default))
+
+    def managers(self) -> list[Recipient]:
+        return [
+            self.recipient(m, tg, lang)
+            for m, tg, lang in self.rows
+            if Role(m.role) in MANAGER_ROLES
+        ]
+
+    def group_leaders(self, group_id: int) -> list[Recipient]:
+        return [
+            self.recipient(m, tg, lang)
+            for m, tg, lang in self.rows
+            if m.role == Role.GROUP_LEADER.value and m.group_id == group_id
+        ]
+
+    def by_key(self, key: str) -> list[Recipient]:
+        return [self.recipient(m, tg, lang) for m, tg, lang in self.rows if member_key(m) == key]
+
+    def name_of(self, key: str) -> str:
+        return next((m.name for m, _, _ in self.rows if member_key(m) == key), key)
+
+
+class Directory:
+    """Who is who, for every org at once: members with accounts, admins, the org tree."""
+
+    def __init__(self, orgs: list[Org], default: Lang, bootstrap: frozenset[int]) -> None:
+        self.orgs = {o.id: o for o in orgs}
+        self.by_code = {o.code: o for o in orgs}
+        self.people: dict[int, _People] = defaultdict(lambda: _People(default))
+        self.admins: dict[int, list[Recipient]] = defaultdict(list)
+        self.default = default
+        self.bootstrap = bootstrap
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int]
+    ) -> Directory:
+        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+        found = cls(orgs, default, bootstrap)
+        rows = await session.execute(
+            select(
+                *PERSON_COLUMNS,
+                TelegramLink.telegram_user_id,
+                TelegramUser.language,
+                TelegramUser.telegram_language,
+            )
+            .outerjoin(TelegramLink, TelegramLink.member_id == Member.id)
+            .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
+            .where(Member.active)
+            .order_by(Member.id)
+        )
+        width = len(PERSON_COLUMNS)
+        for row in rows:
+            values: tuple[Any, ...] = tuple(row)
+            person = Person(*values[:width])
+            account, chosen, told = values[width:]
+            found.people[person.org_id].rows.append((person, account, chosen or told))
+        admins = await session.execute(
+            select(
+                OrgAdmin.org_id,
+                OrgAdmin.telegram_user_id,
+                TelegramUser.language,
+                TelegramUser.telegram_language,
+            )
+            .outerjoin(TelegramUser, TelegramUser.id == OrgAdmin.telegram_user_id)
+            .order_by(OrgAdmin.telegram_user_id)
+        )
+        for org_id, tg, chosen, told in admins:
+            found.admins[org_id].append(Recipient(tg, tg, normalise_lang(chosen or told, default)))
+        return found
+
+    def account(self, person: Person) -> Recipient:
+        """The recipient for a member: their Telegram account (if linked) and language."""
+        for p, tg, lang in self.people[person.org_id].rows:
+            if p.id == person.id:
+                return self.people[person.org_id].recipient(p, tg, lang)
+        return Recipient(member_key(person), None, self.default)
+
+    def persons(self) -> dict[int, list[Person]]:
+        return {org_id: [p for p, _, _ in people.rows] for org_id, people in self.people.items()}
+
+    def chain(self, org_id: int) -> list[int]:
+        """The org and every org above it, nearest first."""
+        result: list[int] = []
+        current: int | None = org_id
+        while current is not None and current not in result and current in self.orgs:
+            result.append(current)
+            current = self.orgs[current].parent_id
+        return result
+
+    def admins_of_first(self, org_ids: list[int]) -> list[Recipient]:
+        """The admins of the first org in ``org_ids`` that has any; else the bootstrap admins."""
+        for oid in org_ids:
+            if self.admins.get(oid):
+                return self.admins[oid]
+        return [Recipient(tg, tg, self.default) for tg in sorted(self.bootstrap)]
+
+    def subtree(self, org_id: int) -> set[int]:
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for o in self.orgs.values():
+            children[o.parent_id].append(o.id)
+        found, todo = set(), [org_id]
+        while todo:
+            current = todo.pop()
+            if current not in found:
+                found.add(current)
+                todo += children[current]
+        return found
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+async def _setting(
+    session: AsyncSession,
+    at: datetime,
+    now: datetime | None,
+    cal: WorkdayCalendar | None,
+    directory: Directory | None,
+    default_lang: Lang,
+    bootstrap_ids: frozenset[int],
+) -> tuple[datetime, datetime, WorkdayCalendar, Directory]:
+    """The minute, the time statuses are judged at, the workdays and who is who: given or loaded."""
+    at = at.replace(second=0, microsecond=0)
+    return (
+        at,
+        now or at,
+        cal or await load_workdays(session),
+        directory or await Directory.load(session, default_lang, bootstrap_ids),
+    )
+
+
+async def planned_at(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    policy: ReminderPolicy,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+    now: datetime | None = None,
+    directory: Directory | None = None,
+    cal: WorkdayCalendar | None = None,
+) -> list[Planned]:
+    """Everything due at ``at`` (to the minute), with statuses as of ``now`` (default ``at``)."""
+    at, now, cal, directory = await _setting(
+        session, at, now, cal, directory, default_lang, bootstrap_ids
+    )
+    targets = [
+        o
+        for o in directory.orgs.values()
+        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
+    ]
+    if not targets:
+        return []
+    first = min(at.astimezone(ZoneInfo(o.timezone)).date() for o in targets)
+    facts = await load_facts(
+        session,
+        targets,
+        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
+        directory.persons(),
+    )
+    result: list[Planned] = []
+    near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
+    for org in targets:
+        local = at.astimezone(ZoneInfo(org.timezone))
+        periods = near.setdefault(local.date(), periods_near(local.date()))
+        occurrences = compute_occurrences(
+            facts[org.id], periods, now=now, cal=cal, policy=policy, on_day=local.date()
+        )
+        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
+        for occ in occurrences:
+            if at in occ.reminders or at in occ.escalations:
+                result += _for_occurrence(directory, org, occ, names[occ.obligation], at)
+        if org.kind == OrgKind.BRANCH.value:
+            result += _birthdays(directory.people[org.id], org, at, local.date(), policy)
+    return result
+
+
+def _for_occurrence(
+    directory: Directory, org: Org, occ: Occurrence, ob: Obligation, at: datetime
+) -> list[Planned]:
+    people = directory.people[org.id] if org.kind == OrgKind.BRANCH.value else None
+    step = "reminder" if at in occ.reminders else "escalation"
+    oversight = step == "escalation" and occ.escalations.index(at) >= 1
+    if oversight:
+        recipients = directory.admins_of_first(directory.chain(org.id)[1:])
+    elif people is None:
+        recipients = directory.admins_of_first([org.id])
+    elif ob.scope is Scope.CANDIDATE and occ.member is not None:
+        recipients = people.by_key(occ.member)
+    elif ob.scope is Scope.GROUP:
+        group = directory.by_code.get(occ.org)
+        leaders = people.group_leaders(group.id) if group else []
+        recipients = leaders + [r for r in people.managers() if r not in leaders]
+    else:
+        recipients = people.managers()
+    who = org.name
+    if occ.member is not None and people is not None:
+        who = f"{org.name} · {people.name_of(occ.member)}"
+    elif occ.org in directory.by_code and occ.org != org.code:
+        who = f"{org.name} · {directory.by_code[occ.org].name}"
+    text_key = "oversight" if oversight else step
+    return [
+        Planned(
+            step,
+            occ.obligation,
+            occ.org,
+            r,
+            t(
+                r.lang,
+                f"remind.{text_key}",
+                org=_e(who),
+                obligation=_e(ob.name(r.lang)),
+                period=period_label(r.lang, occ.start, occ.end),
+                count=occ.count,
+                required=occ.required,
+                last_workday=fmt_date(r.lang, occ.last_workday),
+                deadline=fmt_date(r.lang, occ.deadline),
+            ),
+            at,
+            org.timezone,
+            (occ.obligation, occ.org, occ.member, occ.start),
+            org.id,
+        )
+        for r in recipients
+    ]
+
+
+def _birthdays(
+    people: _People, org: Org, at: datetime, today: date, policy: ReminderPolicy
+) -> list[Planned]:
+    """Political birthdays (党员政治生日) greeted at 09:00 local time."""
+    tz = ZoneInfo(org.timezone)
+    if datetime.combine(today, policy.greeting_at, tzinfo=tz) != at:
+        return []
+    found = []
+    for m, tg, lang in people.rows:
+        if (
+            m.joined_on is None
+            or m.joined_on.year >= today.year
+            or birthday_in(m.joined_on, today.year) != today
+        ):
+            continue
+        r = people.recipient(m, tg, lang)
+        text = t(r.lang, "remind.birthday", name=_e(m.name), years=today.year - m.joined_on.year)
+        found.append(Planned("birthday", None, org.code, r, text, at, org.timezone, None, org.id))
+    return found
+
+
+# ---------------------------------------------------------------- digests
+
+
+async def digests_at(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    policy: ReminderPolicy,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+    now: datetime | None = None,
+    directory: Directory | None = None,
+    cal: WorkdayCalendar | None = None,
+) -> list[Planned]:
+    """Managers' workday digest and committee admins' Monday digest, if ``at`` is their time."""
+    at, now, cal, directory = await _setting(
+        session, at, now, cal, directory, default_lang, bootstrap_ids
+    )
+    branches = [
+        o
+        for o in directory.orgs.values()
+        if o.kind == OrgKind.BRANCH.value
+        and datetime.combine(
+            at.astimezone(ZoneInfo(o.timezone)).date(),
+            policy.digest_at,
+            tzinfo=ZoneInfo(o.timezone),
+        )
+        == at
+    ]
+    if not branches:
+        return []
+    days = {o.id: at.astimezone(ZoneInfo(o.timezone)).date() for o in branches}
+    first = min(days.values())
+    facts = await load_facts(
+        session,
+        branches,
+        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
+        directory.persons(),
+    )
+    behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
+    result: list[Planned] = []
+    for org in branches:
+        today = days[org.id]
+        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
+
+        def this_year(eff: Effective, today: date = today) -> list[tuple[date, date]]:
+            periods = periods_of(eff, today.year)
+            if today.month == 1:
+                periods = [*periods_of(eff, today.year - 1), *periods]
+            return periods
+
+        occs = compute_occurrences(facts[org.id], this_year, now=now, cal=cal, policy=policy)
+        overdue = [o for o in occs if o.status is Status.OVERDUE]
+        behind[org.id] = [(o, names[o.obligation]) for o in overdue]
+        if not cal.is_workday(today):
+            continue
+        horizon = cal.shift(today, policy.digest_horizon_workdays)
+        soon = [
+            o
+            for o in occs
+            if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
+        ]
+        people = directory.people[org.id]
+        birthdays = [
+            m
+            for m, _, _ in people.rows
+            if m.joined_on
+            and m.joined_on.year < today.year
+            and birthday_in(m.joined_on, today.year) == today
+        ]
+        if not (overdue or soon or birthdays):
+            continue  # an empty digest is not sent
+        for r in people.managers():
+            text = _manager_digest(r.lang, org, today, overdue, soon, birthdays, names, people)
+            result.append(
+                Planned("digest", None, org.code, r, text, at, org.timezone, None, org.id)
+            )
+    result += _committee_digests(directory, at, behind, policy)
+    return result
+
+
+def _who(occ: Occurrence, people: _People) -> str | None:
+    return people.name_of(occ.member) if occ.member is not None else None
+
+
+def _occ_line(
+    lang: Lang, occ: Occurrence, ob: Obligation, directory_name: str | None = None
+) -> str:
+    name = _e(ob.name(lang)) + (f" · {_e(directory_name)}" if directory_name else "")
+    return t(
+        lang,
+        "digest.line",
+        name=name,
+        period=period_label(lang, occ.start, occ.end),
+        count=occ.count,
+        required=occ.required,
+        day=fmt_date(lang, occ.last_workday),
+    )
+
+
+def _manager_digest(
+    lang: Lang,
+    org: Org,
+    today: date,
+    overdue: list[Occurrence],
+    soon: list[Occurrence],
+    birthdays: list[Person],
+    names: dict[str, Obligation],
+    people: _People,
+) -> str:
+    lines = [t(lang, "digest.title", org=_e(org.name), day=fmt_date(lang, today))]
+    if overdue:
+        lines.append(t(lang, "digest.overdue"))
+        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in overdue[:20]]
+    if soon:
+        lines.append(t(lang, "digest.soon"))
+        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in soon[:20]]
+    if birthdays:
+        who = "、".join(
+            t(lang, "digest.birthday_one", name=_e(m.name), years=today.year - m.joined_on.year)
+            for m in birthdays
+            if m.joined_on
+        )
+        lines.append(t(lang, "digest.birthdays", names=who))
+    return "\n".join(lines)
+
+
+def _committee_digests(
+    directory: Directory,
+    at: datetime,
+    behind: dict[int, list[tuple[Occurrence, Obligation]]],
+    policy: ReminderPolicy,
+) -> list[Planned]:
+    """Monday: each committee admin hears which branches below them are behind schedule."""
+    result: list[Planned] = []
+    admin_orgs: dict[int, set[int]] = defaultdict(set)  # telegram id -> orgs administered
+    langs: dict[int, Lang] = {}
+    for org_id, admins in directory.admins.items():
+        for r in admins:
+            assert r.telegram_id is not None
+            admin_orgs[r.telegram_id].add(org_id)
+            langs[r.telegram_id] = r.lang
+    roots = [o.id for o in directory.orgs.values() if o.parent_id is None]
+    for tg in directory.bootstrap:
+        admin_orgs[tg] |= set(roots)
+        langs.setdefault(tg, directory.default)
+    for tg, orgs in sorted(admin_orgs.items()):
+        scope = set().union(*(directory.subtree(o) for o in orgs))
+        late = [(directory.orgs[b], items) for b, items in behind.items() if b in scope and items]
+        if not late:
+            continue
+        tz = ZoneInfo(late[0][0].timezone)
+        local = at.astimezone(tz)
+        if local.weekday() != 0 or local.timetz().replace(tzinfo=None) != policy.digest_at:
+            continue
+        lang = langs[tg]
+        lines = [t(lang, "digest.committee_title", day=fmt_date(lang, local.date()), n=len(late))]
+        for org, items in sorted(late, key=lambda x: (-len(x[1]), x[0].code))[:40]:
+            names = "、".join(sorted({ob.name(lang) for _, ob in items}))
+            lines.append(
+                t(lang, "digest.committee_line", org=_e(org.name), n=len(items), names=_e(names))
+            )
+        result.append(
+            Planned(
+                "digest",
+                None,
+                "*",
+                Recipient(tg, tg, lang),
+                "\n".join(lines),
+                at,
+                late[0][0].timezone,
+            )
+        )
+    return result

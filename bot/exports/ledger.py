@@ -1,0 +1,418 @@
+"""The ledger workbook (台账, SPEC §9): what an inspector asks for, one sheet per subject.
+
+Sheets: 概览 (obligation × month status matrix for a branch; one row per branch for a
+committee), 会议记录, 签到明细, 学习心得与思想汇报, 谈心谈话, 考核. Chinese headers, frozen
+header rows, column widths that fit, real date cells.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.exports.tables import width
+from bot.exports.workbook import append_row
+from bot.i18n.texts import t
+from bot.rules.calendar import Occurrence, Status
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services import meetings
+from bot.services.assessment import Result, assess, branches_under
+from bot.services.obligations import load_workdays, member_key, obligation_name, org_occurrences
+from bot.store.models import Attendance, Meeting, Member, Org, OrgKind, Record, RecordObligation
+
+MONTHS = [f"{m}月" for m in range(1, 13)]
+STATUS = {
+    "done": "完整",
+    "to_file": "需补记录",
+    "overdue": "逾期",
+    "missed": "未开展",
+    "open": "未开展",
+    "not_applicable": "不适用",
+}
+FILLS = {
+    "完整": "C8E6C9",
+    "需补记录": "FFF59D",
+    "逾期": "FFCC80",
+    "未开展": "EF9A9A",
+    "不适用": "EEEEEE",
+}
+VIA_ZH = {"button": "按钮签到", "code": "签到码", "proxy": "代签/补签"}
+MAX_WIDTH = 60
+
+
+def status_label(occ: Occurrence) -> str:
+    if occ.status is Status.DONE:
+        return STATUS["done"]
+    if occ.to_file is not None:
+        return STATUS["to_file"]
+    return STATUS[occ.status.value]
+
+
+@dataclass
+class Sheet:
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _write(wb: Workbook, sheet: Sheet) -> Worksheet:
+    ws = wb.create_sheet(sheet.title)
+    append_row(ws, sheet.headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+    for row in sheet.rows:
+        append_row(ws, row)
+    ws.freeze_panes = "A2"
+    for index, header in enumerate(sheet.headers, start=1):
+        letter = get_column_letter(index)
+        cells = [r[index - 1] for r in sheet.rows]
+        longest = max([width(header), *(_shown_width(v) for v in cells)])
+        ws.column_dimensions[letter].width = min(MAX_WIDTH, max(6, longest + 2))
+        for row_cells in ws.iter_rows(min_row=2, min_col=index, max_col=index):
+            for cell in row_cells:
+                if isinstance(cell.value, datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(cell.value, date):
+                    cell.number_format = "yyyy-mm-dd"
+                elif isinstance(cell.value, str):
+                    if cell.value in FILLS:
+                        cell.fill = PatternFill("solid", fgColor=FILLS[cell.value])
+                    if width(cell.value) > MAX_WIDTH:
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    return ws
+
+
+def _shown_width(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return 16
+    if isinstance(value, date):
+        return 10
+    return width(str(value))
+
+
+# ---------------------------------------------------------------- sheets
+
+
+def overview_matrix(occurrences: list[Occurrence], names: dict[str, str], year: int) -> Sheet:
+    """One row per obligation and owner; its status in the column of its period's last month."""
+    rows: dict[tuple[str, str], list[Any]] = {}
+    order: list[tuple[str, str]] = []
+    for occ in occurrences:
+        if occ.end.year != year:
+            continue
+        owner = names.get(occ.member, occ.member) if occ.member else names.get(occ.org, occ.org)
+        key = (occ.obligation, owner or "")
+        if key not in rows:
+            rows[key] = [obligation_name(occ.obligation, "zh"), owner, *[""] * 12]
+            order.append(key)
+        rows[key][1 + occ.end.month] = status_label(occ)
+    return Sheet("概览", ["工作要求", "组织/成员", *MONTHS], [rows[k] for k in order])
+
+
+async def _branch_records(
+    session: AsyncSession, org_ids: list[int], kinds: Sequence[str], year: int
+) -> list[Record]:
+    rows = await session.execute(
+        select(Record)
+        .where(
+            Record.org_id.in_(org_ids),
+            Record.kind.in_(list(kinds)),
+            Record.withdrawn_at.is_(None),
+            Record.held_on >= date(year, 1, 1),
+            Record.held_on <= date(year, 12, 31),
+        )
+        .order_by(Record.held_on, Record.id)
+    )
+    return list(rows.scalars())
+
+
+async def branch_sheets(
+    session: AsyncSession, branch: Org, year: int, *, now: datetime
+) -> dict[str, list[list[Any]]]:
+    """Rows of every detail sheet for one branch (without the branch column)."""
+    tz = ZoneInfo(branch.timezone)
+    groups = list(
+        (
+            await session.execute(
+                select(Org).where(Org.parent_id == branch.id, Org.kind == OrgKind.GROUP.value)
+            )
+        ).scalars()
+    )
+    org_ids = [branch.id, *(g.id for g in groups)]
+    members = {
+        m.id: m
+        for m in (await session.execute(select(Member).where(Member.org_id == branch.id))).scalars()
+    }
+    out: dict[str, list[list[Any]]] = {}
+    records = await _branch_records(session, org_ids, ["meeting_record"], year)
+    codes: dict[int, list[str]] = {}
+    if records:
+        for rid, code in await session.execute(
+            select(RecordObligation.record_id, RecordObligation.code).where(
+                RecordObligation.record_id.in_([r.id for r in records])
+            )
+        ):
+            codes.setdefault(rid, []).append(obligation_name(code, "zh"))
+    linked: dict[int, Meeting] = {}
+    if records:
+        linked = {
+            m.record_id: m
+            for m in (
+                await session.execute(
+                    select(Meeting).where(Meeting.record_id.in_([r.id for r in records]))
+                )
+            ).scalars()
+            if m.record_id is not None
+        }
+    out["会议记录"] = []
+    for r in records:
+        d = dict(r.details or {})
+        meeting = linked.get(r.id)
+        if meeting is not None:  # the meeting itself is the truth for kind, topic, attendance
+            counted = await meetings.tally(session, meeting)
+            d |= {
+                "obligation": meeting.obligation,
+                "topic": meeting.topic,
+                "expected": len(counted.expected),
+                "present": len(counted.present),
+                "leave": len(counted.leave),
+            }
+        e, p, lv = int(d.get("expected", 0)), int(d.get("present", 0)), int(d.get("leave", 0))
+        out["会议记录"].append(
+            [
+                r.held_on,
+                obligation_name(str(d.get("obligation", "other")), "zh"),
+                d.get("topic") or "",
+                "是" if d.get("first_topic") else "否",
+                e,
+                p,
+                lv,
+                max(0, e - p - lv),
+                r.summary or "",
+                len(d.get("photos") or []),
+                "、".join(sorted(codes.get(r.id, []))),
+                _local(r.filed_at, tz),
+            ]
+        )
+    held = list(
+        (
+            await session.execute(
+                select(Meeting)
+                .where(Meeting.org_id.in_(org_ids), Meeting.status == "closed")
+                .order_by(Meeting.starts_at)
+            )
+        ).scalars()
+    )
+    out["签到明细"] = []
+    for m in held:
+        start = _local(m.starts_at, tz)
+        assert start is not None
+        if start.year != year:
+            continue
+        answers = {
+            a.member_id: a
+            for a in (
+                await session.execute(select(Attendance).where(Attendance.meeting_id == m.id))
+            ).scalars()
+        }
+        for person in await meetings.expected(session, m):
+            a = answers.get(person.id)
+            status = "缺席" if a is None else ("出席" if a.status == "present" else "请假")
+            out["签到明细"].append(
+                [
+                    start,
+                    obligation_name(m.obligation, "zh"),
+                    m.place,
+                    person.name,
+                    status,
+                    VIA_ZH.get(a.via, a.via) if a is not None and a.status == "present" else "",
+                    _local(a.at, tz) if a is not None else None,
+                    (a.reason or "") if a is not None and a.status == "leave" else "",
+                ]
+            )
+    out["学习心得与思想汇报"] = [
+        [
+            r.held_on,
+            t("zh", f"report.kind_{r.kind}"),
+            members[r.member_id].name if r.member_id in members else "",
+            len(r.summary or ""),
+            r.summary or "",
+            _local(r.filed_at, tz),
+        ]
+        for r in await _branch_records(session, org_ids, ["study_note", "thought_report"], year)
+    ]
+    out["谈心谈话"] = [
+        [
+            r.held_on,
+            members[r.member_id].name if r.member_id in members else "",
+            members[r.partner_id].name if r.partner_id in members else "",
+            r.summary or "",
+        ]
+        for r in await _branch_records(session, org_ids, ["heart_talk"], year)
+    ]
+    return out
+
+
+HEADERS = {
+    "会议记录": [
+        "日期",
+        "会议类型",
+        "主题",
+        "第一议题",
+        "应到",
+        "实到",
+        "请假",
+        "缺席",
+        "内容摘要",
+        "照片数",
+        "计入工作要求",
+        "提交时间",
+    ],
+    "签到明细": [
+        "会议时间",
+        "会议类型",
+        "地点",
+        "姓名",
+        "状态",
+        "签到方式",
+        "签到时间",
+        "请假事由",
+    ],
+    "学习心得与思想汇报": ["日期", "类型", "姓名", "字数", "内容", "提交时间"],
+    "谈心谈话": ["日期", "谈话人", "谈话对象", "内容"],
+}
+ASSESS_HEADERS = [
+    "排名",
+    "支部",
+    "代码",
+    "得分",
+    "等级",
+    "双约谈",
+    "工作要求",
+    "出席",
+    "记录",
+    "收集",
+]
+
+
+def _assessment_rows(results: list[Result], only: str | None = None) -> list[list[Any]]:
+    return [
+        [
+            r.rank,
+            r.name,
+            r.org,
+            r.score,
+            r.grade,
+            "是" if r.interview else "否",
+            r.parts.obligations,
+            r.parts.attendance,
+            r.parts.records,
+            r.parts.collections if r.parts.collections is not None else "不适用",
+        ]
+        for r in results
+        if only is None or r.org == only
+    ]
+
+
+async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime) -> bytes:
+    """The ledger workbook of a branch, or of every branch below a committee."""
+    org = await session.get_one(Org, org_id)
+    wb = Workbook()
+    default = wb.active
+    if default is not None:
+        wb.remove(default)
+    cal = await load_workdays(session)
+    if org.kind == OrgKind.BRANCH.value:
+        occurrences = await org_occurrences(
+            session, org, year, now=now, cal=cal, policy=DEFAULT_POLICY
+        )
+        names = {org.code: org.name}
+        for m in (await session.execute(select(Member).where(Member.org_id == org.id))).scalars():
+            names[member_key(m)] = m.name
+        for g in (await session.execute(select(Org).where(Org.parent_id == org.id))).scalars():
+            names[g.code] = g.name
+        _write(wb, overview_matrix(occurrences, names, year))
+        details = await branch_sheets(session, org, year, now=now)
+        for title, headers in HEADERS.items():
+            _write(wb, Sheet(title, headers, details[title]))
+        roots = [org.parent_id] if org.parent_id is not None else [org.id]
+        results = await assess(session, year=year, roots=roots, now=now)
+        _write(wb, Sheet("考核", ASSESS_HEADERS, _assessment_rows(results, only=org.code)))
+    else:
+        branches = await branches_under(session, [org.id])
+        ranked = {r.org: r for r in await assess(session, year=year, roots=[org.id], now=now)}
+        overview: list[list[Any]] = []
+        merged: dict[str, list[list[Any]]] = {title: [] for title in HEADERS}
+        for b in branches:
+            occurrences = await org_occurrences(
+                session, b, year, now=now, cal=cal, policy=DEFAULT_POLICY
+            )
+            tally = Counter(status_label(o) for o in occurrences if o.end.year == year)
+            r = ranked[b.code]
+            counted = sum(v for k, v in tally.items() if k != "不适用")
+            overview.append(
+                [
+                    b.name,
+                    b.code,
+                    tally["完整"],
+                    tally["需补记录"],
+                    tally["逾期"],
+                    tally["未开展"],
+                    tally["不适用"],
+                    round(tally["完整"] / counted, 3) if counted else None,
+                    r.score,
+                    r.grade,
+                    r.rank,
+                    "是" if r.interview else "否",
+                ]
+            )
+            details = await branch_sheets(session, b, year, now=now)
+            for title in HEADERS:
+                merged[title] += [[b.name, *row] for row in details[title]]
+        _write(
+            wb,
+            Sheet(
+                "概览",
+                [
+                    "支部",
+                    "代码",
+                    "完整",
+                    "需补记录",
+                    "逾期",
+                    "未开展",
+                    "不适用",
+                    "完成率",
+                    "得分",
+                    "等级",
+                    "排名",
+                    "双约谈",
+                ],
+                overview,
+            ),
+        )
+        for title, headers in HEADERS.items():
+            _write(wb, Sheet(title, ["支部", *headers], merged[title]))
+        _write(wb, Sheet("考核", ASSESS_HEADERS, _assessment_rows(list(ranked.values()))))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,94 @@
+"""Plain-text tables for the command line, aligned for Chinese (wide) characters."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from bot.i18n.texts import Lang, fmt_date, period_label, t
+from bot.services.assessment import Result
+from bot.services.obligations import BranchView
+
+
+def width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, size: int) -> str:
+    return text + " " * max(0, size - width(text))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(pad(str(c), w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
+    headers = [
+        t(lang, f"table.{h}")
+        for h in ("obligation", "owner", "period", "last_workday", "status", "progress")
+    ]
+    rows = []
+    for o in view.occurrences:
+        owner = view.member_names.get(o.member, o.member) if o.member else o.org
+        late = t(lang, "status.late", n=o.late) if o.late else ""
+        rows.append(
+            [
+                view.name(o.obligation, lang),
+                owner,
+                period_label(lang, o.start, o.end),
+                fmt_date(lang, o.last_workday),
+                t(lang, f"status.{o.status.value}") + late,
+                f"{o.count}/{o.required}",
+            ]
+        )
+    title = t(lang, "table.calendar_title", org=view.org_name, code=view.org_code, year=year)
+    return title + "\n\n" + table(headers, rows)
+
+
+def grade_name(lang: Lang, grade: str) -> str:
+    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
+    return grade if lang == "zh" else f"{grade} ({t(lang, f'grade.{grade}')})"
+
+
+def part(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def assessment_table(lang: Lang, results: Sequence[Result]) -> str:
+    headers = [
+        t(lang, f"table.{h}")
+        for h in (
+            "rank",
+            "org",
+            "name",
+            "score",
+            "grade",
+            "interview",
+            "part_obligations",
+            "part_attendance",
+            "part_records",
+            "part_collections",
+        )
+    ]
+    rows = [
+        [
+            str(r.rank),
+            r.org,
+            r.name,
+            f"{r.score:.1f}",
+            grade_name(lang, r.grade),
+            t(lang, "table.yes") if r.interview else "",
+            part(r.parts.obligations),
+            part(r.parts.attendance),
+            part(r.parts.records),
+            part(r.parts.collections),
+        ]
+        for r in results
+    ]
+    return table(headers, rows)

@@ -1,0 +1,685 @@
+"""The ``zhibu`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.exports.tables import pad
+from bot.i18n.texts import Lang, t
+from bot.ops.logs import setup_logging
+from bot.rules.clock import SystemClock
+from bot.rules.workdays import WorkdayCalendar
+from bot.store.db import Database
+from settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from bot.store.models import Org
+
+EXIT_USAGE = 2
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            name = f"ZHIBU_{where.upper()}" if where != "settings" else where
+            print(f"zhibu: {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _with_db(work: Callable[[Database, Settings], Awaitable[int]]) -> int:
+    """Run ``work`` on a migrated database, then close it."""
+    from bot.store.migrate import upgrade
+
+    settings = _settings()
+
+    async def go() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db.engine)
+            return await work(db, settings)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _org(session: AsyncSession, code: str, command: str) -> Org | None:
+    """The org with this code, or None after saying so on stderr."""
+    from bot.store.models import Org
+
+    org = await session.scalar(select(Org).where(Org.code == code))
+    if org is None:
+        print(f"zhibu {command}: no org {code!r}", file=sys.stderr)
+    return org
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
+        print(
+            "zhibu: ZHIBU_BOT_TOKEN is not set; put the token from @BotFather in the environment or .env",
+            file=sys.stderr,
+        )
+        return 1
+    redactor = setup_logging(settings.log_level, settings.secrets())
+    from handlers.app import run
+
+    try:
+        return run(settings)
+    except Exception as exc:  # one clear line, never a traceback (it could hold a secret)
+        print(f"zhibu: {redactor.redact(startup_failure(exc))}", file=sys.stderr)
+        return 1
+
+
+def startup_failure(exc: BaseException) -> str:
+    """What stopped ``zhibu run`` from starting, in the words of ``zhibu doctor``."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    from bot.store.leader import AlreadyRunning
+
+    if isinstance(exc, AlreadyRunning):
+        return str(exc)
+    if isinstance(exc, InvalidToken):
+        return "bot api: refused: Telegram rejected the token (fix: check ZHIBU_BOT_TOKEN)"
+    if isinstance(exc, NetworkError):
+        return (
+            f"bot api: unreachable: {type(exc).__name__} "
+            "(fix: check network access to ZHIBU_API_BASE_URL)"
+        )
+    if isinstance(exc, TelegramError):
+        return f"bot api: refused: {exc.message} (fix: check ZHIBU_BOT_TOKEN)"
+    if isinstance(exc, SQLAlchemyError | OSError):
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return (
+            f"database: unreachable: {type(exc).__name__}: {first} "
+            "(fix: check ZHIBU_DATABASE_URL; zhibu doctor says more)"
+        )
+    return f"could not start: {type(exc).__name__} (run zhibu doctor)"
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.store.migrate import downgrade, upgrade
+
+    settings = _settings()
+
+    async def go() -> None:
+        db = Database.from_url(settings.database_url)
+        try:
+            if args.to and args.to != "head":
+                await downgrade(db.engine, args.to)
+            else:
+                await upgrade(db.engine)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    print(f"zhibu: database at {args.to or 'head'}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from bot.services.roster import (
+        MEMBER_SHEET,
+        ORG_SHEET,
+        Importer,
+        RosterFormatError,
+        import_roster,
+        read_csv,
+        read_workbook_isolated,
+        render_result,
+        write_template,
+    )
+    from bot.store.migrate import upgrade
+
+    settings = _settings()
+    lang = settings.language
+    if args.template:
+        write_template(args.template)
+        print(t(lang, "roster.template_written", path=args.template))
+        return 0
+    try:
+        if args.file:
+            contents = [Path(args.file).read_bytes()]
+            orgs, members = read_workbook_isolated(contents[0])
+        elif args.orgs and args.members:
+            contents = [Path(args.orgs).read_bytes(), Path(args.members).read_bytes()]
+            orgs = read_csv(contents[0], ORG_SHEET)
+            members = read_csv(contents[1], MEMBER_SHEET)
+        else:
+            print("zhibu import: give FILE.xlsx, or both --orgs and --members", file=sys.stderr)
+            return EXIT_USAGE
+    except OSError as exc:
+        print(f"zhibu import: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_USAGE
+    except RosterFormatError as exc:
+        print(t(lang, exc.key, **exc.params), file=sys.stderr)
+        return EXIT_USAGE
+
+    async def go() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db.engine)
+            result = await import_roster(
+                db,
+                orgs,
+                members,
+                now=SystemClock().now(),
+                default_timezone=settings.timezone,
+                dry_run=args.dry_run,
+                by=Importer.of("cli", args.file or f"{args.orgs} + {args.members}", *contents),
+            )
+        finally:
+            await db.dispose()
+        stream = sys.stdout if result.counts is not None else sys.stderr
+        for line in render_result(lang, result, dry_run=args.dry_run):
+            print(line, file=stream)
+        return 0 if result.counts is not None else EXIT_USAGE
+
+    return asyncio.run(go())
+
+
+def cmd_admins(args: argparse.Namespace) -> int:
+    from bot.services.admins import add_admin, list_admins, remove_admin
+
+    async def work(db: Database, settings: Settings) -> int:
+        if args.action == "list":
+            for code, user_id, name in await list_admins(db):
+                print(f"{code}\t{user_id}\t{name or ''}")
+            return 0
+        if args.org is None or args.user is None:
+            print("zhibu admins: --org and --user are required", file=sys.stderr)
+            return EXIT_USAGE
+        now = SystemClock().now()
+        if args.action == "add":
+            ok = await add_admin(db, args.org, args.user, args.name, now=now)
+        else:
+            ok = await remove_admin(db, args.org, args.user, now=now)
+        if not ok:
+            print(f"zhibu admins: no org {args.org!r}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"zhibu admins: {args.action} {args.user} @ {args.org}: done")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from bot.exports.tables import calendar_table
+    from bot.rules.catalogue import DEFAULT_POLICY
+    from bot.services.obligations import branch_view
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await _org(session, args.org, "calendar")
+            if org is None:
+                return EXIT_USAGE
+            now = SystemClock().now()
+            if args.at:
+                now = datetime.combine(args.at, time(12), tzinfo=ZoneInfo(org.timezone))
+            view = await branch_view(
+                session, org.id, now=now, policy=DEFAULT_POLICY, years=(args.year,)
+            )
+        assert view is not None
+        if args.json:
+            print(json.dumps([o.as_json() for o in view.occurrences], ensure_ascii=False, indent=2))
+        else:
+            print(calendar_table(settings.language, view, args.year))
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_assess(args: argparse.Namespace) -> int:
+    from bot.exports.tables import assessment_table
+    from bot.services.assessment import assess
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            roots: list[int] | None = None
+            if args.org:
+                org = await _org(session, args.org, "assess")
+                if org is None:
+                    return EXIT_USAGE
+                roots = [org.id]
+            now = SystemClock().now()
+            if args.at:
+                now = datetime.combine(args.at, time(12), tzinfo=ZoneInfo(settings.timezone))
+            results = await assess(
+                session, year=args.year, quarter=args.quarter, roots=roots, now=now
+            )
+        if args.json:
+            print(json.dumps([r.as_json() for r in results], ensure_ascii=False, indent=2))
+        else:
+            print(assessment_table(settings.language, results))
+        return 0
+
+    return _with_db(work)
+
+
+def _write_file(path: str, data: bytes, command: str) -> int:
+    try:
+        with open(path, "wb") as out:
+            out.write(data)
+    except OSError as exc:
+        print(f"zhibu {command}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(data)} bytes")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.exports import ledger
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await _org(session, args.org, "export")
+            if org is None:
+                return EXIT_USAGE
+            data = await ledger.export(session, org.id, args.year, now=SystemClock().now())
+        return _write_file(args.output, data, "export")
+
+    return _with_db(work)
+
+
+def cmd_ics(args: argparse.Namespace) -> int:
+    from bot.exports import ics
+
+    async def work(db: Database, settings: Settings) -> int:
+        async with db.read() as session:
+            org = await _org(session, args.org, "ics")
+            if org is None:
+                return EXIT_USAGE
+            data = await ics.export(
+                session, org.id, now=SystemClock().now(), lang=settings.language
+            )
+        return _write_file(args.output, data, "ics")
+
+    return _with_db(work)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.store.backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        outcome = backup(settings.database_url, Path(args.file))
+    except BackupError as exc:
+        print(f"zhibu backup: {exc}", file=sys.stderr)
+        return 1
+    if outcome.command is not None and outcome.size == 0:
+        print("pg_dump is not installed here; run this where it is:", file=sys.stderr)
+        print(" ".join(outcome.command) + "   (the password from PGPASSWORD or ~/.pgpass)")
+        return 1
+    print(f"{outcome.path}: {outcome.size} bytes")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.store.backup import BackupError, restore
+    from bot.store.leader import AlreadyRunning
+
+    settings = _settings()
+    try:
+        done = restore(settings.database_url, Path(args.file), now=SystemClock().now())
+    except (BackupError, AlreadyRunning) as exc:
+        print(f"zhibu restore: {exc}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{table} {n}" for table, n in done.counts.items())
+    print(f"restored {args.file} to {done.target}: database version {done.revision}; {counts}")
+    if done.kept is not None:
+        print(f"the database it replaced is kept as {done.kept}")
+    print("run zhibu doctor, then zhibu run")
+    return 0
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    from bot.delivery.reminders import digests_at, planned_at
+    from bot.delivery.scheduler import nudges_planned
+    from bot.rules.catalogue import DEFAULT_POLICY
+
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        print(
+            f"zhibu reminders: --at {args.at!r} is not an ISO time like 2026-12-24T09:00",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    async def work(db: Database, settings: Settings) -> int:
+        moment = at if at.tzinfo else at.replace(tzinfo=ZoneInfo(settings.timezone))
+        planned = []
+        async with db.read() as session:
+            for find in (planned_at, digests_at, nudges_planned):
+                planned += await find(
+                    session,
+                    moment,
+                    policy=DEFAULT_POLICY,
+                    bootstrap_ids=frozenset(settings.admin_ids),
+                    default_lang=settings.language,
+                )
+        if args.json:
+            print(json.dumps([p.as_json() for p in planned], ensure_ascii=False, indent=2))
+            return 0
+        if not planned:
+            print(t(settings.language, "cli.nothing_planned", at=moment.isoformat()))
+        for p in planned:
+            head = f"{pad(p.kind, 10)} {pad(p.obligation or '-', 18)} {pad(p.org, 16)}"
+            print(f"{head} → {p.recipient.key} ({p.delivery})")
+            print(f"{'':10} {p.text}")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_holidays(args: argparse.Namespace) -> int:
+    from bot.rules.workdays import HolidayFileError, parse_holiday_file
+    from bot.services.obligations import load_workdays
+    from bot.store.holidays import imported_years, store_years
+
+    settings = _settings()
+    lang = settings.language
+    years = []
+    if args.action == "import":
+        if not args.arg:
+            print("zhibu holidays import: give the FILE", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            years = parse_holiday_file(Path(args.arg).read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            print(f"zhibu holidays: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            return EXIT_USAGE
+        except UnicodeDecodeError:
+            print(t(lang, "holidays.not_utf8"), file=sys.stderr)
+            return EXIT_USAGE
+        except HolidayFileError as exc:
+            for line, key, params in exc.problems:
+                message = t(lang, key, **params)
+                print(t(lang, "holidays.problem", line=line, message=message), file=sys.stderr)
+            return EXIT_USAGE
+
+    async def work(db: Database, settings: Settings) -> int:
+        if args.action == "import":
+            async with db.write() as session:
+                await store_years(
+                    session, years, source=Path(args.arg).name, now=SystemClock().now()
+                )
+            for data in years:
+                print(
+                    t(
+                        lang,
+                        "holidays.imported",
+                        year=data.year,
+                        holidays=len(data.holidays),
+                        workdays=len(data.workdays),
+                    )
+                )
+            return 0
+        if not args.arg or not args.arg.isdigit():
+            print("zhibu holidays show: give the YEAR", file=sys.stderr)
+            return EXIT_USAGE
+        year = int(args.arg)
+        async with db.read() as session:
+            cal = await load_workdays(session)
+            sources = await imported_years(session)
+        print(_holiday_listing(lang, cal, year, sources.get(year)))
+        return 0
+
+    return _with_db(work)
+
+
+def _holiday_listing(lang: Lang, cal: WorkdayCalendar, year: int, source: str | None) -> str:
+    from bot.i18n.texts import fmt_date
+
+    lines = [t(lang, f"holidays.source_{cal.source(year).value}", year=year, file=source or "")]
+    day = date(year, 1, 1)
+    while day.year == year:
+        weekend = day.weekday() >= 5
+        workday = cal.is_workday(day)
+        if weekend == workday:  # a day off on a weekday, or a make-up workday on a weekend
+            key = "holidays.workday" if workday else "holidays.day_off"
+            name = cal.holiday_name(day, lang) or ""
+            lines.append(
+                f"{day.isoformat()}  {fmt_date(lang, day):<12} {t(lang, key)} {name}".rstrip()
+            )
+        day += timedelta(days=1)
+    return "\n".join(lines)
+
+
+def cmd_obligations(args: argparse.Namespace) -> int:
+    from bot.rules.catalogue import Period
+    from bot.services.obligations import (
+        ObligationError,
+        add_custom,
+        obligations_for,
+        set_enabled,
+        set_period,
+    )
+
+    async def work(db: Database, settings: Settings) -> int:
+        lang = settings.language
+        now = SystemClock().now()
+        try:
+            async with db.write() as session:
+                org = await _org(session, args.org, "obligations")
+                if org is None:
+                    return EXIT_USAGE
+                if args.action == "list":
+                    for e in await obligations_for(session, org):
+                        state = "on " if e.enabled else "off"
+                        extra = f"  ({e.reason})" if e.reason else ""
+                        due = f" due {e.due_on}" if e.due_on else ""
+                        print(
+                            f"{state} {pad(e.ob.code, 20)} {pad(e.ob.name(lang), 22)} "
+                            f"{e.ob.period.value}{due} ×{e.ob.min_count}{extra}"
+                        )
+                    return 0
+                if args.action == "add":
+                    period = Period.ONCE if args.due else Period(args.period or "year")
+                    code = await add_custom(
+                        session,
+                        org,
+                        title=args.title or "",
+                        period=period,
+                        due_on=args.due,
+                        min_count=args.min or 1,
+                        attendance=args.attendance,
+                        now=now,
+                        by=None,
+                    )
+                    print(f"zhibu obligations: added {code}")
+                    return 0
+                if not args.code:
+                    print("zhibu obligations: --code is required", file=sys.stderr)
+                    return EXIT_USAGE
+                if args.action in ("on", "off"):
+                    await set_enabled(
+                        session,
+                        org,
+                        args.code,
+                        enabled=args.action == "on",
+                        reason=args.reason,
+                        now=now,
+                        by=None,
+                    )
+                else:
+                    local = Period(args.period) if args.period else None
+                    await set_period(
+                        session, org, args.code, period=local, min_count=args.min, now=now, by=None
+                    )
+        except ObligationError as exc:
+            print(f"zhibu obligations: {t(lang, exc.key, **exc.params)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"zhibu obligations: {args.action} {args.code} @ {args.org}: done")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from bot.store import outbox
+
+    async def work(db: Database, settings: Settings) -> int:
+        lang = settings.language
+        async with db.read() as session:
+            counts = await outbox.counts(session)
+            failures = await outbox.last_failures(session, args.last)
+        print(t(lang, "outbox.counts", **counts))
+        if not failures:
+            print(t(lang, "outbox.none_failed"))
+            return 0
+        print(t(lang, "outbox.failures"))
+        for row in failures:
+            print(f"  #{row.id} {row.kind} → {row.chat_id} ({row.tries}×): {row.last_error}")
+        return 0
+
+    return _with_db(work)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.ops.doctor import run_checks
+
+    settings = _settings()
+    checks = asyncio.run(run_checks(settings))
+    failed = 0
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok:
+            failed += 1
+            if check.fix:
+                print(f"       fix: {check.fix}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhibu", description="zhibu (支部) Telegram bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="apply migrations and run the bot")
+    run.set_defaults(func=cmd_run)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--to", default="head", help="target revision (default head)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    imp = sub.add_parser("import", help="import the roster (xlsx, or two CSVs)")
+    imp.add_argument("file", nargs="?", help="workbook with sheets 组织 and 党员")
+    imp.add_argument("--orgs", help="orgs CSV")
+    imp.add_argument("--members", help="members CSV")
+    imp.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    imp.add_argument("--template", metavar="FILE.xlsx", help="write an empty template workbook")
+    imp.set_defaults(func=cmd_import)
+
+    admins = sub.add_parser("admins", help="committee admins of an org")
+    admins.add_argument("action", choices=["add", "remove", "list"])
+    admins.add_argument("--org", help="org code")
+    admins.add_argument("--user", type=int, help="Telegram user id")
+    admins.add_argument("--name", help="a name to remember the admin by")
+    admins.set_defaults(func=cmd_admins)
+
+    calendar = sub.add_parser("calendar", help="every occurrence of an org's obligations in a year")
+    calendar.add_argument("--org", required=True, help="org code")
+    calendar.add_argument("--year", type=int, required=True)
+    calendar.add_argument("--json", action="store_true")
+    calendar.add_argument(
+        "--at", type=date.fromisoformat, help="statuses as of this day (YYYY-MM-DD), for previews"
+    )
+    calendar.set_defaults(func=cmd_calendar)
+
+    assess = sub.add_parser("assess", help="score, grade and rank the branches (SPEC §8)")
+    assess.add_argument("--year", type=int, required=True)
+    assess.add_argument("--quarter", type=int, choices=(1, 2, 3, 4), help="a quarter of the year")
+    assess.add_argument("--org", help="only the branches below this org (code)")
+    assess.add_argument("--json", action="store_true")
+    assess.add_argument(
+        "--at", type=date.fromisoformat, help="judge as of this day (YYYY-MM-DD); default today"
+    )
+    assess.set_defaults(func=cmd_assess)
+
+    export = sub.add_parser("export", help="the ledger workbook (台账) of a branch or committee")
+    export.add_argument("--org", required=True, help="org code")
+    export.add_argument("--year", type=int, required=True)
+    export.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
+    export.set_defaults(func=cmd_export)
+
+    ics = sub.add_parser("ics", help="a branch's meetings and deadlines as an .ics calendar")
+    ics.add_argument("--org", required=True, help="org code")
+    ics.add_argument("-o", "--output", required=True, help="the .ics file to write")
+    ics.set_defaults(func=cmd_ics)
+
+    back = sub.add_parser(
+        "backup", help="copy the database while the bot runs (pg_dump on PostgreSQL)"
+    )
+    back.add_argument("file", help="the backup file to write")
+    back.set_defaults(func=cmd_backup)
+
+    rest = sub.add_parser(
+        "restore", help="put a SQLite backup in the database's place (bot stopped)"
+    )
+    rest.add_argument("file", help="the backup file to restore")
+    rest.set_defaults(func=cmd_restore)
+
+    reminders = sub.add_parser("reminders", help="what would be sent at a moment (sends nothing)")
+    reminders.add_argument(
+        "--at", required=True, help="e.g. 2026-12-24T09:00 (local to ZHIBU_TIMEZONE)"
+    )
+    reminders.add_argument("--json", action="store_true")
+    reminders.set_defaults(func=cmd_reminders)
+
+    holidays = sub.add_parser("holidays", help="official holidays and make-up workdays")
+    holidays.add_argument("action", choices=["import", "show"])
+    holidays.add_argument("arg", nargs="?", help="FILE for import, YEAR for show")
+    holidays.set_defaults(func=cmd_holidays)
+
+    obligations = sub.add_parser(
+        "obligations", help="an org's obligations: list, on/off, period, custom"
+    )
+    obligations.add_argument("action", choices=["list", "on", "off", "set", "add"])
+    obligations.add_argument("--org", required=True, help="org code")
+    obligations.add_argument("--code", help="obligation code (on, off, set)")
+    obligations.add_argument("--reason", help="why it is switched off (off)")
+    obligations.add_argument(
+        "--period", choices=["month", "quarter", "half", "year"], help="local period (set, add)"
+    )
+    obligations.add_argument("--min", type=int, help="records needed per period (set, add)")
+    obligations.add_argument("--title", help="title of a custom obligation (add)")
+    obligations.add_argument("--due", type=date.fromisoformat, help="due date of a one-off (add)")
+    obligations.add_argument("--attendance", action="store_true", help="it is a meeting (add)")
+    obligations.set_defaults(func=cmd_obligations)
+
+    box = sub.add_parser("outbox", help="pending, sent and failed messages, and the last failures")
+    box.add_argument("--last", type=int, default=10, help="how many failures to show")
+    box.set_defaults(func=cmd_outbox)
+
+    doctor = sub.add_parser("doctor", help="check settings, database, migrations, Bot API")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "run":  # `zhibu run` sets up logging itself, with its secrets
+        setup_logging("WARNING", [])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Who is acting, and what they may do. Checked at the moment of every action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n.texts import Lang, normalise_lang
+from bot.store.models import (
+    MANAGER_ROLES,
+    Member,
+    Org,
+    OrgAdmin,
+    Role,
+    TelegramLink,
+    TelegramUser,
+)
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    id: int
+    name: str
+    role: str
+    org_id: int
+    group_id: int | None
+    member_code: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_id: int | None
+    group_chat_id: int | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    telegram_id: int
+    lang: Lang
+    member: MemberInfo | None
+    branch: OrgInfo | None
+    admin_org_ids: frozenset[int]
+    is_bootstrap: bool
+
+    @property
+    def is_manager(self) -> bool:
+        return self.member is not None and Role(self.member.role) in MANAGER_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_bootstrap or bool(self.admin_org_ids)
+
+
+def member_info(m: Member) -> MemberInfo:
+    return MemberInfo(m.id, m.name, m.role, m.org_id, m.group_id, m.member_code, m.active)
+
+
+def org_info(o: Org) -> OrgInfo:
+    return OrgInfo(o.id, o.code, o.name, o.kind, o.parent_id, o.group_chat_id)
+
+
+async def remember_user(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    first_name: str,
+    username: str | None,
+    telegram_language: str | None,
+    now: datetime,
+) -> None:
+    """Keep the account's name and language current; writes only when something changed."""
+    user = await session.get(TelegramUser, telegram_id)
+    if user is None:
+        session.add(
+            TelegramUser(
+                id=telegram_id,
+                first_name=first_name[:128],
+                username=username,
+                telegram_language=telegram_language,
+                updated_at=now,
+            )
+        )
+        return
+    if (user.first_name, user.username, user.telegram_language, user.blocked_at) != (
+        first_name[:128],
+        username,
+        telegram_language,
+        None,
+    ):
+        user.first_name, user.username = first_name[:128], username
+        user.telegram_language = telegram_language
+        user.blocked_at = None  # they talk to us again, so they have unblocked the bot
+        user.updated_at = now
+
+
+async def mark_blocked(session: AsyncSession, telegram_id: int, *, now: datetime) -> None:
+    """Remember that this account has blocked the bot, so managers can see it in /roster."""
+    user = await session.get(TelegramUser, telegram_id)
+    if user is None:
+        session.add(TelegramUser(id=telegram_id, first_name="", blocked_at=now, updated_at=now))
+    elif user.blocked_at is None:
+        user.blocked_at, user.updated_at = now, now
+
+
+async def user_language(session: AsyncSession, telegram_id: int, default: Lang) -> Lang | None:
+    user = await session.get(TelegramUser, telegram_id)
+    if user is None:
+        return None
+    return normalise_lang(user.language or user.telegram_language, default)
+
+
+async def load_actor(
+    session: AsyncSession,
+    telegram_id: int,
+    *,
+    telegram_language: str | None,
+    default_lang: Lang,
+    bootstrap_ids: frozenset[int],
+) -> Actor:
+    stored = await session.get(TelegramUser, telegram_id)
+    chosen = stored.language if stored is not None else None
+    lang = normalise_lang(chosen or telegram_language, default_lang)
+    row = (
+        await session.execute(
+            select(Member, Org)
+            .join(TelegramLink, TelegramLink.member_id == Member.id)
+            .join(Org, Org.id == Member.org_id)
+            .where(TelegramLink.telegram_user_id == telegram_id, Member.active.is_(True))
+        )
+    ).first()
+    member = member_info(row[0]) if row else None
+    branch = org_info(row[1]) if row else None
+    admin_ids = frozenset(
+        (
+            await session.execute(
+                select(OrgAdmin.org_id).where(OrgAdmin.telegram_user_id == telegram_id)
+            )
+        ).scalars()
+    )
+    return Actor(telegram_id, lang, member, branch, admin_ids, telegram_id in bootstrap_ids)
+
+
+async def ancestor_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """The org itself and every org above it, nearest first."""
+    chain: list[int] = []
+    current: int | None = org_id
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = await session.scalar(select(Org.parent_id).where(Org.id == current))
+    return chain
+
+
+async def administers(session: AsyncSession, actor: Actor, org_id: int) -> bool:
+    """True when the actor is a committee admin of this org or of an org above it."""
+    if actor.is_bootstrap:
+        return True
+    if not actor.admin_org_ids:
+        return False
+    return any(o in actor.admin_org_ids for o in await ancestor_ids(session, org_id))
+
+
+def admin_roots(actor: Actor) -> list[int] | None:
+    """The orgs whose subtrees an admin sees: theirs, or every root (None) for bootstrap admins."""
+    return None if actor.is_bootstrap else sorted(actor.admin_org_ids)
+
+
+async def manages_branch(session: AsyncSession, actor: Actor, org_id: int) -> bool:
+    """Branch managers of this branch, and committee admins above it."""
+    if actor.is_manager and actor.member is not None and actor.member.org_id == org_id:
+        return True
+    return await administers(session, actor, org_id)
+
+
+async def admin_codes(session: AsyncSession, actor: Actor) -> set[str] | None:
+    """Codes of the orgs whose subtrees the actor administers; None means everything."""
+    if actor.is_bootstrap:
+        return None
+    if not actor.admin_org_ids:
+        return set()
+    rows = await session.execute(select(Org.code).where(Org.id.in_(actor.admin_org_ids)))
+    return set(rows.scalars())
+
+
+async def org_by_code(session: AsyncSession, code: str) -> OrgInfo | None:
+    org = await session.scalar(select(Org).where(Org.code == code))
+    return org_info(org) if org else None
+
+
+async def org_by_id(session: AsyncSession, org_id: int) -> OrgInfo | None:
+    org = await session.get(Org, org_id)
+    return org_info(org) if org else None
+
+
+async def branch_managers(session: AsyncSession, org_id: int) -> list[tuple[MemberInfo, int]]:
+    """Active managers of a branch who have linked Telegram accounts, with their ids."""
+    rows = await session.execute(
+        select(Member, TelegramLink.telegram_user_id)
+        .join(TelegramLink, TelegramLink.member_id == Member.id)
+        .where(
+            Member.org_id == org_id,
+            Member.active.is_(True),
+            Member.role.in_([r.value for r in MANAGER_ROLES]),
+        )
+        .order_by(Member.id)
+    )
+    return [(member_info(m), tg) for m, tg in rows]
+
+
+async def admins_above(
+    session: AsyncSession, org_id: int, bootstrap_ids: frozenset[int]
+) -> list[int]:
+    """Telegram ids of the admins of the nearest org above (or at) org_id that has any."""
+    for oid in await ancestor_ids(session, org_id):
+        ids = list(
+            (
+                await session.execute(
+                    select(OrgAdmin.telegram_user_id)
+                    .where(OrgAdmin.org_id == oid)
+                    .order_by(OrgAdmin.id)
+                )
+            ).scalars()
+        )
+        if ids:
+            return ids
+    return sorted(bootstrap_ids)
+
+
+async def set_language(
+    session: AsyncSession, telegram_id: int, lang: Lang, *, now: datetime
+) -> None:
+    user = await session.get(TelegramUser, telegram_id)
+    if user is None:
+        user = TelegramUser(id=telegram_id, first_name="", updated_at=now)
+        session.add(user)
+    user.language = lang
+    user.updated_at = now
+
+
+async def org_names(session: AsyncSession, org_ids: list[int]) -> list[str]:
+    rows = await session.execute(select(Org.name).where(Org.id.in_(org_ids)).order_by(Org.id))
+    return list(rows.scalars())

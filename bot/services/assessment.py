@@ -1,0 +1,406 @@
+"""The yearly (or quarterly) assessment of branches (SPEC §8).
+
+``RULES`` is the one place for every weight, threshold and quota. ``score`` and ``rank`` are
+pure; ``assess`` loads what they need for many branches in a handful of queries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.rules.calendar import Occurrence, Status
+from bot.rules.catalogue import DEFAULT_POLICY, ReminderPolicy
+from bot.rules.workdays import WorkdayCalendar
+from bot.services.obligations import (
+    Effective,
+    Person,
+    compute_occurrences,
+    load_facts,
+    load_workdays,
+    periods_of,
+)
+from bot.store.models import (
+    COMMITTEE_ROLES,
+    Attendance,
+    Collection,
+    CollectionTarget,
+    Meeting,
+    Org,
+    OrgKind,
+    Record,
+    Role,
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Weights, thresholds and quotas of the assessment (SPEC §8)."""
+
+    obligations_points: float = 60
+    attendance_points: float = 20
+    records_points: float = 10
+    collections_points: float = 10
+    obligation_weights: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(
+            {"general_meeting": 2, "org_life_meeting": 2, "democratic_review": 2}
+        )
+    )
+    late_credit: float = 0.7  # an obligation done with a record filed after its deadline
+    record_workdays: int = 3  # a meeting record is in time when filed within this many
+    grade_floors: tuple[tuple[str, float], ...] = (("优秀", 90), ("良好", 80), ("一般", 60))
+    lowest_grade: str = "较差"
+    excellent_quota: float = 0.3  # at most floor(30% × branches) may be 优秀
+    interview_share: float = 0.1  # the lowest floor(10% × branches) are interviewed …
+    interview_min_branches: int = 10  # … when there are at least this many
+
+    def weight(self, code: str) -> float:
+        return self.obligation_weights.get(code, 1)
+
+
+RULES = Rules()
+_DAY = timedelta(days=1)
+GRADES = ("优秀", "良好", "一般", "较差")
+
+
+# ---------------------------------------------------------------- pure scoring
+
+
+@dataclass(frozen=True)
+class HeldMeeting:
+    expected: int
+    present: int
+    leave: int
+    record_in_time: bool
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one branch did in the period, reduced to what the score needs."""
+
+    org: str
+    name: str
+    credits: tuple[tuple[float, float], ...]  # (weight, credit) per required occurrence
+    meetings: tuple[HeldMeeting, ...]
+    submissions_on_time: int
+    submissions_asked: int  # 0: no collection ran in the period
+
+
+@dataclass(frozen=True)
+class Parts:
+    obligations: float
+    attendance: float
+    records: float
+    collections: float | None  # None: no collection ran; the others were scaled to 100
+
+
+def _round(value: float) -> float:
+    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def score(inputs: Inputs, rules: Rules = RULES) -> tuple[float, Parts]:
+    weights = sum(w for w, _ in inputs.credits)
+    obligations = (
+        rules.obligations_points * sum(w * c for w, c in inputs.credits) / weights
+        if weights
+        else rules.obligations_points
+    )
+    rates = [
+        m.present / (m.expected - m.leave) for m in inputs.meetings if m.expected - m.leave > 0
+    ]
+    attendance = rules.attendance_points * min(1.0, sum(rates) / len(rates)) if rates else 0.0
+    records = (
+        rules.records_points * sum(m.record_in_time for m in inputs.meetings) / len(inputs.meetings)
+        if inputs.meetings
+        else 0.0
+    )
+    if inputs.submissions_asked:
+        collections: float | None = (
+            rules.collections_points * inputs.submissions_on_time / inputs.submissions_asked
+        )
+        total = obligations + attendance + records + (collections or 0.0)
+    else:
+        collections = None
+        base = rules.obligations_points + rules.attendance_points + rules.records_points
+        scale = (base + rules.collections_points) / base
+        obligations, attendance, records = obligations * scale, attendance * scale, records * scale
+        total = obligations + attendance + records
+    parts = Parts(
+        _round(obligations),
+        _round(attendance),
+        _round(records),
+        None if collections is None else _round(collections),
+    )
+    return _round(total), parts
+
+
+@dataclass(frozen=True)
+class Result:
+    org: str
+    name: str
+    score: float
+    grade: str
+    rank: int
+    interview: bool
+    parts: Parts
+
+    def as_json(self) -> dict[str, object]:
+        """The keys of SPEC §9 for ``zhibu assess --json``."""
+        return {
+            "org": self.org,
+            "name": self.name,
+            "score": self.score,
+            "grade": self.grade,
+            "rank": self.rank,
+            "interview": self.interview,
+            "parts": {
+                "obligations": self.parts.obligations,
+                "attendance": self.parts.attendance,
+                "records": self.parts.records,
+                "collections": self.parts.collections,
+            },
+        }
+
+
+def grade_of(value: float, rules: Rules = RULES) -> str:
+    for name, floor in rules.grade_floors:
+        if value >= floor:
+            return name
+    return rules.lowest_grade
+
+
+def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) -> list[Result]:
+    """Ranks (1, 2, 2, 4), grades with the 优秀 quota, and the 双约谈 list."""
+    n = len(scored)
+    values = sorted((s for _, s, _ in scored), reverse=True)
+    quota = math.floor(rules.excellent_quota * n + 1e-9)
+    best = rules.grade_floors[0][0]
+    second = rules.grade_floors[1][0]
+    lowest_k = (
+        math.floor(rules.interview_share * n + 1e-9) if n >= rules.interview_min_branches else 0
+    )
+    edge = sorted(values)[lowest_k - 1] if lowest_k else None
+    results: list[Result] = []
+    for inputs, value, parts in scored:
+        higher = sum(1 for v in values if v > value)
+        at_least = sum(1 for v in values if v >= value)
+        grade = grade_of(value, rules)
+        if grade == best and at_least > quota:
+            grade = second  # outside the quota, or tied at its edge with too many to fit
+        interview = grade == rules.lowest_grade or (edge is not None and value <= edge)
+        results.append(Result(inputs.org, inputs.name, value, grade, higher + 1, interview, parts))
+    results.sort(key=lambda r: (r.rank, r.org))
+    return results
+
+
+# ---------------------------------------------------------------- loading
+
+
+def period_bounds(year: int, quarter: int | None) -> tuple[date, date]:
+    if quarter is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    if not 1 <= quarter <= 4:
+        raise ValueError("quarter must be 1–4")
+    start = date(year, 3 * quarter - 2, 1)
+    end = date(year + (quarter == 4), (3 * quarter) % 12 + 1, 1)
+    return start, date.fromordinal(end.toordinal() - 1)
+
+
+def credit(occ: Occurrence, rules: Rules = RULES) -> float | None:
+    """What one occurrence earns: 1 in time, 0.7 with a late record, 0 missed; None when it
+    does not count (not applicable, or its deadline has not come)."""
+    if occ.status is Status.NOT_APPLICABLE or occ.required <= 0:
+        return None
+    if occ.status is Status.DONE:
+        return 1.0 if occ.count - occ.late >= occ.required else rules.late_credit
+    if occ.status is Status.OPEN:
+        return None
+    return 0.0
+
+
+def expected_count(meeting: Meeting, org_kind: str, people: list[Person]) -> int:
+    """How many were expected, as ``bot.meetings.expected`` decides it, from loaded members."""
+    if org_kind == OrgKind.GROUP.value:
+        chosen = [p for p in people if p.group_id == meeting.org_id]
+    else:
+        chosen = list(people)
+    if meeting.obligation == "committee_meeting":
+        chosen = [p for p in chosen if Role(p.role) in COMMITTEE_ROLES]
+    return len(chosen)
+
+
+async def inputs_for(
+    session: AsyncSession,
+    branches: list[Org],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy = DEFAULT_POLICY,
+    rules: Rules = RULES,
+) -> list[Inputs]:
+    """Everything the score needs for these branches, in a fixed number of queries."""
+    if not branches:
+        return []
+    facts = await load_facts(session, branches, (start, end))
+    ids = [b.id for b in branches]
+    owner: dict[int, int] = {b.id: b.id for b in branches}
+    kinds: dict[int, str] = {b.id: b.kind for b in branches}
+    for f in facts.values():
+        for g in f.groups:
+            owner[g.id] = f.org.id
+            kinds[g.id] = g.kind
+    tz_of = {b.id: ZoneInfo(b.timezone) for b in branches}
+    first = datetime.combine(start, time(0), tzinfo=ZoneInfo("UTC")) - _DAY
+    last = datetime.combine(end, time(0), tzinfo=ZoneInfo("UTC")) + 2 * _DAY
+    meetings = list(
+        (
+            await session.execute(
+                select(Meeting).where(
+                    Meeting.org_id.in_(list(owner)),
+                    Meeting.status == "closed",
+                    Meeting.starts_at >= first,
+                    Meeting.starts_at < last,
+                )
+            )
+        ).scalars()
+    )
+    counts: dict[tuple[int, str], int] = {}
+    if meetings:
+        for meeting_id, status, n in await session.execute(
+            select(Attendance.meeting_id, Attendance.status, func.count())
+            .where(Attendance.meeting_id.in_([m.id for m in meetings]))
+            .group_by(Attendance.meeting_id, Attendance.status)
+        ):
+            counts[(meeting_id, status)] = n
+    record_ids = [m.record_id for m in meetings if m.record_id is not None]
+    filed: dict[int, datetime] = {}
+    if record_ids:
+        filed = dict(
+            (
+                await session.execute(
+                    select(Record.id, Record.filed_at).where(Record.id.in_(record_ids))
+                )
+            ).all()
+        )
+    held: dict[int, list[HeldMeeting]] = defaultdict(list)
+    for m in meetings:
+        branch_id = owner[m.org_id]
+        tz = tz_of[branch_id]
+        day = m.starts_at.astimezone(tz).date()
+        if not start <= day <= end:
+            continue
+        due = cal.shift(day, rules.record_workdays)
+        at = filed.get(m.record_id) if m.record_id is not None else None
+        held[branch_id].append(
+            HeldMeeting(
+                expected_count(m, kinds[m.org_id], facts[branch_id].members),
+                counts.get((m.id, "present"), 0),
+                counts.get((m.id, "leave"), 0),
+                at is not None and at.astimezone(tz).date() <= due,
+            )
+        )
+    by_hand = await session.execute(
+        select(Record).where(
+            Record.org_id.in_(list(owner)),
+            Record.kind == "meeting_record",
+            Record.withdrawn_at.is_(None),
+            Record.held_on >= start,
+            Record.held_on <= end,
+        )
+    )
+    for r in by_hand.scalars():
+        d = r.details or {}
+        if d.get("meeting_id") is not None or "expected" not in d:
+            continue
+        branch_id = owner[r.org_id]
+        due = cal.shift(r.held_on, rules.record_workdays)
+        held[branch_id].append(
+            HeldMeeting(
+                int(d["expected"]),
+                int(d["present"]),
+                int(d["leave"]),
+                r.filed_at.astimezone(tz_of[branch_id]).date() <= due,
+            )
+        )
+    asked: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # in time, asked
+    for org_id, deadline, submitted_at, late in await session.execute(
+        select(
+            Collection.org_id,
+            Collection.deadline,
+            CollectionTarget.submitted_at,
+            CollectionTarget.late,
+        )
+        .join(CollectionTarget, CollectionTarget.collection_id == Collection.id)
+        .where(
+            Collection.org_id.in_(ids),
+            Collection.deadline >= first,
+            Collection.deadline < last,
+        )
+    ):
+        if start <= deadline.astimezone(tz_of[org_id]).date() <= end:  # dated by its deadline
+            asked[org_id][0] += submitted_at is not None and not late
+            asked[org_id][1] += 1
+    result: list[Inputs] = []
+    for b in branches:
+
+        def within(eff: Effective) -> list[tuple[date, date]]:
+            return [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
+
+        occurrences = compute_occurrences(facts[b.id], within, now=now, cal=cal, policy=policy)
+        credits = tuple(
+            (rules.weight(o.obligation), c)
+            for o in occurrences
+            if (c := credit(o, rules)) is not None
+        )
+        on_time, n = asked[b.id]
+        result.append(Inputs(b.code, b.name, credits, tuple(held[b.id]), on_time, n))
+    return result
+
+
+async def branches_under(session: AsyncSession, roots: list[int] | None) -> list[Org]:
+    """The branches in these orgs' subtrees (every branch when ``roots`` is None)."""
+    orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+    if roots is None:
+        return [o for o in orgs if o.kind == OrgKind.BRANCH.value]
+    children: dict[int | None, list[Org]] = defaultdict(list)
+    for o in orgs:
+        children[o.parent_id].append(o)
+    by_id = {o.id: o for o in orgs}
+    seen: set[int] = set()
+    todo = [by_id[r] for r in roots if r in by_id]
+    while todo:
+        o = todo.pop()
+        if o.id not in seen:
+            seen.add(o.id)
+            todo += children[o.id]
+    return [o for o in orgs if o.id in seen and o.kind == OrgKind.BRANCH.value]
+
+
+async def assess(
+    session: AsyncSession,
+    *,
+    year: int,
+    quarter: int | None = None,
+    roots: list[int] | None = None,
+    now: datetime,
+    rules: Rules = RULES,
+) -> list[Result]:
+    """Score, rank and grade the branches below ``roots`` (all branches when None)."""
+    start, end = period_bounds(year, quarter)
+    branches = await branches_under(session, roots)
+    cal = await load_workdays(session)
+    inputs = await inputs_for(
+        session, branches, start=start, end=end, now=now, cal=cal, rules=rules
+    )
+    return rank([(i, *score(i, rules)) for i in inputs], rules)

@@ -1,0 +1,512 @@
+"""Meetings (SPEC §6): scheduling, check-in, leave, proxy attendance, tallies and quorum."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.rules.workdays import WorkdayCalendar
+from bot.services.obligations import PERSON_COLUMNS, Person, obligations_for
+from bot.store import outbox
+from bot.store.models import (
+    COMMITTEE_ROLES,
+    NON_FULL_ROLES,
+    Attendance,
+    CodeAttempt,
+    MakeupTask,
+    Meeting,
+    Member,
+    Org,
+    OrgKind,
+    Role,
+    TelegramLink,
+)
+
+WINDOW_BEFORE = timedelta(minutes=30)
+WINDOW_AFTER = timedelta(hours=2)
+MAX_AHEAD = timedelta(days=180)
+PLACE_MAX, TOPIC_MAX = 100, 200
+REASON_MIN, REASON_MAX = 2, 200
+MAKEUP_FOR = frozenset({"general_meeting", "party_lecture", "theme_day"})
+MAKEUP_WORKDAYS = 5
+QUORUM_FOR = frozenset({"general_meeting", "committee_meeting"})
+CODE_TRIES = 5
+CODE_LOCK = timedelta(minutes=10)
+MEETING_KINDS = (
+    "general_meeting",
+    "committee_meeting",
+    "group_meeting",
+    "party_lecture",
+    "secretary_lecture",
+    "theme_day",
+    "org_life_meeting",
+)
+
+
+class MeetingError(ValueError):
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+def check_when(starts_at: datetime, now: datetime) -> None:
+    """A meeting may not be in the past nor more than 180 days ahead."""
+    if starts_at <= now:
+        raise MeetingError("meet.past")
+    if starts_at > now + MAX_AHEAD:
+        raise MeetingError("meet.too_far", days=MAX_AHEAD.days)
+
+
+def check_text(value: str, limit: int, key: str) -> str:
+    text = value.strip()
+    if not 1 <= len(text) <= limit or any(ord(c) < 32 for c in text):
+        raise MeetingError(key, limit=limit, count=len(text))
+    return text
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    obligation: str,
+    also: list[str],
+    starts_at: datetime,
+    place: str,
+    topic: str | None,
+    by: int,
+    now: datetime,
+) -> Meeting:
+    check_when(starts_at, now)
+    org = await session.get_one(Org, org_id)
+    branch = org if org.kind == OrgKind.BRANCH.value else await session.get_one(Org, org.parent_id)
+    meeting = Meeting(
+        org_id=org_id,
+        obligation=obligation,
+        also=sorted(set(also) - {obligation}),
+        starts_at=starts_at,
+        place=check_text(place, PLACE_MAX, "meet.bad_place"),
+        topic=check_text(topic, TOPIC_MAX, "meet.bad_topic") if topic else None,
+        status="scheduled",
+        checkin_mode=branch.checkin_mode,
+        code=f"{secrets.randbelow(10**6):06d}" if branch.checkin_mode == "code" else None,
+        group_chat_id=branch.group_chat_id,
+        created_by=by,
+        created_at=now,
+    )
+    session.add(meeting)
+    await session.flush()
+    return meeting
+
+
+async def branch_of(session: AsyncSession, meeting: Meeting) -> Org:
+    org = await session.get_one(Org, meeting.org_id)
+    if org.kind == OrgKind.GROUP.value and org.parent_id is not None:
+        return await session.get_one(Org, org.parent_id)
+    return org
+
+
+async def expected(session: AsyncSession, meeting: Meeting) -> list[Person]:
+    """Who should come: the 支委 for 支委会, the 党小组 for its meeting, else the whole branch."""
+    org = await session.get_one(Org, meeting.org_id)
+    query = select(*PERSON_COLUMNS).where(Member.active).order_by(Member.id)
+    if org.kind == OrgKind.GROUP.value:
+        query = query.where(Member.group_id == org.id)
+    else:
+        query = query.where(Member.org_id == org.id)
+    people = [Person(*row) for row in await session.execute(query)]
+    if meeting.obligation == "committee_meeting":
+        people = [p for p in people if Role(p.role) in COMMITTEE_ROLES]
+    return people
+
+
+async def is_expected(session: AsyncSession, meeting: Meeting, member_id: int) -> bool:
+    """Whether one member is expected, without loading everyone."""
+    member = await session.get(Member, member_id)
+    if member is None or not member.active:
+        return False
+    org = await session.get_one(Org, meeting.org_id)
+    if org.kind == OrgKind.GROUP.value:
+        if member.group_id != org.id:
+            return False
+    elif member.org_id != org.id:
+        return False
+    return meeting.obligation != "committee_meeting" or Role(member.role) in COMMITTEE_ROLES
+
+
+def voting(meeting: Meeting, people: list[Person]) -> list[Person]:
+    """The quorum base: full members (the 支委 for 支委会); activists never vote."""
+    return [p for p in people if Role(p.role) not in NON_FULL_ROLES]
+
+
+class Answer(enum.StrEnum):
+    OK = "ok"
+    ALREADY = "already"
+    NOT_EXPECTED = "not_expected"
+    CANCELLED = "cancelled"
+    TOO_EARLY = "too_early"
+    TOO_LATE = "too_late"
+    NEED_CODE = "need_code"
+    WRONG_CODE = "wrong_code"
+    LOCKED = "locked"
+    STARTED = "started"
+    PRESENT = "present"
+
+
+async def _attendance(session: AsyncSession, meeting_id: int, member_id: int) -> Attendance | None:
+    return await session.scalar(
+        select(Attendance).where(
+            Attendance.meeting_id == meeting_id, Attendance.member_id == member_id
+        )
+    )
+
+
+async def check_in(
+    session: AsyncSession,
+    meeting: Meeting,
+    member_id: int,
+    *,
+    now: datetime,
+    code: str | None = None,
+    via: str = "button",
+    by: int | None = None,
+) -> Answer:
+    """Idempotent: a second check-in changes nothing. Proxy entries skip the code."""
+    if meeting.status == "cancelled":
+        return Answer.CANCELLED
+    if not await is_expected(session, meeting, member_id):
+        return Answer.NOT_EXPECTED
+    if now < meeting.starts_at - WINDOW_BEFORE:
+        return Answer.TOO_EARLY
+    if now > meeting.starts_at + WINDOW_AFTER and via != "proxy":
+        return Answer.TOO_LATE
+    if meeting.status == "closed":
+        return Answer.TOO_LATE
+    existing = await _attendance(session, meeting.id, member_id)
+    if existing is not None and existing.status == "present":
+        return Answer.ALREADY
+    if meeting.checkin_mode == "code" and via != "proxy":
+        answer = await _check_code(session, meeting, member_id, code, now)
+        if answer is not Answer.OK:
+            return answer
+    if existing is not None:  # on leave, but came after all
+        existing.status, existing.via, existing.by_telegram_id, existing.at = (
+            "present",
+            via,
+            by,
+            now,
+        )
+        existing.reason = None
+        return Answer.OK
+    try:
+        async with session.begin_nested():
+            session.add(
+                Attendance(
+                    meeting_id=meeting.id,
+                    member_id=member_id,
+                    status="present",
+                    via=via,
+                    by_telegram_id=by,
+                    at=now,
+                )
+            )
+    except IntegrityError:  # the same member, at the same moment, from another update
+        return Answer.ALREADY
+    return Answer.OK
+
+
+async def _check_code(
+    session: AsyncSession, meeting: Meeting, member_id: int, code: str | None, now: datetime
+) -> Answer:
+    attempt = await session.scalar(
+        select(CodeAttempt).where(
+            CodeAttempt.meeting_id == meeting.id, CodeAttempt.member_id == member_id
+        )
+    )
+    if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
+        return Answer.LOCKED
+    if code is None:
+        return Answer.NEED_CODE
+    if code.strip() == meeting.code:
+        return Answer.OK
+    if attempt is None:
+        attempt = CodeAttempt(meeting_id=meeting.id, member_id=member_id, failures=0)
+        session.add(attempt)
+    attempt.failures += 1
+    if attempt.failures >= CODE_TRIES:
+        attempt.failures, attempt.locked_until = 0, now + CODE_LOCK
+        return Answer.LOCKED
+    return Answer.WRONG_CODE
+
+
+async def take_leave(
+    session: AsyncSession,
+    meeting: Meeting,
+    member_id: int,
+    reason: str,
+    *,
+    now: datetime,
+    cal: WorkdayCalendar,
+) -> Answer:
+    """Leave before the start, with a reason; 补学 for the meetings that call for it."""
+    if meeting.status != "scheduled":
+        return Answer.CANCELLED if meeting.status == "cancelled" else Answer.STARTED
+    if not await is_expected(session, meeting, member_id):
+        return Answer.NOT_EXPECTED
+    if now >= meeting.starts_at:
+        return Answer.STARTED
+    text = reason.strip()
+    if not REASON_MIN <= len(text) <= REASON_MAX:
+        raise MeetingError("leave.reason_length", min=REASON_MIN, max=REASON_MAX, count=len(text))
+    existing = await _attendance(session, meeting.id, member_id)
+    if existing is not None and existing.status == "present":
+        return Answer.PRESENT
+    if existing is not None:
+        existing.reason, existing.at = text, now
+        return Answer.ALREADY
+    session.add(
+        Attendance(
+            meeting_id=meeting.id,
+            member_id=member_id,
+            status="leave",
+            via="button",
+            reason=text,
+            at=now,
+        )
+    )
+    if meeting.obligation in MAKEUP_FOR:
+        tz = ZoneInfo((await branch_of(session, meeting)).timezone)
+        due = cal.shift(meeting.starts_at.astimezone(tz).date(), MAKEUP_WORKDAYS)
+        session.add(MakeupTask(meeting_id=meeting.id, member_id=member_id, due_on=due))
+    await session.flush()
+    return Answer.OK
+
+
+@dataclass(frozen=True)
+class Tally:
+    expected: list[Person]
+    present: list[tuple[Person, str, int | None]]  # person, via, by whom (proxy)
+    leave: list[tuple[Person, str]]
+    absent: list[Person]
+    voting_base: int
+    voting_present: int
+    needs_quorum: bool
+
+    @property
+    def quorum_met(self) -> bool:
+        return not self.needs_quorum or self.voting_present * 2 > self.voting_base
+
+
+async def tally(session: AsyncSession, meeting: Meeting) -> Tally:
+    people = await expected(session, meeting)
+    answers = {
+        a.member_id: a
+        for a in (
+            await session.execute(select(Attendance).where(Attendance.meeting_id == meeting.id))
+        ).scalars()
+    }
+    present = [
+        (p, answers[p.id].via, answers[p.id].by_telegram_id)
+        for p in people
+        if p.id in answers and answers[p.id].status == "present"
+    ]
+    leave = [
+        (p, answers[p.id].reason or "")
+        for p in people
+        if p.id in answers and answers[p.id].status == "leave"
+    ]
+    absent = [p for p in people if p.id not in answers]
+    base = voting(meeting, people)
+    here = {p.id for p, _, _ in present}
+    return Tally(
+        people,
+        present,
+        leave,
+        absent,
+        len(base),
+        sum(1 for p in base if p.id in here),
+        meeting.obligation in QUORUM_FOR,
+    )
+
+
+async def close(session: AsyncSession, meeting: Meeting, *, now: datetime) -> Tally:
+    """The window has closed: count, decide quorum, and stop taking answers."""
+    result = await tally(session, meeting)
+    meeting.status, meeting.closed_at, meeting.quorum_met = "closed", now, result.quorum_met
+    return result
+
+
+async def due_to_close(session: AsyncSession, now: datetime) -> list[Meeting]:
+    """Scheduled meetings whose check-in window has closed."""
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "scheduled", Meeting.starts_at <= now - WINDOW_AFTER
+        )
+    )
+    return list(rows.scalars())
+
+
+# ---------------------------------------------------------------- what the scheduler sends
+
+REMINDER_BEFORE = (timedelta(days=1), timedelta(hours=1))
+
+
+async def answered(session: AsyncSession, meeting_id: int) -> set[int]:
+    rows = await session.execute(
+        select(Attendance.member_id).where(Attendance.meeting_id == meeting_id)
+    )
+    return set(rows.scalars())
+
+
+async def upcoming_between(session: AsyncSession, start: datetime, end: datetime) -> list[Meeting]:
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "scheduled", Meeting.starts_at > start, Meeting.starts_at <= end
+        )
+    )
+    return list(rows.scalars())
+
+
+async def records_due(session: AsyncSession) -> list[Meeting]:
+    """Held meetings with quorum whose record has not been filed yet."""
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "closed", Meeting.quorum_met.is_(True), Meeting.record_id.is_(None)
+        )
+    )
+    return list(rows.scalars())
+
+
+async def change(
+    session: AsyncSession,
+    meeting: Meeting,
+    *,
+    now: datetime,
+    starts_at: datetime | None = None,
+    place: str | None = None,
+) -> None:
+    """Move a meeting or change its place, before it starts."""
+    if meeting.status != "scheduled" or now >= meeting.starts_at:
+        raise MeetingError("meet.not_changeable")
+    if starts_at is not None:
+        check_when(starts_at, now)
+        meeting.starts_at = starts_at
+    if place is not None:
+        meeting.place = check_text(place, PLACE_MAX, "meet.bad_place")
+
+
+async def notify_attendees(
+    session: AsyncSession,
+    meeting: Meeting,
+    *,
+    key: str,
+    text: str,
+    now: datetime,
+    markup: dict[str, object] | None = None,
+) -> int:
+    """Queue one message to every expected attendee with a linked account; how many."""
+    people = await expected(session, meeting)
+    links = dict(
+        (
+            await session.execute(
+                select(TelegramLink.member_id, TelegramLink.telegram_user_id).where(
+                    TelegramLink.member_id.in_([p.id for p in people])
+                )
+            )
+        ).all()
+    )
+    branch = await branch_of(session, meeting)
+    messages = [
+        outbox.NewMessage(
+            outbox.outbox_key("meet", meeting.id, key, p.id),
+            "meeting",
+            links[p.id],
+            text,
+            now,
+            org_id=branch.id,
+            reply_markup=markup,
+        )
+        for p in people
+        if p.id in links
+    ]
+    await outbox.enqueue(session, messages, now=now)
+    return len(messages)
+
+
+async def kinds_for(session: AsyncSession, org_id: int) -> list[str]:
+    """The meeting kinds a branch may schedule: its attendance obligations that are on."""
+    effective = {
+        e.ob.code: e for e in await obligations_for(session, await session.get_one(Org, org_id))
+    }
+    kinds = [k for k in MEETING_KINDS if k in effective and effective[k].enabled]
+    if "group_meeting" in kinds and not await groups_of(session, org_id):
+        kinds.remove("group_meeting")
+    return kinds
+
+
+async def groups_of(session: AsyncSession, org_id: int) -> list[tuple[int, str]]:
+    rows = await session.execute(
+        select(Org.id, Org.name).where(Org.parent_id == org_id, Org.kind == OrgKind.GROUP.value)
+    )
+    return [(i, n) for i, n in rows]
+
+
+async def scheduled_for(session: AsyncSession, member_id: int) -> list[Meeting]:
+    """Scheduled meetings a member is expected at, soonest first."""
+    rows = await session.execute(
+        select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.starts_at)
+    )
+    return [m for m in rows.scalars() if await is_expected(session, m, member_id)]
+
+
+AWAY_MAX_DAYS = 180
+
+
+async def set_away(
+    session: AsyncSession, member_id: int, until: date | None, *, today: date
+) -> None:
+    """/away: no nudges until ``until`` (inclusive); None ends it."""
+    if until is not None and not today <= until <= today + timedelta(days=AWAY_MAX_DAYS):
+        raise MeetingError("away.range", days=AWAY_MAX_DAYS)
+    member = await session.get_one(Member, member_id)
+    member.away_until = until
+
+
+@dataclass(frozen=True)
+class MemberTasks:
+    """What one member still has to do about meetings."""
+
+    to_answer: list[Meeting]  # upcoming meetings with no check-in or leave yet
+    makeup: list[tuple[Meeting, date]]  # 补学 owed, with due dates
+
+
+async def tasks_of(session: AsyncSession, member_id: int, *, now: datetime) -> MemberTasks:
+    upcoming = [
+        m for m in await scheduled_for(session, member_id) if m.starts_at + WINDOW_AFTER > now
+    ]
+    answered_ids = set(
+        (
+            await session.execute(
+                select(Attendance.meeting_id).where(
+                    Attendance.member_id == member_id,
+                    Attendance.meeting_id.in_([m.id for m in upcoming]),
+                )
+            )
+        ).scalars()
+    )
+    makeup = await session.execute(
+        select(Meeting, MakeupTask.due_on)
+        .join(MakeupTask, MakeupTask.meeting_id == Meeting.id)
+        .where(MakeupTask.member_id == member_id, MakeupTask.done_at.is_(None))
+        .order_by(MakeupTask.due_on)
+    )
+    return MemberTasks(
+        [m for m in upcoming if m.id not in answered_ids], [(m, d) for m, d in makeup]
+    )

@@ -1,0 +1,188 @@
+"""What /status and /overview show (SPEC §8), as plain values for the chat and the charts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.rules.calendar import Occurrence, Status
+from bot.rules.catalogue import CATALOGUE, DEFAULT_POLICY
+from bot.services import collections
+from bot.services.assessment import (
+    Result,
+    assess,
+    branches_under,
+    inputs_for,
+    period_bounds,
+)
+from bot.services.obligations import (
+    compute_occurrences,
+    load_facts,
+    load_workdays,
+    periods_of,
+)
+from bot.store.models import Org
+
+
+def quarter_of(day: date) -> int:
+    return (day.month - 1) // 3 + 1
+
+
+@dataclass(frozen=True)
+class Line:
+    obligation: str
+    owner: str  # org code, or "" for the members' items summed up
+    status: Status
+    count: int
+    required: int
+    last_workday: date
+    to_file: bool
+
+    @property
+    def share(self) -> float:
+        if self.status is Status.DONE:
+            return 1.0
+        return min(1.0, self.count / self.required) if self.required else 0.0
+
+
+@dataclass(frozen=True)
+class BranchStatus:
+    org_id: int
+    code: str
+    name: str
+    today: date
+    lines: list[Line]
+    meetings_held: int
+    attendance: float | None  # mean present / (expected − leave) this quarter
+    collections: list[collections.Progress]
+
+
+def _current(occurrences: list[Occurrence], today: date) -> list[Occurrence]:
+    """The periods running today (this month, quarter, half-year, year)."""
+    return [
+        o
+        for o in occurrences
+        if o.start <= today <= o.end and o.status is not Status.NOT_APPLICABLE
+    ]
+
+
+def _lines(current: list[Occurrence]) -> list[Line]:
+    """Org-level items one by one; members' items (思想汇报) summed into one line each."""
+    lines: list[Line] = []
+    members: dict[str, list[Occurrence]] = defaultdict(list)
+    for o in current:
+        if o.member is not None:
+            members[o.obligation].append(o)
+            continue
+        lines.append(
+            Line(
+                o.obligation,
+                o.org,
+                o.status,
+                o.count,
+                o.required,
+                o.last_workday,
+                o.to_file is not None,
+            )
+        )
+    for code, items in members.items():
+        done = sum(1 for o in items if o.status is Status.DONE)
+        worst = (
+            Status.OVERDUE
+            if any(o.status is Status.OVERDUE for o in items)
+            else Status.DONE
+            if done == len(items)
+            else Status.OPEN
+        )
+        lines.append(
+            Line(code, "", worst, done, len(items), max(o.last_workday for o in items), False)
+        )
+    return lines
+
+
+async def branch_status(session: AsyncSession, org_id: int, *, now: datetime) -> BranchStatus:
+    org = await session.get_one(Org, org_id)
+    tz = ZoneInfo(org.timezone)
+    today = now.astimezone(tz).date()
+    cal = await load_workdays(session)
+    facts = await load_facts(session, [org], (date(today.year, 1, 1), date(today.year, 12, 31)))
+    occurrences = compute_occurrences(
+        facts[org.id],
+        lambda eff: periods_of(eff, today.year),
+        now=now,
+        cal=cal,
+        policy=DEFAULT_POLICY,
+    )
+    start, end = period_bounds(today.year, quarter_of(today))
+    inputs = (await inputs_for(session, [org], start=start, end=end, now=now, cal=cal))[0]
+    rates = [m.present / (m.expected - m.leave) for m in inputs.meetings if m.expected > m.leave]
+    recent = [
+        await collections.progress(session, cid, org.timezone)
+        for cid in await collections.recent_of_branch(session, org.id, now=now)
+    ]
+    return BranchStatus(
+        org.id,
+        org.code,
+        org.name,
+        today,
+        _lines(_current(occurrences, today)),
+        len(inputs.meetings),
+        sum(rates) / len(rates) if rates else None,
+        [p for p in recent if p.deadline > now],
+    )
+
+
+@dataclass(frozen=True)
+class Overview:
+    today: date
+    codes: list[str]  # obligation columns, catalogue order
+    rows: list[tuple[Result, Result | None, list[float | None]]]  # quarter, year, cells
+
+
+async def overview(session: AsyncSession, roots: list[int] | None, *, now: datetime) -> Overview:
+    """Every branch below ``roots``: this quarter's share done per obligation, ranked by this
+    quarter's assessment score, with the year's score beside it."""
+    branches = await branches_under(session, roots)
+    tz = ZoneInfo(branches[0].timezone if branches else "Asia/Shanghai")
+    today = now.astimezone(tz).date()
+    q = quarter_of(today)
+    start, end = period_bounds(today.year, q)
+    quarter = await assess(session, year=today.year, quarter=q, roots=roots, now=now)
+    year = {r.org: r for r in await assess(session, year=today.year, roots=roots, now=now)}
+    cal = await load_workdays(session)
+    facts = await load_facts(session, branches, (date(today.year, 1, 1), date(today.year, 12, 31)))
+    cells: dict[str, dict[str, list[bool]]] = {}
+    seen: set[str] = set()
+    for b in branches:
+        occ = compute_occurrences(
+            facts[b.id],
+            lambda eff: [p for p in periods_of(eff, today.year) if start <= p[1] and p[0] <= end],
+            now=now,
+            cal=cal,
+            policy=DEFAULT_POLICY,
+        )
+        done: dict[str, list[bool]] = defaultdict(list)
+        for o in occ:
+            if o.status is Status.NOT_APPLICABLE or o.start > today:
+                continue
+            done[o.obligation].append(o.status is Status.DONE)
+            seen.add(o.obligation)
+        cells[b.code] = done
+    order = [o.code for o in CATALOGUE if o.code in seen]
+    order += sorted(seen - set(order))
+    rows = [
+        (
+            r,
+            year.get(r.org),
+            [
+                (sum(cells[r.org][c]) / len(cells[r.org][c])) if cells[r.org].get(c) else None
+                for c in order
+            ],
+        )
+        for r in quarter
+    ]
+    return Overview(today, order, rows)

@@ -1,0 +1,131 @@
+"""The update inbox (SPEC §11): every update is stored before Telegram is told we have it.
+
+Polling confirms an update (the next ``getUpdates`` offset) and the webhook answers 200 only
+after the update is in ``update_inbox``; a process that dies before handling it handles it
+after the restart. An update is marked handled in the same transaction as the first change
+its handlers make (``Handling`` rides on the write transactions of the task), so a restart
+never applies a change twice; an update whose handlers change nothing is marked at the end.
+The stored update id is also what makes a second delivery of the same update change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.db import riding
+from bot.store.models import InboxUpdate
+
+# Telegram redelivers an unconfirmed update for at most a day; a week is plenty.
+KEEP_HANDLED = timedelta(days=7)
+
+
+async def store(
+    session: AsyncSession, updates: Sequence[tuple[int, dict[str, Any]]], *, now: datetime
+) -> list[int]:
+    """Add the updates not seen before; return their ids in order (the ones to handle)."""
+    if not updates:
+        return []
+    ids = [uid for uid, _ in updates]
+    known = set(
+        (
+            await session.execute(
+                select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
+            )
+        ).scalars()
+    )
+    fresh: dict[int, dict[str, Any]] = {}
+    for uid, payload in updates:
+        if uid not in known and uid not in fresh:
+            fresh[uid] = payload
+    session.add_all(
+        InboxUpdate(update_id=uid, received_at=now, payload=payload)
+        for uid, payload in fresh.items()
+    )
+    await session.flush()
+    return sorted(fresh)
+
+
+async def pending(session: AsyncSession, *, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Stored updates not yet handled, oldest first (what a restart picks up)."""
+    rows = await session.execute(
+        select(InboxUpdate.payload)
+        .where(InboxUpdate.handled_at.is_(None), InboxUpdate.payload.is_not(None))
+        .order_by(InboxUpdate.update_id)
+        .limit(limit)
+    )
+    return [payload for payload in rows.scalars() if payload is not None]
+
+
+async def begin_handling(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
+    """Whether this update is still to be handled; an update that did not come through the
+    inbox (handed to the application directly) is recorded now."""
+    handled = await session.execute(
+        select(InboxUpdate.handled_at).where(InboxUpdate.update_id == update_id)
+    )
+    row = handled.first()
+    if row is None:
+        session.add(InboxUpdate(update_id=update_id, received_at=now))
+        await session.flush()
+        return True
+    return row[0] is None
+
+
+async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> None:
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id == update_id, InboxUpdate.handled_at.is_(None))
+        .values(handled_at=now, payload=None)
+    )
+
+
+async def prune(session: AsyncSession, *, now: datetime) -> int:
+    """Forget handled update ids old enough never to come back."""
+    result = await session.execute(
+        delete(InboxUpdate).where(
+            InboxUpdate.handled_at.is_not(None), InboxUpdate.received_at < now - KEEP_HANDLED
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass
+class Handling:
+    """The update this task is handling. Once ``armed`` (it was new), the first write
+    transaction of its handlers also marks it handled; ``finish`` marks it if none did."""
+
+    update_id: int
+    now: datetime
+    armed: bool = False
+    marked: bool = False
+
+    async def __call__(self, session: AsyncSession) -> None:
+        if self.armed and not self.marked:
+            await mark_handled(session, self.update_id, now=self.now)
+            self.marked = True  # a rollback after this point re-raises: the update stays pending
+
+
+_current: ContextVar[Handling | None] = ContextVar("zhibu_handling", default=None)
+
+
+def current_handling() -> Handling | None:
+    return _current.get()
+
+
+@contextmanager
+def handling(update_id: int, *, now: datetime) -> Iterator[Handling]:
+    """Handle one update: its write transactions carry the 'handled' mark (see Handling)."""
+    work = Handling(update_id, now)
+    token = _current.set(work)
+    try:
+        with riding(work):
+            yield work
+    finally:
+        _current.reset(token)

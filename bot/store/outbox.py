@@ -1,0 +1,215 @@
+"""The outbox (SPEC §11): every scheduled message is a row first, with a unique key.
+
+Rows are written in the transaction that decided to send them; the sender claims pending
+rows, sends them and records the outcome. A claim carries the claimer's leader epoch and a
+lease: a claim is made only by the current epoch (fencing, see bot/leader.py), and a row
+whose lease has run out while still ``sending`` goes back to pending (the claimer died, or
+hit an error it could not record). A row caught mid-send by a crash may so be sent twice,
+never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.models import LeaderState, OutboxMessage, OutboxStatus
+
+KEY_MAX = 200
+MAX_TRIES = 10
+# A claim holds this long (renewed on each try); longer than a fenced leader may still send.
+LEASE = timedelta(seconds=30)
+
+
+def outbox_key(*parts: object) -> str:
+    """A stable unique key from its parts; long keys keep a readable head and a hash."""
+    key = "|".join("-" if p is None else str(p) for p in parts)
+    if len(key) <= KEY_MAX:
+        return key
+    return key[:150] + "#" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    key: str
+    kind: str
+    chat_id: int | None
+    text: str
+    not_before: datetime
+    org_id: int | None = None
+    reply_markup: dict[str, Any] | None = None
+    status: OutboxStatus = OutboxStatus.PENDING
+    note: str | None = None
+
+
+async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: datetime) -> int:
+    """Add the messages; a key already in the outbox is left as it is (exactly once).
+
+    Returns how many were offered (keys within one call are unique).
+    """
+    rows = {
+        m.key: {
+            "key": m.key,
+            "kind": m.kind,
+            "chat_id": m.chat_id,
+            "text": m.text,
+            "reply_markup": m.reply_markup,
+            "org_id": m.org_id,
+            "status": m.status.value,
+            "not_before": m.not_before,
+            "tries": 0,
+            "last_error": m.note,
+            "created_at": now,
+        }
+        for m in messages
+    }
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    # one executemany that skips keys already there, not thousands of ORM objects
+    await session.execute(
+        insert_(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]), list(rows.values())
+    )
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    chat_id: int
+    text: str
+    reply_markup: dict[str, Any] | None
+    tries: int
+
+
+async def recover(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    before_epoch: int | None = None,
+    keep: Collection[int] = (),
+) -> int:
+    """Rows left ``sending`` go back to pending: those whose lease ran out by ``now``, or
+    those claimed before ``before_epoch`` (their claimer has stopped sending for sure), or
+    all of them (neither given: no other process can hold any), except the ones this
+    process still holds."""
+    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING.value)
+    if now is not None:
+        query = query.where(
+            (OutboxMessage.lease_until.is_(None)) | (OutboxMessage.lease_until < now)
+        )
+    elif before_epoch is not None:
+        query = query.where((OutboxMessage.epoch.is_(None)) | (OutboxMessage.epoch < before_epoch))
+    if keep:
+        query = query.where(OutboxMessage.id.not_in(list(keep)))
+    result = await session.execute(
+        query.values(status=OutboxStatus.PENDING.value, epoch=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def current_epoch(session: AsyncSession, *, lock: bool = False) -> int | None:
+    """The active process's epoch; ``lock`` holds the row (PostgreSQL) so a takeover waits
+    for this transaction to end."""
+    query = select(LeaderState.epoch).where(LeaderState.id == 1)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return await session.scalar(query)
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, epoch: int | None = None
+) -> list[Claimed]:
+    """Claim due rows for sending, as the process of ``epoch``: none if that is no longer
+    the current one. Rows another claimer holds are skipped (PostgreSQL)."""
+    if epoch is not None and await current_epoch(session, lock=True) != epoch:
+        return []
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING.value,
+            OutboxMessage.not_before <= now,
+        )
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list((await session.execute(query)).scalars())
+    for row in rows:
+        row.status = OutboxStatus.SENDING.value
+        row.epoch = epoch
+        row.lease_until = now + LEASE
+    await session.flush()
+    return [Claimed(r.id, r.chat_id or 0, r.text, r.reply_markup, r.tries) for r in rows]
+
+
+async def release(session: AsyncSession, ids: Collection[int]) -> int:
+    """Claimed rows that were never tried go back to pending at once (a clean stop)."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == OutboxStatus.SENDING.value)
+        .values(status=OutboxStatus.PENDING.value, epoch=None, lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def mark_sent(
+    session: AsyncSession, row_id: int, *, now: datetime, message_id: int | None
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id)
+        .values(status=OutboxStatus.SENT.value, sent_at=now, message_id=message_id)
+    )
+
+
+async def mark_try(
+    session: AsyncSession, row_id: int, *, tries: int, error: str, now: datetime
+) -> None:
+    """A failed try; the claim's lease is renewed for the wait before the next."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id)
+        .values(tries=tries, last_error=error[:500], lease_until=now + LEASE)
+    )
+
+
+async def mark_failed(session: AsyncSession, row_id: int, *, tries: int, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id)
+        .values(status=OutboxStatus.FAILED.value, tries=tries, last_error=error[:500])
+    )
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    found = {status: int(n) for status, n in rows}
+    return {s.value: found.get(s.value, 0) for s in OutboxStatus}
+
+
+async def last_failures(session: AsyncSession, limit: int = 10) -> list[OutboxMessage]:
+    return list(
+        (
+            await session.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            )
+        ).scalars()
+    )

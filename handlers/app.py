@@ -1,0 +1,330 @@
+"""build_application: the one place where the Telegram Application is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.delivery.throttle import Limits, Throttle
+from bot.rules.clock import Clock, SystemClock
+from bot.store import inbox
+from bot.store.db import Database
+from bot.store.leader import Leadership, sqlite_lock
+from bot.store.liveness import Backoff, Liveness
+from bot.store.migrate import upgrade
+from handlers import (
+    ask,
+    away,
+    calendar,
+    groups,
+    help,
+    invite,
+    meetings,
+    progress,
+    reports,
+    start,
+    tasks,
+    upload,
+)
+from handlers import settings as obligation_settings
+from handlers.kit.common import (
+    Deps,
+    cancel_command,
+    on_error,
+    record_update,
+    store_state,
+    tell_not_stored,
+    typed_text_handler,
+    unknown_button,
+    unknown_command,
+)
+from handlers.kit.intake import POLL_TIMEOUT, PollingIntake
+from handlers.kit.webhook import WebhookServer
+from jobs import holidays, tick
+from jobs.sender import OutboxSender, ThrottleRateLimiter
+from settings import Settings
+
+log = logging.getLogger("zhibu.app")
+
+# Opt in to python-telegram-bot's coming behaviour: durations (retry_after …) as timedeltas.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+EXIT_LOST_OFFICE = 3  # another process took over: a service manager should restart us
+LIVENESS_EVERY = 10.0  # seconds between writes of the task registry for zhibu doctor
+
+
+class InboxApplication(Application):  # type: ignore[type-arg]
+    """Marks each update handled: with its first change (see bot/inbox.py), or at the end."""
+
+    async def process_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            await super().process_update(update)
+            return
+        d: Deps = self.bot_data["deps"]
+        with inbox.handling(update.update_id, now=d.clock.now()) as work:
+            await super().process_update(update)
+        if work.armed and not work.marked:
+            try:
+                async with d.db.write() as session:
+                    await inbox.mark_handled(session, update.update_id, now=d.clock.now())
+            except (SQLAlchemyError, OSError) as exc:  # it is handled again after a restart
+                log.warning(
+                    "update %s not marked handled: %s", update.update_id, type(exc).__name__
+                )
+
+
+def build_application(
+    settings: Settings,
+    *,
+    db: Database,
+    clock: Clock | None = None,
+    leadership: Leadership | None = None,
+    liveness: Liveness | None = None,
+) -> Application:  # type: ignore[type-arg]
+    if settings.bot_token is None:
+        raise ValueError("ZHIBU_BOT_TOKEN is not set")
+    timeout = settings.request_timeout_seconds
+    throttle = Throttle(
+        Limits(
+            overall_per_second=settings.rate_overall_per_second,
+            private_interval=settings.rate_private_interval_seconds,
+            group_per_minute=settings.rate_group_per_minute,
+        )
+    )
+    app = (
+        ApplicationBuilder()
+        .application_class(InboxApplication)
+        .updater(None)  # updates come in through the inbox (bot/intake.py, bot/webhook.py)
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.file_base_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        )
+        .rate_limiter(ThrottleRateLimiter(throttle))
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
+        .get_updates_read_timeout(timeout + 30)
+        .concurrent_updates(settings.concurrent_updates)
+        .build()
+    )
+    clock = clock or SystemClock()
+    liveness = liveness or Liveness(clock)
+    sender = OutboxSender(
+        db=db,
+        bot=app.bot,
+        clock=clock,
+        workers=settings.sender_workers,
+        leader=leadership,
+        epoch=leadership.epoch if leadership else None,
+        predecessor_gone=leadership.predecessor_gone if leadership else True,
+        liveness=liveness,
+    )
+    app.bot_data["deps"] = Deps(
+        settings=settings, db=db, clock=clock, sender=sender, liveness=liveness
+    )
+
+    # Order matters. Group -1 runs first for every update: it drops repeated update ids.
+    app.add_handler(TypeHandler(Update, record_update), group=-1)
+    # Group 0: the features. The join conversation must come before the plain /start.
+    for handler in [
+        *start.build_handlers(settings.conversation_timeout_seconds),
+        *help.HANDLERS,
+        *invite.HANDLERS,
+        *groups.HANDLERS,
+        *upload.HANDLERS,
+        *calendar.HANDLERS,
+        *obligation_settings.HANDLERS,
+        *meetings.HANDLERS,
+        *away.HANDLERS,
+        *tasks.HANDLERS,
+        *reports.HANDLERS,
+        *ask.HANDLERS,
+        *progress.HANDLERS,
+        typed_text_handler(
+            {
+                **obligation_settings.TEXT_STEPS,
+                **meetings.TEXT_STEPS,
+                **reports.TEXT_STEPS,
+                **ask.TEXT_STEPS,
+            },
+            replies=ask.prompt_reply,
+        ),
+        CommandHandler("cancel", cancel_command),
+        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, unknown_command),
+    ]:
+        app.add_handler(handler)
+    # Last: any button nobody recognised is refused and audited.
+    app.add_handler(CallbackQueryHandler(unknown_button))
+    # After the features: what they changed of a conversation goes to the database.
+    app.add_handler(TypeHandler(Update, store_state), group=1)
+    app.add_error_handler(on_error)
+    if app.job_queue is not None and settings.scheduler_enabled:
+        holidays.schedule(app.job_queue, settings)
+        tick.schedule(app.job_queue, settings)
+        for name in ("tick", "housekeeping"):  # watched from the start, not from their first run
+            liveness.register(name)
+    return app
+
+
+def polling_intake(app: Application, *, timeout: int = POLL_TIMEOUT) -> PollingIntake:  # type: ignore[type-arg]
+    """The polling intake of this application; senders of updates that cannot be stored
+    (the database is down) are told their update waits."""
+    deps: Deps = app.bot_data["deps"]
+    assert deps.liveness is not None
+
+    async def not_stored(update: Update, error: BaseException) -> None:
+        await tell_not_stored(update, CallbackContext(app), error)
+
+    return PollingIntake(
+        app, deps.db, deps.clock, liveness=deps.liveness, timeout=timeout, not_stored=not_stored
+    )
+
+
+async def start_services(app: Application) -> None:  # type: ignore[type-arg]
+    """After the Application has started: the command menus and the outbox sender."""
+    deps: Deps = app.bot_data["deps"]
+    await help.register_menus(app.bot, deps.settings.language)
+    if deps.sender is not None:
+        await deps.sender.start()
+    log.info("bot @%s ready", app.bot.username)
+
+
+async def stop_services(app: Application) -> None:  # type: ignore[type-arg]
+    deps: Deps = app.bot_data["deps"]
+    if deps.sender is not None:
+        await deps.sender.stop()
+
+
+def run(settings: Settings) -> int:
+    """``zhibu run``: until SIGINT or SIGTERM (0), or until another process takes over (3)."""
+    return asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Be the one active process, migrate, then poll (or serve the webhook) and send."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    db = Database.from_url(settings.database_url)
+    clock = SystemClock()
+    liveness = Liveness(clock)
+    leadership = Leadership(db, clock, liveness=liveness)
+    try:
+        with sqlite_lock(settings.database_url) if db.is_sqlite else contextlib.nullcontext():
+            await _until_either(leadership.acquire(), stop)
+            if stop.is_set():
+                return 0
+            await upgrade(db.engine)
+            await leadership.take_office()
+            return await _serve_app(settings, db, clock, stop, leadership, liveness)
+    finally:
+        await leadership.release()
+        await db.dispose()
+
+
+async def _serve_app(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    stop: asyncio.Event,
+    leadership: Leadership,
+    liveness: Liveness,
+) -> int:
+    app = build_application(settings, db=db, clock=clock, leadership=leadership, liveness=liveness)
+    async with app:
+        await app.start()
+        await start_services(app)
+        webhook: WebhookServer | None = None
+        intake: PollingIntake | None = None
+        if settings.webhook_url:
+            assert settings.webhook_secret is not None
+            webhook = WebhookServer(
+                app,
+                db,
+                url=settings.webhook_url,
+                listen=settings.webhook_listen,
+                secret=settings.webhook_secret.get_secret_value(),
+                clock=clock,
+                liveness=liveness,
+            )
+            await webhook.start()
+        else:
+            intake = polling_intake(app)
+            await intake.start()
+        reporter = asyncio.create_task(report_liveness(db, liveness), name="liveness")
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(leadership.lost.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        lost = leadership.lost.is_set()
+        log.info("stopping%s", " (another process is active now)" if lost else "")
+        # No new updates, then the ones taken finish, then the messages on the way.
+        if webhook is not None:
+            await webhook.stop()
+        if intake is not None:
+            await intake.stop()
+        await app.stop()
+        await stop_services(app)
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+    return EXIT_LOST_OFFICE if lost else 0
+
+
+async def report_liveness(db: Database, liveness: Liveness, every: float = LIVENESS_EVERY) -> None:
+    """Write the task registry for zhibu doctor, every few seconds; survives any error."""
+    liveness.register("liveness")
+    pause = Backoff()
+    while True:
+        try:
+            liveness.ok("liveness")
+            async with db.write() as session:
+                await liveness.save(session)
+        except Exception as exc:  # the database is busy or gone: try again later
+            liveness.failed("liveness", exc)
+            wait = pause.next()
+            log.warning(
+                "cannot record task liveness (%s); again in %.1f s", type(exc).__name__, wait
+            )
+            await asyncio.sleep(wait)
+            continue
+        pause.reset()
+        await asyncio.sleep(every)
+
+
+async def _until_either(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``work`` unless ``stop`` is set first."""
+    task = asyncio.create_task(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,542 @@
+"""What every handler shares: dependencies, the acting user, replies, refusals, errors."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+
+from bot.i18n.texts import Lang, normalise_lang, t
+from bot.rules.clock import Clock
+from bot.services.access import (
+    Actor,
+    load_actor,
+    mark_blocked,
+    remember_user,
+    user_language,
+)
+from bot.store import audit, conversations, inbox
+from bot.store.db import Database
+from bot.store.inbox import current_handling
+from bot.store.liveness import Liveness
+from settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.sender import OutboxSender
+
+log = logging.getLogger("zhibu.handlers")
+ADMIN_NOTICE_EVERY = timedelta(minutes=10)  # one message to the admins per kind of error
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Long-lived services every handler may use. No ORM objects, no sessions."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    sender: OutboxSender | None = None
+    liveness: Liveness | None = None
+
+    @property
+    def bootstrap_ids(self) -> frozenset[int]:
+        return frozenset(self.settings.admin_ids)
+
+    def today(self) -> date:
+        """Today in the bot's time zone, by the one clock."""
+        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    value = context.application.bot_data["deps"]
+    assert isinstance(value, Deps)
+    return value
+
+
+def esc(value: object) -> str:
+    """Escape anything a user or the roster supplied before it goes into HTML."""
+    return html.escape(str(value), quote=False)
+
+
+async def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
+    user = update.effective_user
+    assert user is not None
+    d = deps(context)
+    async with d.db.read() as session:
+        return await load_actor(
+            session,
+            user.id,
+            telegram_language=user.language_code,
+            default_lang=d.settings.language,
+            bootstrap_ids=d.bootstrap_ids,
+        )
+
+
+# ---------------------------------------------------------------- before every update
+
+
+async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handle each update_id once, and keep what we know of the sender current."""
+    d = deps(context)
+    now = d.clock.now()
+    user = update.effective_user
+    person = user is not None and not user.is_bot
+    state: dict[str, Any] = {}
+    expired = False
+    try:
+        async with d.db.write() as session:
+            fresh = await inbox.begin_handling(session, update.update_id, now=now)
+            if fresh and user is not None and person:
+                await remember_user(
+                    session,
+                    telegram_id=user.id,
+                    first_name=user.first_name,
+                    username=user.username,
+                    telegram_language=user.language_code,
+                    now=now,
+                )
+                state, expired = await conversations.load(
+                    session,
+                    user.id,
+                    now=now,
+                    idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
+                )
+    except IntegrityError:  # the same update handled side by side: the other one has it
+        fresh = False
+    except (SQLAlchemyError, OSError) as exc:  # the database is not there: say so once, stop
+        await report_error(update, context, exc)
+        raise ApplicationHandlerStop from None
+    if not fresh:
+        log.info("update %s seen before; ignored", update.update_id)
+        raise ApplicationHandlerStop
+    handling = current_handling()
+    if handling is not None:
+        handling.armed = True  # from here on, the first change also marks the update handled
+    if not person:
+        raise ApplicationHandlerStop
+    _apply_state(context, state)
+    if expired and update.effective_chat is not None and update.effective_chat.type == "private":
+        lang = (await actor_of(update, context)).lang
+        await update.effective_chat.send_message(t(lang, "common.timed_out"))
+
+
+def in_background(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, work: Coroutine[Any, Any, None]
+) -> None:
+    """Finish this update in the background so other chats are answered meanwhile (a slow
+    upload). The update counts as handled only when the work makes its first change, so a
+    restart before that handles it again."""
+    handling = current_handling()
+    if handling is not None:
+        handling.armed = False  # not marked at the end of the handlers: the work marks it
+
+    async def run() -> None:
+        if handling is None:
+            await work
+            return
+        with inbox.handling(handling.update_id, now=handling.now) as own:
+            own.armed = True
+            await work
+        if not own.marked:
+            d = deps(context)
+            async with d.db.write() as session:
+                await inbox.mark_handled(session, handling.update_id, now=d.clock.now())
+
+    context.application.create_task(run(), update=update)
+
+
+# ---------------------------------------------------------------- conversation state
+
+STATE_KEYS = ("awaiting", "meet", "report", "ask")
+_SNAPSHOT = "_conversation"
+
+
+def _state_of(user_data: dict[Any, Any]) -> dict[str, Any]:
+    return {k: user_data[k] for k in STATE_KEYS if user_data.get(k) is not None}
+
+
+def _apply_state(context: ContextTypes.DEFAULT_TYPE, state: dict[str, Any]) -> None:
+    """Put the stored conversation into user_data for this update (the database is the truth)."""
+    if context.user_data is None:
+        return
+    for key in STATE_KEYS:
+        if key in state:
+            context.user_data[key] = state[key]
+        else:
+            context.user_data.pop(key, None)
+    context.user_data[_SNAPSHOT] = json.dumps(state, sort_keys=True)
+
+
+async def store_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After the handlers: write the conversation state back if they changed it."""
+    user = update.effective_user
+    if user is None or user.is_bot or context.user_data is None:
+        return
+    state = _state_of(context.user_data)
+    dumped = json.dumps(state, sort_keys=True)
+    if dumped == context.user_data.get(_SNAPSHOT):
+        return
+    d = deps(context)
+    async with d.db.write() as session:
+        await conversations.save(session, user.id, state, now=d.clock.now())
+    context.user_data[_SNAPSHOT] = dumped
+
+
+def end_conversation(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+    """Forget every step and draft of this user's conversation; whether there was one."""
+    had = stop_awaiting(context, user_id)
+    if context.user_data is not None:
+        for key in STATE_KEYS:
+            had = context.user_data.pop(key, None) is not None or had
+    return had
+
+
+# ---------------------------------------------------------------- replies
+
+
+def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Rows of (label, callback data) buttons."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def reply(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    return await message.reply_text(text, reply_markup=markup)
+
+
+async def edit_or_send(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the message a button sits on; fall back to a new message if it cannot be edited."""
+    query = update.callback_query
+    if query is not None and isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc):
+                return
+            if "can't be edited" not in str(exc) and "not found" not in str(exc):
+                raise
+    chat = update.effective_chat
+    if chat is not None:
+        await chat.send_message(text, reply_markup=markup)
+
+
+async def toast(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=alert)
+
+
+async def refuse(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    *,
+    action: str,
+    key: str,
+    org_id: int | None = None,
+    **params: Any,
+) -> None:
+    """Tell the user why not, and write the refusal to the audit log."""
+    d = deps(context)
+    detail: dict[str, Any] = {"reason": key}
+    if update.callback_query is not None:
+        detail["callback_data"] = (update.callback_query.data or "")[:64]
+    elif update.effective_message is not None and update.effective_message.text:
+        detail["command"] = update.effective_message.text.split()[0][:64]
+    async with d.db.write() as session:
+        await audit.record(
+            session,
+            at=d.clock.now(),
+            action=action,
+            outcome="denied",
+            actor_telegram_id=actor.telegram_id,
+            actor_member_id=actor.member.id if actor.member else None,
+            org_id=org_id,
+            detail=detail,
+        )
+    text = t(actor.lang, key, **params)
+    if update.callback_query is not None:
+        await toast(update, text, alert=True)
+    else:
+        await reply(update, text)
+
+
+async def ensure_private(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> bool:
+    """Personal things happen in private chat; in a group, offer a button that opens it."""
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        return True
+    username = context.bot.username
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(actor.lang, "common.open_private"), url=f"https://t.me/{username}"
+                )
+            ]
+        ]
+    )
+    await reply(update, t(actor.lang, "common.private_only"), markup)
+    return False
+
+
+async def send_private(
+    context: ContextTypes.DEFAULT_TYPE,
+    telegram_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> bool:
+    """Message someone other than the sender; a blocked bot is remembered, not raised."""
+    try:
+        await context.bot.send_message(telegram_id, text, reply_markup=markup)
+        return True
+    except Forbidden:
+        d = deps(context)
+        async with d.db.write() as session:
+            await mark_blocked(session, telegram_id, now=d.clock.now())
+        log.info("user %s has blocked the bot or never started it", telegram_id)
+    except TelegramError as exc:
+        log.warning("could not message user %s: %s", telegram_id, exc)
+    return False
+
+
+# ---------------------------------------------------------------- callback data
+
+CALLBACK_RE = re.compile(r"^[a-z]{1,4}(:[A-Za-z0-9_-]{1,40}){0,4}$")
+
+
+def callback_parts(update: Update, prefix: str, count: int) -> list[str] | None:
+    """Split callback data ``prefix:a:b`` into its parts; None when it is not well-formed."""
+    query = update.callback_query
+    data = query.data if query is not None else None
+    if not data or not CALLBACK_RE.match(data):
+        return None
+    parts = data.split(":")
+    if parts[0] != prefix or len(parts) != count + 1:
+        return None
+    return parts[1:]
+
+
+def as_int(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button no handler recognised: refused and audited."""
+    actor = await actor_of(update, context)
+    await refuse(update, context, actor, action="callback.unknown", key="common.button_invalid")
+
+
+async def bad_button(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    await refuse(update, context, actor, action="callback.malformed", key="common.button_invalid")
+
+
+# ---------------------------------------------------------------- errors
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """PTB's error handler: see ``report_error``."""
+    await report_error(update, context, context.error)
+
+
+async def report_error(
+    update: object, context: ContextTypes.DEFAULT_TYPE, error: BaseException | None
+) -> None:
+    """Log with context, tell the user something useful, and tell the bootstrap admins."""
+    where = ""
+    lang: Lang = "zh"
+    if isinstance(update, Update):
+        user = update.effective_user
+        chat = update.effective_chat
+        where = f"update={update.update_id} user={user.id if user else '-'} chat={chat.id if chat else '-'}"
+        try:
+            d = deps(context)
+            lang = d.settings.language
+            if user is not None:
+                lang = (await actor_of(update, context)).lang
+        except (SQLAlchemyError, OSError):  # the database may be what failed
+            log.debug("could not load the actor for the error reply", exc_info=True)
+    log.error("error while handling %s: %r", where or "a job", error, exc_info=error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "common.error"), show_alert=True)
+        elif update.effective_chat is not None:
+            await update.effective_chat.send_message(t(lang, "common.error"))
+    except TelegramError:
+        log.warning("could not tell the user about the error", exc_info=True)
+    await tell_admins(context, error, where)
+
+
+async def tell_admins(
+    context: ContextTypes.DEFAULT_TYPE, error: BaseException | None, where: str
+) -> None:
+    """The bootstrap admins hear of each kind of error once per ADMIN_NOTICE_EVERY."""
+    d = deps(context)
+    kind = type(error).__name__
+    sent: dict[str, datetime] = context.application.bot_data.setdefault("error_notices", {})
+    now = d.clock.now()
+    if kind in sent and now - sent[kind] < ADMIN_NOTICE_EVERY:
+        return  # the admins already know of this kind of error; the log has every one
+    sent[kind] = now
+    note = t(d.settings.language, "common.error_admin", error=esc(kind), where=esc(where))
+    for admin_id in d.settings.admin_ids:
+        await send_private(context, admin_id, note)
+
+
+async def tell_not_stored(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, error: BaseException
+) -> None:
+    """An update that could not be stored (the database is down): it is not confirmed to
+    Telegram, so it will be handled once the database is back. Say so, once."""
+    user = update.effective_user  # the stored /lang cannot be read: Telegram's language
+    lang = normalise_lang(user.language_code if user else None, deps(context).settings.language)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "common.delayed"), show_alert=True)
+        elif update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
+            await update.effective_chat.send_message(t(lang, "common.delayed"))
+    except TelegramError:
+        log.warning("could not tell the user their update waits for the database")
+    await tell_admins(context, error, f"update={update.update_id} (not stored)")
+
+
+# ---------------------------------------------------------------- waiting for typed input
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A step that waits for the user to type something (a reason, a rule …)."""
+
+    kind: str
+    data: dict[str, Any]
+    since: datetime
+
+
+def await_text(context: ContextTypes.DEFAULT_TYPE, user_id: int, kind: str, **data: Any) -> None:
+    """Wait for this user's next text; the wait ends by itself after the idle timeout."""
+    d = deps(context)
+    assert context.user_data is not None
+    context.user_data["awaiting"] = {
+        "kind": kind,
+        "data": data,
+        "since": d.clock.now().isoformat(),
+    }
+    if context.job_queue is not None:
+        name = f"AWAIT {user_id}"
+        for job in context.job_queue.get_jobs_by_name(name):
+            job.schedule_removal()
+        context.job_queue.run_once(
+            _awaiting_timed_out,
+            d.settings.conversation_timeout_seconds,
+            name=name,
+            chat_id=user_id,
+            user_id=user_id,
+            data=kind,
+        )
+
+
+def awaiting(context: ContextTypes.DEFAULT_TYPE, prefix: str) -> Awaiting | None:
+    value = (context.user_data or {}).get("awaiting")
+    if not isinstance(value, dict) or not str(value.get("kind", "")).startswith(prefix):
+        return None
+    return Awaiting(value["kind"], dict(value["data"]), datetime.fromisoformat(value["since"]))
+
+
+def stop_awaiting(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+    had = context.user_data is not None and context.user_data.pop("awaiting", None) is not None
+    if context.job_queue is not None:
+        for job in context.job_queue.get_jobs_by_name(f"AWAIT {user_id}"):
+            job.schedule_removal()
+    return had
+
+
+async def _awaiting_timed_out(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The idle timeout: the whole conversation ends, in memory and in the database."""
+    job = context.job
+    if job is None or job.user_id is None or context.user_data is None:
+        return
+    if context.user_data.pop("awaiting", None) is None:
+        return
+    for key in STATE_KEYS:
+        context.user_data.pop(key, None)
+    context.user_data[_SNAPSHOT] = json.dumps({})
+    d = deps(context)
+    async with d.db.write() as session:
+        await conversations.clear(session, job.user_id)
+        lang = await user_language(session, job.user_id, d.settings.language) or d.settings.language
+    await send_private(context, job.user_id, t(lang, "common.timed_out"))
+
+
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel outside any conversation: drop the pending step and drafts, if there are any."""
+    actor = await actor_of(update, context)
+    had = end_conversation(context, actor.telegram_id)
+    await reply(update, t(actor.lang, "common.cancelled" if had else "common.nothing_to_cancel"))
+
+
+TextStep = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def typed_text_handler(
+    steps: dict[str, TextStep],
+    replies: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]] | None = None,
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+    """One handler for typed answers: a reply to one of the bot's messages goes to ``replies``
+    first (in private chats and groups); other text in private chat goes to the step waiting
+    for it."""
+
+    async def dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        is_reply = message is not None and message.reply_to_message is not None
+        if replies is not None and is_reply and await replies(update, context):
+            return
+        if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+            return
+        pending = awaiting(context, "")
+        if pending is None:
+            return
+        for prefix, step in steps.items():
+            if pending.kind.startswith(prefix):
+                await step(update, context)
+                return
+
+    return MessageHandler(
+        filters.TEXT
+        & ~filters.COMMAND
+        & (filters.ChatType.PRIVATE | (filters.ChatType.GROUPS & filters.REPLY)),
+        dispatch,
+    )
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command nobody handles, in private chat: say so and point to /help."""
+    actor = await actor_of(update, context)
+    await reply(update, t(actor.lang, "common.unknown_command"))
