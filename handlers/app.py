@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 
 from bot.delivery.throttle import Limits, Throttle
+from bot.ops.deps import Deps
 from bot.rules.clock import Clock, SystemClock
 from bot.store import inbox
 from bot.store.db import Database
@@ -48,7 +49,6 @@ from handlers import (
 )
 from handlers import settings as obligation_settings
 from handlers.kit.common import (
-    Deps,
     cancel_command,
     on_error,
     record_update,
@@ -143,9 +143,8 @@ def build_application(
         predecessor_gone=leadership.predecessor_gone if leadership else True,
         liveness=liveness,
     )
-    app.bot_data["deps"] = Deps(
-        settings=settings, db=db, clock=clock, sender=sender, liveness=liveness
-    )
+    deps = Deps(settings=settings, db=db, clock=clock, sender=sender, liveness=liveness)
+    app.bot_data["deps"] = deps
 
     # Order matters. Group -1 runs first for every update: it drops repeated update ids.
     app.add_handler(TypeHandler(Update, record_update), group=-1)
@@ -183,9 +182,13 @@ def build_application(
     app.add_handler(TypeHandler(Update, store_state), group=1)
     app.add_error_handler(on_error)
     if app.job_queue is not None and settings.scheduler_enabled:
-        holidays.schedule(app.job_queue, settings)
-        tick.schedule(app.job_queue, settings)
-        for name in ("tick", "housekeeping"):  # watched from the start, not from their first run
+        holidays.schedule(app.job_queue, deps)
+        tick.schedule(app.job_queue, deps)
+        for name in (
+            "tick",
+            "housekeeping",
+            "holiday check",
+        ):  # watched from the start, not from their first run
             liveness.register(name)
     return app
 

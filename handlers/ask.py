@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.delivery import meeting_texts
-from bot.i18n.texts import Lang, t
+from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
 from bot.services.collections import CollectionError
@@ -90,7 +89,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 "ask.recent",
                 kind=t(lang, f"report.kind_{p.kind}"),
                 prompt=esc(p.prompt[:30]),
-                deadline=meeting_texts.when(lang, p.deadline, _tz(context)),
+                deadline=fmt_moment(lang, p.deadline, _tz(context)),
                 done=len(p.on_time),
                 late=len(p.late),
                 total=p.total,
@@ -169,9 +168,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 "ask.confirm",
                 kind=t(lang, f"report.kind_{draft['kind']}"),
                 prompt=esc(draft["prompt"]),
-                deadline=meeting_texts.when(
-                    lang, datetime.fromisoformat(draft["deadline"]), _tz(context)
-                ),
+                deadline=fmt_moment(lang, datetime.fromisoformat(draft["deadline"]), _tz(context)),
                 audience=t(lang, f"ask.audience_{arg}"),
             ),
             keyboard([[(t(lang, "ask.send"), "ak:y"), (t(lang, "report.cancel"), "ak:n")]]),
@@ -201,8 +198,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             return
         assert context.user_data is not None
         context.user_data.pop("ask", None)
-        if d.sender is not None:
-            d.sender.wake()
+        d.wake_sender()
         await toast(update)
         extra = t(lang, "ask.sent_group") if org.group_chat_id else ""
         await edit_or_send(update, t(lang, "ask.sent", count=sent) + extra)
@@ -244,7 +240,7 @@ async def _take_deadline(
         for a in collections.AUDIENCES
         if counts[a]
     ]
-    text = t(lang, "ask.ask_audience", deadline=meeting_texts.when(lang, deadline, _tz(context)))
+    text = t(lang, "ask.ask_audience", deadline=fmt_moment(lang, deadline, _tz(context)))
     if update.callback_query is not None:
         await toast(update)
         await edit_or_send(update, text, keyboard(rows))

@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.delivery import meeting_texts
-from bot.i18n.texts import Lang, fmt_date, t
+from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.dates import parse_time, parse_when
 from bot.services import meetings
 from bot.services.access import Actor, branch_managers, manages_branch
@@ -327,8 +327,7 @@ async def _create(
     if context.user_data is not None:
         context.user_data.pop("meet", None)
     stop_awaiting(context, actor.telegram_id)
-    if d.sender is not None:
-        d.sender.wake()
+    d.wake_sender()
     posted = await _post_group_card(context, meeting_id, group_chat)
     text = t(
         actor.lang,
@@ -581,7 +580,7 @@ async def _manager_action(
                     d.settings.language,
                     "meet.cancelled_notice",
                     name=html.escape(obligation_name(stored.obligation, d.settings.language)),
-                    when=meeting_texts.when(d.settings.language, stored.starts_at, branch.timezone),
+                    when=fmt_moment(d.settings.language, stored.starts_at, branch.timezone),
                 )
                 await meetings.notify_attendees(
                     session, stored, key="cancel", text=text, now=d.clock.now()
@@ -602,8 +601,7 @@ async def _manager_action(
     if action == "x":
         await toast(update)
         await edit_or_send(update, t(lang, "meet.cancelled"))
-        if d.sender is not None:
-            d.sender.wake()
+        d.wake_sender()
         _refresh_group_card_soon(context, meeting.id)
         return
     if action == "q":
@@ -633,7 +631,7 @@ async def _manager_action(
             lang,
             "meet.proxy_title",
             name=esc(obligation_name(meeting.obligation, lang)),
-            when=meeting_texts.when(lang, meeting.starts_at, tz),
+            when=fmt_moment(lang, meeting.starts_at, tz),
         )
         if rest
         else t(lang, "meet.proxy_none")
@@ -709,8 +707,7 @@ async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             stop_awaiting(context, actor.telegram_id)
         return
     stop_awaiting(context, actor.telegram_id)
-    if d.sender is not None:
-        d.sender.wake()
+    d.wake_sender()
     _refresh_group_card_soon(context, pending.data["meeting_id"])
     await reply(update, t(lang, "meet.changed"))
 
@@ -763,7 +760,7 @@ async def _leave(
             "leave.notice",
             name=esc(actor.member.name),
             meeting=esc(obligation_name(meeting.obligation, d.settings.language)),
-            when=meeting_texts.when(d.settings.language, meeting.starts_at, branch.timezone),
+            when=fmt_moment(d.settings.language, meeting.starts_at, branch.timezone),
             reason=esc(reason.strip()),
         )
         for tg in managers:
@@ -825,7 +822,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rows: Rows = [
         [
             (
-                f"{obligation_name(m.obligation, actor.lang)} {meeting_texts.when(actor.lang, m.starts_at, tz)}",
+                f"{obligation_name(m.obligation, actor.lang)} {fmt_moment(actor.lang, m.starts_at, tz)}",
                 f"mt:l:{m.id}",
             )
         ]

@@ -25,8 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.delivery import meeting_texts
-from bot.i18n.texts import Lang, fmt_date, t
+from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.dates import parse_past_day
 from bot.services import meetings, reports
 from bot.services.access import Actor
@@ -125,7 +124,7 @@ async def _choose_kind(
         rows: Rows = [
             [
                 (
-                    meeting_texts.when(lang, m.starts_at, d.settings.timezone)
+                    fmt_moment(lang, m.starts_at, d.settings.timezone)
                     + " "
                     + obligation_name(m.obligation, lang),
                     f"rp:m:{m.id}",
@@ -459,7 +458,7 @@ async def _meeting_lines(
             lang,
             "report.preview_meeting",
             name=esc(obligation_name(held.obligation, lang)),
-            when=meeting_texts.when(lang, held.starts_at, d.settings.timezone),
+            when=fmt_moment(lang, held.starts_at, d.settings.timezone),
             topic=esc(held.topic or "—"),
         )
         counts = (held.expected, held.present, held.leave)

@@ -7,8 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot.delivery import meeting_texts
-from bot.i18n.texts import fmt_date, period_label, t
+from bot.i18n.texts import fmt_date, fmt_moment, period_label, t
 from bot.rules.calendar import Status
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.services import collections, meetings, reports
@@ -33,7 +32,7 @@ async def task_lines(
     for m in mine.to_answer:
         name = obligation_name(m.obligation, lang)
         lines.append(
-            t(lang, "tasks.meeting", name=esc(name), when=meeting_texts.when(lang, m.starts_at, tz))
+            t(lang, "tasks.meeting", name=esc(name), when=fmt_moment(lang, m.starts_at, tz))
         )
         rows.append(
             [(t(lang, "card.checkin"), f"mt:c:{m.id}"), (t(lang, "card.leave"), f"mt:l:{m.id}")]
@@ -45,7 +44,7 @@ async def task_lines(
                 lang,
                 "tasks.makeup",
                 name=esc(name),
-                when=meeting_texts.when(lang, m.starts_at, tz),
+                when=fmt_moment(lang, m.starts_at, tz),
                 due=fmt_date(lang, due),
             )
         )
@@ -76,15 +75,13 @@ async def task_lines(
                 key,
                 kind=kind,
                 prompt=esc(c.prompt[:40]),
-                deadline=meeting_texts.when(lang, c.deadline, tz),
+                deadline=fmt_moment(lang, c.deadline, tz),
             )
         )
         rows.append([(f"{t(lang, 'ask.submit')} · {kind}", f"ak:s:{c.id}")])
     for r in recent:
         kind = t(lang, f"report.kind_{r.kind}")
-        lines.append(
-            t(lang, "tasks.recent", kind=kind, when=meeting_texts.when(lang, r.filed_at, tz))
-        )
+        lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
         rows.append(
             [
                 (f"{t(lang, 'tasks.edit')} · {kind}", f"rp:ed:{r.id}"),

@@ -1,4 +1,4 @@
-"""Tell committee admins, once, when this or next year's workdays are guessed by rule."""
+"""Twice a day: tell committee admins, once, when this or next year's workdays are guessed."""
 
 from __future__ import annotations
 
@@ -6,42 +6,37 @@ import logging
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from telegram.ext import ContextTypes, JobQueue
 
-from bot.i18n.texts import t
-from bot.rules.workdays import Source
-from bot.services.obligations import load_workdays
-from bot.store.models import Notice, OrgAdmin
-from handlers.kit.common import deps, send_private
-from settings import Settings
+from bot.delivery.holidays import announce_guessed_years
+from bot.ops.deps import Deps
+from jobs.tick import job_deps, survive
 
 log = logging.getLogger("zhibu.jobs.holidays")
 JOB_NAME = "HOLIDAY DATA CHECK"
 
 
-def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], settings: Settings) -> None:
+def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], d: Deps) -> None:
     job_queue.run_repeating(
-        check_holiday_data, interval=timedelta(hours=12), first=1, name=JOB_NAME
+        check_holiday_data, interval=timedelta(hours=12), first=1, name=JOB_NAME, data=d
     )
 
 
 async def check_holiday_data(context: ContextTypes.DEFAULT_TYPE) -> None:
-    d = deps(context)
+    await survive(job_deps(context), "holiday check", check_once)
+
+
+async def check_once(d: Deps) -> None:
     year = d.clock.now().astimezone(ZoneInfo(d.settings.timezone)).year
     async with d.db.write() as session:
-        cal = await load_workdays(session)
-        missing = []
-        for y in (year, year + 1):
-            key = f"holidays.fallback.{y}"
-            if cal.source(y) is Source.FALLBACK and await session.get(Notice, key) is None:
-                session.add(Notice(key=key, sent_at=d.clock.now()))
-                missing.append(y)
-        admins = set((await session.execute(select(OrgAdmin.telegram_user_id))).scalars())
-    admins |= set(d.settings.admin_ids)
+        missing = await announce_guessed_years(
+            session,
+            now=d.clock.now(),
+            year=year,
+            bootstrap_ids=d.bootstrap_ids,
+            lang=d.settings.language,
+        )
     for y in missing:
         log.warning("no official holiday data for %s; admins told", y)
-        for admin in sorted(admins):
-            await send_private(
-                context, admin, t(d.settings.language, "holidays.fallback_notice", year=y)
-            )
+    if missing:
+        d.wake_sender()

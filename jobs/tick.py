@@ -9,10 +9,9 @@ from datetime import timedelta
 from telegram.ext import ContextTypes, JobQueue
 
 from bot.delivery.scheduler import next_minute, tick
+from bot.ops.deps import Deps
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.store.maintenance import prune
-from handlers.kit.common import Deps, deps
-from settings import Settings
 
 log = logging.getLogger("zhibu.tick")
 JOB_NAME = "SCHEDULER TICK"
@@ -21,21 +20,26 @@ JOB_NAME = "SCHEDULER TICK"
 PRUNE_JOB = "PRUNE"
 
 
-def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], settings: Settings) -> None:
-    from bot.rules.clock import SystemClock
+def schedule(job_queue: JobQueue[ContextTypes.DEFAULT_TYPE], d: Deps) -> None:
+    """The minute tick (on the minute, by the one clock) and housekeeping; both get ``d``."""
+    first = next_minute(d.clock.now())
+    job_queue.run_repeating(run_tick, interval=60, first=first, name=JOB_NAME, data=d)
+    job_queue.run_repeating(run_prune, interval=6 * 3600, first=300, name=PRUNE_JOB, data=d)
 
-    job_queue.run_repeating(
-        run_tick, interval=60, first=next_minute(SystemClock().now()), name=JOB_NAME
-    )
-    job_queue.run_repeating(run_prune, interval=6 * 3600, first=300, name=PRUNE_JOB)
+
+def job_deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    """The services a scheduled job was given when it was scheduled."""
+    job = context.job
+    assert job is not None and isinstance(job.data, Deps)
+    return job.data
 
 
 async def run_prune(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every few hours: old update ids and long-idle conversations go."""
-    await _survive(context, "housekeeping", _prune)
+    await survive(job_deps(context), "housekeeping", prune_once)
 
 
-async def _prune(d: Deps) -> None:
+async def prune_once(d: Deps) -> None:
     async with d.db.write() as session:
         pruned = await prune(
             session,
@@ -47,14 +51,11 @@ async def _prune(d: Deps) -> None:
 
 async def run_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every minute; a failed tick is logged and the next one catches up on what it missed."""
-    await _survive(context, "tick", _tick)
+    await survive(job_deps(context), "tick", tick_once)
 
 
-async def _survive(
-    context: ContextTypes.DEFAULT_TYPE, name: str, work: Callable[[Deps], Awaitable[None]]
-) -> None:
+async def survive(d: Deps, name: str, work: Callable[[Deps], Awaitable[None]]) -> None:
     """Run one loop of a scheduled task: report it, and never let an error end the job."""
-    d = deps(context)
     if d.liveness is not None:
         d.liveness.register(name)
     try:
@@ -72,7 +73,7 @@ async def _survive(
         d.liveness.ok(name)
 
 
-async def _tick(d: Deps) -> None:
+async def tick_once(d: Deps) -> None:
     result = await tick(
         d.db,
         now=d.clock.now(),
@@ -87,5 +88,4 @@ async def _tick(d: Deps) -> None:
             result.enqueued,
             result.skipped,
         )
-        if d.sender is not None:
-            d.sender.wake()
+        d.wake_sender()

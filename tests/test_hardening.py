@@ -18,7 +18,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from telegram.ext import CallbackContext
 
 from bot.ops.doctor import run_checks
 from bot.ops.logs import RedactingFilter, setup_logging
@@ -119,16 +118,16 @@ async def test_tick_and_housekeeping_survive_a_database_outage(
     bot: RunningBot, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outage = Outage(db, monkeypatch)
-    context: CallbackContext[Any, Any, Any, Any] = CallbackContext(bot.app)
-    liveness = bot.app.bot_data["deps"].liveness
+    deps = bot.app.bot_data["deps"]
+    liveness = deps.liveness
     outage.on = True
-    await tick_job.run_tick(context)  # no exception escapes: the job runs again next minute
-    await tick_job.run_prune(context)
+    await tick_job.survive(deps, "tick", tick_job.tick_once)  # no exception escapes: it runs
+    await tick_job.survive(deps, "housekeeping", tick_job.prune_once)  # again at its next time
     report = liveness.report()
     assert report["tick"]["failures"] == 1 and report["housekeeping"]["failures"] == 1
     outage.on = False
-    await tick_job.run_tick(context)
-    await tick_job.run_prune(context)
+    await tick_job.survive(deps, "tick", tick_job.tick_once)
+    await tick_job.survive(deps, "housekeeping", tick_job.prune_once)
     report = liveness.report()
     assert report["tick"]["failures"] == 0 and report["tick"]["last_ok"] is not None
     assert report["housekeeping"]["failures"] == 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from bot.i18n.texts import Lang, fmt_date, t
+from bot.i18n.texts import Lang, fmt_moment, t
 from bot.services.meetings import Tally
 from bot.services.obligations import obligation_name
 from bot.store.models import Meeting
@@ -16,18 +14,13 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-def when(lang: Lang, moment: datetime, tz: str) -> str:
-    local = moment.astimezone(ZoneInfo(tz))
-    return f"{fmt_date(lang, local.date())} {local:%H:%M}"
-
-
 def card(
     lang: Lang, meeting: Meeting, tz: str, counts: tuple[int, int, int], mine: str | None = None
 ) -> str:
     expected, present, leave = counts
     lines = [
         f"📅 <b>{_e(obligation_name(meeting.obligation, lang))}</b>",
-        t(lang, "card.when", when=when(lang, meeting.starts_at, tz)),
+        t(lang, "card.when", when=fmt_moment(lang, meeting.starts_at, tz)),
         t(lang, "card.place", place=_e(meeting.place)),
     ]
     if meeting.topic:
@@ -47,7 +40,7 @@ def tally_text(lang: Lang, meeting: Meeting, tz: str, result: Tally) -> str:
             lang,
             "tally.title",
             name=_e(obligation_name(meeting.obligation, lang)),
-            when=when(lang, meeting.starts_at, tz),
+            when=fmt_moment(lang, meeting.starts_at, tz),
         ),
         t(
             lang,

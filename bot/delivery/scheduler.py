@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
 from bot.delivery.reminders import Directory, Planned, Recipient, digests_at, planned_at
-from bot.i18n.texts import Lang, t
+from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
@@ -201,7 +201,7 @@ async def meeting_messages(
                     r.lang,
                     "meet.reminder",
                     name=html.escape(obligation_name(m.obligation, r.lang)),
-                    when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
+                    when=fmt_moment(r.lang, m.starts_at, branch.timezone),
                     place=html.escape(m.place),
                 )
                 found.append(
@@ -236,7 +236,7 @@ async def meeting_messages(
                 r.lang,
                 "meet.record_due",
                 name=html.escape(obligation_name(m.obligation, r.lang)),
-                when=meeting_texts.when(r.lang, m.starts_at, branch.timezone),
+                when=fmt_moment(r.lang, m.starts_at, branch.timezone),
             )
             found.append(
                 NewMessage(

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.exports.tables import width
-from bot.exports.workbook import append_row
 from bot.i18n.texts import t
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY
+from bot.rules.workbook import append_row
 from bot.services import meetings
 from bot.services.assessment import Result, assess, branches_under
 from bot.services.obligations import load_workdays, member_key, obligation_name, org_occurrences

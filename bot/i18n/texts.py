@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -1126,6 +1127,12 @@ def fmt_date(lang: Lang, day: date) -> str:
     if lang == "en":
         return f"{WEEKDAYS['en'][day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
     return f"{day.month}月{day.day}日（{WEEKDAYS['zh'][day.weekday()]}）"
+
+
+def fmt_moment(lang: Lang, moment: datetime, tz: str) -> str:
+    """A moment in the given time zone: ``9月30日（周三） 14:30``."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{fmt_date(lang, local.date())} {local:%H:%M}"
 
 
 @cache

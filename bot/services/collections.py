@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery import meeting_texts
-from bot.i18n.texts import Lang, normalise_lang, t
+from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import PERSON_COLUMNS, Person, add_record
@@ -94,7 +93,7 @@ def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
         "ask.prompt",
         kind=t(lang, f"report.kind_{c.kind}"),
         prompt=html.escape(c.prompt, quote=False),
-        deadline=meeting_texts.when(lang, c.deadline, tz),
+        deadline=fmt_moment(lang, c.deadline, tz),
         low=KINDS[c.kind].low,
         high=KINDS[c.kind].high,
     )
@@ -375,7 +374,7 @@ def progress_text(lang: Lang, p: Progress, tz: str, *, title_key: str = "ask.pro
                 title_key,
                 kind=t(lang, f"report.kind_{p.kind}"),
                 prompt=html.escape(p.prompt[:60]),
-                deadline=meeting_texts.when(lang, p.deadline, tz),
+                deadline=fmt_moment(lang, p.deadline, tz),
             ),
             t(
                 lang,

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.exports.workbook import append_row
 from bot.i18n.texts import Lang, t
+from bot.rules.workbook import append_row
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import Member, Org, OrgKind, Role

@@ -8,9 +8,8 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from telegram import (
@@ -24,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from bot.i18n.texts import Lang, normalise_lang, t
-from bot.rules.clock import Clock
+from bot.ops.deps import Deps
 from bot.services.access import (
     Actor,
     load_actor,
@@ -33,35 +32,10 @@ from bot.services.access import (
     user_language,
 )
 from bot.store import audit, conversations, inbox
-from bot.store.db import Database
 from bot.store.inbox import current_handling
-from bot.store.liveness import Liveness
-from settings import Settings
-
-if TYPE_CHECKING:
-    from jobs.sender import OutboxSender
 
 log = logging.getLogger("zhibu.handlers")
 ADMIN_NOTICE_EVERY = timedelta(minutes=10)  # one message to the admins per kind of error
-
-
-@dataclass(frozen=True)
-class Deps:
-    """Long-lived services every handler may use. No ORM objects, no sessions."""
-
-    settings: Settings
-    db: Database
-    clock: Clock
-    sender: OutboxSender | None = None
-    liveness: Liveness | None = None
-
-    @property
-    def bootstrap_ids(self) -> frozenset[int]:
-        return frozenset(self.settings.admin_ids)
-
-    def today(self) -> date:
-        """Today in the bot's time zone, by the one clock."""
-        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:

@@ -8,14 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from telegram.ext import CallbackContext
 
 from bot.rules.clock import FrozenClock
 from bot.services.roster import import_roster, read_workbook
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.models import Org, TickState
-from jobs.tick import run_tick
+from jobs.tick import tick_once
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, link, start_bot, workbook_bytes
@@ -73,7 +72,7 @@ async def tick_at(running: RunningBot, clock: FrozenClock, moment: datetime) -> 
             session.add(TickState(id=1, last_minute=moment - timedelta(minutes=1)))
         else:
             state.last_minute = moment - timedelta(minutes=1)
-    await run_tick(CallbackContext(running.app))
+    await tick_once(running.app.bot_data["deps"])
     await drained(running.db)
 
 

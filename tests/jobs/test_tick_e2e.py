@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from telegram.ext import CallbackContext
 
 from bot.rules.clock import FrozenClock
 from bot.services.admins import add_admin
@@ -15,7 +14,7 @@ from bot.services.roster import import_roster, read_workbook
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.models import TickState
-from jobs.tick import run_tick
+from jobs.tick import tick_once
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, link, start_bot, workbook_bytes
@@ -51,7 +50,7 @@ async def at(running: RunningBot, clock: FrozenClock, moment: str) -> None:
             session.add(TickState(id=1, last_minute=previous))
         else:
             state.last_minute = previous
-    await run_tick(CallbackContext(running.app))
+    await tick_once(running.app.bot_data["deps"])
 
 
 async def drained(db: Database) -> None:

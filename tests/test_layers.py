@@ -1,0 +1,123 @@
+"""The layers stay layers: each part of the code imports only what sits below it.
+
+bot/ is layered bottom-up: i18n < rules < store < services < delivery < exports < ops. A
+module imports from its own layer or lower ones, never ``telegram``, ``handlers`` or
+``jobs`` (the one exception: ``zhibu run`` in bot/ops/cli.py starts the Application). jobs/
+never imports handlers/. handlers/ reach the database only through services; what is still
+left of direct database use in handlers is counted below and may only go down.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = ("i18n", "rules", "store", "services", "delivery", "exports", "ops")
+TOP_LEVEL_ENTRY = {"bot/ops/cli.py"}  # builds and runs the Application for `zhibu run`
+
+# Direct database use left in handlers/ (sessions opened there, ORM or SQL imported): moving
+# each to a service is issue #13's work in progress. A count may go down, never up; when it
+# goes down, lower it here.
+HANDLER_DB_DEBT = {
+    "handlers/app.py": 2,
+    "handlers/ask.py": 8,
+    "handlers/away.py": 1,
+    "handlers/branch.py": 3,
+    "handlers/calendar.py": 2,
+    "handlers/groups.py": 3,
+    "handlers/help.py": 1,
+    "handlers/invite.py": 5,
+    "handlers/meetings.py": 13,
+    "handlers/progress.py": 6,
+    "handlers/reports.py": 11,
+    "handlers/settings.py": 2,
+    "handlers/start.py": 8,
+    "handlers/tasks.py": 2,
+    "handlers/upload.py": 1,
+    "handlers/kit/common.py": 7,
+    "handlers/kit/intake.py": 2,
+    "handlers/kit/webhook.py": 1,
+}
+
+
+def imports_of(path: Path) -> list[str]:
+    """Every module a file imports (absolute imports; the code uses no relative ones)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            base = node.module or ""
+            found.append(base)
+            # ``from bot.store import outbox`` imports the module bot.store.outbox
+            found += [f"{base}.{alias.name}" for alias in node.names if base.count(".") == 1]
+    return found
+
+
+def source_files(folder: str) -> list[Path]:
+    return sorted((REPO / folder).rglob("*.py"))
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "bot" and parts[1] in LAYERS else None
+
+
+def test_every_bot_module_sits_in_a_layer() -> None:
+    loose = [
+        rel(p) for p in source_files("bot") if p.parent == REPO / "bot" and p.stem != "__init__"
+    ]
+    assert loose == [], "put each module of bot/ in one of its layers"
+
+
+@pytest.mark.parametrize("path", source_files("bot"), ids=rel)
+def test_bot_modules_import_only_their_own_layer_or_lower(path: Path) -> None:
+    own = (
+        LAYERS.index(path.relative_to(REPO / "bot").parts[0]) if path.parent != REPO / "bot" else -1
+    )
+    wrong = []
+    for module in imports_of(path):
+        top = module.split(".")[0]
+        if top in ("telegram", "handlers", "jobs") and rel(path) not in TOP_LEVEL_ENTRY:
+            wrong.append(module)
+        layer = layer_of(module)
+        if layer is not None and LAYERS.index(layer) > own:
+            wrong.append(module)
+    assert wrong == [], f"{rel(path)} reaches up to {wrong}"
+
+
+@pytest.mark.parametrize("path", source_files("jobs"), ids=rel)
+def test_jobs_do_not_import_handlers(path: Path) -> None:
+    assert [m for m in imports_of(path) if m.split(".")[0] == "handlers"] == []
+
+
+def database_uses(path: Path) -> int:
+    """Sessions opened (``db.read()``/``db.write()``) plus imports of SQL or the ORM models."""
+    text = path.read_text(encoding="utf-8")
+    sessions = text.count(".db.read()") + text.count(".db.write()")
+    sessions += text.count("db.read()") - text.count(".db.read()")
+    sessions += text.count("db.write()") - text.count(".db.write()")
+    imported = [
+        m
+        for m in imports_of(path)
+        if m.split(".")[0] == "sqlalchemy" or m.startswith(("bot.store.models", "bot.store.db"))
+    ]
+    return sessions + (1 if imported and sessions == 0 else 0)
+
+
+def test_handlers_reach_the_database_no_more_than_they_did() -> None:
+    found = {rel(p): n for p in source_files("handlers") if (n := database_uses(p))}
+    grown = {f: n for f, n in found.items() if n > HANDLER_DB_DEBT.get(f, 0)}
+    shrunk = {f: n for f, n in found.items() if n < HANDLER_DB_DEBT.get(f, 0)}
+    gone = sorted(set(HANDLER_DB_DEBT) - set(found))
+    assert grown == {}, f"new database use in handlers (call a service instead): {grown}"
+    assert shrunk == {} and gone == [], f"lower HANDLER_DB_DEBT to {found}"
