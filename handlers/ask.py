@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
@@ -87,7 +88,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             t(
                 lang,
                 "ask.recent",
-                kind=t(lang, f"report.kind_{p.kind}"),
+                kind=t(lang, names.REPORT_KIND[p.kind]),
                 prompt=esc(p.prompt[:30]),
                 deadline=fmt_moment(lang, p.deadline, _tz(context)),
                 done=len(p.on_time),
@@ -97,7 +98,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         rows.append([(t(lang, "ask.view", prompt=p.prompt[:20]), f"ak:v:{p.id}")])
     lines.append(t(lang, "ask.choose_kind"))
-    rows.append([(t(lang, f"report.kind_{k}"), f"ak:k:{k}") for k in collections.COLLECT_KINDS])
+    rows.append([(t(lang, names.REPORT_KIND[k]), f"ak:k:{k}") for k in collections.COLLECT_KINDS])
     await reply(update, "\n".join(lines), keyboard(rows))
 
 
@@ -145,7 +146,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             t(
                 lang,
                 "ask.ask_prompt",
-                kind=t(lang, f"report.kind_{arg}"),
+                kind=t(lang, names.REPORT_KIND[arg]),
                 low=collections.PROMPT_LOW,
                 high=collections.PROMPT_HIGH,
             ),
@@ -166,10 +167,10 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             t(
                 lang,
                 "ask.confirm",
-                kind=t(lang, f"report.kind_{draft['kind']}"),
+                kind=t(lang, names.REPORT_KIND[draft["kind"]]),
                 prompt=esc(draft["prompt"]),
                 deadline=fmt_moment(lang, datetime.fromisoformat(draft["deadline"]), _tz(context)),
-                audience=t(lang, f"ask.audience_{arg}"),
+                audience=t(lang, names.AUDIENCE[arg]),
             ),
             keyboard([[(t(lang, "ask.send"), "ak:y"), (t(lang, "report.cancel"), "ak:n")]]),
         )
@@ -236,7 +237,7 @@ async def _take_deadline(
             for a in collections.AUDIENCES
         }
     rows: Rows = [
-        [(t(lang, f"ask.audience_{a}") + f" ({counts[a]})", f"ak:a:{a}")]
+        [(t(lang, names.AUDIENCE[a]) + f" ({counts[a]})", f"ak:a:{a}")]
         for a in collections.AUDIENCES
         if counts[a]
     ]
@@ -289,7 +290,7 @@ async def _start_submit(
         t(
             lang,
             "ask.ask_text",
-            kind=t(lang, f"report.kind_{c.kind}"),
+            kind=t(lang, names.REPORT_KIND[c.kind]),
             low=spec.low,
             high=spec.high,
         ),
@@ -327,7 +328,7 @@ async def _submit(
     if not by_reply:
         stop_awaiting(context, actor.telegram_id)
     key = "ask.submitted_late" if done.late else "ask.submitted"
-    await message.reply_text(t(lang, key, kind=t(lang, f"report.kind_{done.kind}")))
+    await message.reply_text(t(lang, key, kind=t(lang, names.REPORT_KIND[done.kind])))
 
 
 async def ask_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

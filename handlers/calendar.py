@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, period_label, t
 from bot.rules.calendar import Occurrence, Status, period_containing
 from bot.rules.catalogue import DEFAULT_POLICY, Period
@@ -94,7 +95,7 @@ def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = 
     if occ.to_file is not None:
         parts.append(t(lang, "calendar.to_file", day=fmt_date(lang, occ.to_file)))
     if occ.status in (Status.OVERDUE, Status.MISSED):
-        parts.append(t(lang, f"status.{occ.status.value}"))
+        parts.append(t(lang, names.STATUS[occ.status.value]))
     if occ.late:
         parts.append(t(lang, "calendar.late", n=occ.late))
     return " · ".join(parts)
@@ -118,7 +119,7 @@ def calendar_text(lang: Lang, view: BranchView, actor: Actor) -> str:
         start, end = period_containing(period, today)
         lines.append("")
         lines.append(
-            f"<b>{t(lang, f'calendar.{period.value}')} · {period_label(lang, start, end)}</b>"
+            f"<b>{t(lang, names.PERIOD_HEADING[period.value])} · {period_label(lang, start, end)}</b>"
         )
         lines += _compact(lang, view, chosen, actor)
     if len(lines) == 1:

@@ -12,6 +12,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
+from bot.i18n import names
 from bot.i18n.texts import t
 from bot.services import linking
 from bot.services.access import manages_branch
@@ -98,7 +99,7 @@ async def bind_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         return
     await toast(update)
-    key = f"bind.{result.state.value}"
+    key = names.BIND_RESULT[result.state.value]
     other = esc(result.other.name) if result.other else ""
     await edit_or_send(update, t(actor.lang, key, org=esc(actor.branch.name), other=other))
 

@@ -17,6 +17,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from bot.i18n import names
 from bot.i18n.texts import LANGS, Lang, t
 from bot.rules.commands import visible
 from bot.services.access import Actor, set_language
@@ -38,7 +39,7 @@ def _bot_commands(
     lang: Lang, where: Literal["private", "group"], *, member: bool, manager: bool, admin: bool
 ) -> list[BotCommand]:
     return [
-        BotCommand(c.name, t(lang, f"cmd.{c.name}"))
+        BotCommand(c.name, t(lang, names.COMMAND[c.name]))
         for c in visible(where=where, member=member, manager=manager, admin=admin)
     ]
 
@@ -84,7 +85,7 @@ def help_text(actor: Actor, where: Literal["private", "group"]) -> str:
     for c in visible(
         where=where, member=actor.member is not None, manager=actor.is_manager, admin=actor.is_admin
     ):
-        lines.append(f"/{c.name} — {t(actor.lang, f'cmd.{c.name}')}")
+        lines.append(f"/{c.name} — {t(actor.lang, names.COMMAND[c.name])}")
     if where == "private" and actor.is_admin:
         lines.append("")
         lines.append(t(actor.lang, "help.import_hint"))

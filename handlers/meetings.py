@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.delivery import meeting_texts
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.dates import parse_time, parse_when
 from bot.services import meetings
@@ -503,9 +504,11 @@ async def _check_in(
             answer = await meetings.check_in(
                 session, stored, member_id, now=d.clock.now(), code=code
             )
-    text = t(actor.lang, f"checkin.{answer.value}")
+    text = t(actor.lang, names.CHECKIN_ANSWER[answer.value])
     if answer is Answer.NOT_EXPECTED:  # not this person's meeting: refused and audited
-        await refuse(update, context, actor, action="checkin", key=f"checkin.{answer.value}")
+        await refuse(
+            update, context, actor, action="checkin", key=names.CHECKIN_ANSWER[answer.value]
+        )
         return answer
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
         await_text(context, actor.telegram_id, "checkin.code", meeting_id=meeting.id)
@@ -610,7 +613,7 @@ async def _manager_action(
             update,
             t(lang, "meet.proxy_done", name=person.name)
             if answer is Answer.OK and person is not None
-            else t(lang, f"checkin.{answer.value}"),
+            else t(lang, names.CHECKIN_ANSWER[answer.value]),
         )
         _refresh_group_card_soon(context, meeting.id)
     else:
@@ -769,9 +772,9 @@ async def _leave(
     else:
         await reply(
             update,
-            t(lang, f"leave.{answer.value}")
+            t(lang, names.LEAVE_ANSWER[answer.value])
             if answer.value in ("already", "started", "present")
-            else t(lang, f"checkin.{answer.value}"),
+            else t(lang, names.CHECKIN_ANSWER[answer.value]),
         )
 
 

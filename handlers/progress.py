@@ -10,6 +10,7 @@ from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.exports import charts, ics, ledger
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, t
 from bot.rules.calendar import Status
 from bot.services.access import Actor, admin_roots, manages_branch, org_by_code
@@ -95,7 +96,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             t(
                 lang,
                 "status.collection",
-                kind=t(lang, f"report.kind_{p.kind}"),
+                kind=t(lang, names.REPORT_KIND[p.kind]),
                 prompt=esc(p.prompt[:30]),
                 done=len(p.on_time) + len(p.late),
                 total=p.total,

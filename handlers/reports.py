@@ -25,6 +25,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.dates import parse_past_day
 from bot.services import meetings, reports
@@ -56,7 +57,7 @@ Rows = list[list[tuple[str, str]]]
 
 
 def kind_name(lang: Lang, kind: str) -> str:
-    return t(lang, f"report.kind_{kind}")
+    return t(lang, names.REPORT_KIND[kind])
 
 
 async def author_of(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> Author:

@@ -14,6 +14,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.rules.calendar import DayRule, parse_day_rule
 from bot.rules.catalogue import DEFAULT_POLICY, Period
@@ -62,7 +63,7 @@ def _how_often(lang: Lang, e: Effective) -> str:
         return t(lang, "settings.once", day=e.due_on.isoformat() if e.due_on else "-")
     if e.ob.coverage:
         return t(lang, "settings.coverage")
-    return t(lang, f"settings.per_{e.ob.period.value}", n=e.ob.min_count)
+    return t(lang, names.PER_PERIOD[e.ob.period.value], n=e.ob.min_count)
 
 
 def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
@@ -74,7 +75,7 @@ def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
             lines.append(
                 f"➖ {esc(e.ob.name(lang))} · {t(lang, 'settings.off_because', reason=esc(e.reason or ''))}"
             )
-    lines += ["", _rule_text(lang, view), t(lang, f"settings.checkin_{view.checkin_mode}")]
+    lines += ["", _rule_text(lang, view), t(lang, names.CHECKIN_MODE[view.checkin_mode])]
     buttons = [(e.ob.name(lang)[:24], f"set:o:{view.org_id}:{e.ob.code}") for e in view.obligations]
     rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append([(t(lang, "settings.theme_button"), f"set:td:{view.org_id}")])
@@ -162,7 +163,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 session, stored, mode, now=now, by=actor.telegram_id
             ),
         )
-        await toast(update, t(lang, f"settings.checkin_{mode}"))
+        await toast(update, t(lang, names.CHECKIN_MODE[mode]))
         await _show(update, main_view(lang, await _load(context, org.id)))
     elif parts[0] == "td":
         await toast(update)

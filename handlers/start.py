@@ -15,6 +15,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, role_name, t
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.services import linking
@@ -375,7 +376,7 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
         await send_private(context, decision.telegram_id, t(lang, "join.rejected", org=org_name))
     else:
-        await edit_or_send(update, t(actor.lang, f"join.{decision.state.value}"))
+        await edit_or_send(update, t(actor.lang, names.JOIN_UNDECIDED[decision.state.value]))
 
 
 async def join_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
+from bot.i18n import names
 from bot.i18n.texts import fmt_date, fmt_moment, period_label, t
 from bot.rules.calendar import Status
 from bot.rules.catalogue import DEFAULT_POLICY
@@ -67,7 +68,7 @@ async def task_lines(
         asked = await collections.open_for(session, actor.member.id, now=now)
         recent = await reports.recent_of(session, actor.telegram_id, now=now)
     for c in asked:
-        kind = t(lang, f"report.kind_{c.kind}")
+        kind = t(lang, names.REPORT_KIND[c.kind])
         key = "tasks.collection_late" if c.deadline < now else "tasks.collection"
         lines.append(
             t(
@@ -80,7 +81,7 @@ async def task_lines(
         )
         rows.append([(f"{t(lang, 'ask.submit')} · {kind}", f"ak:s:{c.id}")])
     for r in recent:
-        kind = t(lang, f"report.kind_{r.kind}")
+        kind = t(lang, names.REPORT_KIND[r.kind])
         lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
         rows.append(
             [

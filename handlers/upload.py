@@ -10,6 +10,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
+from bot.i18n import names
 from bot.i18n.texts import t
 from bot.services.access import Actor, admin_codes
 from bot.services.roster import (
@@ -100,7 +101,7 @@ async def _import(
             if pair is None:
                 pending = context.user_data["roster_csv"]
                 missing = "members" if "orgs" in pending.files else "orgs"
-                await reply(update, t(actor.lang, f"import.csv_need_{missing}"))
+                await reply(update, t(actor.lang, names.CSV_STILL_NEEDED[missing]))
                 return
             orgs, members = pair
     except RosterFormatError as exc:

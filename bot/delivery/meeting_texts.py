@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.services.meetings import Tally
 from bot.services.obligations import obligation_name
@@ -30,7 +31,7 @@ def card(
     else:
         lines.append(t(lang, "card.counts", expected=expected, present=present, leave=leave))
     if mine:
-        lines.append(t(lang, f"card.mine_{mine}"))
+        lines.append(t(lang, names.MY_ATTENDANCE[mine]))
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, normalise_lang, period_label, t
 from bot.rules.calendar import Occurrence, Status, birthday_in
 from bot.rules.catalogue import Obligation, ReminderPolicy, Scope
@@ -296,7 +297,7 @@ def _for_occurrence(
             r,
             t(
                 r.lang,
-                f"remind.{text_key}",
+                names.REMINDER_STEP[text_key],
                 org=_e(who),
                 obligation=_e(ob.name(r.lang)),
                 period=period_label(r.lang, occ.start, occ.end),

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.exports.tables import width
-from bot.i18n.texts import t
+from bot.i18n import names
+from bot.i18n.texts import MONTH_KEYS, Lang, t
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.rules.workbook import append_row
@@ -32,32 +33,119 @@ from bot.services.assessment import Result, assess, branches_under
 from bot.services.obligations import load_workdays, member_key, obligation_name, org_occurrences
 from bot.store.models import Attendance, Meeting, Member, Org, OrgKind, Record, RecordObligation
 
-MONTHS = [f"{m}月" for m in range(1, 13)]
+# The ledger is the inspector's workbook and reads in Chinese (SPEC §9); every word in it
+# comes from the catalogue.
+LANG: Lang = "zh"
 STATUS = {
-    "done": "完整",
-    "to_file": "需补记录",
-    "overdue": "逾期",
-    "missed": "未开展",
-    "open": "未开展",
-    "not_applicable": "不适用",
+    "done": "ledger.status.done",
+    "to_file": "ledger.status.to_file",
+    "overdue": "ledger.status.overdue",
+    "missed": "ledger.status.missed",
+    "open": "ledger.status.missed",
+    "not_applicable": "ledger.status.not_applicable",
 }
 FILLS = {
-    "完整": "C8E6C9",
-    "需补记录": "FFF59D",
-    "逾期": "FFCC80",
-    "未开展": "EF9A9A",
-    "不适用": "EEEEEE",
+    "ledger.status.done": "C8E6C9",
+    "ledger.status.to_file": "FFF59D",
+    "ledger.status.overdue": "FFCC80",
+    "ledger.status.missed": "EF9A9A",
+    "ledger.status.not_applicable": "EEEEEE",
 }
-VIA_ZH = {"button": "按钮签到", "code": "签到码", "proxy": "代签/补签"}
+VIA = {"button": "ledger.via.button", "code": "ledger.via.code", "proxy": "ledger.via.proxy"}
+ATTENDANCE = {"present": "ledger.attendance.present", "leave": "ledger.attendance.leave"}
+HEADERS = {  # the detail sheets, by their code
+    "meetings": (
+        "ledger.col.date",
+        "ledger.col.meeting_kind",
+        "ledger.col.topic",
+        "ledger.col.first_topic",
+        "ledger.col.expected",
+        "ledger.col.present",
+        "ledger.col.leave",
+        "ledger.col.absent",
+        "ledger.col.summary",
+        "ledger.col.photos",
+        "ledger.col.counts_toward",
+        "ledger.col.filed_at",
+    ),
+    "attendance": (
+        "ledger.col.meeting_time",
+        "ledger.col.meeting_kind",
+        "ledger.col.place",
+        "ledger.col.name",
+        "ledger.col.status",
+        "ledger.col.via",
+        "ledger.col.checked_in_at",
+        "ledger.col.leave_reason",
+    ),
+    "reports": (
+        "ledger.col.date",
+        "ledger.col.kind",
+        "ledger.col.name",
+        "ledger.col.length",
+        "ledger.col.content",
+        "ledger.col.filed_at",
+    ),
+    "talks": ("ledger.col.date", "ledger.col.talker", "ledger.col.partner", "ledger.col.content"),
+}
+SHEET_TITLES = {
+    "meetings": "ledger.sheet.meetings",
+    "attendance": "ledger.sheet.attendance",
+    "reports": "ledger.sheet.reports",
+    "talks": "ledger.sheet.talks",
+}
+ASSESS_HEADERS = (
+    "ledger.col.rank",
+    "ledger.col.branch",
+    "ledger.col.code",
+    "ledger.col.score",
+    "ledger.col.grade",
+    "ledger.col.interview",
+    "ledger.col.part_obligations",
+    "ledger.col.part_attendance",
+    "ledger.col.part_records",
+    "ledger.col.part_collections",
+)
+COMMITTEE_OVERVIEW_HEADERS = (
+    "ledger.col.branch",
+    "ledger.col.code",
+    "ledger.status.done",
+    "ledger.status.to_file",
+    "ledger.status.overdue",
+    "ledger.status.missed",
+    "ledger.status.not_applicable",
+    "ledger.col.completion",
+    "ledger.col.score",
+    "ledger.col.grade",
+    "ledger.col.rank",
+    "ledger.col.interview",
+)
 MAX_WIDTH = 60
 
 
-def status_label(occ: Occurrence) -> str:
+def w(key: str) -> str:
+    """A word of the ledger."""
+    return t(LANG, key)
+
+
+def words(keys: tuple[str, ...]) -> list[str]:
+    return [w(k) for k in keys]
+
+
+def yes_no(value: object) -> str:
+    return w("ledger.yes" if value else "ledger.no")
+
+
+def status_key(occ: Occurrence) -> str:
     if occ.status is Status.DONE:
         return STATUS["done"]
     if occ.to_file is not None:
         return STATUS["to_file"]
     return STATUS[occ.status.value]
+
+
+def status_label(occ: Occurrence) -> str:
+    return w(status_key(occ))
 
 
 @dataclass
@@ -72,6 +160,7 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def _write(wb: Workbook, sheet: Sheet) -> Worksheet:
+    fills = {w(key): colour for key, colour in FILLS.items()}
     ws = wb.create_sheet(sheet.title)
     append_row(ws, sheet.headers)
     for cell in ws[1]:
@@ -93,8 +182,8 @@ def _write(wb: Workbook, sheet: Sheet) -> Worksheet:
                 elif isinstance(cell.value, date):
                     cell.number_format = "yyyy-mm-dd"
                 elif isinstance(cell.value, str):
-                    if cell.value in FILLS:
-                        cell.fill = PatternFill("solid", fgColor=FILLS[cell.value])
+                    if cell.value in fills:
+                        cell.fill = PatternFill("solid", fgColor=fills[cell.value])
                     if width(cell.value) > MAX_WIDTH:
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
     return ws
@@ -126,7 +215,8 @@ def overview_matrix(occurrences: list[Occurrence], names: dict[str, str], year: 
             rows[key] = [obligation_name(occ.obligation, "zh"), owner, *[""] * 12]
             order.append(key)
         rows[key][1 + occ.end.month] = status_label(occ)
-    return Sheet("概览", ["工作要求", "组织/成员", *MONTHS], [rows[k] for k in order])
+    headers = [w("ledger.col.obligation"), w("ledger.col.owner"), *words(MONTH_KEYS)]
+    return Sheet(w("ledger.sheet.overview"), headers, [rows[k] for k in order])
 
 
 async def _branch_records(
@@ -184,7 +274,7 @@ async def branch_sheets(
             ).scalars()
             if m.record_id is not None
         }
-    out["会议记录"] = []
+    out["meetings"] = []
     for r in records:
         d = dict(r.details or {})
         meeting = linked.get(r.id)
@@ -198,12 +288,12 @@ async def branch_sheets(
                 "leave": len(counted.leave),
             }
         e, p, lv = int(d.get("expected", 0)), int(d.get("present", 0)), int(d.get("leave", 0))
-        out["会议记录"].append(
+        out["meetings"].append(
             [
                 r.held_on,
                 obligation_name(str(d.get("obligation", "other")), "zh"),
                 d.get("topic") or "",
-                "是" if d.get("first_topic") else "否",
+                yes_no(d.get("first_topic")),
                 e,
                 p,
                 lv,
@@ -223,7 +313,7 @@ async def branch_sheets(
             )
         ).scalars()
     )
-    out["签到明细"] = []
+    out["attendance"] = []
     for m in held:
         start = _local(m.starts_at, tz)
         assert start is not None
@@ -237,23 +327,23 @@ async def branch_sheets(
         }
         for person in await meetings.expected(session, m):
             a = answers.get(person.id)
-            status = "缺席" if a is None else ("出席" if a.status == "present" else "请假")
-            out["签到明细"].append(
+            status = w("ledger.attendance.absent" if a is None else ATTENDANCE[a.status])
+            out["attendance"].append(
                 [
                     start,
                     obligation_name(m.obligation, "zh"),
                     m.place,
                     person.name,
                     status,
-                    VIA_ZH.get(a.via, a.via) if a is not None and a.status == "present" else "",
+                    w(VIA[a.via]) if a is not None and a.status == "present" else "",
                     _local(a.at, tz) if a is not None else None,
                     (a.reason or "") if a is not None and a.status == "leave" else "",
                 ]
             )
-    out["学习心得与思想汇报"] = [
+    out["reports"] = [
         [
             r.held_on,
-            t("zh", f"report.kind_{r.kind}"),
+            t("zh", names.REPORT_KIND[r.kind]),
             members[r.member_id].name if r.member_id in members else "",
             len(r.summary or ""),
             r.summary or "",
@@ -261,7 +351,7 @@ async def branch_sheets(
         ]
         for r in await _branch_records(session, org_ids, ["study_note", "thought_report"], year)
     ]
-    out["谈心谈话"] = [
+    out["talks"] = [
         [
             r.held_on,
             members[r.member_id].name if r.member_id in members else "",
@@ -273,48 +363,6 @@ async def branch_sheets(
     return out
 
 
-HEADERS = {
-    "会议记录": [
-        "日期",
-        "会议类型",
-        "主题",
-        "第一议题",
-        "应到",
-        "实到",
-        "请假",
-        "缺席",
-        "内容摘要",
-        "照片数",
-        "计入工作要求",
-        "提交时间",
-    ],
-    "签到明细": [
-        "会议时间",
-        "会议类型",
-        "地点",
-        "姓名",
-        "状态",
-        "签到方式",
-        "签到时间",
-        "请假事由",
-    ],
-    "学习心得与思想汇报": ["日期", "类型", "姓名", "字数", "内容", "提交时间"],
-    "谈心谈话": ["日期", "谈话人", "谈话对象", "内容"],
-}
-ASSESS_HEADERS = [
-    "排名",
-    "支部",
-    "代码",
-    "得分",
-    "等级",
-    "双约谈",
-    "工作要求",
-    "出席",
-    "记录",
-    "收集",
-]
-
-
 def _assessment_rows(results: list[Result], only: str | None = None) -> list[list[Any]]:
     return [
         [
@@ -323,11 +371,13 @@ def _assessment_rows(results: list[Result], only: str | None = None) -> list[lis
             r.org,
             r.score,
             r.grade,
-            "是" if r.interview else "否",
+            yes_no(r.interview),
             r.parts.obligations,
             r.parts.attendance,
             r.parts.records,
-            r.parts.collections if r.parts.collections is not None else "不适用",
+            r.parts.collections
+            if r.parts.collections is not None
+            else w("ledger.status.not_applicable"),
         ]
         for r in results
         if only is None or r.org == only
@@ -353,66 +403,54 @@ async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime
             names[g.code] = g.name
         _write(wb, overview_matrix(occurrences, names, year))
         details = await branch_sheets(session, org, year, now=now)
-        for title, headers in HEADERS.items():
-            _write(wb, Sheet(title, headers, details[title]))
+        for code, headers in HEADERS.items():
+            _write(wb, Sheet(w(SHEET_TITLES[code]), words(headers), details[code]))
         roots = [org.parent_id] if org.parent_id is not None else [org.id]
         results = await assess(session, year=year, roots=roots, now=now)
-        _write(wb, Sheet("考核", ASSESS_HEADERS, _assessment_rows(results, only=org.code)))
+        assessed = _assessment_rows(results, only=org.code)
+        _write(wb, Sheet(w("ledger.sheet.assessment"), words(ASSESS_HEADERS), assessed))
     else:
         branches = await branches_under(session, [org.id])
         ranked = {r.org: r for r in await assess(session, year=year, roots=[org.id], now=now)}
         overview: list[list[Any]] = []
-        merged: dict[str, list[list[Any]]] = {title: [] for title in HEADERS}
+        merged: dict[str, list[list[Any]]] = {code: [] for code in HEADERS}
         for b in branches:
             occurrences = await org_occurrences(
                 session, b, year, now=now, cal=cal, policy=DEFAULT_POLICY
             )
-            tally = Counter(status_label(o) for o in occurrences if o.end.year == year)
+            tally = Counter(status_key(o) for o in occurrences if o.end.year == year)
             r = ranked[b.code]
-            counted = sum(v for k, v in tally.items() if k != "不适用")
+            counted = sum(v for k, v in tally.items() if k != "ledger.status.not_applicable")
+            done = tally["ledger.status.done"]
             overview.append(
                 [
                     b.name,
                     b.code,
-                    tally["完整"],
-                    tally["需补记录"],
-                    tally["逾期"],
-                    tally["未开展"],
-                    tally["不适用"],
-                    round(tally["完整"] / counted, 3) if counted else None,
+                    done,
+                    tally["ledger.status.to_file"],
+                    tally["ledger.status.overdue"],
+                    tally["ledger.status.missed"],
+                    tally["ledger.status.not_applicable"],
+                    round(done / counted, 3) if counted else None,
                     r.score,
                     r.grade,
                     r.rank,
-                    "是" if r.interview else "否",
+                    yes_no(r.interview),
                 ]
             )
             details = await branch_sheets(session, b, year, now=now)
-            for title in HEADERS:
-                merged[title] += [[b.name, *row] for row in details[title]]
-        _write(
-            wb,
-            Sheet(
-                "概览",
-                [
-                    "支部",
-                    "代码",
-                    "完整",
-                    "需补记录",
-                    "逾期",
-                    "未开展",
-                    "不适用",
-                    "完成率",
-                    "得分",
-                    "等级",
-                    "排名",
-                    "双约谈",
-                ],
-                overview,
-            ),
+            for code in HEADERS:
+                merged[code] += [[b.name, *row] for row in details[code]]
+        overview_sheet = Sheet(
+            w("ledger.sheet.overview"), words(COMMITTEE_OVERVIEW_HEADERS), overview
         )
-        for title, headers in HEADERS.items():
-            _write(wb, Sheet(title, ["支部", *headers], merged[title]))
-        _write(wb, Sheet("考核", ASSESS_HEADERS, _assessment_rows(list(ranked.values()))))
+        _write(wb, overview_sheet)
+        branch_column = w("ledger.col.branch")
+        for code, headers in HEADERS.items():
+            sheet = Sheet(w(SHEET_TITLES[code]), [branch_column, *words(headers)], merged[code])
+            _write(wb, sheet)
+        all_assessed = _assessment_rows(list(ranked.values()))
+        _write(wb, Sheet(w("ledger.sheet.assessment"), words(ASSESS_HEADERS), all_assessed))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

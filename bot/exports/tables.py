@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, period_label, t
 from bot.services.assessment import Result
 from bot.services.obligations import BranchView
@@ -30,8 +31,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
     headers = [
-        t(lang, f"table.{h}")
-        for h in ("obligation", "owner", "period", "last_workday", "status", "progress")
+        t(lang, key)
+        for key in (
+            "table.obligation",
+            "table.owner",
+            "table.period",
+            "table.last_workday",
+            "table.status",
+            "table.progress",
+        )
     ]
     rows = []
     for o in view.occurrences:
@@ -43,7 +51,7 @@ def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
                 owner,
                 period_label(lang, o.start, o.end),
                 fmt_date(lang, o.last_workday),
-                t(lang, f"status.{o.status.value}") + late,
+                t(lang, names.STATUS[o.status.value]) + late,
                 f"{o.count}/{o.required}",
             ]
         )
@@ -53,7 +61,7 @@ def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
 
 def grade_name(lang: Lang, grade: str) -> str:
     """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
-    return grade if lang == "zh" else f"{grade} ({t(lang, f'grade.{grade}')})"
+    return t(lang, names.GRADE[grade])
 
 
 def part(value: float | None) -> str:
@@ -62,18 +70,18 @@ def part(value: float | None) -> str:
 
 def assessment_table(lang: Lang, results: Sequence[Result]) -> str:
     headers = [
-        t(lang, f"table.{h}")
-        for h in (
-            "rank",
-            "org",
-            "name",
-            "score",
-            "grade",
-            "interview",
-            "part_obligations",
-            "part_attendance",
-            "part_records",
-            "part_collections",
+        t(lang, key)
+        for key in (
+            "table.rank",
+            "table.org",
+            "table.name",
+            "table.score",
+            "table.grade",
+            "table.interview",
+            "table.part_obligations",
+            "table.part_attendance",
+            "table.part_records",
+            "table.part_collections",
         )
     ]
     rows = [

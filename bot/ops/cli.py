@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.exports.tables import pad
+from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.ops.logs import setup_logging
 from bot.rules.clock import SystemClock
@@ -447,7 +448,7 @@ def cmd_holidays(args: argparse.Namespace) -> int:
 def _holiday_listing(lang: Lang, cal: WorkdayCalendar, year: int, source: str | None) -> str:
     from bot.i18n.texts import fmt_date
 
-    lines = [t(lang, f"holidays.source_{cal.source(year).value}", year=year, file=source or "")]
+    lines = [t(lang, names.HOLIDAY_SOURCE[cal.source(year).value], year=year, file=source or "")]
     day = date(year, 1, 1)
     while day.year == year:
         weekend = day.weekday() >= 5

@@ -13,7 +13,7 @@ from functools import cache
 from itertools import combinations
 from zoneinfo import ZoneInfo
 
-from bot.i18n.texts import WEEKDAY_NAMES, Lang, t
+from bot.i18n.texts import Lang, t, weekday_name
 from bot.rules.catalogue import Obligation, Period, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 
@@ -101,7 +101,7 @@ class DayRule:
         if self.day is not None:
             return t(lang, "rule.day", day=self.day)
         assert self.nth is not None and self.weekday is not None
-        weekday = WEEKDAY_NAMES[lang][self.weekday]
+        weekday = weekday_name(lang, self.weekday)
         if self.nth == -1:
             return t(lang, "rule.last", weekday=weekday)
         return t(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
@@ -91,7 +92,7 @@ def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
     return t(
         lang,
         "ask.prompt",
-        kind=t(lang, f"report.kind_{c.kind}"),
+        kind=t(lang, names.REPORT_KIND[c.kind]),
         prompt=html.escape(c.prompt, quote=False),
         deadline=fmt_moment(lang, c.deadline, tz),
         low=KINDS[c.kind].low,
@@ -372,7 +373,7 @@ def progress_text(lang: Lang, p: Progress, tz: str, *, title_key: str = "ask.pro
             t(
                 lang,
                 title_key,
-                kind=t(lang, f"report.kind_{p.kind}"),
+                kind=t(lang, names.REPORT_KIND[p.kind]),
                 prompt=html.escape(p.prompt[:60]),
                 deadline=fmt_moment(lang, p.deadline, tz),
             ),
