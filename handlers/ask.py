@@ -16,6 +16,18 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
+from bot.rules.buttons import (
+    AskAbandon,
+    AskAudience,
+    AskConfirm,
+    AskDay,
+    AskKind,
+    AskSubmit,
+    AskView,
+    Rows,
+    family,
+    rows_of,
+)
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
 from bot.services.collections import CollectionError
@@ -24,23 +36,21 @@ from bot.store import conversations
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    as_int,
     await_text,
     awaiting,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     stop_awaiting,
     toast,
 )
 
-Rows = list[list[tuple[str, str]]]
 PICKER_DAYS = 14
 
 
@@ -96,33 +106,31 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 total=p.total,
             )
         )
-        rows.append([(t(lang, "ask.view", prompt=p.prompt[:20]), f"ak:v:{p.id}")])
+        rows.append([(t(lang, "ask.view", prompt=p.prompt[:20]), AskView(p.id))])
     lines.append(t(lang, "ask.choose_kind"))
-    rows.append([(t(lang, names.REPORT_KIND[k]), f"ak:k:{k}") for k in collections.COLLECT_KINDS])
+    rows.append([(t(lang, names.REPORT_KIND[k]), AskKind(k)) for k in collections.COLLECT_KINDS])
     await reply(update, "\n".join(lines), keyboard(rows))
 
 
 def _picker(lang: Lang, today: date) -> Rows:
     days = [today + timedelta(days=i) for i in range(1, PICKER_DAYS + 1)]
-    buttons = [(f"{d.month}/{d.day}", f"ak:d:{d:%Y%m%d}") for d in days]
-    return [buttons[i : i + 7] for i in range(0, len(buttons), 7)]
+    return rows_of([(f"{d.month}/{d.day}", AskDay(d)) for d in days], 7)
 
 
 async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    parts = callback_parts(update, "ak", 2) or callback_parts(update, "ak", 1)
-    if parts is None:
+    button = pressed(update)
+    lang = actor.lang
+    if isinstance(button, AskSubmit):
+        await _start_submit(update, context, actor.lang, button.collection_id)
+        return
+    if isinstance(button, AskView):
+        await _view(update, context, button.collection_id)
+        return
+    if not isinstance(button, AskKind | AskDay | AskAudience | AskConfirm | AskAbandon):
         await bad_button(update, context, actor)
         return
-    step, arg = parts[0], parts[1] if len(parts) > 1 else ""
-    lang = actor.lang
-    if step == "s":
-        await _start_submit(update, context, actor.lang, arg)
-        return
-    if step == "v":
-        await _view(update, context, arg)
-        return
-    if step == "n":
+    if isinstance(button, AskAbandon):
         if context.user_data is not None:
             context.user_data.pop("ask", None)
         stop_awaiting(context, actor.telegram_id)
@@ -137,8 +145,8 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if org is None:
         return
     d = deps(context)
-    if step == "k" and arg in collections.COLLECT_KINDS:
-        draft["kind"] = arg
+    if isinstance(button, AskKind) and button.kind in collections.COLLECT_KINDS:
+        draft["kind"] = button.kind
         await toast(update)
         await_text(context, actor.telegram_id, "ask.prompt")
         await edit_or_send(
@@ -146,20 +154,19 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             t(
                 lang,
                 "ask.ask_prompt",
-                kind=t(lang, names.REPORT_KIND[arg]),
+                kind=t(lang, names.REPORT_KIND[button.kind]),
                 low=collections.PROMPT_LOW,
                 high=collections.PROMPT_HIGH,
             ),
         )
-    elif step == "d" and "prompt" in draft:
-        try:
-            day = datetime.strptime(arg, "%Y%m%d").date()
-        except ValueError:
-            await bad_button(update, context, actor)
-            return
-        await _take_deadline(update, context, lang, draft, day, None)
-    elif step == "a" and arg in collections.AUDIENCES and "deadline" in draft:
-        draft["audience"] = arg
+    elif isinstance(button, AskDay) and "prompt" in draft:
+        await _take_deadline(update, context, lang, draft, button.day, None)
+    elif (
+        isinstance(button, AskAudience)
+        and button.audience in collections.AUDIENCES
+        and "deadline" in draft
+    ):
+        draft["audience"] = button.audience
         stop_awaiting(context, actor.telegram_id)
         await toast(update)
         await edit_or_send(
@@ -170,11 +177,13 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 kind=t(lang, names.REPORT_KIND[draft["kind"]]),
                 prompt=esc(draft["prompt"]),
                 deadline=fmt_moment(lang, datetime.fromisoformat(draft["deadline"]), _tz(context)),
-                audience=t(lang, names.AUDIENCE[arg]),
+                audience=t(lang, names.AUDIENCE[button.audience]),
             ),
-            keyboard([[(t(lang, "ask.send"), "ak:y"), (t(lang, "report.cancel"), "ak:n")]]),
+            keyboard(
+                [[(t(lang, "ask.send"), AskConfirm()), (t(lang, "report.cancel"), AskAbandon())]]
+            ),
         )
-    elif step == "y":
+    elif isinstance(button, AskConfirm):
         try:
             async with d.db.write() as session:
                 stored = await conversations.pop(session, actor.telegram_id, "ask")
@@ -237,7 +246,7 @@ async def _take_deadline(
             for a in collections.AUDIENCES
         }
     rows: Rows = [
-        [(t(lang, names.AUDIENCE[a]) + f" ({counts[a]})", f"ak:a:{a}")]
+        [(t(lang, names.AUDIENCE[a]) + f" ({counts[a]})", AskAudience(a))]
         for a in collections.AUDIENCES
         if counts[a]
     ]
@@ -249,14 +258,13 @@ async def _take_deadline(
         await reply(update, text, keyboard(rows))
 
 
-async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, arg: str) -> None:
+async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, cid: int) -> None:
     actor = await actor_of(update, context)
-    cid = as_int(arg)
     d = deps(context)
     async with d.db.read() as session:
-        branch_id = await collections.owner_branch(session, cid) if cid is not None else None
+        branch_id = await collections.owner_branch(session, cid)
     org = await button_branch(update, context, actor, branch_id, "ask.view")
-    if org is None or cid is None:
+    if org is None:
         return
     async with d.db.read() as session:
         p = await collections.progress(session, cid, _tz(context))
@@ -268,11 +276,10 @@ async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, arg: str) ->
 
 
 async def _start_submit(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, lang: Lang, arg: str
+    update: Update, context: ContextTypes.DEFAULT_TYPE, lang: Lang, cid: int
 ) -> None:
     actor = await actor_of(update, context)
-    cid = as_int(arg)
-    if actor.member is None or cid is None:
+    if actor.member is None:
         await refuse(update, context, actor, action="ask.submit", key="ask.not_asked")
         return
     d = deps(context)
@@ -379,7 +386,7 @@ async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bo
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("ask", ask_command),
-    CallbackQueryHandler(ask_button, pattern=r"^ak:"),
+    CallbackQueryHandler(ask_button, pattern=family("ak")),
 ]
 
 TEXT_STEPS = {"ask.": ask_text}

@@ -14,18 +14,18 @@ from telegram.ext import (
 
 from bot.i18n import names
 from bot.i18n.texts import t
+from bot.rules.buttons import BindNo, BindYes, family
 from bot.services import linking
 from bot.services.access import manages_branch
 from bot.store import audit
 from handlers.kit.common import (
     actor_of,
-    as_int,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     toast,
@@ -52,8 +52,8 @@ async def bind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         keyboard(
             [
                 [
-                    (t(actor.lang, "bind.yes"), f"bd:y:{actor.branch.id}:{uid}"),
-                    (t(actor.lang, "bind.no"), f"bd:n:0:{uid}"),
+                    (t(actor.lang, "bind.yes"), BindYes(actor.branch.id, uid)),
+                    (t(actor.lang, "bind.no"), BindNo(0, uid)),
                 ]
             ]
         ),
@@ -62,16 +62,15 @@ async def bind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def bind_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    parts = callback_parts(update, "bd", 3)
-    numbers = [as_int(p) for p in parts[1:]] if parts else []
-    if parts is None or parts[0] not in ("y", "n") or None in numbers or not _in_group(update):
+    button = pressed(update)
+    if not isinstance(button, BindYes | BindNo) or not _in_group(update):
         await bad_button(update, context, actor)
         return
-    org_id, owner = numbers[0] or 0, numbers[1]
-    if owner != actor.telegram_id:
+    org_id = button.org_id
+    if button.owner != actor.telegram_id:
         await refuse(update, context, actor, action="group.bind", key="common.not_your_button")
         return
-    if parts[0] == "n":
+    if isinstance(button, BindNo):
         await toast(update)
         await edit_or_send(update, t(actor.lang, "bind.cancelled"))
         return
@@ -162,5 +161,5 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
     CommandHandler("bind", bind_command),
     CommandHandler("unbind", unbind_command),
-    CallbackQueryHandler(bind_button, pattern=r"^bd:"),
+    CallbackQueryHandler(bind_button, pattern=family("bd")),
 ]

@@ -18,16 +18,17 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.i18n import names
-from bot.i18n.texts import LANGS, Lang, t
+from bot.i18n.texts import Lang, t
+from bot.rules.buttons import LangChinese, LangEnglish, family
 from bot.rules.commands import visible
 from bot.services.access import Actor, set_language
 from handlers.kit.common import (
     actor_of,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     keyboard,
+    pressed,
     reply,
     toast,
 )
@@ -115,17 +116,20 @@ async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await reply(
         update,
         t(actor.lang, "lang.choose"),
-        keyboard([[("中文", "lang:zh"), ("English", "lang:en")]]),
+        keyboard([[("中文", LangChinese()), ("English", LangEnglish())]]),
     )
 
 
 async def lang_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    parts = callback_parts(update, "lang", 1)
-    if parts is None or parts[0] not in LANGS:
-        await bad_button(update, context, actor)
-        return
-    lang: Lang = "zh" if parts[0] == "zh" else "en"
+    match pressed(update):
+        case LangChinese():
+            lang: Lang = "zh"
+        case LangEnglish():
+            lang = "en"
+        case _:
+            await bad_button(update, context, actor)
+            return
     await _set(update, context, actor, lang)
     await toast(update)
     await edit_or_send(update, t(lang, "lang.set"))
@@ -143,5 +147,5 @@ async def _set(
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     CommandHandler("help", help_command),
     CommandHandler("lang", lang_command),
-    CallbackQueryHandler(lang_button, pattern=r"^lang:"),
+    CallbackQueryHandler(lang_button, pattern=family("lang")),
 ]

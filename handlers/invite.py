@@ -8,20 +8,29 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.exports.qr import qr_png
 from bot.i18n.texts import role_name, t
+from bot.rules.buttons import (
+    InviteJoinLink,
+    InvitePage,
+    InviteQr,
+    RosterPage,
+    Rows,
+    family,
+    pager,
+    rows_of,
+)
 from bot.services import linking
 from bot.services.access import Actor, OrgInfo
 from bot.store.models import InviteKind, Member
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    as_int,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     reply,
     toast,
 )
@@ -64,18 +73,9 @@ def _pages(total: int, size: int) -> int:
     return max(1, (total + size - 1) // size)
 
 
-def _pager(prefix: str, org_id: int, page: int, pages: int) -> list[tuple[str, str]]:
-    row = []
-    if page > 0:
-        row.append(("‹", f"{prefix}:{org_id}:{page - 1}"))
-    if page < pages - 1:
-        row.append(("›", f"{prefix}:{org_id}:{page + 1}"))
-    return row
-
-
 async def _invite_page(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
-) -> tuple[str, list[list[tuple[str, str]]]]:
+) -> tuple[str, Rows]:
     """The text and buttons of one invite page; issues fresh personal tokens for it."""
     d = deps(context)
     lang = actor.lang
@@ -103,13 +103,11 @@ async def _invite_page(
         lines.append(t(lang, "invite.all_linked"))
     else:
         lines.append(t(lang, "invite.footer", days=d.settings.invite_ttl_days))
-    rows: list[list[tuple[str, str]]] = []
-    qr = [(t(lang, "invite.qr", name=m.name[:20]), f"inv:q:{m.id}") for m in shown]
-    rows += [qr[i : i + 2] for i in range(0, len(qr), 2)]
-    pager = _pager("inv:p", org.id, page, pages)
-    if pager:
-        rows.append(pager)
-    rows.append([(t(lang, "invite.join_link"), f"inv:j:{org.id}")])
+    rows = rows_of([(t(lang, "invite.qr", name=m.name[:20]), InviteQr(m.id)) for m in shown], 2)
+    turn = pager(page, pages, lambda p: InvitePage(org.id, p))
+    if turn:
+        rows.append(turn)
+    rows.append([(t(lang, "invite.join_link"), InviteJoinLink(org.id))])
     return "\n\n".join(lines), rows
 
 
@@ -126,27 +124,21 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    data = (update.callback_query.data if update.callback_query else "") or ""
-    kind = data[4:5]
-    parts = callback_parts(update, "inv", 3 if kind == "p" else 2)
-    if parts is None or parts[0] != kind or any(as_int(p) is None for p in parts[1:]):
-        await bad_button(update, context, actor)
-        return
-    numbers = [as_int(p) or 0 for p in parts[1:]]
-    if kind == "p":
-        org = await button_branch(update, context, actor, numbers[0], "invite.page")
-        if org is not None:
-            await toast(update)
-            text, rows = await _invite_page(context, actor, org, numbers[1])
-            await edit_or_send(update, text, keyboard(rows))
-    elif kind == "q":
-        await _send_member_qr(update, context, actor, numbers[0])
-    elif kind == "j":
-        org = await button_branch(update, context, actor, numbers[0], "invite.join_link")
-        if org is not None:
-            await _send_join_link(update, context, actor, org)
-    else:
-        await bad_button(update, context, actor)
+    match pressed(update):
+        case InvitePage(org_id=org_id, page=page):
+            org = await button_branch(update, context, actor, org_id, "invite.page")
+            if org is not None:
+                await toast(update)
+                text, rows = await _invite_page(context, actor, org, page)
+                await edit_or_send(update, text, keyboard(rows))
+        case InviteQr(member_id=member_id):
+            await _send_member_qr(update, context, actor, member_id)
+        case InviteJoinLink(org_id=org_id):
+            org = await button_branch(update, context, actor, org_id, "invite.join_link")
+            if org is not None:
+                await _send_join_link(update, context, actor, org)
+        case _:
+            await bad_button(update, context, actor)
 
 
 async def _send_member_qr(
@@ -192,7 +184,7 @@ async def _send_join_link(
 
 async def _roster_page(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
-) -> tuple[str, list[list[tuple[str, str]]]]:
+) -> tuple[str, Rows]:
     d = deps(context)
     lang = actor.lang
     async with d.db.read() as session:
@@ -223,8 +215,8 @@ async def _roster_page(
         else:
             parts.append(t(lang, "roster.linked" if r.linked else "roster.unlinked"))
         out.append(f"{index}. " + " · ".join(parts))
-    pager = _pager("ros:p", org.id, page, pages)
-    return "\n".join(out), [pager] if pager else []
+    turn = pager(page, pages, lambda p: RosterPage(org.id, p))
+    return "\n".join(out), [turn] if turn else []
 
 
 async def roster_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -240,21 +232,21 @@ async def roster_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def roster_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    parts = callback_parts(update, "ros", 3)
-    if parts is None or parts[0] != "p" or as_int(parts[1]) is None or as_int(parts[2]) is None:
+    button = pressed(update)
+    if not isinstance(button, RosterPage):
         await bad_button(update, context, actor)
         return
-    org = await button_branch(update, context, actor, as_int(parts[1]), "roster.page")
+    org = await button_branch(update, context, actor, button.org_id, "roster.page")
     if org is None:
         return
     await toast(update)
-    text, rows = await _roster_page(context, actor, org, as_int(parts[2]) or 0)
+    text, rows = await _roster_page(context, actor, org, button.page)
     await edit_or_send(update, text, keyboard(rows) if rows else None)
 
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     CommandHandler("invite", invite_command),
     CommandHandler("roster", roster_command),
-    CallbackQueryHandler(invite_button, pattern=r"^inv:"),
-    CallbackQueryHandler(roster_button, pattern=r"^ros:"),
+    CallbackQueryHandler(invite_button, pattern=family("inv")),
+    CallbackQueryHandler(roster_button, pattern=family("ros")),
 ]

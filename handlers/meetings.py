@@ -16,6 +16,31 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.delivery import meeting_texts
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
+from bot.rules.buttons import (
+    Button,
+    CancelMeeting,
+    ChangePlace,
+    ChangeWhen,
+    CheckIn,
+    Leave,
+    MeetAbandon,
+    MeetAlso,
+    MeetAlsoDone,
+    MeetConfirm,
+    MeetDay,
+    MeetGroup,
+    MeetKind,
+    MeetOnline,
+    MeetSkipTopic,
+    MeetTime,
+    ProxyPage,
+    ProxySignIn,
+    Row,
+    Rows,
+    family,
+    pager,
+    rows_of,
+)
 from bot.rules.dates import parse_time, parse_when
 from bot.services import meetings
 from bot.services.access import Actor, branch_managers, manages_branch
@@ -25,16 +50,15 @@ from bot.store.models import Meeting, Org
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    as_int,
     await_text,
     awaiting,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     send_private,
@@ -43,7 +67,6 @@ from handlers.kit.common import (
 )
 
 log = logging.getLogger("zhibu.meetings")
-Rows = list[list[tuple[str, str]]]
 TIMES = ("08:30", "09:00", "10:00", "14:00", "14:30", "15:00", "16:00")
 ALSO = (*meetings.MEETING_KINDS, "democratic_review")
 PICKER_DAYS = 14
@@ -84,9 +107,9 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     }
     stop_awaiting(context, actor.telegram_id)
     lang = actor.lang
-    buttons = [(obligation_name(k, lang), f"mk:t:{k}") for k in kinds]
-    buttons.append((t(lang, "meet.other"), "mk:t:other"))
-    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    buttons: Row = [(obligation_name(k, lang), MeetKind(k)) for k in kinds]
+    buttons.append((t(lang, "meet.other"), MeetKind("other")))
+    rows = rows_of(buttons, 2)
     await reply(update, t(lang, "meet.choose_type"), keyboard(rows))
 
 
@@ -95,81 +118,90 @@ def _ask_when(lang: Lang, today: date) -> tuple[str, Rows]:
     buttons = [
         (
             f"{d.month}/{d.day} {fmt_date(lang, d)[-3:-1] if lang == 'zh' else f'{d:%a}'}",
-            f"mk:d:{d:%Y%m%d}",
+            MeetDay(d),
         )
         for d in days
     ]
-    return t(lang, "meet.ask_when"), [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+    return t(lang, "meet.ask_when"), rows_of(buttons, 4)
 
 
 async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     state = _state(context)
-    data = (update.callback_query.data if update.callback_query else "") or ""
-    parts = data.split(":")
+    button = pressed(update)
     if state is None:  # a stale button, or one nobody sent this person: refused, audited
         await refuse(update, context, actor, action="meet", key="meet.expired")
         return
-    if len(parts) < 2 or parts[0] != "mk" or len(data) > 64:
+    if button is None or button.prefix != "mk":
         await bad_button(update, context, actor)
         return
     if await button_branch(update, context, actor, state.get("org_id"), "meet") is None:
         return  # no longer a manager of that branch
-    lang, step, arg = actor.lang, parts[1], parts[2] if len(parts) > 2 else ""
     await toast(update)
-    if step == "t" and (arg in meetings.MEETING_KINDS or arg == "other"):
-        state["obligation"] = arg
-        if arg == "group_meeting":
-            rows: Rows = [[(n, f"mk:g:{g}")] for g, n in state["groups"]]
+    await _meet_step(update, context, actor, state, button)
+
+
+async def _meet_step(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    state: dict[str, Any],
+    button: Button,
+) -> None:
+    lang = actor.lang
+    if isinstance(button, MeetKind) and (
+        button.kind in meetings.MEETING_KINDS or button.kind == "other"
+    ):
+        state["obligation"] = button.kind
+        if button.kind == "group_meeting":
+            rows: Rows = [[(n, MeetGroup(g))] for g, n in state["groups"]]
             await edit_or_send(update, t(lang, "meet.choose_group"), keyboard(rows))
             return
         state["meeting_org"] = state["org_id"]
         await _to_when(update, context, actor)
-    elif step == "g" and as_int(arg) in {g for g, _ in state["groups"]}:
-        state["meeting_org"] = as_int(arg)
+    elif isinstance(button, MeetGroup) and button.group_id in {g for g, _ in state["groups"]}:
+        state["meeting_org"] = button.group_id
         await _to_when(update, context, actor)
-    elif step == "d" and len(arg) == 8 and arg.isdigit():
-        try:
-            state["day"] = datetime.strptime(arg, "%Y%m%d").date().isoformat()
-        except ValueError:
-            await bad_button(update, context, actor)
-            return
-        rows = [
-            [(x, f"mk:h:{x.replace(':', '')}") for x in TIMES[i : i + 4]]
-            for i in range(0, len(TIMES), 4)
-        ]
+    elif isinstance(button, MeetDay):
+        state["day"] = button.day.isoformat()
+        rows = rows_of([(x, MeetTime(x.replace(":", ""))) for x in TIMES], 4)
         await_text(context, actor.telegram_id, "meet.time")
         await edit_or_send(
             update,
             t(lang, "meet.ask_time", day=fmt_date(lang, date.fromisoformat(state["day"]))),
             keyboard(rows),
         )
-    elif step == "h" and len(arg) == 4 and arg.isdigit() and "day" in state:
+    elif isinstance(button, MeetTime) and (at := _hhmm(button.hhmm)) and "day" in state:
         await _set_when(
-            update,
-            context,
-            actor,
-            datetime.combine(date.fromisoformat(state["day"]), time(int(arg[:2]), int(arg[2:]))),
+            update, context, actor, datetime.combine(date.fromisoformat(state["day"]), at)
         )
-    elif step == "o":
+    elif isinstance(button, MeetOnline):
         await _set_place(update, context, actor, t(lang, "meet.online"))
-    elif step == "s":
+    elif isinstance(button, MeetSkipTopic):
         state["topic"] = None
         await _to_also(update, context, actor)
-    elif step == "a" and arg in ALSO:
-        chosen = set(state["also"]) ^ {arg}
+    elif isinstance(button, MeetAlso) and button.code in ALSO:
+        chosen = set(state["also"]) ^ {button.code}
         state["also"] = sorted(chosen)
         await _to_also(update, context, actor)
-    elif step == "f":
+    elif isinstance(button, MeetAlsoDone):
         await _to_confirm(update, context, actor)
-    elif step == "y" and "starts_at" in state and "place" in state:
+    elif isinstance(button, MeetConfirm) and "starts_at" in state and "place" in state:
         await _create(update, context, actor, state)
-    elif step == "n":
+    elif isinstance(button, MeetAbandon):
         context.user_data.pop("meet", None) if context.user_data is not None else None
         stop_awaiting(context, actor.telegram_id)
         await edit_or_send(update, t(lang, "common.cancelled"))
     else:
         await toast(update, t(lang, "common.button_invalid"), alert=True)
+
+
+def _hhmm(text: str) -> time | None:
+    """``1430`` from a time button as 14:30; None if it is not a time of day."""
+    if len(text) != 4 or not (text.isascii() and text.isdigit()):
+        return None
+    hour, minute = int(text[:2]), int(text[2:])
+    return time(hour, minute) if hour < 24 and minute < 60 else None
 
 
 async def _to_when(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
@@ -191,7 +223,9 @@ async def _set_when(
         return
     state["starts_at"] = starts_at.isoformat()
     await_text(context, actor.telegram_id, "meet.place")
-    await _say(update, t(actor.lang, "meet.ask_place"), [[(t(actor.lang, "meet.online"), "mk:o")]])
+    await _say(
+        update, t(actor.lang, "meet.ask_place"), [[(t(actor.lang, "meet.online"), MeetOnline())]]
+    )
 
 
 async def _set_place(
@@ -205,7 +239,9 @@ async def _set_place(
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
     await_text(context, actor.telegram_id, "meet.topic")
-    await _say(update, t(actor.lang, "meet.ask_topic"), [[(t(actor.lang, "meet.skip"), "mk:s")]])
+    await _say(
+        update, t(actor.lang, "meet.ask_topic"), [[(t(actor.lang, "meet.skip"), MeetSkipTopic())]]
+    )
 
 
 async def _to_also(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
@@ -215,11 +251,11 @@ async def _to_also(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Ac
     lang = actor.lang
     options = [k for k in ALSO if k != state["obligation"]]
     buttons = [
-        (("☑️ " if k in state["also"] else "") + obligation_name(k, lang), f"mk:a:{k}")
+        (("☑️ " if k in state["also"] else "") + obligation_name(k, lang), MeetAlso(k))
         for k in options
     ]
-    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([(t(lang, "meet.done_choosing"), "mk:f")])
+    rows = rows_of(buttons, 2)
+    rows.append([(t(lang, "meet.done_choosing"), MeetAlsoDone())])
     await _say(update, t(lang, "meet.ask_also"), rows)
 
 
@@ -239,7 +275,9 @@ async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor:
     )
     also = "、".join(obligation_name(k, lang) for k in state["also"]) or t(lang, "meet.also_none")
     text = t(lang, "meet.confirm", summary="\n".join(summary[:-1]), also=esc(also))
-    await _say(update, text, [[(t(lang, "meet.yes"), "mk:y"), (t(lang, "meet.no"), "mk:n")]])
+    await _say(
+        update, text, [[(t(lang, "meet.yes"), MeetConfirm()), (t(lang, "meet.no"), MeetAbandon())]]
+    )
 
 
 async def _say(update: Update, text: str, rows: Rows) -> None:
@@ -319,7 +357,7 @@ async def _create(
                     d.settings.language, meeting, branch.timezone, (len(people), 0, 0), "none"
                 ),
                 now=now,
-                markup=_card_markup(d.settings.language, meeting.id),
+                buttons=meeting_texts.card_buttons(d.settings.language, meeting.id),
             )
             meeting_id, group_chat = meeting.id, meeting.group_chat_id
     if not allowed:
@@ -338,26 +376,15 @@ async def _create(
     )
     rows: Rows = [
         [
-            (t(actor.lang, "meet.change_when"), f"mt:t:{meeting_id}"),
-            (t(actor.lang, "meet.change_place"), f"mt:w:{meeting_id}"),
+            (t(actor.lang, "meet.change_when"), ChangeWhen(meeting_id)),
+            (t(actor.lang, "meet.change_place"), ChangePlace(meeting_id)),
         ],
         [
-            (t(actor.lang, "meet.proxy"), f"mt:p:{meeting_id}:0"),
-            (t(actor.lang, "meet.cancel_meeting"), f"mt:x:{meeting_id}"),
+            (t(actor.lang, "meet.proxy"), ProxyPage(meeting_id, 0)),
+            (t(actor.lang, "meet.cancel_meeting"), CancelMeeting(meeting_id)),
         ],
     ]
     await edit_or_send(update, text, keyboard(rows))
-
-
-def _card_markup(lang: Lang, meeting_id: int) -> dict[str, Any]:
-    return {
-        "inline_keyboard": [
-            [
-                {"text": t(lang, "card.checkin"), "callback_data": f"mt:c:{meeting_id}"},
-                {"text": t(lang, "card.leave"), "callback_data": f"mt:l:{meeting_id}"},
-            ]
-        ]
-    }
 
 
 async def _card_state(
@@ -383,14 +410,7 @@ async def _post_group_card(
         sent = await context.bot.send_message(
             chat_id,
             meeting_texts.card(lang, meeting, tz, counts),
-            reply_markup=keyboard(
-                [
-                    [
-                        (t(lang, "card.checkin"), f"mt:c:{meeting_id}"),
-                        (t(lang, "card.leave"), f"mt:l:{meeting_id}"),
-                    ]
-                ]
-            ),
+            reply_markup=keyboard(meeting_texts.card_buttons(lang, meeting_id)),
         )
     except TelegramError:
         log.warning("could not post the meeting card to group %s", chat_id, exc_info=True)
@@ -421,14 +441,7 @@ async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
     markup = (
         None
         if meeting.status != "scheduled"
-        else keyboard(
-            [
-                [
-                    (t(lang, "card.checkin"), f"mt:c:{meeting_id}"),
-                    (t(lang, "card.leave"), f"mt:l:{meeting_id}"),
-                ]
-            ]
-        )
+        else keyboard(meeting_texts.card_buttons(lang, meeting_id))
     )
     try:
         await context.bot.edit_message_text(
@@ -458,29 +471,31 @@ async def _member_meeting(
 
 async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    data = (update.callback_query.data if update.callback_query else "") or ""
-    kind = data[3:4]
-    parts = callback_parts(update, "mt", 3 if kind in ("p", "q") else 2)
-    if (
-        parts is None
-        or parts[0] not in ("c", "l", "p", "q", "x", "t", "w")
-        or any(as_int(p) is None for p in parts[1:])
-    ):
+    button = pressed(update)
+    if not isinstance(button, CARD_BUTTONS):
         await bad_button(update, context, actor)
         return
-    meeting = await _member_meeting(update, context, actor, as_int(parts[1]))
+    meeting = await _member_meeting(update, context, actor, button.meeting_id)
     if meeting is None:
         return
-    if parts[0] == "c":
-        await _check_in(update, context, actor, meeting, None)
-    elif parts[0] == "l":
-        await _ask_leave(update, context, actor, meeting)
-    elif parts[0] in ("t", "w"):
-        await _ask_change(update, context, actor, meeting, "when" if parts[0] == "t" else "place")
-    else:
-        await _manager_action(
-            update, context, actor, meeting, parts[0], as_int(parts[2]) if len(parts) > 2 else None
-        )
+    match button:
+        case CheckIn():
+            await _check_in(update, context, actor, meeting, None)
+        case Leave():
+            await _ask_leave(update, context, actor, meeting)
+        case ChangeWhen():
+            await _ask_change(update, context, actor, meeting, "when")
+        case ChangePlace():
+            await _ask_change(update, context, actor, meeting, "place")
+        case ProxySignIn(member_id=member_id):
+            await _manager_action(update, context, actor, meeting, "q", member_id)
+        case ProxyPage(page=page):
+            await _manager_action(update, context, actor, meeting, "p", page)
+        case CancelMeeting():
+            await _manager_action(update, context, actor, meeting, "x", None)
+
+
+CARD_BUTTONS = (CheckIn, Leave, ChangeWhen, ChangePlace, ProxySignIn, ProxyPage, CancelMeeting)
 
 
 def _member_id(actor: Actor) -> int | None:
@@ -621,12 +636,8 @@ async def _manager_action(
     rest = [p for p in people if p.id not in done]
     page = 0 if action == "q" else (arg or 0)
     shown = rest[page * 10 : page * 10 + 10]
-    rows: Rows = [[(p.name, f"mt:q:{meeting.id}:{p.id}")] for p in shown]
-    nav = []
-    if page > 0:
-        nav.append(("‹", f"mt:p:{meeting.id}:{page - 1}"))
-    if len(rest) > (page + 1) * 10:
-        nav.append(("›", f"mt:p:{meeting.id}:{page + 1}"))
+    rows: Rows = [[(p.name, ProxySignIn(meeting.id, p.id))] for p in shown]
+    nav = pager(page, -(-len(rest) // 10), lambda n: ProxyPage(meeting.id, n))
     if nav:
         rows.append(nav)
     title = (
@@ -826,7 +837,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         [
             (
                 f"{obligation_name(m.obligation, actor.lang)} {fmt_moment(actor.lang, m.starts_at, tz)}",
-                f"mt:l:{m.id}",
+                Leave(m.id),
             )
         ]
         for m in upcoming
@@ -838,8 +849,8 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("meet", meet_command),
     CommandHandler("checkin", checkin_command),
     CommandHandler("leave", leave_command),
-    CallbackQueryHandler(meet_button, pattern=r"^mk:"),
-    CallbackQueryHandler(card_button, pattern=r"^mt:"),
+    CallbackQueryHandler(meet_button, pattern=family("mk")),
+    CallbackQueryHandler(card_button, pattern=family("mt")),
 ]
 
 TEXT_STEPS = {

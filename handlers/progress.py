@@ -4,14 +4,16 @@ the assessment, and the files an inspector or a phone calendar takes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.exports import charts, ics, ledger
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, t
+from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
 from bot.rules.calendar import Status
 from bot.services.access import Actor, admin_roots, manages_branch, org_by_code
 from bot.services.assessment import GRADES, Result, assess
@@ -21,14 +23,13 @@ from bot.store.models import OrgKind
 from handlers.branch import target_branch
 from handlers.kit.common import (
     actor_of,
-    as_int,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     toast,
@@ -116,16 +117,12 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # ---------------------------------------------------------------- /overview and /assess
 
 
-def _pager(prefix: str, page: int, pages: int, lang: Lang) -> Any:
-    if pages <= 1:
-        return None
-    row = []
-    if page > 0:
-        row.append(("‹", f"{prefix}:{page - 1}"))
-    row.append((t(lang, "common.page", page=page + 1, pages=pages), f"{prefix}:{page}"))
-    if page < pages - 1:
-        row.append(("›", f"{prefix}:{page + 1}"))
-    return keyboard([row])
+def _pager(
+    lang: Lang, page: int, pages: int, turn_to: Callable[[int], Button]
+) -> InlineKeyboardMarkup | None:
+    label = t(lang, "common.page", page=page + 1, pages=pages)
+    row = pager(page, pages, turn_to, label=label)
+    return keyboard([row]) if row else None
 
 
 def _page(lines: list[str], page: int) -> tuple[list[str], int, int]:
@@ -168,7 +165,7 @@ async def _overview(
     ]
     shown, page, pages = _page(body, page)
     text = "\n".join([t(lang, "overview.title", count=len(view.rows), quarter=quarter), *shown])
-    markup = _pager("pg:o", page, pages, lang)
+    markup = _pager(lang, page, pages, OverviewPage)
     if update.callback_query is not None:
         await edit_or_send(update, text, markup)
         return
@@ -187,7 +184,7 @@ async def _overview(
 def _year_arg(text: str | None, default: int) -> int | None:
     if text is None:
         return default
-    value = as_int(text)
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
     return value if value is not None and 2000 <= value <= 2100 else None
 
 
@@ -229,7 +226,9 @@ async def _assess(
         await reply(update, text, markup)
 
 
-def assessment_page(lang: Lang, year: int, results: list[Result], page: int) -> tuple[str, Any]:
+def assessment_page(
+    lang: Lang, year: int, results: list[Result], page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
     counts = {g: sum(1 for r in results if r.grade == g) for g in GRADES}
     body = [
         t(
@@ -261,33 +260,23 @@ def assessment_page(lang: Lang, year: int, results: list[Result], page: int) -> 
             t(lang, "assess.interviews", names=interviews),
         ]
     )
-    return text, _pager(f"pg:a:{year}", page, pages, lang)
+    return text, _pager(lang, page, pages, lambda p: AssessPage(year, p))
 
 
 async def page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    overview_parts = callback_parts(update, "pg", 2)
-    assess_parts = callback_parts(update, "pg", 3)
     if not actor.is_admin:
         await refuse(update, context, actor, action="page", key="common.admins_only")
         return
-    if (
-        overview_parts
-        and overview_parts[0] == "o"
-        and (page := as_int(overview_parts[1])) is not None
-    ):
-        await toast(update)
-        await _overview(update, context, actor, page, with_chart=False)
-    elif (
-        assess_parts
-        and assess_parts[0] == "a"
-        and (year := _year_arg(assess_parts[1], 0))
-        and (page := as_int(assess_parts[2])) is not None
-    ):
-        await toast(update)
-        await _assess(update, context, actor, year, page)
-    else:
-        await bad_button(update, context, actor)
+    match pressed(update):
+        case OverviewPage(page=page):
+            await toast(update)
+            await _overview(update, context, actor, page, with_chart=False)
+        case AssessPage(year=year, page=page) if _year_arg(str(year), 0):
+            await toast(update)
+            await _assess(update, context, actor, year, page)
+        case _:
+            await bad_button(update, context, actor)
 
 
 # ---------------------------------------------------------------- files
@@ -373,5 +362,5 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("assess", assess_command),
     CommandHandler("export", export_command),
     CommandHandler("ics", ics_command),
-    CallbackQueryHandler(page_button, pattern=r"^pg:"),
+    CallbackQueryHandler(page_button, pattern=family("pg")),
 ]

@@ -27,6 +27,25 @@ from telegram.ext import (
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
+from bot.rules.buttons import (
+    Button,
+    RecordByHand,
+    RecordCounts,
+    RecordFirstTopic,
+    RecordMeeting,
+    RecordType,
+    ReportAbandon,
+    ReportConfirm,
+    ReportEdit,
+    ReportKind,
+    ReportPreview,
+    ReportWithdraw,
+    ReportWithdrawConfirm,
+    Row,
+    Rows,
+    family,
+    rows_of,
+)
 from bot.rules.dates import parse_past_day
 from bot.services import meetings, reports
 from bot.services.access import Actor
@@ -36,16 +55,15 @@ from bot.store import conversations
 from bot.store.models import OrgKind
 from handlers.kit.common import (
     actor_of,
-    as_int,
     await_text,
     awaiting,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     stop_awaiting,
@@ -53,7 +71,6 @@ from handlers.kit.common import (
 )
 
 PREVIEW_CHARS = 300
-Rows = list[list[tuple[str, str]]]
 
 
 def kind_name(lang: Lang, kind: str) -> str:
@@ -99,8 +116,7 @@ async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     assert context.user_data is not None
     context.user_data.pop("report", None)
     stop_awaiting(context, actor.telegram_id)
-    buttons = [(kind_name(actor.lang, k), f"rp:k:{k}") for k in kinds]
-    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows = rows_of([(kind_name(actor.lang, k), ReportKind(k)) for k in kinds], 2)
     await reply(update, t(actor.lang, "report.choose"), keyboard(rows))
 
 
@@ -128,12 +144,12 @@ async def _choose_kind(
                     fmt_moment(lang, m.starts_at, d.settings.timezone)
                     + " "
                     + obligation_name(m.obligation, lang),
-                    f"rp:m:{m.id}",
+                    RecordMeeting(m.id),
                 )
             ]
             for m in held
         ]
-        rows.append([(t(lang, "report.by_hand"), "rp:m:hand")])
+        rows.append([(t(lang, "report.by_hand"), RecordByHand())])
         intro = t(lang, "report.pick_meeting" if held else "report.no_held")
         await edit_or_send(update, intro, keyboard(rows))
     elif kind == "heart_talk":
@@ -162,18 +178,17 @@ async def _ask_text(
 
 async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    parts = callback_parts(update, "rp", 2) or callback_parts(update, "rp", 1)
-    if parts is None:
+    button = pressed(update)
+    if isinstance(button, ReportKind):
+        await _choose_kind(update, context, actor, button.kind)
+        return
+    if isinstance(button, ReportEdit | ReportWithdraw | ReportWithdrawConfirm):
+        await _after_filing(update, context, actor, button)
+        return
+    if not isinstance(button, (*REPORT_STEPS, ReportConfirm, ReportAbandon)):
         await bad_button(update, context, actor)
         return
-    step, arg = parts[0], parts[1] if len(parts) > 1 else ""
-    if step == "k":
-        await _choose_kind(update, context, actor, arg)
-        return
-    if step in ("ed", "wd", "wy"):
-        await _after_filing(update, context, actor, step, arg)
-        return
-    if step == "n":
+    if isinstance(button, ReportAbandon):
         assert context.user_data is not None
         context.user_data.pop("report", None)
         stop_awaiting(context, actor.telegram_id)
@@ -185,12 +200,22 @@ async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await toast(update, t(actor.lang, "report.expired"), alert=True)
         return
     kind = draft.get("kind")
-    if step == "y":
+    if isinstance(button, ReportConfirm):
         await _save(update, context, actor)
-    elif kind == "meeting_record" and step in ("m", "t", "f", "p", "o"):
-        await _meeting_step(update, context, actor, draft, step, arg)
+    elif kind == "meeting_record" and isinstance(button, REPORT_STEPS):
+        await _meeting_step(update, context, actor, draft, button)
     else:
         await bad_button(update, context, actor)
+
+
+REPORT_STEPS = (
+    RecordMeeting,
+    RecordByHand,
+    RecordType,
+    RecordFirstTopic,
+    ReportPreview,
+    RecordCounts,
+)
 
 
 async def _meeting_step(
@@ -198,8 +223,7 @@ async def _meeting_step(
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
     draft: dict[str, Any],
-    step: str,
-    arg: str,
+    button: Button,
 ) -> None:
     lang = actor.lang
     author = await author_of(context, actor)
@@ -207,21 +231,21 @@ async def _meeting_step(
         await refuse(update, context, actor, action="report.meeting", key="report.not_allowed")
         return
     d = deps(context)
-    if step == "m" and arg == "hand":
+    if isinstance(button, RecordByHand):
         async with d.db.read() as session:
             kinds = await meetings.kinds_for(session, author.branch_id)
-        buttons = [(obligation_name(k, lang), f"rp:t:{k}") for k in kinds]
-        buttons.append((t(lang, "meet.other"), "rp:t:other"))
+        buttons: Row = [(obligation_name(k, lang), RecordType(k)) for k in kinds]
+        buttons.append((t(lang, "meet.other"), RecordType("other")))
         await toast(update)
         await edit_or_send(
             update,
             t(lang, "report.pick_type"),
-            keyboard([buttons[i : i + 2] for i in range(0, len(buttons), 2)]),
+            keyboard(rows_of(buttons, 2)),
         )
-    elif step == "m" and (meeting_id := as_int(arg)) is not None:
+    elif isinstance(button, RecordMeeting):
         try:
             async with d.db.read() as session:
-                held = await reports.held_meeting(session, author.branch_id, meeting_id)
+                held = await reports.held_meeting(session, author.branch_id, button.meeting_id)
         except ReportError as exc:
             await toast(update, t(lang, exc.key, **exc.params), alert=True)
             return
@@ -229,21 +253,26 @@ async def _meeting_step(
         await toast(update)
         note = "" if held.quorum_met else t(lang, "report.no_quorum")
         await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
-    elif step == "t" and arg in (*meetings.MEETING_KINDS, "other"):
+    elif isinstance(button, RecordType) and button.kind in (*meetings.MEETING_KINDS, "other"):
+        arg = button.kind
         draft.update(obligation=arg, codes=[] if arg == "other" else [arg], meeting_id=None)
         await toast(update)
         await_text(context, actor.telegram_id, "report.day")
         await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(arg, lang)))
-    elif step == "f" and arg in ("1", "0") and "obligation" in draft:
-        draft["first_topic"] = arg == "1"
+    elif isinstance(button, RecordFirstTopic) and button.yes in (1, 0) and "obligation" in draft:
+        draft["first_topic"] = button.yes == 1
         await toast(update)
         await _ask_text(update, context, actor, "meeting_record")
-    elif step == "p" and "text" in draft:
+    elif isinstance(button, ReportPreview) and "text" in draft:
         stop_awaiting(context, actor.telegram_id)
         await toast(update)
         await _preview(update, context, actor, draft)
-    elif step == "o" and arg in reports.MEETING_TICKS and "text" in draft:
-        draft["codes"] = sorted(set(draft.get("codes") or []) ^ {arg})
+    elif (
+        isinstance(button, RecordCounts)
+        and button.code in reports.MEETING_TICKS
+        and "text" in draft
+    ):
+        draft["codes"] = sorted(set(draft.get("codes") or []) ^ {button.code})
         await toast(update)
         await _preview(update, context, actor, draft)
     else:
@@ -254,8 +283,8 @@ def _first_topic(lang: Lang) -> Any:
     return keyboard(
         [
             [
-                (t(lang, "report.first_topic_yes"), "rp:f:1"),
-                (t(lang, "report.first_topic_no"), "rp:f:0"),
+                (t(lang, "report.first_topic_yes"), RecordFirstTopic(1)),
+                (t(lang, "report.first_topic_no"), RecordFirstTopic(0)),
             ]
         ]
     )
@@ -361,7 +390,7 @@ async def _next_step(
         await reply(
             update,
             t(lang, "report.ask_photos", high=reports.PHOTOS_MAX),
-            keyboard([[(t(lang, "report.photos_done"), "rp:p")]]),
+            keyboard([[(t(lang, "report.photos_done"), ReportPreview())]]),
         )
     elif kind == "heart_talk" and done == "report.pair":
         await_text(context, actor.telegram_id, "report.day")
@@ -392,7 +421,7 @@ async def report_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     photos.append(message.photo[-1].file_id)
     draft["photos"] = photos
     text = t(lang, "report.photo_count", count=len(photos), high=reports.PHOTOS_MAX)
-    markup = keyboard([[(t(lang, "report.photos_done"), "rp:p")]])
+    markup = keyboard([[(t(lang, "report.photos_done"), ReportPreview())]])
     status = draft.get("photo_status")
     if isinstance(status, int) and message.chat is not None:
         try:
@@ -431,11 +460,13 @@ async def _preview(
         lines += await _meeting_lines(context, actor, draft)
         ticked = set(draft.get("codes") or [])
         buttons = [
-            (("☑️ " if c in ticked else "▫️ ") + obligation_name(c, lang), f"rp:o:{c}")
+            (("☑️ " if c in ticked else "▫️ ") + obligation_name(c, lang), RecordCounts(c))
             for c in reports.MEETING_TICKS
         ]
-        rows += [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([(t(lang, "report.save"), "rp:y"), (t(lang, "report.cancel"), "rp:n")])
+        rows += rows_of(buttons, 2)
+    rows.append(
+        [(t(lang, "report.save"), ReportConfirm()), (t(lang, "report.cancel"), ReportAbandon())]
+    )
     if update.callback_query is not None:
         await edit_or_send(update, "\n".join(lines), keyboard(rows))
     else:
@@ -494,17 +525,17 @@ async def _meeting_lines(
 
 
 async def _after_filing(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, step: str, arg: str
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    button: ReportEdit | ReportWithdraw | ReportWithdrawConfirm,
 ) -> None:
     lang = actor.lang
-    record_id = as_int(arg)
-    if record_id is None:
-        await bad_button(update, context, actor)
-        return
+    record_id = button.record_id
     d = deps(context)
     now = d.clock.now()
     try:
-        if step == "wy":
+        if isinstance(button, ReportWithdrawConfirm):
             async with d.db.write() as session:
                 kind = await reports.withdraw(
                     session, record_id, telegram_id=actor.telegram_id, now=now
@@ -515,14 +546,14 @@ async def _after_filing(
         async with d.db.read() as session:
             kind = await reports.editable(session, record_id, actor.telegram_id, now=now)
     except ReportError as exc:
-        await refuse(update, context, actor, action=f"report.{step}", key=exc.key)
+        await refuse(update, context, actor, action=f"report.{button.action}", key=exc.key)
         return
     await toast(update)
-    if step == "wd":
+    if isinstance(button, ReportWithdraw):
         rows: Rows = [
             [
-                (t(lang, "report.withdraw_yes"), f"rp:wy:{record_id}"),
-                (t(lang, "report.cancel"), "rp:n"),
+                (t(lang, "report.withdraw_yes"), ReportWithdrawConfirm(record_id)),
+                (t(lang, "report.cancel"), ReportAbandon()),
             ]
         ]
         await edit_or_send(
@@ -562,7 +593,7 @@ async def _edit_text(
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("report", report_command),
-    CallbackQueryHandler(report_button, pattern=r"^rp:"),
+    CallbackQueryHandler(report_button, pattern=family("rp")),
     MessageHandler(
         filters.ChatType.PRIVATE
         & (

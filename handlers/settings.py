@@ -16,6 +16,18 @@ from telegram.ext import (
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, t
+from bot.rules.buttons import (
+    Rows,
+    SettingsCheckinMode,
+    SettingsMain,
+    SettingsObligation,
+    SettingsThemeDay,
+    SettingsThemeDayClear,
+    SettingsTurnOff,
+    SettingsTurnOn,
+    family,
+    rows_of,
+)
 from bot.rules.calendar import DayRule, parse_day_rule
 from bot.rules.catalogue import DEFAULT_POLICY, Period
 from bot.services.access import Actor, OrgInfo
@@ -34,22 +46,19 @@ from bot.store.models import Org
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    as_int,
     await_text,
     awaiting,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     reply,
     stop_awaiting,
     toast,
 )
-
-Rows = list[list[tuple[str, str]]]
 
 
 def _rule_text(lang: Lang, view: BranchView) -> str:
@@ -76,10 +85,12 @@ def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
                 f"➖ {esc(e.ob.name(lang))} · {t(lang, 'settings.off_because', reason=esc(e.reason or ''))}"
             )
     lines += ["", _rule_text(lang, view), t(lang, names.CHECKIN_MODE[view.checkin_mode])]
-    buttons = [(e.ob.name(lang)[:24], f"set:o:{view.org_id}:{e.ob.code}") for e in view.obligations]
-    rows: Rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([(t(lang, "settings.theme_button"), f"set:td:{view.org_id}")])
-    rows.append([(t(lang, "settings.checkin_toggle"), f"set:cm:{view.org_id}")])
+    buttons = [
+        (e.ob.name(lang)[:24], SettingsObligation(view.org_id, e.ob.code)) for e in view.obligations
+    ]
+    rows = rows_of(buttons, 2)
+    rows.append([(t(lang, "settings.theme_button"), SettingsThemeDay(view.org_id))])
+    rows.append([(t(lang, "settings.checkin_toggle"), SettingsCheckinMode(view.org_id))])
     return "\n".join(lines), rows
 
 
@@ -100,10 +111,10 @@ def detail_view(lang: Lang, view: BranchView, e: Effective) -> tuple[str, Rows]:
     rows: Rows = []
     if not e.custom:
         if e.enabled:
-            rows.append([(t(lang, "settings.turn_off"), f"set:off:{view.org_id}:{e.ob.code}")])
+            rows.append([(t(lang, "settings.turn_off"), SettingsTurnOff(view.org_id, e.ob.code))])
         else:
-            rows.append([(t(lang, "settings.turn_on"), f"set:on:{view.org_id}:{e.ob.code}")])
-    rows.append([(t(lang, "settings.back"), f"set:m:{view.org_id}")])
+            rows.append([(t(lang, "settings.turn_on"), SettingsTurnOn(view.org_id, e.ob.code))])
+    rows.append([(t(lang, "settings.back"), SettingsMain(view.org_id))])
     return text, rows
 
 
@@ -127,34 +138,38 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await reply(update, text, keyboard(rows))
 
 
+SETTINGS_BUTTONS = (
+    SettingsObligation,
+    SettingsTurnOff,
+    SettingsTurnOn,
+    SettingsMain,
+    SettingsThemeDay,
+    SettingsThemeDayClear,
+    SettingsCheckinMode,
+)
+
+
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    data = (update.callback_query.data if update.callback_query else "") or ""
-    action = data.split(":")[1] if data.count(":") >= 2 else ""
-    with_code = action in ("o", "off", "on")
-    parts = callback_parts(update, "set", 3 if with_code else 2)
-    if (
-        parts is None
-        or parts[0] not in ("o", "off", "on", "m", "td", "tdx", "cm")
-        or as_int(parts[1]) is None
-    ):
+    button = pressed(update)
+    if not isinstance(button, SETTINGS_BUTTONS):
         await bad_button(update, context, actor)
         return
-    org = await button_branch(update, context, actor, as_int(parts[1]), f"settings.{parts[0]}")
+    org = await button_branch(update, context, actor, button.org_id, f"settings.{button.action}")
     if org is None:
         return
     view = await _load(context, org.id)
     lang = actor.lang
-    if with_code:
-        found = next((e for e in view.obligations if e.ob.code == parts[2]), None)
+    if isinstance(button, SettingsObligation | SettingsTurnOff | SettingsTurnOn):
+        found = next((e for e in view.obligations if e.ob.code == button.code), None)
         if found is None:
             await bad_button(update, context, actor)
             return
-        await _obligation_action(update, context, actor, org, view, found, parts[0])
-    elif parts[0] == "m":
+        await _obligation_action(update, context, actor, org, view, found, button.action)
+    elif isinstance(button, SettingsMain):
         await toast(update)
         await _show(update, main_view(lang, view))
-    elif parts[0] == "cm":
+    elif isinstance(button, SettingsCheckinMode):
         mode = "button" if view.checkin_mode == "code" else "code"
         await _change(
             context,
@@ -165,12 +180,12 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         )
         await toast(update, t(lang, names.CHECKIN_MODE[mode]))
         await _show(update, main_view(lang, await _load(context, org.id)))
-    elif parts[0] == "td":
+    elif isinstance(button, SettingsThemeDay):
         await toast(update)
         await_text(context, actor.telegram_id, "settings.theme_rule", org_id=org.id)
         rows: Rows = [
-            [(t(lang, "settings.theme_clear"), f"set:tdx:{org.id}")],
-            [(t(lang, "settings.back"), f"set:m:{org.id}")],
+            [(t(lang, "settings.theme_clear"), SettingsThemeDayClear(org.id))],
+            [(t(lang, "settings.back"), SettingsMain(org.id))],
         ]
         await edit_or_send(
             update, t(lang, "settings.theme_ask", current=_rule_text(lang, view)), keyboard(rows)
@@ -296,7 +311,7 @@ async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     CommandHandler("settings", settings_command),
-    CallbackQueryHandler(settings_button, pattern=r"^set:"),
+    CallbackQueryHandler(settings_button, pattern=family("set")),
 ]
 
 TEXT_STEPS = {"settings.": settings_text}

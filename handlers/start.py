@@ -17,6 +17,7 @@ from telegram.ext import (
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, role_name, t
+from bot.rules.buttons import JoinApprove, JoinReject, LinkNo, LinkYes, Rows, family
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.services import linking
 from bot.services.access import (
@@ -37,14 +38,13 @@ from handlers.calendar import upcoming_lines
 from handlers.help import refresh_menu
 from handlers.kit.common import (
     actor_of,
-    as_int,
     bad_button,
-    callback_parts,
     deps,
     edit_or_send,
     ensure_private,
     esc,
     keyboard,
+    pressed,
     refuse,
     reply,
     send_private,
@@ -139,28 +139,31 @@ async def _start_with_payload(
         update,
         _who(actor.lang, "link.confirm", check.member, check.org),
         keyboard(
-            [[(t(actor.lang, "link.yes"), f"lk:y:{parsed[1]}"), (t(actor.lang, "link.no"), "lk:n")]]
+            [
+                [
+                    (t(actor.lang, "link.yes"), LinkYes(parsed[1])),
+                    (t(actor.lang, "link.no"), LinkNo()),
+                ]
+            ]
         ),
     )
 
 
 async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    query = update.callback_query
-    assert query is not None
-    if query.data == "lk:n":
+    button = pressed(update)
+    if isinstance(button, LinkNo):
         await toast(update)
         await edit_or_send(update, t(actor.lang, "link.cancelled"))
         return
-    parts = callback_parts(update, "lk", 2)
-    if parts is None or parts[0] != "y" or not linking.TOKEN_RE.match(parts[1]):
+    if not isinstance(button, LinkYes) or not linking.TOKEN_RE.match(button.token):
         await bad_button(update, context, actor)
         return
     d = deps(context)
     now = d.clock.now()
     async with d.db.write() as session:
         check = await linking.redeem_member_token(
-            session, parts[1], telegram_id=actor.telegram_id, now=now
+            session, button.token, telegram_id=actor.telegram_id, now=now
         )
         if check.state is linking.TokenState.OK and check.member is not None:
             await audit.record(
@@ -284,16 +287,16 @@ async def _notify_managers(
                 or d.settings.language
             )
         account = esc(full_name) + (f" (@{esc(username)})" if username else "")
-        rows = [
+        rows: Rows = [
             [
                 (
                     t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"),
-                    f"jr:a:{request_id}:{m.id}",
+                    JoinApprove(request_id, m.id),
                 )
             ]
             for m in matches[:5]
         ]
-        rows.append([(t(lang, "join.reject"), f"jr:r:{request_id}")])
+        rows.append([(t(lang, "join.reject"), JoinReject(request_id))])
         text = t(
             lang,
             "join.request",
@@ -305,17 +308,13 @@ async def _notify_managers(
 
 
 def _parse_join_button(update: Update) -> tuple[bool, int, int | None] | None:
-    """``jr:a:<request>:<member>`` or ``jr:r:<request>``."""
-    query = update.callback_query
-    data = (query.data if query else None) or ""
-    approve = data.startswith("jr:a:")
-    parts = callback_parts(update, "jr", 3 if approve else 2)
-    if parts is None or parts[0] != ("a" if approve else "r"):
-        return None
-    ids = [as_int(p) for p in parts[1:]]
-    if any(i is None for i in ids):
-        return None
-    return approve, ids[0] or 0, ids[1] if approve else None
+    """(approve, request, member) of a join-request button."""
+    match pressed(update):
+        case JoinApprove(request_id=request_id, member_id=member_id):
+            return True, request_id, member_id
+        case JoinReject(request_id=request_id):
+            return False, request_id, None
+    return None
 
 
 async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -416,6 +415,6 @@ def build_handlers(
     return [
         join,  # order matters: it claims /start b_… before the plain /start below
         CommandHandler("start", start),
-        CallbackQueryHandler(link_button, pattern=r"^lk:"),
-        CallbackQueryHandler(join_decision, pattern=r"^jr:"),
+        CallbackQueryHandler(link_button, pattern=family("lk")),
+        CallbackQueryHandler(join_decision, pattern=family("jr")),
     ]

@@ -7,8 +7,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
+from bot.delivery import meeting_texts
 from bot.i18n import names
 from bot.i18n.texts import fmt_date, fmt_moment, period_label, t
+from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Rows
 from bot.rules.calendar import Status
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.services import collections, meetings, reports
@@ -17,9 +19,7 @@ from bot.services.obligations import branch_view, obligation_name
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
-async def task_lines(
-    context: ContextTypes.DEFAULT_TYPE, actor: Actor
-) -> tuple[list[str], list[list[tuple[str, str]]]]:
+async def task_lines(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> tuple[list[str], Rows]:
     """The lines of /tasks and the buttons for the meetings to answer."""
     assert actor.member is not None and actor.branch is not None
     d = deps(context)
@@ -29,15 +29,13 @@ async def task_lines(
         mine = await meetings.tasks_of(session, actor.member.id, now=d.clock.now())
         view = await branch_view(session, actor.branch.id, now=d.clock.now(), policy=DEFAULT_POLICY)
     lines: list[str] = []
-    rows: list[list[tuple[str, str]]] = []
+    rows: Rows = []
     for m in mine.to_answer:
         name = obligation_name(m.obligation, lang)
         lines.append(
             t(lang, "tasks.meeting", name=esc(name), when=fmt_moment(lang, m.starts_at, tz))
         )
-        rows.append(
-            [(t(lang, "card.checkin"), f"mt:c:{m.id}"), (t(lang, "card.leave"), f"mt:l:{m.id}")]
-        )
+        rows += meeting_texts.card_buttons(lang, m.id)
     for m, due in mine.makeup:
         name = obligation_name(m.obligation, lang)
         lines.append(
@@ -79,14 +77,14 @@ async def task_lines(
                 deadline=fmt_moment(lang, c.deadline, tz),
             )
         )
-        rows.append([(f"{t(lang, 'ask.submit')} · {kind}", f"ak:s:{c.id}")])
+        rows.append([(f"{t(lang, 'ask.submit')} · {kind}", AskSubmit(c.id))])
     for r in recent:
         kind = t(lang, names.REPORT_KIND[r.kind])
         lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
         rows.append(
             [
-                (f"{t(lang, 'tasks.edit')} · {kind}", f"rp:ed:{r.id}"),
-                (t(lang, "tasks.withdraw"), f"rp:wd:{r.id}"),
+                (f"{t(lang, 'tasks.edit')} · {kind}", ReportEdit(r.id)),
+                (t(lang, "tasks.withdraw"), ReportWithdraw(r.id)),
             ]
         )
     return lines, rows

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, ExtBot
 
@@ -24,6 +24,22 @@ from bot.store.db import Database
 from bot.store.liveness import Backoff, Liveness
 
 log = logging.getLogger("zhibu.sender")
+
+
+def inline_markup(markup: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Buttons as bot/rules/buttons.stored() keeps them, as Telegram shows them. A notice
+    queued by an older version may still hold Telegram's own form; it is taken as it is."""
+    if not markup:
+        return None
+    if "buttons" in markup:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(str(label), callback_data=str(data)) for label, data in row]
+                for row in markup["buttons"]
+            ]
+        )
+    return InlineKeyboardMarkup.de_json(markup, None)
+
 
 SENDING_ENDPOINTS = frozenset(
     {
@@ -332,9 +348,7 @@ class OutboxSender:
 
     async def deliver(self, row: outbox.Claimed) -> None:
         tries = row.tries
-        markup = (
-            InlineKeyboardMarkup.de_json(row.reply_markup, self.bot) if row.reply_markup else None
-        )
+        markup = inline_markup(row.reply_markup)
         while True:
             if self._stopping and tries > row.tries:  # tried and failed: the next process retries
                 self._untried.add(row.id)

@@ -6,6 +6,7 @@ import html
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
+from bot.rules.buttons import CheckIn, Leave, Rows
 from bot.services.meetings import Tally
 from bot.services.obligations import obligation_name
 from bot.store.models import Meeting
@@ -13,6 +14,13 @@ from bot.store.models import Meeting
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=False)
+
+
+def card_buttons(lang: Lang, meeting_id: int) -> Rows:
+    """签到 and 请假 under a meeting's card, wherever the card is shown."""
+    return [
+        [(t(lang, "card.checkin"), CheckIn(meeting_id)), (t(lang, "card.leave"), Leave(meeting_id))]
+    ]
 
 
 def card(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery import meeting_texts
 from bot.delivery.reminders import Directory, Planned, Recipient, digests_at, planned_at
 from bot.i18n.texts import Lang, fmt_moment, t
+from bot.rules.buttons import stored
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
@@ -332,7 +333,7 @@ async def collection_messages(
             n.text,
             send_after(until, n.org.timezone, policy, cal),
             org_id=n.org.id,
-            reply_markup=collections.submit_markup(n.recipient.lang, n.collection.id),
+            reply_markup=stored(collections.submit_buttons(n.recipient.lang, n.collection.id)),
         )
         for n in await nudges_between(
             session, since, until, directory=directory, policy=policy, cal=cal

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
+from bot.rules.buttons import AskSubmit, Rows, stored
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import PERSON_COLUMNS, Person, add_record
@@ -100,12 +101,9 @@ def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
     )
 
 
-def submit_markup(lang: Lang, collection_id: int) -> dict[str, object]:
-    return {
-        "inline_keyboard": [
-            [{"text": t(lang, "ask.submit"), "callback_data": f"ak:s:{collection_id}"}]
-        ]
-    }
+def submit_buttons(lang: Lang, collection_id: int) -> Rows:
+    """The 提交 button under a collection's prompt."""
+    return [[(t(lang, "ask.submit"), AskSubmit(collection_id))]]
 
 
 async def create(
@@ -151,7 +149,7 @@ async def create(
             prompt_text(langs[p.id], c, tz),
             now,
             org_id=branch_id,
-            reply_markup=submit_markup(langs[p.id], c.id),
+            reply_markup=stored(submit_buttons(langs[p.id], c.id)),
         )
         for p in people
         if p.id in accounts

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.rules.buttons import Rows, stored
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import PERSON_COLUMNS, Person, obligations_for
 from bot.store import outbox
@@ -409,7 +410,7 @@ async def notify_attendees(
     key: str,
     text: str,
     now: datetime,
-    markup: dict[str, object] | None = None,
+    buttons: Rows | None = None,
 ) -> int:
     """Queue one message to every expected attendee with a linked account; how many."""
     people = await expected(session, meeting)
@@ -431,7 +432,7 @@ async def notify_attendees(
             text,
             now,
             org_id=branch.id,
-            reply_markup=markup,
+            reply_markup=stored(buttons) if buttons else None,
         )
         for p in people
         if p.id in links

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, f
 
 from bot.i18n.texts import Lang, normalise_lang, t
 from bot.ops.deps import Deps
+from bot.rules.buttons import Button, Rows, decode, stored
 from bot.services.access import (
     Actor,
     load_actor,
@@ -33,6 +33,7 @@ from bot.services.access import (
 )
 from bot.store import audit, conversations, inbox
 from bot.store.inbox import current_handling
+from jobs.sender import inline_markup
 
 log = logging.getLogger("zhibu.handlers")
 ADMIN_NOTICE_EVERY = timedelta(minutes=10)  # one message to the admins per kind of error
@@ -185,11 +186,17 @@ def end_conversation(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
 # ---------------------------------------------------------------- replies
 
 
-def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    """Rows of (label, callback data) buttons."""
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
-    )
+def keyboard(rows: Rows) -> InlineKeyboardMarkup:
+    """Rows of (label, button), as Telegram shows them (the same way the sender does)."""
+    markup = inline_markup(stored(rows))
+    assert markup is not None  # a dict with its rows, even when there are none
+    return markup
+
+
+def pressed(update: Update) -> Button | None:
+    """The button pressed, decoded by bot/rules/buttons.py; None for anything not declared."""
+    query = update.callback_query
+    return decode(query.data if query is not None else None)
 
 
 async def reply(
@@ -300,25 +307,7 @@ async def send_private(
     return False
 
 
-# ---------------------------------------------------------------- callback data
-
-CALLBACK_RE = re.compile(r"^[a-z]{1,4}(:[A-Za-z0-9_-]{1,40}){0,4}$")
-
-
-def callback_parts(update: Update, prefix: str, count: int) -> list[str] | None:
-    """Split callback data ``prefix:a:b`` into its parts; None when it is not well-formed."""
-    query = update.callback_query
-    data = query.data if query is not None else None
-    if not data or not CALLBACK_RE.match(data):
-        return None
-    parts = data.split(":")
-    if parts[0] != prefix or len(parts) != count + 1:
-        return None
-    return parts[1:]
-
-
-def as_int(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+# ---------------------------------------------------------------- buttons
 
 
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler
 
+from bot.rules import buttons as declared_buttons
 from bot.rules import commands
 from bot.rules.clock import FrozenClock
 from bot.services import linking
@@ -271,3 +272,4 @@ def test_no_command_or_button_kind_is_missing_from_the_matrix(bot: RunningBot) -
     assert registered == {c.name for c in commands.COMMANDS}
     sample = buttons({k: 1 for k in ("zb1", "meeting", "collection", "request")}, 1)
     assert prefixes == set(sample)
+    assert prefixes == {prefix for prefix, _ in declared_buttons.KINDS}  # each family routed
