@@ -25,6 +25,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.delivery import recovery
 from bot.delivery.throttle import Limits, Throttle
 from bot.ops.deps import Deps
 from bot.rules.clock import Clock, SystemClock
@@ -83,14 +84,20 @@ class InboxApplication(Application):  # type: ignore[type-arg]
         d: Deps = self.bot_data["deps"]
         with inbox.handling(update.update_id, now=d.clock.now()) as work:
             await super().process_update(update)
-        if work.armed and not work.marked:
-            try:
-                async with d.db.write() as session:
-                    await inbox.mark_handled(session, update.update_id, now=d.clock.now())
-            except (SQLAlchemyError, OSError) as exc:  # it is handled again after a restart
-                log.warning(
-                    "update %s not marked handled: %s", update.update_id, type(exc).__name__
-                )
+        if work.armed:  # the handlers are done (answered, or told the error): say so
+            await finish_handling(d, work)
+
+
+async def finish_handling(d: Deps, work: inbox.Handling) -> None:
+    """After the handlers of an update: handled (if nothing changed) and answered."""
+    try:
+        async with d.db.write() as session:
+            if work.marked:
+                await inbox.mark_answered(session, [work.update_id])
+            else:
+                await inbox.mark_handled(session, work.update_id, now=d.clock.now())
+    except (SQLAlchemyError, OSError) as exc:  # a restart handles it again, or tells them
+        log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 
 
 def build_application(
@@ -211,9 +218,23 @@ async def start_services(app: Application) -> None:  # type: ignore[type-arg]
     """After the Application has started: the command menus and the outbox sender."""
     deps: Deps = app.bot_data["deps"]
     await help.register_menus(app.bot, deps.settings.language)
+    await tell_unanswered(deps)
     if deps.sender is not None:
         await deps.sender.start()
     log.info("bot @%s ready", app.bot.username)
+
+
+async def tell_unanswered(deps: Deps) -> None:
+    """People whose action an earlier process saved but never answered hear it was saved."""
+    try:
+        told = await recovery.tell_unanswered(
+            deps.db, now=deps.clock.now(), default_lang=deps.settings.language
+        )
+    except (SQLAlchemyError, OSError) as exc:  # the next start tries again
+        log.warning("could not look for unanswered updates: %s", type(exc).__name__)
+        return
+    if told:
+        log.warning("%s actions were saved but not answered before the restart; told", told)
 
 
 async def stop_services(app: Application) -> None:  # type: ignore[type-arg]

@@ -321,7 +321,10 @@ async def sigkill_during_commands(
 
 
 def await_count(users: list[UserHandle]) -> int:
-    return sum(1 for u in users if any("不给您发催办" in m.content for m in u.bot_messages()))
+    """People who heard back: the /away answer, or (when the process died between saving
+    their /away and answering it) the next process's notice that it was saved."""
+    heard = ("不给您发催办", "您刚才的操作（/away 12-20）已经保存")
+    return sum(1 for u in users if any(h in m.content for m in u.bot_messages() for h in heard))
 
 
 def free_port() -> int:

@@ -295,6 +295,53 @@ async def test_an_update_is_marked_handled_with_its_first_change(
     assert len(user.bot_messages()) == before and answer.content
 
 
+async def test_a_change_saved_but_never_answered_is_answered_after_a_restart(
+    fake: FakeTelegram, db: Database, clock: FrozenClock, settings: Settings
+) -> None:
+    """A process died between committing /away and replying: the next one tells the person
+    their action was saved, once; a button press the same way, in their private chat."""
+    user = fake.add_user("Li")
+    user.user.started = True
+    typed = fake.push_update(
+        "message", fake.message_dict(fake.new_message(user.chat, user.id, text="/away 3-20"))
+    )
+    pressed = fake.push_update(
+        "callback_query",
+        {"id": "77", "from": user.user.as_dict(), "chat_instance": "1", "data": "mt:c:1"},
+    )
+    async with db.write() as session:  # as the process that died left them: handled, payload kept
+        await inbox.store(session, [(u["update_id"], u) for u in (typed, pressed)], now=clock.now())
+        for u in (typed, pressed):
+            await inbox.mark_handled(session, u["update_id"], now=clock.now(), answered=False)
+    fake.updates.clear()
+    for _ in range(2):  # the second start owes nobody anything
+        running = await start_bot(fake, db, clock, settings)
+        try:
+            await fake.wait_for(lambda: len(user.bot_messages()) >= 2, timeout=10)
+            await asyncio.sleep(0.5)
+        finally:
+            await running.stop()
+    notices = [m.content for m in user.bot_messages()]
+    assert len(notices) == 2
+    assert "您刚才的操作（/away 3-20）已经保存" in notices[0]
+    assert "您刚才的操作（点按的按钮）已经保存" in notices[1]
+    async with db.read() as session:
+        assert await inbox.unanswered(session) == []
+
+
+async def test_an_answered_update_keeps_no_payload(
+    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> None:
+    orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
+    await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    user = fake.add_user("Zhang")
+    await link(db, "S003", user.id, clock.now())
+    await user.ask("/away 3-20")
+    await asyncio.sleep(0.3)
+    async with db.read() as session:
+        assert await inbox.unanswered(session) == []
+
+
 # ---------------------------------------------------------------- 8. formulas stay text
 
 

@@ -6,6 +6,11 @@ after the restart. An update is marked handled in the same transaction as the fi
 its handlers make (``Handling`` rides on the write transactions of the task), so a restart
 never applies a change twice; an update whose handlers change nothing is marked at the end.
 The stored update id is also what makes a second delivery of the same update change nothing.
+
+An update keeps its payload until its handlers have finished (and so have answered): a
+process that dies after the change was committed but before the answer went out leaves it
+handled but unanswered, and the next process tells that person their action was saved
+(``unanswered``, bot/delivery/recovery.py). Nobody is left wondering.
 """
 
 from __future__ import annotations
@@ -78,12 +83,38 @@ async def begin_handling(session: AsyncSession, update_id: int, *, now: datetime
     return row[0] is None
 
 
-async def mark_handled(session: AsyncSession, update_id: int, *, now: datetime) -> None:
+async def mark_handled(
+    session: AsyncSession, update_id: int, *, now: datetime, answered: bool = True
+) -> None:
+    """The update's change is made; ``answered``: and its handlers are done with it."""
+    done: dict[str, Any] = {"payload": None} if answered else {}
     await session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.update_id == update_id, InboxUpdate.handled_at.is_(None))
-        .values(handled_at=now, payload=None)
+        .values(handled_at=now, **done)
     )
+
+
+async def mark_answered(session: AsyncSession, update_ids: Sequence[int]) -> None:
+    """The handlers of these updates have finished: nothing is owed to anyone for them."""
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id.in_(list(update_ids)), InboxUpdate.handled_at.is_not(None))
+        .values(payload=None)
+    )
+
+
+async def unanswered(
+    session: AsyncSession, *, limit: int = 10_000
+) -> list[tuple[int, dict[str, Any]]]:
+    """Updates whose change was made but whose handlers never finished (a crash between)."""
+    rows = await session.execute(
+        select(InboxUpdate.update_id, InboxUpdate.payload)
+        .where(InboxUpdate.handled_at.is_not(None), InboxUpdate.payload.is_not(None))
+        .order_by(InboxUpdate.update_id)
+        .limit(limit)
+    )
+    return [(uid, payload) for uid, payload in rows.all() if payload is not None]
 
 
 async def prune(session: AsyncSession, *, now: datetime) -> int:
@@ -108,7 +139,7 @@ class Handling:
 
     async def __call__(self, session: AsyncSession) -> None:
         if self.armed and not self.marked:
-            await mark_handled(session, self.update_id, now=self.now)
+            await mark_handled(session, self.update_id, now=self.now, answered=False)
             self.marked = True  # a rollback after this point re-raises: the update stays pending
 
 

@@ -129,9 +129,11 @@ def in_background(
         with inbox.handling(handling.update_id, now=handling.now) as own:
             own.armed = True
             await work
-        if not own.marked:
-            d = deps(context)
-            async with d.db.write() as session:
+        d = deps(context)
+        async with d.db.write() as session:
+            if own.marked:
+                await inbox.mark_answered(session, [handling.update_id])
+            else:
                 await inbox.mark_handled(session, handling.update_id, now=d.clock.now())
 
     context.application.create_task(run(), update=update)
