@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.delivery import meeting_texts
+from bot.delivery.meeting_texts import reschedule
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.buttons import (
@@ -43,7 +43,7 @@ from bot.rules.buttons import (
 )
 from bot.rules.dates import parse_time, parse_when
 from bot.services import meetings
-from bot.services.access import Actor, branch_managers, manages_branch
+from bot.services.access import Actor, NotAllowed, branch_managers, manages_branch
 from bot.services.meetings import Answer, MeetingError
 from bot.services.obligations import load_workdays, obligation_name
 from bot.store.models import Meeting, Org
@@ -415,9 +415,7 @@ async def _post_group_card(
     except TelegramError:
         log.warning("could not post the meeting card to group %s", chat_id, exc_info=True)
         return False
-    async with d.db.write() as session:
-        stored = await session.get_one(Meeting, meeting_id)
-        stored.group_message_id = sent.message_id
+    await meetings.remember_group_card(d.db, meeting_id, sent.message_id)
     return True
 
 
@@ -487,12 +485,8 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _ask_change(update, context, actor, meeting, "when")
         case ChangePlace():
             await _ask_change(update, context, actor, meeting, "place")
-        case ProxySignIn(member_id=member_id):
-            await _manager_action(update, context, actor, meeting, "q", member_id)
-        case ProxyPage(page=page):
-            await _manager_action(update, context, actor, meeting, "p", page)
-        case CancelMeeting():
-            await _manager_action(update, context, actor, meeting, "x", None)
+        case ProxySignIn() | ProxyPage() | CancelMeeting():
+            await _manager_action(update, context, actor, meeting, button)
 
 
 CARD_BUTTONS = (CheckIn, Leave, ChangeWhen, ChangePlace, ProxySignIn, ProxyPage, CancelMeeting)
@@ -576,99 +570,75 @@ async def _manager_action(
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
     meeting: Meeting,
-    action: str,
-    arg: int | None,
+    button: CancelMeeting | ProxySignIn | ProxyPage,
 ) -> None:
+    """取消会议, 代签 and the 代签 list: the services decide, this shows what they did."""
     d = deps(context)
     lang = actor.lang
-    async with d.db.write() as session:
-        branch = await meetings.branch_of(session, meeting)
-        if not await manages_branch(session, actor, branch.id):
-            allowed = False
-        else:
-            allowed = True
-            stored = await session.get_one(Meeting, meeting.id)
-            if action == "q" and arg is not None:
-                answer = await meetings.check_in(
-                    session, stored, arg, now=d.clock.now(), via="proxy", by=actor.telegram_id
-                )
-            elif action == "x" and stored.status == "scheduled":
-                stored.status = "cancelled"
-                text = t(
-                    d.settings.language,
-                    "meet.cancelled_notice",
-                    name=html.escape(obligation_name(stored.obligation, d.settings.language)),
-                    when=fmt_moment(d.settings.language, stored.starts_at, branch.timezone),
-                )
-                await meetings.notify_attendees(
-                    session, stored, key="cancel", text=text, now=d.clock.now()
-                )
-            people = await meetings.expected(session, stored)
-            done = await meetings.answered(session, stored.id)
-            tz = branch.timezone
-    if not allowed:
+    try:
+        if isinstance(button, CancelMeeting):
+            await meetings.cancel(
+                d.db, actor, meeting.id, now=d.clock.now(), lang=d.settings.language
+            )
+        elif isinstance(button, ProxySignIn):
+            answer, name = await meetings.sign_in_for(
+                d.db, actor, meeting.id, button.member_id, now=d.clock.now()
+            )
+        waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
+    except NotAllowed as exc:
         await refuse(
             update,
             context,
             actor,
-            action=f"meet.{action}",
-            key="common.managers_only",
+            action=f"meet.{button.action}",
+            key=exc.key,
             org_id=meeting.org_id,
         )
         return
-    if action == "x":
+    except MeetingError as exc:
+        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+        return
+    if isinstance(button, CancelMeeting):
         await toast(update)
         await edit_or_send(update, t(lang, "meet.cancelled"))
         d.wake_sender()
         _refresh_group_card_soon(context, meeting.id)
         return
-    if action == "q":
-        person = next((p for p in people if p.id == arg), None)
-        await toast(
-            update,
-            t(lang, "meet.proxy_done", name=person.name)
-            if answer is Answer.OK and person is not None
-            else t(lang, names.CHECKIN_ANSWER[answer.value]),
-        )
+    if isinstance(button, ProxySignIn):
+        done = answer is Answer.OK and name is not None
+        said = t(lang, "meet.proxy_done", name=name) if done else None
+        await toast(update, said or t(lang, names.CHECKIN_ANSWER[answer.value]))
         _refresh_group_card_soon(context, meeting.id)
     else:
         await toast(update)
-    rest = [p for p in people if p.id not in done]
-    page = 0 if action == "q" else (arg or 0)
+    page = button.page if isinstance(button, ProxyPage) else 0
+    title, rows = _proxy_page(lang, waiting, page)
+    await edit_or_send(update, title, keyboard(rows) if rows else None)
+
+
+def _proxy_page(lang: Lang, waiting: meetings.StillToAnswer, page: int) -> tuple[str, Rows]:
+    """One page of the 代签 list: ten names, ‹ and ›."""
+    rest = waiting.people
     shown = rest[page * 10 : page * 10 + 10]
-    rows: Rows = [[(p.name, ProxySignIn(meeting.id, p.id))] for p in shown]
-    nav = pager(page, -(-len(rest) // 10), lambda n: ProxyPage(meeting.id, n))
+    rows: Rows = [[(p.name, ProxySignIn(waiting.meeting_id, p.id))] for p in shown]
+    nav = pager(page, -(-len(rest) // 10), lambda n: ProxyPage(waiting.meeting_id, n))
     if nav:
         rows.append(nav)
-    title = (
-        t(
-            lang,
-            "meet.proxy_title",
-            name=esc(obligation_name(meeting.obligation, lang)),
-            when=fmt_moment(lang, meeting.starts_at, tz),
-        )
-        if rest
-        else t(lang, "meet.proxy_none")
-    )
-    await edit_or_send(update, title, keyboard(rows) if rows else None)
+    if not rest:
+        return t(lang, "meet.proxy_none"), rows
+    name = esc(obligation_name(waiting.obligation, lang))
+    when = fmt_moment(lang, waiting.starts_at, waiting.timezone)
+    return t(lang, "meet.proxy_title", name=name, when=when), rows
 
 
 async def _ask_change(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting, what: str
 ) -> None:
-    d = deps(context)
-    async with d.db.read() as session:
-        allowed = await manages_branch(
-            session, actor, (await meetings.branch_of(session, meeting)).id
-        )
-    if not allowed:
+    try:
+        await meetings.require_manages_meeting(deps(context).db, actor, meeting.id)
+    except NotAllowed as exc:
         await refuse(
-            update,
-            context,
-            actor,
-            action="meet.change",
-            key="common.managers_only",
-            org_id=meeting.org_id,
+            update, context, actor, action="meet.change", key=exc.key, org_id=meeting.org_id
         )
         return
     await toast(update)
@@ -699,22 +669,19 @@ async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     else:
         place = text
     try:
-        async with d.db.write() as session:
-            meeting = await session.get_one(Meeting, pending.data["meeting_id"])
-            branch = await meetings.branch_of(session, meeting)
-            if not await manages_branch(session, actor, branch.id):
-                raise MeetingError("common.managers_only")
-            await meetings.change(session, meeting, now=now, starts_at=starts_at, place=place)
-            lines = meeting_texts.card(d.settings.language, meeting, branch.timezone, (0, 0, 0))
-            notice = t(
-                d.settings.language,
-                "meet.changed_notice",
-                name=esc(obligation_name(meeting.obligation, d.settings.language)),
-                card=lines.split("\n", 1)[1].rsplit("\n", 1)[0],
-            )
-            await meetings.notify_attendees(
-                session, meeting, key=f"change|{now.isoformat()}", text=notice, now=now
-            )
+        await reschedule(
+            d.db,
+            actor,
+            pending.data["meeting_id"],
+            now=now,
+            starts_at=starts_at,
+            place=place,
+            lang=d.settings.language,
+        )
+    except NotAllowed as exc:
+        await reply(update, t(lang, exc.key))
+        stop_awaiting(context, actor.telegram_id)
+        return
     except MeetingError as exc:
         await reply(update, t(lang, exc.key, **exc.params))
         if exc.key != "meet.bad_place" and exc.key not in ("meet.past", "meet.too_far"):

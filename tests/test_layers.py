@@ -30,7 +30,7 @@ HANDLER_DB_DEBT = {
     "handlers/groups.py": 3,
     "handlers/help.py": 1,
     "handlers/invite.py": 5,
-    "handlers/meetings.py": 13,
+    "handlers/meetings.py": 9,
     "handlers/progress.py": 6,
     "handlers/reports.py": 11,
     "handlers/settings.py": 2,

@@ -1,14 +1,20 @@
-"""How meetings read in chat: cards, tallies, reminders. Plain strings, HTML-escaped."""
+"""How meetings read in chat: cards, tallies, reminders. Plain strings, HTML-escaped.
+Also the one manager use-case whose notice is the card itself: ``reschedule``."""
 
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import CheckIn, Leave, Rows
+from bot.services import meetings
+from bot.services.access import Actor, require_manager
 from bot.services.meetings import Tally
 from bot.services.obligations import obligation_name
+from bot.store import audit
+from bot.store.db import Database
 from bot.store.models import Meeting
 
 
@@ -81,3 +87,45 @@ def tally_text(lang: Lang, meeting: Meeting, tz: str, result: Tally) -> str:
         key = "tally.quorum_met" if result.quorum_met else "tally.quorum_failed"
         lines.append(t(lang, key, present=result.voting_present, base=result.voting_base))
     return "\n".join(lines)
+
+
+async def reschedule(
+    db: Database,
+    actor: Actor,
+    meeting_id: int,
+    *,
+    now: datetime,
+    starts_at: datetime | None,
+    place: str | None,
+    lang: Lang,
+) -> None:
+    """Move a meeting or change its place (a manager only) and tell its attendees, with the
+    card as it now reads."""
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        branch = await meetings.branch_of(session, meeting)
+        await require_manager(session, actor, branch.id)
+        await meetings.change(session, meeting, now=now, starts_at=starts_at, place=place)
+        lines = card(lang, meeting, branch.timezone, (0, 0, 0))
+        notice = t(
+            lang,
+            "meet.changed_notice",
+            name=_e(obligation_name(meeting.obligation, lang)),
+            card=lines.split("\n", 1)[1].rsplit("\n", 1)[0],
+        )
+        await meetings.notify_attendees(
+            session, meeting, key=f"change|{now.isoformat()}", text=notice, now=now
+        )
+        await audit.record(
+            session,
+            at=now,
+            action="meet.change",
+            actor_telegram_id=actor.telegram_id,
+            actor_member_id=actor.member.id if actor.member else None,
+            org_id=branch.id,
+            detail={
+                "meeting": meeting.id,
+                "starts_at": starts_at.isoformat() if starts_at else None,
+                "place": place,
+            },
+        )

@@ -59,6 +59,22 @@ class Actor:
         return self.is_bootstrap or bool(self.admin_org_ids)
 
 
+class NotAllowed(Exception):
+    """The actor may not do this. ``key`` names the reason in the catalogue; the caller
+    tells the person and audits the refusal."""
+
+    def __init__(self, key: str = "common.managers_only", *, org_id: int | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.org_id = org_id
+
+
+async def require_manager(session: AsyncSession, actor: Actor, org_id: int) -> None:
+    """Raise NotAllowed unless the actor manages this branch (or administers above it)."""
+    if not await manages_branch(session, actor, org_id):
+        raise NotAllowed(org_id=org_id)
+
+
 def member_info(m: Member) -> MemberInfo:
     return MemberInfo(m.id, m.name, m.role, m.org_id, m.group_id, m.member_code, m.active)
 

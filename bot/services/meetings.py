@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import html
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -12,10 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import Rows, stored
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.obligations import PERSON_COLUMNS, Person, obligations_for
-from bot.store import outbox
+from bot.services.access import Actor, require_manager
+from bot.services.obligations import PERSON_COLUMNS, Person, obligation_name, obligations_for
+from bot.store import audit, outbox
+from bot.store.db import Database
 from bot.store.models import (
     COMMITTEE_ROLES,
     NON_FULL_ROLES,
@@ -511,3 +515,85 @@ async def tasks_of(session: AsyncSession, member_id: int, *, now: datetime) -> M
     return MemberTasks(
         [m for m in upcoming if m.id not in answered_ids], [(m, d) for m, d in makeup]
     )
+
+
+# ---------------------------------------------------------------- what managers do
+# Use-cases: one transaction each, the permission checked here, changes audited with them.
+
+
+@dataclass(frozen=True)
+class StillToAnswer:
+    """A meeting's expected attendees who have neither checked in nor taken leave."""
+
+    meeting_id: int
+    obligation: str
+    starts_at: datetime
+    timezone: str
+    people: list[Person]
+
+
+async def _managed(session: AsyncSession, actor: Actor, meeting_id: int) -> tuple[Meeting, Org]:
+    meeting = await session.get_one(Meeting, meeting_id)
+    branch = await branch_of(session, meeting)
+    await require_manager(session, actor, branch.id)
+    return meeting, branch
+
+
+async def require_manages_meeting(db: Database, actor: Actor, meeting_id: int) -> None:
+    """NotAllowed unless the actor manages the branch this meeting belongs to."""
+    async with db.read() as session:
+        await _managed(session, actor, meeting_id)
+
+
+async def cancel(db: Database, actor: Actor, meeting_id: int, *, now: datetime, lang: Lang) -> None:
+    """Cancel a scheduled meeting and tell its attendees (SPEC §6)."""
+    async with db.write() as session:
+        meeting, branch = await _managed(session, actor, meeting_id)
+        if meeting.status != "scheduled":
+            raise MeetingError("meet.not_changeable")
+        meeting.status = "cancelled"
+        text = t(
+            lang,
+            "meet.cancelled_notice",
+            name=html.escape(obligation_name(meeting.obligation, lang), quote=False),
+            when=fmt_moment(lang, meeting.starts_at, branch.timezone),
+        )
+        await notify_attendees(session, meeting, key="cancel", text=text, now=now)
+        await audit.record(
+            session,
+            at=now,
+            action="meet.cancel",
+            actor_telegram_id=actor.telegram_id,
+            actor_member_id=actor.member.id if actor.member else None,
+            org_id=branch.id,
+            detail={"meeting": meeting.id},
+        )
+
+
+async def sign_in_for(
+    db: Database, actor: Actor, meeting_id: int, member_id: int, *, now: datetime
+) -> tuple[Answer, str | None]:
+    """A manager's 代签 for an expected attendee; the answer and the attendee's name."""
+    async with db.write() as session:
+        meeting, _ = await _managed(session, actor, meeting_id)
+        answer = await check_in(
+            session, meeting, member_id, now=now, via="proxy", by=actor.telegram_id
+        )
+        people = await expected(session, meeting)
+    return answer, next((p.name for p in people if p.id == member_id), None)
+
+
+async def still_to_answer(db: Database, actor: Actor, meeting_id: int) -> StillToAnswer:
+    """Who a manager may still sign in for."""
+    async with db.read() as session:
+        meeting, branch = await _managed(session, actor, meeting_id)
+        done = await answered(session, meeting.id)
+        people = [p for p in await expected(session, meeting) if p.id not in done]
+    return StillToAnswer(meeting.id, meeting.obligation, meeting.starts_at, branch.timezone, people)
+
+
+async def remember_group_card(db: Database, meeting_id: int, message_id: int) -> None:
+    """The message in the branch group that shows this meeting's card (edited as it changes)."""
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        meeting.group_message_id = message_id
