@@ -16,8 +16,7 @@ from bot.i18n import names
 from bot.i18n.texts import t
 from bot.rules.buttons import BindNo, BindYes, family
 from bot.services import linking
-from bot.services.access import manages_branch
-from bot.store import audit
+from bot.services.access import NotAllowed
 from handlers.kit.common import (
     actor_of,
     bad_button,
@@ -77,26 +76,12 @@ async def bind_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     chat = update.effective_chat
     assert chat is not None
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        allowed = actor.is_manager and actor.branch is not None and actor.branch.id == org_id
-        allowed = allowed and await manages_branch(session, actor, org_id)
-        if allowed:
-            result = await linking.bind_group(session, org_id=org_id, chat_id=chat.id, now=now)
-            if result.state in (linking.BindState.BOUND, linking.BindState.MOVED):
-                await audit.record(
-                    session,
-                    at=now,
-                    action="group.bind",
-                    actor_telegram_id=actor.telegram_id,
-                    org_id=org_id,
-                    detail={"chat_id": chat.id, "moved": result.state is linking.BindState.MOVED},
-                )
-    if not allowed or actor.branch is None:
-        await refuse(
-            update, context, actor, action="group.bind", key="bind.managers_only", org_id=org_id
-        )
+    try:
+        result = await linking.bind(d.db, actor, org_id, chat.id, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="group.bind", key=exc.key, org_id=org_id)
         return
+    assert actor.branch is not None
     await toast(update)
     key = names.BIND_RESULT[result.state.value]
     other = esc(result.other.name) if result.other else ""
@@ -110,26 +95,13 @@ async def unbind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, t(actor.lang, "bind.group_only"))
         return
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        org = await linking.bound_org(session, chat.id)
-        allowed = org is not None and await manages_branch(session, actor, org.id)
-        if org is not None and allowed:
-            await linking.unbind_group(session, chat_id=chat.id, now=now)
-            await audit.record(
-                session,
-                at=now,
-                action="group.unbind",
-                actor_telegram_id=actor.telegram_id,
-                org_id=org.id,
-                detail={"chat_id": chat.id},
-            )
+    try:
+        org = await linking.unbind(d.db, actor, chat.id, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="group.unbind", key=exc.key, org_id=exc.org_id)
+        return
     if org is None:
         await reply(update, t(actor.lang, "unbind.not_bound"))
-    elif not allowed:
-        await refuse(
-            update, context, actor, action="group.unbind", key="bind.managers_only", org_id=org.id
-        )
     else:
         await reply(update, t(actor.lang, "unbind.done", org=esc(org.name)))
 
@@ -143,18 +115,7 @@ async def bot_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     ):
         return
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        org = await linking.unbind_group(session, chat_id=change.chat.id, now=now)
-        if org is not None:
-            await audit.record(
-                session,
-                at=now,
-                action="group.unbind",
-                actor_telegram_id=change.from_user.id,
-                org_id=org.id,
-                detail={"chat_id": change.chat.id, "reason": "bot removed from the group"},
-            )
+    await linking.bot_removed(d.db, change.chat.id, by=change.from_user.id, now=d.clock.now())
 
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [

@@ -27,7 +27,6 @@ HANDLER_DB_DEBT = {
     "handlers/away.py": 1,
     "handlers/branch.py": 3,
     "handlers/calendar.py": 2,
-    "handlers/groups.py": 3,
     "handlers/help.py": 1,
     "handlers/invite.py": 5,
     "handlers/meetings.py": 9,

@@ -13,7 +13,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.access import MemberInfo, OrgInfo, member_info, org_info
+from bot.services.access import (
+    Actor,
+    MemberInfo,
+    NotAllowed,
+    OrgInfo,
+    manages_branch,
+    member_info,
+    org_info,
+)
+from bot.store import audit
+from bot.store.db import Database
 from bot.store.models import (
     InviteKind,
     InviteToken,
@@ -359,3 +369,63 @@ async def unbind_group(session: AsyncSession, *, chat_id: int, now: datetime) ->
     org.updated_at = now
     await session.flush()
     return org_info(org)
+
+
+# ---------------------------------------------------------------- the branch group
+# Use-cases: one transaction each, the permission checked here, the change audited with it.
+
+
+async def bind(
+    db: Database, actor: Actor, org_id: int, chat_id: int, *, now: datetime
+) -> BindResult:
+    """A manager makes this group their branch's group (SPEC §2)."""
+    async with db.write() as session:
+        mine = actor.is_manager and actor.branch is not None and actor.branch.id == org_id
+        if not mine or not await manages_branch(session, actor, org_id):
+            raise NotAllowed("bind.managers_only", org_id=org_id)
+        result = await bind_group(session, org_id=org_id, chat_id=chat_id, now=now)
+        if result.state in (BindState.BOUND, BindState.MOVED):
+            await audit.record(
+                session,
+                at=now,
+                action="group.bind",
+                actor_telegram_id=actor.telegram_id,
+                org_id=org_id,
+                detail={"chat_id": chat_id, "moved": result.state is BindState.MOVED},
+            )
+    return result
+
+
+async def unbind(db: Database, actor: Actor, chat_id: int, *, now: datetime) -> OrgInfo | None:
+    """A manager releases this group from their branch; the branch it was bound to, if any."""
+    async with db.write() as session:
+        org = await bound_org(session, chat_id)
+        if org is None:
+            return None
+        if not await manages_branch(session, actor, org.id):
+            raise NotAllowed("bind.managers_only", org_id=org.id)
+        await unbind_group(session, chat_id=chat_id, now=now)
+        await audit.record(
+            session,
+            at=now,
+            action="group.unbind",
+            actor_telegram_id=actor.telegram_id,
+            org_id=org.id,
+            detail={"chat_id": chat_id},
+        )
+    return org
+
+
+async def bot_removed(db: Database, chat_id: int, *, by: int, now: datetime) -> None:
+    """The bot was removed from a group: that group stops being a branch group."""
+    async with db.write() as session:
+        org = await unbind_group(session, chat_id=chat_id, now=now)
+        if org is not None:
+            await audit.record(
+                session,
+                at=now,
+                action="group.unbind",
+                actor_telegram_id=by,
+                org_id=org.id,
+                detail={"chat_id": chat_id, "reason": "bot removed from the group"},
+            )
