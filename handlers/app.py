@@ -91,11 +91,7 @@ class InboxApplication(Application):  # type: ignore[type-arg]
 async def finish_handling(d: Deps, work: inbox.Handling) -> None:
     """After the handlers of an update: handled (if nothing changed) and answered."""
     try:
-        async with d.db.write() as session:
-            if work.marked:
-                await inbox.mark_answered(session, [work.update_id])
-            else:
-                await inbox.mark_handled(session, work.update_id, now=d.clock.now())
+        await inbox.finish(d.db, work.update_id, marked=work.marked, now=d.clock.now())
     except (SQLAlchemyError, OSError) as exc:  # a restart handles it again, or tells them
         log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 

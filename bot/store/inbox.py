@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import riding
+from bot.store.db import Database, riding
 from bot.store.models import InboxUpdate
 
 # Telegram redelivers an unconfirmed update for at most a day; a week is plenty.
@@ -125,6 +125,15 @@ async def prune(session: AsyncSession, *, now: datetime) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def finish(db: Database, update_id: int, *, marked: bool, now: datetime) -> None:
+    """The handlers of an update are done: handled (if nothing changed it yet) and answered."""
+    async with db.write() as session:
+        if marked:
+            await mark_answered(session, [update_id])
+        else:
+            await mark_handled(session, update_id, now=now)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -24,14 +24,11 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, f
 from bot.i18n.texts import Lang, normalise_lang, t
 from bot.ops.deps import Deps
 from bot.rules.buttons import Button, Rows, decode, stored
+from bot.services import visits
 from bot.services.access import (
     Actor,
-    load_actor,
-    mark_blocked,
-    remember_user,
-    user_language,
 )
-from bot.store import audit, conversations, inbox
+from bot.store import inbox
 from bot.store.inbox import current_handling
 from jobs.sender import inline_markup
 
@@ -54,14 +51,13 @@ async def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
     user = update.effective_user
     assert user is not None
     d = deps(context)
-    async with d.db.read() as session:
-        return await load_actor(
-            session,
-            user.id,
-            telegram_language=user.language_code,
-            default_lang=d.settings.language,
-            bootstrap_ids=d.bootstrap_ids,
-        )
+    return await visits.acting(
+        d.db,
+        user.id,
+        telegram_language=user.language_code,
+        default_lang=d.settings.language,
+        bootstrap_ids=d.bootstrap_ids,
+    )
 
 
 # ---------------------------------------------------------------- before every update
@@ -73,31 +69,23 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     now = d.clock.now()
     user = update.effective_user
     person = user is not None and not user.is_bot
-    state: dict[str, Any] = {}
-    expired = False
+    sender = (
+        visits.Person(user.id, user.first_name, user.username, user.language_code)
+        if user is not None and person
+        else None
+    )
     try:
-        async with d.db.write() as session:
-            fresh = await inbox.begin_handling(session, update.update_id, now=now)
-            if fresh and user is not None and person:
-                await remember_user(
-                    session,
-                    telegram_id=user.id,
-                    first_name=user.first_name,
-                    username=user.username,
-                    telegram_language=user.language_code,
-                    now=now,
-                )
-                state, expired = await conversations.load(
-                    session,
-                    user.id,
-                    now=now,
-                    idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
-                )
-    except IntegrityError:  # the same update handled side by side: the other one has it
-        fresh = False
+        arrival = await visits.arrive(
+            d.db,
+            update.update_id,
+            sender,
+            now=now,
+            idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
+        )
     except (SQLAlchemyError, OSError) as exc:  # the database is not there: say so once, stop
         await report_error(update, context, exc)
         raise ApplicationHandlerStop from None
+    fresh, state, expired = arrival.fresh, arrival.state, arrival.expired
     if not fresh:
         log.info("update %s seen before; ignored", update.update_id)
         raise ApplicationHandlerStop
@@ -130,11 +118,7 @@ def in_background(
             own.armed = True
             await work
         d = deps(context)
-        async with d.db.write() as session:
-            if own.marked:
-                await inbox.mark_answered(session, [handling.update_id])
-            else:
-                await inbox.mark_handled(session, handling.update_id, now=d.clock.now())
+        await inbox.finish(d.db, handling.update_id, marked=own.marked, now=d.clock.now())
 
     context.application.create_task(run(), update=update)
 
@@ -171,8 +155,7 @@ async def store_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if dumped == context.user_data.get(_SNAPSHOT):
         return
     d = deps(context)
-    async with d.db.write() as session:
-        await conversations.save(session, user.id, state, now=d.clock.now())
+    await visits.save_conversation(d.db, user.id, state, now=d.clock.now())
     context.user_data[_SNAPSHOT] = dumped
 
 
@@ -252,17 +235,9 @@ async def refuse(
         detail["callback_data"] = (update.callback_query.data or "")[:64]
     elif update.effective_message is not None and update.effective_message.text:
         detail["command"] = update.effective_message.text.split()[0][:64]
-    async with d.db.write() as session:
-        await audit.record(
-            session,
-            at=d.clock.now(),
-            action=action,
-            outcome="denied",
-            actor_telegram_id=actor.telegram_id,
-            actor_member_id=actor.member.id if actor.member else None,
-            org_id=org_id,
-            detail=detail,
-        )
+    await visits.refused(
+        d.db, actor, action=action, org_id=org_id, detail=detail, now=d.clock.now()
+    )
     text = t(actor.lang, key, **params)
     if update.callback_query is not None:
         await toast(update, text, alert=True)
@@ -301,8 +276,7 @@ async def send_private(
         return True
     except Forbidden:
         d = deps(context)
-        async with d.db.write() as session:
-            await mark_blocked(session, telegram_id, now=d.clock.now())
+        await visits.blocked(d.db, telegram_id, now=d.clock.now())
         log.info("user %s has blocked the bot or never started it", telegram_id)
     except TelegramError as exc:
         log.warning("could not message user %s: %s", telegram_id, exc)
@@ -454,9 +428,7 @@ async def _awaiting_timed_out(context: ContextTypes.DEFAULT_TYPE) -> None:
         context.user_data.pop(key, None)
     context.user_data[_SNAPSHOT] = json.dumps({})
     d = deps(context)
-    async with d.db.write() as session:
-        await conversations.clear(session, job.user_id)
-        lang = await user_language(session, job.user_id, d.settings.language) or d.settings.language
+    lang = await visits.end_idle_conversation(d.db, job.user_id, default_lang=d.settings.language)
     await send_private(context, job.user_id, t(lang, "common.timed_out"))
 
 
