@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n.texts import t
-from bot.services.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
-from bot.store.models import OrgKind
+from bot.services import branches
+from bot.services.access import Actor, OrgInfo
 from handlers.kit.common import deps, esc, refuse, reply
 
 
@@ -21,10 +21,8 @@ async def allowed_branch(
     key: str,
 ) -> OrgInfo | None:
     """``org`` when it is a branch the actor manages right now; otherwise refuse and audit."""
-    if org is not None and org.kind == OrgKind.BRANCH.value:
-        async with deps(context).db.read() as session:
-            if await manages_branch(session, actor, org.id):
-                return org
+    if await branches.managed(deps(context).db, actor, org) is not None:
+        return org
     await refuse(update, context, actor, action=action, key=key, org_id=org.id if org else None)
     return None
 
@@ -42,9 +40,8 @@ async def target_branch(
             await reply(update, t(actor.lang, "invite.need_code", command=action))
             return None
     else:
-        async with deps(context).db.read() as session:
-            org = await org_by_code(session, code)
-        if actor.is_admin and (org is None or org.kind != OrgKind.BRANCH.value):
+        org = await branches.by_code(deps(context).db, code)
+        if actor.is_admin and not branches.is_branch(org):
             await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code)))
             return None
     return await allowed_branch(
@@ -60,10 +57,7 @@ async def button_branch(
     action: str,
 ) -> OrgInfo | None:
     """The branch a button names, if it exists and the presser manages it now."""
-    org = None
-    if org_id is not None:
-        async with deps(context).db.read() as session:
-            org = await org_by_id(session, org_id)
+    org = await branches.by_id(deps(context).db, org_id) if org_id is not None else None
     return await allowed_branch(
         update, context, actor, org, action=action, key="common.not_allowed"
     )

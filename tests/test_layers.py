@@ -25,7 +25,6 @@ HANDLER_DB_DEBT = {
     "handlers/app.py": 1,
     "handlers/ask.py": 8,
     "handlers/away.py": 1,
-    "handlers/branch.py": 3,
     "handlers/calendar.py": 2,
     "handlers/help.py": 1,
     "handlers/invite.py": 5,
