@@ -11,10 +11,10 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, period_label, t
 from bot.rules.calendar import Occurrence, Status, period_containing
-from bot.rules.catalogue import DEFAULT_POLICY, Period
+from bot.rules.catalogue import Period
 from bot.services.access import Actor, OrgInfo, administers, org_by_code
 from bot.services.linking import bound_org
-from bot.services.obligations import BranchView, branch_view
+from bot.services.obligations import BranchView, view_of
 from bot.store.models import OrgKind
 from handlers.kit.common import actor_of, deps, esc, refuse, reply
 
@@ -180,12 +180,7 @@ async def _view(
     context: ContextTypes.DEFAULT_TYPE, org: OrgInfo, years: tuple[int, ...] = ()
 ) -> BranchView:
     d = deps(context)
-    async with d.db.read() as session:
-        view = await branch_view(
-            session, org.id, now=d.clock.now(), policy=DEFAULT_POLICY, years=years
-        )
-    assert view is not None
-    return view
+    return await view_of(d.db, org.id, now=d.clock.now(), years=years)
 
 
 async def calendar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

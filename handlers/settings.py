@@ -29,7 +29,7 @@ from bot.rules.buttons import (
     rows_of,
 )
 from bot.rules.calendar import DayRule, parse_day_rule
-from bot.rules.catalogue import DEFAULT_POLICY, Period
+from bot.rules.catalogue import Period
 from bot.services.access import Actor, OrgInfo
 from bot.services.obligations import (
     MAX_REASON,
@@ -37,10 +37,10 @@ from bot.services.obligations import (
     BranchView,
     Effective,
     ObligationError,
-    branch_view,
     set_checkin_mode,
     set_enabled,
     set_theme_rule,
+    view_of,
 )
 from bot.store.models import Org
 from handlers.branch import button_branch, target_branch
@@ -120,10 +120,7 @@ def detail_view(lang: Lang, view: BranchView, e: Effective) -> tuple[str, Rows]:
 
 async def _load(context: ContextTypes.DEFAULT_TYPE, org_id: int) -> BranchView:
     d = deps(context)
-    async with d.db.read() as session:
-        view = await branch_view(session, org_id, now=d.clock.now(), policy=DEFAULT_POLICY)
-    assert view is not None
-    return view
+    return await view_of(d.db, org_id, now=d.clock.now())
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

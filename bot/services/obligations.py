@@ -27,6 +27,7 @@ from bot.rules.calendar import (
 from bot.rules.catalogue import (
     BY_CODE,
     CATALOGUE,
+    DEFAULT_POLICY,
     MIN_COMMITTEE_MEMBERS,
     Obligation,
     Period,
@@ -35,6 +36,7 @@ from bot.rules.catalogue import (
 )
 from bot.rules.workdays import WorkdayCalendar, YearData
 from bot.store import audit
+from bot.store.db import Database
 from bot.store.models import (
     COMMITTEE_ROLES,
     CustomObligation,
@@ -708,3 +710,14 @@ async def branch_view(
         DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None,
         org.checkin_mode,
     )
+
+
+async def view_of(
+    db: Database, org_id: int, *, now: datetime, years: tuple[int, ...] = ()
+) -> BranchView:
+    """A branch's obligations and occurrences as /calendar, /settings and /tasks show them."""
+    async with db.read() as session:
+        view = await branch_view(session, org_id, now=now, policy=DEFAULT_POLICY, years=years)
+    if view is None:
+        raise ObligationError("common.button_invalid")
+    return view
