@@ -21,7 +21,8 @@ from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.rules.buttons import LangChinese, LangEnglish, family
 from bot.rules.commands import visible
-from bot.services.access import Actor, set_language
+from bot.services import visits
+from bot.services.access import Actor
 from handlers.kit.common import (
     actor_of,
     bad_button,
@@ -139,8 +140,7 @@ async def _set(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, lang: Lang
 ) -> None:
     d = deps(context)
-    async with d.db.write() as session:
-        await set_language(session, actor.telegram_id, lang, now=d.clock.now())
+    await visits.choose_language(d.db, actor.telegram_id, lang, now=d.clock.now())
     await refresh_menu(context.bot, await actor_of(update, context))
 
 

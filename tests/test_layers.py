@@ -26,7 +26,6 @@ HANDLER_DB_DEBT = {
     "handlers/ask.py": 8,
     "handlers/away.py": 1,
     "handlers/calendar.py": 1,
-    "handlers/help.py": 1,
     "handlers/invite.py": 5,
     "handlers/kit/common.py": 1,
     "handlers/kit/intake.py": 2,

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.i18n.texts import Lang
-from bot.services.access import Actor, load_actor, mark_blocked, remember_user, user_language
+from bot.services.access import (
+    Actor,
+    load_actor,
+    mark_blocked,
+    remember_user,
+    set_language,
+    user_language,
+)
 from bot.store import audit, conversations, inbox
 from bot.store.db import Database
 
@@ -118,3 +125,9 @@ async def blocked(db: Database, telegram_id: int, *, now: datetime) -> None:
     """This account has blocked the bot (or never started it)."""
     async with db.write() as session:
         await mark_blocked(session, telegram_id, now=now)
+
+
+async def choose_language(db: Database, telegram_id: int, lang: Lang, *, now: datetime) -> None:
+    """/lang: the language this person reads the bot in from now on."""
+    async with db.write() as session:
+        await set_language(session, telegram_id, lang, now=now)
