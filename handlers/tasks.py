@@ -12,10 +12,9 @@ from bot.i18n import names
 from bot.i18n.texts import fmt_date, fmt_moment, period_label, t
 from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Rows
 from bot.rules.calendar import Status
-from bot.rules.catalogue import DEFAULT_POLICY
-from bot.services import collections, meetings, reports
 from bot.services.access import Actor
-from bot.services.obligations import branch_view, obligation_name
+from bot.services.obligations import obligation_name
+from bot.services.todo import of_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
@@ -25,9 +24,9 @@ async def task_lines(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> tuple[
     d = deps(context)
     lang = actor.lang
     tz = d.settings.timezone
-    async with d.db.read() as session:
-        mine = await meetings.tasks_of(session, actor.member.id, now=d.clock.now())
-        view = await branch_view(session, actor.branch.id, now=d.clock.now(), policy=DEFAULT_POLICY)
+    now = d.clock.now()
+    todo = await of_member(d.db, actor, now=now)
+    mine, view = todo.meetings, todo.view
     lines: list[str] = []
     rows: Rows = []
     for m in mine.to_answer:
@@ -61,11 +60,7 @@ async def task_lines(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> tuple[
                     due=fmt_date(lang, occ.last_workday),
                 )
             )
-    now = d.clock.now()
-    async with d.db.read() as session:
-        asked = await collections.open_for(session, actor.member.id, now=now)
-        recent = await reports.recent_of(session, actor.telegram_id, now=now)
-    for c in asked:
+    for c in todo.asked:
         kind = t(lang, names.REPORT_KIND[c.kind])
         key = "tasks.collection_late" if c.deadline < now else "tasks.collection"
         lines.append(
@@ -78,7 +73,7 @@ async def task_lines(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> tuple[
             )
         )
         rows.append([(f"{t(lang, 'ask.submit')} · {kind}", AskSubmit(c.id))])
-    for r in recent:
+    for r in todo.recent:
         kind = t(lang, names.REPORT_KIND[r.kind])
         lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
         rows.append(

@@ -35,7 +35,6 @@ HANDLER_DB_DEBT = {
     "handlers/reports.py": 11,
     "handlers/settings.py": 1,
     "handlers/start.py": 8,
-    "handlers/tasks.py": 2,
     "handlers/upload.py": 1,
 }
 
