@@ -9,7 +9,8 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.i18n.texts import fmt_date, t
 from bot.rules.dates import parse_day
-from bot.services.meetings import MeetingError, set_away
+from bot.services.access import NotAllowed
+from bot.services.meetings import MeetingError, go_away, require_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, reply
 
 
@@ -17,8 +18,10 @@ async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    if actor.member is None:
-        await reply(update, t(actor.lang, "calendar.unlinked"))
+    try:
+        require_member(actor)  # said before anything about the date
+    except NotAllowed as exc:
+        await reply(update, t(actor.lang, exc.key))
         return
     d = deps(context)
     today = d.today()
@@ -31,8 +34,7 @@ async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await reply(update, t(actor.lang, "away.bad_date", value=esc(text[:50])))
         return
     try:
-        async with d.db.write() as session:
-            await set_away(session, actor.member.id, until, today=today)
+        await go_away(d.db, actor, until, today=today)
     except MeetingError as exc:
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return

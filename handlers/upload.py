@@ -12,7 +12,8 @@ from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
 from bot.i18n import names
 from bot.i18n.texts import t
-from bot.services.access import Actor, admin_codes
+from bot.services import branches
+from bot.services.access import Actor
 from bot.services.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
@@ -108,8 +109,7 @@ async def _import(
         context.user_data.pop("roster_csv", None)
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
-    async with d.db.read() as session:
-        roots = await admin_codes(session, actor)
+    roots = await branches.admin_scope(d.db, actor)
     result = await import_roster(
         d.db,
         orgs,

@@ -24,7 +24,6 @@ TOP_LEVEL_ENTRY = {"bot/ops/cli.py"}  # builds and runs the Application for `zhi
 HANDLER_DB_DEBT = {
     "handlers/app.py": 1,
     "handlers/ask.py": 8,
-    "handlers/away.py": 1,
     "handlers/calendar.py": 1,
     "handlers/invite.py": 5,
     "handlers/kit/common.py": 1,
@@ -35,7 +34,6 @@ HANDLER_DB_DEBT = {
     "handlers/reports.py": 11,
     "handlers/settings.py": 1,
     "handlers/start.py": 8,
-    "handlers/upload.py": 1,
 }
 
 

@@ -3,7 +3,14 @@ of use (each call one short read)."""
 
 from __future__ import annotations
 
-from bot.services.access import Actor, OrgInfo, manages_branch, org_by_code, org_by_id
+from bot.services.access import (
+    Actor,
+    OrgInfo,
+    admin_codes,
+    manages_branch,
+    org_by_code,
+    org_by_id,
+)
 from bot.store.db import Database
 from bot.store.models import OrgKind
 
@@ -28,3 +35,9 @@ async def managed(db: Database, actor: Actor, org: OrgInfo | None) -> OrgInfo | 
         return None
     async with db.read() as session:
         return org if await manages_branch(session, actor, org.id) else None
+
+
+async def admin_scope(db: Database, actor: Actor) -> set[str] | None:
+    """The org codes an admin's roster files may touch (None: everything, the operator)."""
+    async with db.read() as session:
+        return await admin_codes(session, actor)

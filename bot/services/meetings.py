@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import Rows, stored
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.access import Actor, require_manager
+from bot.services.access import Actor, NotAllowed, require_manager
 from bot.services.obligations import PERSON_COLUMNS, Person, obligation_name, obligations_for
 from bot.store import audit, outbox
 from bot.store.db import Database
@@ -597,3 +597,17 @@ async def remember_group_card(db: Database, meeting_id: int, message_id: int) ->
     async with db.write() as session:
         meeting = await session.get_one(Meeting, meeting_id)
         meeting.group_message_id = message_id
+
+
+def require_member(actor: Actor) -> int:
+    """The acting member's id; NotAllowed for an account linked to nobody."""
+    if actor.member is None:
+        raise NotAllowed("calendar.unlinked")
+    return actor.member.id
+
+
+async def go_away(db: Database, actor: Actor, until: date | None, *, today: date) -> None:
+    """/away for the acting member (出差/休假): no nudges until ``until``; None ends it."""
+    member_id = require_member(actor)
+    async with db.write() as session:
+        await set_away(session, member_id, until, today=today)
