@@ -12,7 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.exports import charts, ics, ledger
 from bot.i18n import names
-from bot.i18n.texts import Lang, fmt_date, t
+from bot.i18n.texts import Lang, fmt_date, grade_name, t
 from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
 from bot.rules.calendar import Status
 from bot.services.access import Actor, admin_roots, manages_branch, org_by_code
@@ -237,7 +237,7 @@ def assessment_page(
             rank=r.rank,
             name=esc(r.name),
             score=f"{r.score:.1f}",
-            grade=r.grade,
+            grade=grade_name(lang, r.grade),
             mark=t(lang, "assess.interview_mark") if r.interview else "",
         )
         for r in results

@@ -23,20 +23,20 @@ from bot.store.outbox import NewMessage, enqueue, outbox_key
 WHAT_MAX = 40  # characters of the person's message quoted back to them
 
 
-def _whom(payload: dict[str, Any]) -> tuple[int | None, int | None, str | None]:
-    """(chat to tell, the person, what they sent) of a stored update."""
+def _whom(payload: dict[str, Any]) -> tuple[int | None, dict[str, Any], str | None]:
+    """(chat to tell, the sender as Telegram described them, what they sent) of an update."""
     query = payload.get("callback_query")
     if isinstance(query, dict):
-        person = (query.get("from") or {}).get("id")
-        return person, person, None
+        sender = query.get("from") or {}
+        return sender.get("id"), sender, None  # a button: told in their private chat
     for kind in ("message", "edited_message"):
         message = payload.get(kind)
         if isinstance(message, dict):
-            chat = (message.get("chat") or {}).get("id")
-            person = (message.get("from") or {}).get("id")
             text = message.get("text") or message.get("caption")
-            return chat, person, text if isinstance(text, str) else None
-    return None, None, None
+            sender = message.get("from") or {}
+            chat = (message.get("chat") or {}).get("id")
+            return chat, sender, text if isinstance(text, str) else None
+    return None, {}, None
 
 
 async def tell_unanswered(db: Database, *, now: datetime, default_lang: Lang) -> int:
@@ -49,15 +49,14 @@ async def _tell(session: AsyncSession, *, now: datetime, default_lang: Lang) -> 
     owed = await inbox.unanswered(session)
     notices: list[NewMessage] = []
     for update_id, payload in owed:
-        chat, person, text = _whom(payload)
+        chat, sender, text = _whom(payload)
         if not isinstance(chat, int):
             continue
-        lang = default_lang
-        if isinstance(person, int):
-            sender = (payload.get("message") or payload.get("callback_query") or {}).get("from")
-            told = sender.get("language_code") if isinstance(sender, dict) else None
-            chosen = await user_language(session, person, default_lang)
-            lang = chosen or normalise_lang(told, default_lang)
+        person = sender.get("id")
+        chosen = (
+            await user_language(session, person, default_lang) if isinstance(person, int) else None
+        )
+        lang = chosen or normalise_lang(sender.get("language_code"), default_lang)
         what = (
             html.escape(text[:WHAT_MAX], quote=False)
             if text

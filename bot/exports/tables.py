@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from bot.i18n import names
-from bot.i18n.texts import Lang, fmt_date, period_label, t
+from bot.i18n.texts import Lang, fmt_date, grade_name, period_label, t
 from bot.services.assessment import Result
 from bot.services.obligations import BranchView
 
@@ -57,11 +57,6 @@ def calendar_table(lang: Lang, view: BranchView, year: int) -> str:
         )
     title = t(lang, "table.calendar_title", org=view.org_name, code=view.org_code, year=year)
     return title + "\n\n" + table(headers, rows)
-
-
-def grade_name(lang: Lang, grade: str) -> str:
-    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
-    return t(lang, names.GRADE[grade])
 
 
 def part(value: float | None) -> str:

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import polib
 
+from bot.i18n.names import GRADE
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 CATALOGUE_DIR = Path(__file__).resolve().parent
@@ -129,6 +131,11 @@ ROLE_KEYS = {
     "probationary": "role.probationary",
     "activist": "role.activist",
 }
+
+
+def grade_name(lang: Lang, grade: str) -> str:
+    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
+    return t(lang, GRADE[grade])
 
 
 def role_name(lang: Lang, role: str) -> str:

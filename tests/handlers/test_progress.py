@@ -163,6 +163,10 @@ async def test_overview_and_assess_for_admins(
     assert "年份应为" in (await admin.ask("/assess 26")).content
     other = await people["other_admin"].ask("/assess 2026")
     assert "外单位支部" in other.content and "第一党支部" not in other.content
+    await admin.ask("/lang en")
+    english = await admin.ask("/assess 2026")
+    graded = [line for line in english.content.splitlines() if "第一党支部" in line]
+    assert graded and any(f"({g})" in graded[0] for g in ("excellent", "good", "fair", "poor"))
 
 
 async def test_export_workbook_and_calendar_file(
