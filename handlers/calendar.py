@@ -12,11 +12,10 @@ from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, period_label, t
 from bot.rules.calendar import Occurrence, Status, period_containing
 from bot.rules.catalogue import Period
-from bot.services.access import Actor, OrgInfo, administers, org_by_code
-from bot.services.linking import bound_org
+from bot.services.access import Actor, Declined, NotAllowed, OrgInfo
+from bot.services.branches import calendar_of
 from bot.services.obligations import BranchView, view_of
-from bot.store.models import OrgKind
-from handlers.kit.common import actor_of, deps, esc, refuse, reply
+from handlers.kit.common import actor_of, declined, deps, esc, refuse, reply
 
 ICONS = {
     Status.DONE: "✅",
@@ -33,31 +32,19 @@ async def _branch_for(
 ) -> OrgInfo | None:
     """Whose calendar: the group's bound branch, the caller's branch, or ``CODE`` for admins."""
     chat = update.effective_chat
-    d = deps(context)
-    code = context.args[0][:120] if context.args else None
-    async with d.db.read() as session:
-        if chat is not None and chat.type != ChatType.PRIVATE:
-            org = await bound_org(session, chat.id)
-            if org is None:
-                await reply(update, t(actor.lang, "calendar.group_not_bound"))
-                return None
-        elif code is not None and actor.is_admin:
-            org = await org_by_code(session, code)
-            if org is None or org.kind not in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value):
-                await reply(update, t(actor.lang, "invite.no_such_branch", code=esc(code)))
-                return None
-        elif actor.branch is not None:
-            org = actor.branch
-        elif actor.is_admin:
-            await reply(update, t(actor.lang, "invite.need_code", command=action))
-            return None
-        else:
-            await reply(update, t(actor.lang, "calendar.unlinked"))
-            return None
-        own = actor.branch is not None and actor.branch.id == org.id
-        if own or await administers(session, actor, org.id):
-            return org
-    await refuse(update, context, actor, action=action, key="common.not_allowed", org_id=org.id)
+    in_group = chat is not None and chat.type != ChatType.PRIVATE
+    try:
+        return await calendar_of(
+            deps(context).db,
+            actor,
+            group_chat_id=chat.id if in_group and chat is not None else None,
+            code=context.args[0][:120] if context.args else None,
+            command=action,
+        )
+    except Declined as exc:
+        await declined(update, actor.lang, exc)
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action=action, key=exc.key, org_id=exc.org_id)
     return None
 
 

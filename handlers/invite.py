@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
@@ -18,9 +17,8 @@ from bot.rules.buttons import (
     pager,
     rows_of,
 )
-from bot.services import linking
-from bot.services.access import Actor, OrgInfo
-from bot.store.models import InviteKind, Member
+from bot.services import invites
+from bot.services.access import Actor, NotAllowed, OrgInfo
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
@@ -31,6 +29,7 @@ from handlers.kit.common import (
     esc,
     keyboard,
     pressed,
+    refuse,
     reply,
     toast,
 )
@@ -39,27 +38,9 @@ INVITE_PAGE = 8
 ROSTER_PAGE = 20
 
 
-async def _new_link(
-    session: AsyncSession,
-    context: ContextTypes.DEFAULT_TYPE,
-    actor: Actor,
-    *,
-    kind: InviteKind,
-    org_id: int,
-    member_id: int | None,
-) -> str:
-    """Issue a fresh token and return its deep link."""
+def _terms(context: ContextTypes.DEFAULT_TYPE) -> invites.Terms:
     d = deps(context)
-    raw = await linking.issue_token(
-        session,
-        kind=kind,
-        org_id=org_id,
-        member_id=member_id,
-        created_by=actor.telegram_id,
-        now=d.clock.now(),
-        ttl_days=d.settings.invite_ttl_days,
-    )
-    return linking.deep_link(context.bot.username, "m" if kind is InviteKind.MEMBER else "b", raw)
+    return invites.Terms(context.bot.username, d.clock.now(), d.settings.invite_ttl_days)
 
 
 async def _send_qr(update: Update, link: str, caption: str) -> None:
@@ -69,42 +50,33 @@ async def _send_qr(update: Update, link: str, caption: str) -> None:
     await chat.send_photo(InputFile(qr_png(link), filename="invite.png"), caption=caption)
 
 
-def _pages(total: int, size: int) -> int:
-    return max(1, (total + size - 1) // size)
-
-
 async def _invite_page(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
 ) -> tuple[str, Rows]:
     """The text and buttons of one invite page; issues fresh personal tokens for it."""
-    d = deps(context)
     lang = actor.lang
-    async with d.db.write() as session:
-        members = await linking.unlinked_members(session, org.id)
-        pages = _pages(len(members), INVITE_PAGE)
-        page = min(max(page, 0), pages - 1)
-        shown = members[page * INVITE_PAGE : (page + 1) * INVITE_PAGE]
-        lines = [
-            t(
-                lang,
-                "invite.title",
-                org=esc(org.name),
-                count=len(members),
-                page=page + 1,
-                pages=pages,
-            )
-        ]
-        for index, m in enumerate(shown, start=page * INVITE_PAGE + 1):
-            link = await _new_link(
-                session, context, actor, kind=InviteKind.MEMBER, org_id=org.id, member_id=m.id
-            )
-            lines.append(f"{index}. <b>{esc(m.name)}</b> · {role_name(lang, m.role)}\n{esc(link)}")
-    if not members:
+    found = await invites.invite_page(
+        deps(context).db, actor, org.id, page, size=INVITE_PAGE, terms=_terms(context)
+    )
+    title = t(
+        lang,
+        "invite.title",
+        org=esc(org.name),
+        count=found.total,
+        page=found.page + 1,
+        pages=found.pages,
+    )
+    lines = [title]
+    first = found.page * INVITE_PAGE + 1
+    for index, (m, link) in enumerate(found.shown, start=first):
+        lines.append(f"{index}. <b>{esc(m.name)}</b> · {role_name(lang, m.role)}\n{esc(link)}")
+    if not found.total:
         lines.append(t(lang, "invite.all_linked"))
     else:
-        lines.append(t(lang, "invite.footer", days=d.settings.invite_ttl_days))
+        lines.append(t(lang, "invite.footer", days=deps(context).settings.invite_ttl_days))
+    shown = [m for m, _ in found.shown]
     rows = rows_of([(t(lang, "invite.qr", name=m.name[:20]), InviteQr(m.id)) for m in shown], 2)
-    turn = pager(page, pages, lambda p: InvitePage(org.id, p))
+    turn = pager(found.page, found.pages, lambda p: InvitePage(org.id, p))
     if turn:
         rows.append(turn)
     rows.append([(t(lang, "invite.join_link"), InviteJoinLink(org.id))])
@@ -144,24 +116,17 @@ async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def _send_member_qr(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, member_id: int
 ) -> None:
-    d = deps(context)
-    async with d.db.read() as session:
-        member = await session.get(Member, member_id)
-        org_id = member.org_id if member else None
-    org = await button_branch(update, context, actor, org_id, "invite.qr")
-    if org is None or member is None:
+    try:
+        member, link = await invites.member_link(
+            deps(context).db, actor, member_id, terms=_terms(context)
+        )
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="invite.qr", key=exc.key, org_id=exc.org_id)
         return
-    async with d.db.write() as session:
-        unlinked = {m.id for m in await linking.unlinked_members(session, org.id)}
-        link = None
-        if member.id in unlinked:
-            link = await _new_link(
-                session, context, actor, kind=InviteKind.MEMBER, org_id=org.id, member_id=member.id
-            )
     if link is None:
         await toast(update, t(actor.lang, "invite.already_linked", name=member.name), alert=True)
         return
-    days = d.settings.invite_ttl_days
+    days = deps(context).settings.invite_ttl_days
     caption = t(actor.lang, "invite.qr_caption", name=esc(member.name), link=esc(link), days=days)
     await _send_qr(update, link, caption)
 
@@ -169,12 +134,8 @@ async def _send_member_qr(
 async def _send_join_link(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo
 ) -> None:
-    d = deps(context)
-    async with d.db.write() as session:
-        link = await _new_link(
-            session, context, actor, kind=InviteKind.BRANCH, org_id=org.id, member_id=None
-        )
-    days = d.settings.invite_ttl_days
+    link = await invites.join_link(deps(context).db, actor, org.id, terms=_terms(context))
+    days = deps(context).settings.invite_ttl_days
     caption = t(actor.lang, "invite.join_caption", org=esc(org.name), link=esc(link), days=days)
     await _send_qr(update, link, caption)
 
@@ -185,12 +146,10 @@ async def _send_join_link(
 async def _roster_page(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, page: int
 ) -> tuple[str, Rows]:
-    d = deps(context)
     lang = actor.lang
-    async with d.db.read() as session:
-        lines_all = await linking.roster_lines(session, org.id)
+    lines_all = await invites.roster(deps(context).db, actor, org.id)
     active = [r for r in lines_all if r.member.active]
-    pages = _pages(len(lines_all), ROSTER_PAGE)
+    pages = invites.pages_of(len(lines_all), ROSTER_PAGE)
     page = min(max(page, 0), pages - 1)
     out = [
         t(

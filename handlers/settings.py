@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -37,12 +33,11 @@ from bot.services.obligations import (
     BranchView,
     Effective,
     ObligationError,
-    set_checkin_mode,
-    set_enabled,
-    set_theme_rule,
+    choose_theme_rule,
+    switch,
+    toggle_checkin_mode,
     view_of,
 )
-from bot.store.models import Org
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
@@ -167,14 +162,8 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await toast(update)
         await _show(update, main_view(lang, view))
     elif isinstance(button, SettingsCheckinMode):
-        mode = "button" if view.checkin_mode == "code" else "code"
-        await _change(
-            context,
-            org,
-            lambda session, stored, now: set_checkin_mode(
-                session, stored, mode, now=now, by=actor.telegram_id
-            ),
-        )
+        d = deps(context)
+        mode = await toggle_checkin_mode(d.db, actor, org.id, now=d.clock.now())
         await toast(update, t(lang, names.CHECKIN_MODE[mode]))
         await _show(update, main_view(lang, await _load(context, org.id)))
     elif isinstance(button, SettingsThemeDay):
@@ -226,13 +215,8 @@ async def _obligation_action(
             ),
         )
     elif action == "on" and not e.enabled:
-        await _change(
-            context,
-            org,
-            lambda session, stored, now: set_enabled(
-                session, stored, e.ob.code, enabled=True, reason=None, now=now, by=actor.telegram_id
-            ),
-        )
+        d = deps(context)
+        await switch(d.db, actor, org.id, e.ob.code, enabled=True, reason=None, now=d.clock.now())
         await toast(update, t(lang, "settings.turned_on", name=e.ob.name(lang)))
         fresh = await _load(context, org.id)
         current = next(x for x in fresh.obligations if x.ob.code == e.ob.code)
@@ -242,27 +226,11 @@ async def _obligation_action(
         await _show(update, detail_view(lang, view, e))
 
 
-async def _change(
-    context: ContextTypes.DEFAULT_TYPE,
-    org: OrgInfo,
-    change: Callable[[AsyncSession, Org, datetime], Awaitable[None]],
-) -> None:
-    """Apply one change to the branch's obligations, in one transaction."""
-    d = deps(context)
-    async with d.db.write() as session:
-        await change(session, await session.get_one(Org, org.id), d.clock.now())
-
-
 async def _save_rule(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, rule: DayRule | None
 ) -> None:
-    await _change(
-        context,
-        org,
-        lambda session, stored, now: set_theme_rule(
-            session, stored, rule, now=now, by=actor.telegram_id
-        ),
-    )
+    d = deps(context)
+    await choose_theme_rule(d.db, actor, org.id, rule, now=d.clock.now())
 
 
 async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -288,13 +256,8 @@ async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     else:
         code = pending.data["code"]
         try:
-            await _change(
-                context,
-                org,
-                lambda session, stored, now: set_enabled(
-                    session, stored, code, enabled=False, reason=text, now=now, by=actor.telegram_id
-                ),
-            )
+            d = deps(context)
+            await switch(d.db, actor, org.id, code, enabled=False, reason=text, now=d.clock.now())
         except ObligationError as exc:
             await reply(update, t(lang, exc.key, **exc.params))
             return

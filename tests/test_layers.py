@@ -24,15 +24,12 @@ TOP_LEVEL_ENTRY = {"bot/ops/cli.py"}  # builds and runs the Application for `zhi
 HANDLER_DB_DEBT = {
     "handlers/app.py": 1,
     "handlers/ask.py": 8,
-    "handlers/calendar.py": 1,
-    "handlers/invite.py": 5,
     "handlers/kit/common.py": 1,
     "handlers/kit/intake.py": 2,
     "handlers/kit/webhook.py": 1,
     "handlers/meetings.py": 9,
     "handlers/progress.py": 6,
     "handlers/reports.py": 11,
-    "handlers/settings.py": 1,
     "handlers/start.py": 8,
 }
 

@@ -69,10 +69,22 @@ class NotAllowed(Exception):
         self.org_id = org_id
 
 
-async def require_manager(session: AsyncSession, actor: Actor, org_id: int) -> None:
+class Declined(ValueError):
+    """The request cannot be done as asked (not a permission matter). ``key`` and ``params``
+    name the answer in the catalogue; nothing was changed."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+async def require_manager(
+    session: AsyncSession, actor: Actor, org_id: int, *, key: str = "common.managers_only"
+) -> None:
     """Raise NotAllowed unless the actor manages this branch (or administers above it)."""
     if not await manages_branch(session, actor, org_id):
-        raise NotAllowed(org_id=org_id)
+        raise NotAllowed(key, org_id=org_id)
 
 
 def member_info(m: Member) -> MemberInfo:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from bot.services.access import (
     Actor,
+    Declined,
+    NotAllowed,
     OrgInfo,
     admin_codes,
+    administers,
     manages_branch,
     org_by_code,
     org_by_id,
 )
+from bot.services.linking import bound_org
 from bot.store.db import Database
 from bot.store.models import OrgKind
 
@@ -41,3 +45,30 @@ async def admin_scope(db: Database, actor: Actor) -> set[str] | None:
     """The org codes an admin's roster files may touch (None: everything, the operator)."""
     async with db.read() as session:
         return await admin_codes(session, actor)
+
+
+async def calendar_of(
+    db: Database, actor: Actor, *, group_chat_id: int | None, code: str | None, command: str
+) -> OrgInfo:
+    """Whose calendar a command shows: the group's bound branch (``group_chat_id`` when sent
+    in a group), ``code`` for admins, else the caller's own branch. Raises Declined or
+    NotAllowed with the answer to give."""
+    async with db.read() as session:
+        if group_chat_id is not None:
+            org = await bound_org(session, group_chat_id)
+            if org is None:
+                raise Declined("calendar.group_not_bound")
+        elif code is not None and actor.is_admin:
+            org = await org_by_code(session, code)
+            if org is None or org.kind not in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value):
+                raise Declined("invite.no_such_branch", code=code)
+        elif actor.branch is not None:
+            org = actor.branch
+        elif actor.is_admin:
+            raise Declined("invite.need_code", command=command)
+        else:
+            raise Declined("calendar.unlinked")
+        own = actor.branch is not None and actor.branch.id == org.id
+        if own or await administers(session, actor, org.id):
+            return org
+    raise NotAllowed("common.not_allowed", org_id=org.id)

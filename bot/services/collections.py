@@ -19,6 +19,7 @@ from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
 from bot.rules.buttons import AskSubmit, Rows, stored
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
+from bot.services.access import Declined
 from bot.services.obligations import PERSON_COLUMNS, Person, add_record
 from bot.services.reports import KINDS, check_text
 from bot.store import audit, outbox
@@ -43,11 +44,8 @@ DEFAULT_HOUR = time(18, 0)  # a deadline picked as a day ends at 18:00
 SUBMIT_AFTER = timedelta(days=30)  # late submissions are taken for this long after the deadline
 
 
-class CollectionError(ValueError):
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+class CollectionError(Declined):
+    pass
 
 
 def in_audience(person: Person, audience: str) -> bool:

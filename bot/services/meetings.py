@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import Rows, stored
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.access import Actor, NotAllowed, require_manager
+from bot.services.access import Actor, Declined, NotAllowed, require_manager
 from bot.services.obligations import PERSON_COLUMNS, Person, obligation_name, obligations_for
 from bot.store import audit, outbox
 from bot.store.db import Database
@@ -55,11 +55,8 @@ MEETING_KINDS = (
 )
 
 
-class MeetingError(ValueError):
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+class MeetingError(Declined):
+    pass
 
 
 def check_when(starts_at: datetime, now: datetime) -> None:

@@ -35,6 +35,7 @@ from bot.rules.catalogue import (
     Scope,
 )
 from bot.rules.workdays import WorkdayCalendar, YearData
+from bot.services.access import Actor, Declined, require_manager
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import (
@@ -453,13 +454,8 @@ def obligation_name(code: str, lang: Lang) -> str:
 # ---------------------------------------------------------------- changing a branch's obligations
 
 
-class ObligationError(ValueError):
-    """A change that cannot be made; ``key`` names the text that says why."""
-
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+class ObligationError(Declined):
+    pass
 
 
 MIN_REASON, MAX_REASON = 2, 200
@@ -617,6 +613,47 @@ async def set_checkin_mode(
         org_id=org.id,
         detail={"mode": mode},
     )
+
+
+async def _managed_org(session: AsyncSession, actor: Actor, org_id: int) -> Org:
+    await require_manager(session, actor, org_id)
+    return await session.get_one(Org, org_id)
+
+
+async def switch(
+    db: Database,
+    actor: Actor,
+    org_id: int,
+    code: str,
+    *,
+    enabled: bool,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """A manager turns an obligation of the branch off (with a reason) or back on."""
+    async with db.write() as session:
+        org = await _managed_org(session, actor, org_id)
+        await set_enabled(
+            session, org, code, enabled=enabled, reason=reason, now=now, by=actor.telegram_id
+        )
+
+
+async def choose_theme_rule(
+    db: Database, actor: Actor, org_id: int, rule: DayRule | None, *, now: datetime
+) -> None:
+    """A manager fixes (or clears) the day the branch's 主题党日 is held."""
+    async with db.write() as session:
+        org = await _managed_org(session, actor, org_id)
+        await set_theme_rule(session, org, rule, now=now, by=actor.telegram_id)
+
+
+async def toggle_checkin_mode(db: Database, actor: Actor, org_id: int, *, now: datetime) -> str:
+    """A manager switches check-in between button and code; the mode now in force."""
+    async with db.write() as session:
+        org = await _managed_org(session, actor, org_id)
+        mode = "button" if org.checkin_mode == "code" else "code"
+        await set_checkin_mode(session, org, mode, now=now, by=actor.telegram_id)
+        return mode
 
 
 async def add_record(

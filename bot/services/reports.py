@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.access import Declined
 from bot.services.meetings import MEETING_KINDS, QUORUM_FOR, tally
 from bot.services.obligations import add_record
 from bot.store import audit
@@ -68,11 +69,8 @@ DATED_KINDS = frozenset({*BRANCH_RECORDS, *SECRETARY_RECORDS, *COMMITTEE_RECORDS
 MEETING_TICKS = (*MEETING_KINDS, "democratic_review")
 
 
-class ReportError(ValueError):
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+class ReportError(Declined):
+    pass
 
 
 def kinds_for(role: str | None, *, committee_admin: bool = False) -> list[str]:

@@ -27,6 +27,8 @@ from bot.rules.buttons import Button, Rows, decode, stored
 from bot.services import visits
 from bot.services.access import (
     Actor,
+    Declined,
+    NotAllowed,
 )
 from bot.store import inbox
 from bot.store.inbox import current_handling
@@ -218,6 +220,16 @@ async def toast(update: Update, text: str | None = None, *, alert: bool = False)
         await query.answer(text, show_alert=alert)
 
 
+async def declined(update: Update, lang: Lang, exc: Declined) -> None:
+    """Say why a request could not be done: a toast on a button, else a reply (user-supplied
+    values escaped)."""
+    if update.callback_query is not None:
+        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+    else:
+        safe = {k: esc(v) if isinstance(v, str) else v for k, v in exc.params.items()}
+        await reply(update, t(lang, exc.key, **safe))
+
+
 async def refuse(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
@@ -300,8 +312,33 @@ async def bad_button(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: 
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """PTB's error handler: see ``report_error``."""
-    await report_error(update, context, context.error)
+    """PTB's error handler. A refusal or a declined request a service raised that the handler
+    did not catch is answered as such (audited, in the user's language); anything else is an
+    error: see ``report_error``."""
+    error = context.error
+    if isinstance(update, Update) and isinstance(error, NotAllowed | Declined):
+        actor = await actor_of(update, context)
+        if isinstance(error, NotAllowed):
+            await refuse(
+                update,
+                context,
+                actor,
+                action=_action_of(update),
+                key=error.key,
+                org_id=error.org_id,
+            )
+        else:
+            await declined(update, actor.lang, error)
+        return
+    await report_error(update, context, error)
+
+
+def _action_of(update: Update) -> str:
+    """What was asked, for the audit log: the button's family and action, or the command."""
+    if update.callback_query is not None:
+        return ".".join((update.callback_query.data or "?").split(":")[:2])[:40]
+    text = update.effective_message.text if update.effective_message else None
+    return (text or "?").split()[0].lstrip("/").split("@")[0][:40]
 
 
 async def report_error(
