@@ -15,15 +15,15 @@ from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, grade_name, t
 from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
 from bot.rules.calendar import Status
-from bot.services.access import Actor, admin_roots, manages_branch, org_by_code
-from bot.services.assessment import GRADES, Result, assess
+from bot.services.access import Actor, Declined, NotAllowed
+from bot.services.assessment import GRADES, Result, assessed_for
 from bot.services.obligations import obligation_name
-from bot.services.progress import branch_status, overview, quarter_of
-from bot.store.models import OrgKind
+from bot.services.progress import overview_for, quarter_of, status_of
 from handlers.branch import target_branch
 from handlers.kit.common import (
     actor_of,
     bad_button,
+    declined,
     deps,
     edit_or_send,
     ensure_private,
@@ -61,8 +61,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     d = deps(context)
     lang = actor.lang
-    async with d.db.read() as session:
-        view = await branch_status(session, info.id, now=d.clock.now())
+    view = await status_of(d.db, actor, info.id, now=d.clock.now())
     lines = [t(lang, "status.title", branch=esc(view.name), day=fmt_date(lang, view.today))]
     labels: list[str] = []
     shares: list[float] = []
@@ -141,13 +140,13 @@ async def overview_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def _overview(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, page: int, *, with_chart: bool
 ) -> None:
-    if not actor.is_admin:
-        await refuse(update, context, actor, action="overview", key="common.admins_only")
-        return
     d = deps(context)
     lang = actor.lang
-    async with d.db.read() as session:
-        view = await overview(session, admin_roots(actor), now=d.clock.now())
+    try:
+        view = await overview_for(d.db, actor, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="overview", key=exc.key)
+        return
     if not view.rows:
         await reply(update, t(lang, "overview.none"))
         return
@@ -204,18 +203,13 @@ async def assess_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _assess(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, year: int, page: int
 ) -> None:
-    if not actor.is_admin:
-        await refuse(update, context, actor, action="assess", key="common.admins_only")
-        return
     d = deps(context)
     lang = actor.lang
-    async with d.db.read() as session:
-        results = await assess(
-            session,
-            year=year,
-            roots=admin_roots(actor),
-            now=d.clock.now(),
-        )
+    try:
+        results = await assessed_for(d.db, actor, year, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="assess", key=exc.key)
+        return
     if not results:
         await reply(update, t(lang, "overview.none"))
         return
@@ -297,28 +291,17 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if year is None or len(codes) > 1 or len(args) > 2:
         await reply(update, t(lang, "export.usage"))
         return
-    async with d.db.read() as session:
-        if codes:
-            info = await org_by_code(session, codes[0][:120])
-            allowed = info is not None and await manages_branch(session, actor, info.id)
-        elif actor.is_manager and actor.branch is not None:
-            info, allowed = actor.branch, True
-        else:
-            info, allowed = None, False
-    if info is None or not allowed:
-        key = "export.need_code" if not codes and actor.is_admin else "common.managers_only"
-        await refuse(
-            update, context, actor, action="export", key=key, org_id=info.id if info else None
-        )
-        return
-    if info.kind == OrgKind.GROUP.value:  # a 党小组's records are in its branch's ledger
-        await reply(update, t(lang, "export.usage"))
-        return
     try:
-        async with d.db.read() as session:
-            data = await ledger.export(session, info.id, year, now=d.clock.now())
+        code = codes[0][:120] if codes else None
+        info, data = await ledger.workbook_for(d.db, actor, code, year, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="export", key=exc.key, org_id=exc.org_id)
+        return
+    except Declined as exc:
+        await declined(update, lang, exc)
+        return
     except OSError as exc:
-        log.error("export of %s failed: %s", info.code, exc)
+        log.error("export of %s for %s failed: %s", code or "the own branch", year, exc)
         await reply(
             update, t(lang, "export.failed", reason=esc(exc.strerror or type(exc).__name__))
         )
@@ -335,19 +318,12 @@ async def ics_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    if actor.member is None or actor.branch is None:
-        await reply(update, t(actor.lang, "calendar.unlinked"))
-        return
     d = deps(context)
-    branch = actor.branch
-    async with d.db.read() as session:
-        data = await ics.export(
-            session,
-            branch.id,
-            now=d.clock.now(),
-            lang=actor.lang,
-            member=actor.member.member_code or actor.member.name,
-        )
+    try:
+        branch, data = await ics.of_member(d.db, actor, now=d.clock.now())
+    except Declined as exc:
+        await declined(update, actor.lang, exc)
+        return
     message = update.effective_message
     assert message is not None
     await message.reply_document(

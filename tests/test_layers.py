@@ -28,7 +28,6 @@ HANDLER_DB_DEBT = {
     "handlers/kit/intake.py": 2,
     "handlers/kit/webhook.py": 1,
     "handlers/meetings.py": 9,
-    "handlers/progress.py": 6,
     "handlers/reports.py": 11,
     "handlers/start.py": 8,
 }

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n.texts import Lang, period_label, t
 from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services.access import Actor, Declined, OrgInfo
 from bot.services.obligations import load_workdays, obligation_name, org_occurrences
+from bot.store.db import Database
 from bot.store.models import Meeting, Org, OrgKind
 
 MEETING_LENGTH = timedelta(hours=2)
@@ -90,3 +92,18 @@ async def export(
             cal.add_component(event)
     data: bytes = cal.to_ical()
     return data
+
+
+async def of_member(db: Database, actor: Actor, *, now: datetime) -> tuple[OrgInfo, bytes]:
+    """/ics: a linked member's branch calendar with their own items."""
+    if actor.member is None or actor.branch is None:
+        raise Declined("calendar.unlinked")
+    async with db.read() as session:
+        data = await export(
+            session,
+            actor.branch.id,
+            now=now,
+            lang=actor.lang,
+            member=actor.member.member_code or actor.member.name,
+        )
+    return actor.branch, data

@@ -29,8 +29,10 @@ from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.rules.workbook import append_row
 from bot.services import meetings
+from bot.services.access import Actor, Declined, NotAllowed, OrgInfo, manages_branch, org_by_code
 from bot.services.assessment import Result, assess, branches_under
 from bot.services.obligations import load_workdays, member_key, obligation_name, org_occurrences
+from bot.store.db import Database
 from bot.store.models import Attendance, Meeting, Member, Org, OrgKind, Record, RecordObligation
 
 # The ledger is the inspector's workbook and reads in Chinese (SPEC §9); every word in it
@@ -454,3 +456,24 @@ async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+async def workbook_for(
+    db: Database, actor: Actor, code: str | None, year: int, *, now: datetime
+) -> tuple[OrgInfo, bytes]:
+    """/export: the ledger of the caller's own branch (managers) or of ``code`` (a branch or
+    committee the caller manages or administers). Raises NotAllowed or Declined."""
+    async with db.read() as session:
+        if code is not None:
+            info = await org_by_code(session, code)
+            allowed = info is not None and await manages_branch(session, actor, info.id)
+        elif actor.is_manager and actor.branch is not None:
+            info, allowed = actor.branch, True
+        else:
+            info, allowed = None, False
+        if info is None or not allowed:
+            key = "export.need_code" if code is None and actor.is_admin else "common.managers_only"
+            raise NotAllowed(key, org_id=info.id if info else None)
+        if info.kind == OrgKind.GROUP.value:  # a 党小组's records are in its branch's ledger
+            raise Declined("export.usage")
+        return info, await export(session, info.id, year, now=now)

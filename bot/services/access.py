@@ -87,6 +87,12 @@ async def require_manager(
         raise NotAllowed(key, org_id=org_id)
 
 
+def require_admin(actor: Actor) -> None:
+    """Raise NotAllowed unless the actor administers some part of the org tree."""
+    if not actor.is_admin:
+        raise NotAllowed("common.admins_only")
+
+
 def member_info(m: Member) -> MemberInfo:
     return MemberInfo(m.id, m.name, m.role, m.org_id, m.group_id, m.member_code, m.active)
 

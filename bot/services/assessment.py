@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
+from bot.services.access import Actor, admin_roots, require_admin
 from bot.services.obligations import (
     Effective,
     Person,
@@ -29,6 +30,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
+from bot.store.db import Database
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,
@@ -404,3 +406,10 @@ async def assess(
         session, branches, start=start, end=end, now=now, cal=cal, rules=rules
     )
     return rank([(i, *score(i, rules)) for i in inputs], rules)
+
+
+async def assessed_for(db: Database, actor: Actor, year: int, *, now: datetime) -> list[Result]:
+    """/assess: the year's assessment of the branches an admin oversees."""
+    require_admin(actor)
+    async with db.read() as session:
+        return await assess(session, year=year, roots=admin_roots(actor), now=now)

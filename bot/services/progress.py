@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import CATALOGUE, DEFAULT_POLICY
 from bot.services import collections
+from bot.services.access import Actor, admin_roots, require_admin, require_manager
 from bot.services.assessment import (
     Result,
     assess,
@@ -25,6 +26,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
+from bot.store.db import Database
 from bot.store.models import Org
 
 
@@ -186,3 +188,17 @@ async def overview(session: AsyncSession, roots: list[int] | None, *, now: datet
         for r in quarter
     ]
     return Overview(today, order, rows)
+
+
+async def status_of(db: Database, actor: Actor, org_id: int, *, now: datetime) -> BranchStatus:
+    """/status: a branch's progress this period, for those who manage it."""
+    async with db.read() as session:
+        await require_manager(session, actor, org_id)
+        return await branch_status(session, org_id, now=now)
+
+
+async def overview_for(db: Database, actor: Actor, *, now: datetime) -> Overview:
+    """/overview: every branch an admin oversees, ranked for the quarter."""
+    require_admin(actor)
+    async with db.read() as session:
+        return await overview(session, admin_roots(actor), now=now)
