@@ -18,22 +18,9 @@ from telegram.ext import (
 from bot.i18n import names
 from bot.i18n.texts import Lang, role_name, t
 from bot.rules.buttons import JoinApprove, JoinReject, LinkNo, LinkYes, Rows, family
-from bot.rules.catalogue import DEFAULT_POLICY
-from bot.services import linking
-from bot.services.access import (
-    Actor,
-    MemberInfo,
-    OrgInfo,
-    admins_above,
-    branch_managers,
-    manages_branch,
-    org_by_id,
-    org_names,
-    user_language,
-)
-from bot.services.obligations import branch_view
-from bot.store import audit
-from bot.store.models import InviteKind
+from bot.services import branches, linking
+from bot.services.access import Actor, MemberInfo, NotAllowed, OrgInfo
+from bot.services.todo import of_member
 from handlers.calendar import upcoming_lines
 from handlers.help import refresh_menu
 from handlers.kit.common import (
@@ -75,6 +62,7 @@ def _token_problem(lang: Lang, check: linking.TokenCheck) -> str:
 
 async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> str:
     lang = actor.lang
+    d = deps(context)
     if actor.member is not None and actor.branch is not None:
         lines = [
             t(
@@ -85,22 +73,17 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
                 role=role_name(lang, actor.member.role),
             ),
         ]
-        tasks, _ = await task_lines(context, actor)
+        now = d.clock.now()
+        todo = await of_member(d.db, actor, now=now)
+        tasks, _ = task_lines(actor, todo, now=now, tz=d.settings.timezone)
         lines.append(
             "\n".join([t(lang, "tasks.title"), *tasks]) if tasks else t(lang, "home.no_tasks")
         )
-        d = deps(context)
-        async with d.db.read() as session:
-            view = await branch_view(
-                session, actor.branch.id, now=d.clock.now(), policy=DEFAULT_POLICY
-            )
-        upcoming = upcoming_lines(lang, view, actor) if view else []
+        upcoming = upcoming_lines(lang, todo.view, actor) if todo.view else []
         if upcoming:
             lines.append("\n".join([t(lang, "home.upcoming"), *upcoming]))
     elif actor.is_admin:
-        d = deps(context)
-        async with d.db.read() as session:
-            names = await org_names(session, sorted(actor.admin_org_ids))
+        names = await branches.admin_org_names(d.db, actor)
         scope = t(lang, "home.all_orgs") if actor.is_bootstrap else "、".join(esc(n) for n in names)
         lines = [t(lang, "home.admin", orgs=scope), t(lang, "help.import_hint")]
     else:
@@ -128,10 +111,9 @@ async def _start_with_payload(
         await reply(update, t(actor.lang, "link.malformed"))
         return
     d = deps(context)
-    async with d.db.read() as session:
-        check = await linking.check_token(
-            session, InviteKind.MEMBER, parsed[1], telegram_id=actor.telegram_id, now=d.clock.now()
-        )
+    check = await linking.check_invite(
+        d.db, "m", parsed[1], telegram_id=actor.telegram_id, now=d.clock.now()
+    )
     if check.state is not linking.TokenState.OK or check.member is None or check.org is None:
         await reply(update, _token_problem(actor.lang, check))
         return
@@ -160,20 +142,7 @@ async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await bad_button(update, context, actor)
         return
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        check = await linking.redeem_member_token(
-            session, button.token, telegram_id=actor.telegram_id, now=now
-        )
-        if check.state is linking.TokenState.OK and check.member is not None:
-            await audit.record(
-                session,
-                at=now,
-                action="link.invite",
-                actor_telegram_id=actor.telegram_id,
-                actor_member_id=check.member.id,
-                org_id=check.member.org_id,
-            )
+    check = await linking.redeem(d.db, actor, button.token, now=d.clock.now())
     await toast(update)
     if check.state is not linking.TokenState.OK or check.member is None or check.org is None:
         await edit_or_send(update, _token_problem(actor.lang, check))
@@ -192,10 +161,9 @@ async def join_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         await reply(update, t(actor.lang, "link.malformed"))
         return ConversationHandler.END
     d = deps(context)
-    async with d.db.read() as session:
-        check = await linking.check_token(
-            session, InviteKind.BRANCH, parsed[1], telegram_id=actor.telegram_id, now=d.clock.now()
-        )
+    check = await linking.check_invite(
+        d.db, "b", parsed[1], telegram_id=actor.telegram_id, now=d.clock.now()
+    )
     if check.state is not linking.TokenState.OK or check.org is None:
         await reply(update, _token_problem(actor.lang, check))
         return ConversationHandler.END
@@ -215,96 +183,54 @@ async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         return ASK_NAME
     raw = context.user_data.get("join_token", "")
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        check = await linking.check_token(
-            session, InviteKind.BRANCH, raw, telegram_id=actor.telegram_id, now=now
-        )
-        if check.state is not linking.TokenState.OK or check.org is None or check.token_id is None:
-            await reply(update, _token_problem(actor.lang, check))
-            return ConversationHandler.END
-        org = check.org
-        matches = await linking.match_unlinked(session, org.id, typed)
-        if not matches:
-            await reply(
-                update,
-                t(
-                    actor.lang,
-                    "join.no_match",
-                    name=esc(linking.normalise_name(typed)),
-                    org=esc(org.name),
-                ),
-            )
-            return ASK_NAME
-        state, request_id = await linking.create_join_request(
-            session,
-            token_id=check.token_id,
-            org_id=org.id,
-            telegram_id=actor.telegram_id,
-            typed_name=typed,
-            now=now,
-        )
-        managers = [tg for _, tg in await branch_managers(session, org.id)]
-        if not managers:
-            managers = await admins_above(session, org.id, d.bootstrap_ids)
-        if state is linking.JoinState.CREATED:
-            await audit.record(
-                session,
-                at=now,
-                action="join.request",
-                actor_telegram_id=actor.telegram_id,
-                org_id=org.id,
-                detail={"request": request_id, "name": linking.normalise_name(typed)},
-            )
+    ask = await linking.request_join(
+        d.db,
+        actor,
+        raw,
+        typed,
+        now=d.clock.now(),
+        bootstrap_ids=d.bootstrap_ids,
+        default_lang=d.settings.language,
+    )
+    org = ask.check.org
+    if ask.check.state is not linking.TokenState.OK or org is None:
+        await reply(update, _token_problem(actor.lang, ask.check))
+        return ConversationHandler.END
+    if ask.request_id is None:
+        name = esc(linking.normalise_name(typed))
+        await reply(update, t(actor.lang, "join.no_match", name=name, org=esc(org.name)))
+        return ASK_NAME
     context.user_data.pop("join_token", None)
-    if state is linking.JoinState.PENDING_EXISTS:
+    if ask.state is linking.JoinState.PENDING_EXISTS:
         await reply(update, t(actor.lang, "join.already_pending"))
         return ConversationHandler.END
     user = update.effective_user
     assert user is not None
-    await _notify_managers(
-        context, managers, request_id, org.name, typed, user.full_name, user.username, matches
-    )
+    account = esc(user.full_name) + (f" (@{esc(user.username)})" if user.username else "")
+    for telegram_id, lang in ask.deciders:
+        text, rows = _join_notice(lang, ask, typed, account)
+        await send_private(context, telegram_id, text, keyboard(rows))
     await reply(update, t(actor.lang, "join.submitted", org=esc(org.name)))
     return ConversationHandler.END
 
 
-async def _notify_managers(
-    context: ContextTypes.DEFAULT_TYPE,
-    recipients: list[int],
-    request_id: int,
-    org_name: str,
-    typed: str,
-    full_name: str,
-    username: str | None,
-    matches: list[MemberInfo],
-) -> None:
-    d = deps(context)
-    for telegram_id in recipients:
-        async with d.db.read() as session:
-            lang = (
-                await user_language(session, telegram_id, d.settings.language)
-                or d.settings.language
+def _join_notice(lang: Lang, ask: linking.JoinAsk, typed: str, account: str) -> tuple[str, Rows]:
+    """What a decider is sent: who asks to join as whom, a button per matching member."""
+    assert ask.request_id is not None and ask.check.org is not None
+    request_id = ask.request_id
+    rows: Rows = [
+        [
+            (
+                t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"),
+                JoinApprove(request_id, m.id),
             )
-        account = esc(full_name) + (f" (@{esc(username)})" if username else "")
-        rows: Rows = [
-            [
-                (
-                    t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"),
-                    JoinApprove(request_id, m.id),
-                )
-            ]
-            for m in matches[:5]
         ]
-        rows.append([(t(lang, "join.reject"), JoinReject(request_id))])
-        text = t(
-            lang,
-            "join.request",
-            org=esc(org_name),
-            name=esc(linking.normalise_name(typed)),
-            account=account,
-        )
-        await send_private(context, telegram_id, text, keyboard(rows))
+        for m in ask.matches[:5]
+    ]
+    rows.append([(t(lang, "join.reject"), JoinReject(request_id))])
+    name = esc(linking.normalise_name(typed))
+    org = esc(ask.check.org.name)
+    return t(lang, "join.request", org=org, name=name, account=account), rows
 
 
 def _parse_join_button(update: Update) -> tuple[bool, int, int | None] | None:
@@ -325,45 +251,22 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     approve, request_id, member_id = parsed
     d = deps(context)
-    now = d.clock.now()
-    decision: linking.JoinDecision | None = None
-    denied_org: int | None = None
-    async with d.db.write() as session:
-        request = await linking.join_request(session, request_id)
-        if request is None or not await manages_branch(session, actor, request.org_id):
-            denied_org = request.org_id if request else None
-        else:
-            decision = await linking.decide_join(
-                session,
-                request,
-                approve=approve,
-                member_id=member_id,
-                decided_by=actor.telegram_id,
-                now=now,
-            )
-            if decision.state in (linking.JoinState.APPROVED, linking.JoinState.REJECTED):
-                await audit.record(
-                    session,
-                    at=now,
-                    action=f"join.{decision.state.value}",
-                    actor_telegram_id=actor.telegram_id,
-                    org_id=decision.org_id,
-                    detail={"request": request_id, "member": member_id},
-                )
-            requester_lang = await user_language(session, decision.telegram_id, d.settings.language)
-            org = await org_by_id(session, decision.org_id)
-    if decision is None:
-        await refuse(
-            update,
-            context,
+    try:
+        decided = await linking.decide(
+            d.db,
             actor,
-            action="join.decide",
-            key="common.not_allowed",
-            org_id=denied_org,
+            request_id,
+            approve=approve,
+            member_id=member_id,
+            now=d.clock.now(),
+            default_lang=d.settings.language,
         )
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="join.decide", key=exc.key, org_id=exc.org_id)
         return
+    decision, org = decided.decision, decided.org
     await toast(update)
-    lang = requester_lang or d.settings.language
+    lang = decided.requester_lang
     org_name = esc(org.name if org else "")
     if decision.state is linking.JoinState.APPROVED and decision.member is not None and org:
         member = decision.member

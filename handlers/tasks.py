@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from telegram import Update
@@ -14,18 +15,14 @@ from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Rows
 from bot.rules.calendar import Status
 from bot.services.access import Actor
 from bot.services.obligations import obligation_name
-from bot.services.todo import of_member
+from bot.services.todo import Todo, of_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
-async def task_lines(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> tuple[list[str], Rows]:
+def task_lines(actor: Actor, todo: Todo, *, now: datetime, tz: str) -> tuple[list[str], Rows]:
     """The lines of /tasks and the buttons for the meetings to answer."""
-    assert actor.member is not None and actor.branch is not None
-    d = deps(context)
+    assert actor.member is not None
     lang = actor.lang
-    tz = d.settings.timezone
-    now = d.clock.now()
-    todo = await of_member(d.db, actor, now=now)
     mine, view = todo.meetings, todo.view
     lines: list[str] = []
     rows: Rows = []
@@ -92,7 +89,10 @@ async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if actor.member is None or actor.branch is None:
         await reply(update, t(actor.lang, "calendar.unlinked"))
         return
-    lines, rows = await task_lines(context, actor)
+    d = deps(context)
+    now = d.clock.now()
+    todo = await of_member(d.db, actor, now=now)
+    lines, rows = task_lines(actor, todo, now=now, tz=d.settings.timezone)
     text = "\n".join([t(actor.lang, "tasks.title"), *(lines or [t(actor.lang, "home.no_tasks")])])
     await reply(update, text, keyboard(rows) if rows else None)
 

@@ -29,7 +29,6 @@ HANDLER_DB_DEBT = {
     "handlers/kit/webhook.py": 1,
     "handlers/meetings.py": 9,
     "handlers/reports.py": 11,
-    "handlers/start.py": 8,
 }
 
 

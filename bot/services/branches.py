@@ -13,6 +13,7 @@ from bot.services.access import (
     manages_branch,
     org_by_code,
     org_by_id,
+    org_names,
 )
 from bot.services.linking import bound_org
 from bot.store.db import Database
@@ -72,3 +73,9 @@ async def calendar_of(
         if own or await administers(session, actor, org.id):
             return org
     raise NotAllowed("common.not_allowed", org_id=org.id)
+
+
+async def admin_org_names(db: Database, actor: Actor) -> list[str]:
+    """The names of the orgs an admin administers, for their home screen."""
+    async with db.read() as session:
+        return await org_names(session, sorted(actor.admin_org_ids))

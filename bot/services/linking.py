@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import re
@@ -13,14 +14,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n.texts import Lang
 from bot.services.access import (
     Actor,
     MemberInfo,
     NotAllowed,
     OrgInfo,
+    admins_above,
+    branch_managers,
     manages_branch,
     member_info,
+    org_by_id,
     org_info,
+    user_language,
 )
 from bot.store import audit
 from bot.store.db import Database
@@ -429,3 +435,136 @@ async def bot_removed(db: Database, chat_id: int, *, by: int, now: datetime) -> 
                 org_id=org.id,
                 detail={"chat_id": chat_id, "reason": "bot removed from the group"},
             )
+
+
+# ---------------------------------------------------------------- links and joining
+# Use-cases for /start m_… and /start b_…: one transaction each, audited with the change.
+
+
+LINK_KINDS = {"m": InviteKind.MEMBER, "b": InviteKind.BRANCH}  # the deep link's prefix
+
+
+async def check_invite(
+    db: Database, prefix: str, raw: str, *, telegram_id: int, now: datetime
+) -> TokenCheck:
+    """What a link (``m_``: personal, ``b_``: branch) would do for this account, changing
+    nothing."""
+    async with db.read() as session:
+        return await check_token(session, LINK_KINDS[prefix], raw, telegram_id=telegram_id, now=now)
+
+
+async def redeem(db: Database, actor: Actor, raw: str, *, now: datetime) -> TokenCheck:
+    """Link the actor's account to the member a personal invite names, if it still may."""
+    async with db.write() as session:
+        check = await redeem_member_token(session, raw, telegram_id=actor.telegram_id, now=now)
+        if check.state is TokenState.OK and check.member is not None:
+            await audit.record(
+                session,
+                at=now,
+                action="link.invite",
+                actor_telegram_id=actor.telegram_id,
+                actor_member_id=check.member.id,
+                org_id=check.member.org_id,
+            )
+    return check
+
+
+@dataclass(frozen=True)
+class JoinAsk:
+    check: TokenCheck  # the branch link; not OK: nothing was asked
+    matches: list[MemberInfo]  # unlinked members with the typed name; none: nothing was asked
+    state: JoinState | None = None  # CREATED, or PENDING_EXISTS (asked before)
+    request_id: int | None = None
+    deciders: list[tuple[int, Lang]] = dataclasses.field(default_factory=list)
+
+
+async def request_join(
+    db: Database,
+    actor: Actor,
+    raw: str,
+    typed: str,
+    *,
+    now: datetime,
+    bootstrap_ids: frozenset[int],
+    default_lang: Lang,
+) -> JoinAsk:
+    """Ask to join the branch of a join link as the member ``typed`` names; the branch's
+    managers (or, with none, the admins above) decide. Audited when created."""
+    async with db.write() as session:
+        check = await check_token(
+            session, InviteKind.BRANCH, raw, telegram_id=actor.telegram_id, now=now
+        )
+        if check.state is not TokenState.OK or check.org is None or check.token_id is None:
+            return JoinAsk(check, [])
+        org = check.org
+        matches = await match_unlinked(session, org.id, typed)
+        if not matches:
+            return JoinAsk(check, [])
+        state, request_id = await create_join_request(
+            session,
+            token_id=check.token_id,
+            org_id=org.id,
+            telegram_id=actor.telegram_id,
+            typed_name=typed,
+            now=now,
+        )
+        ids = [tg for _, tg in await branch_managers(session, org.id)]
+        if not ids:
+            ids = await admins_above(session, org.id, bootstrap_ids)
+        deciders = [
+            (tg, await user_language(session, tg, default_lang) or default_lang) for tg in ids
+        ]
+        if state is JoinState.CREATED:
+            await audit.record(
+                session,
+                at=now,
+                action="join.request",
+                actor_telegram_id=actor.telegram_id,
+                org_id=org.id,
+                detail={"request": request_id, "name": normalise_name(typed)},
+            )
+    return JoinAsk(check, matches, state, request_id, deciders)
+
+
+@dataclass(frozen=True)
+class Decided:
+    decision: JoinDecision
+    org: OrgInfo | None
+    requester_lang: Lang
+
+
+async def decide(
+    db: Database,
+    actor: Actor,
+    request_id: int,
+    *,
+    approve: bool,
+    member_id: int | None,
+    now: datetime,
+    default_lang: Lang,
+) -> Decided:
+    """A manager of the branch approves (as one member) or rejects a join request."""
+    async with db.write() as session:
+        request = await join_request(session, request_id)
+        if request is None or not await manages_branch(session, actor, request.org_id):
+            raise NotAllowed("common.not_allowed", org_id=request.org_id if request else None)
+        decision = await decide_join(
+            session,
+            request,
+            approve=approve,
+            member_id=member_id,
+            decided_by=actor.telegram_id,
+            now=now,
+        )
+        if decision.state in (JoinState.APPROVED, JoinState.REJECTED):
+            await audit.record(
+                session,
+                at=now,
+                action=f"join.{decision.state.value}",
+                actor_telegram_id=actor.telegram_id,
+                org_id=decision.org_id,
+                detail={"request": request_id, "member": member_id},
+            )
+        requester_lang = await user_language(session, decision.telegram_id, default_lang)
+        org = await org_by_id(session, decision.org_id)
+    return Decided(decision, org, requester_lang or default_lang)
