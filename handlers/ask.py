@@ -30,9 +30,9 @@ from bot.rules.buttons import (
 )
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
+from bot.services.access import NotAllowed
 from bot.services.collections import CollectionError
 from bot.services.reports import KINDS, ReportError
-from bot.store import conversations
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
@@ -83,11 +83,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     d = deps(context)
     lang = actor.lang
-    async with d.db.read() as session:
-        recent = [
-            await collections.progress(session, cid, _tz(context))
-            for cid in await collections.recent_of_branch(session, org.id, now=d.clock.now())
-        ]
+    recent = await collections.recent_for(d.db, actor, org.id, now=d.clock.now(), tz=_tz(context))
     assert context.user_data is not None
     context.user_data["ask"] = {"org_id": org.id}
     stop_awaiting(context, actor.telegram_id)
@@ -185,26 +181,17 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         )
     elif isinstance(button, AskConfirm):
         try:
-            async with d.db.write() as session:
-                stored = await conversations.pop(session, actor.telegram_id, "ask")
-                if not isinstance(stored, dict) or stored.get("org_id") != org.id:
-                    raise CollectionError("ask.expired")
-                _, sent = await collections.create(
-                    session,
-                    branch_id=org.id,
-                    kind=str(stored.get("kind")),
-                    prompt=str(stored.get("prompt", "")),
-                    deadline=datetime.fromisoformat(str(stored.get("deadline"))),
-                    audience=str(stored.get("audience")),
-                    by=actor.telegram_id,
-                    now=d.clock.now(),
-                    tz=_tz(context),
-                    group_chat_id=org.group_chat_id,
-                    default_lang=d.settings.language,
-                )
-        except (CollectionError, ValueError) as exc:
-            key = exc if isinstance(exc, CollectionError) else CollectionError("ask.expired")
-            await toast(update, _error(lang, key), alert=True)
+            sent = await collections.send(
+                d.db,
+                actor,
+                org.id,
+                group_chat_id=org.group_chat_id,
+                now=d.clock.now(),
+                tz=_tz(context),
+                default_lang=d.settings.language,
+            )
+        except CollectionError as exc:
+            await toast(update, _error(lang, exc), alert=True)
             return
         assert context.user_data is not None
         context.user_data.pop("ask", None)
@@ -240,11 +227,8 @@ async def _take_deadline(
             await reply(update, _error(lang, exc))
         return
     draft["deadline"] = deadline.isoformat()
-    async with d.db.read() as session:
-        counts = {
-            a: len(await collections.audience_of(session, int(draft["org_id"]), a))
-            for a in collections.AUDIENCES
-        }
+    actor = await actor_of(update, context)
+    counts = await collections.audience_counts(d.db, actor, int(draft["org_id"]))
     rows: Rows = [
         [(t(lang, names.AUDIENCE[a]) + f" ({counts[a]})", AskAudience(a))]
         for a in collections.AUDIENCES
@@ -260,14 +244,11 @@ async def _take_deadline(
 
 async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, cid: int) -> None:
     actor = await actor_of(update, context)
-    d = deps(context)
-    async with d.db.read() as session:
-        branch_id = await collections.owner_branch(session, cid)
-    org = await button_branch(update, context, actor, branch_id, "ask.view")
-    if org is None:
+    try:
+        p = await collections.progress_for(deps(context).db, actor, cid, _tz(context))
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="ask.view", key=exc.key, org_id=exc.org_id)
         return
-    async with d.db.read() as session:
-        p = await collections.progress(session, cid, _tz(context))
     await toast(update)
     await edit_or_send(update, collections.progress_text(actor.lang, p, _tz(context)))
 
@@ -279,25 +260,21 @@ async def _start_submit(
     update: Update, context: ContextTypes.DEFAULT_TYPE, lang: Lang, cid: int
 ) -> None:
     actor = await actor_of(update, context)
-    if actor.member is None:
-        await refuse(update, context, actor, action="ask.submit", key="ask.not_asked")
-        return
     d = deps(context)
     try:
-        async with d.db.read() as session:
-            c = await collections.submittable(session, cid, actor.member.id, now=d.clock.now())
-    except CollectionError as exc:
+        kind = await collections.may_submit(d.db, actor, cid, now=d.clock.now())
+    except (CollectionError, NotAllowed) as exc:
         await refuse(update, context, actor, action="ask.submit", key=exc.key)
         return
     await toast(update)
-    spec = KINDS[c.kind]
+    spec = KINDS[kind]
     await_text(context, actor.telegram_id, "ask.text", collection_id=cid)
     await context.bot.send_message(
         actor.telegram_id,
         t(
             lang,
             "ask.ask_text",
-            kind=t(lang, names.REPORT_KIND[c.kind]),
+            kind=t(lang, names.REPORT_KIND[kind]),
             low=spec.low,
             high=spec.high,
         ),
@@ -311,22 +288,15 @@ async def _submit(
     assert message is not None
     actor = await actor_of(update, context)
     lang = actor.lang
-    if actor.member is None:
-        await message.reply_text(t(lang, "ask.not_asked"))
-        return
     d = deps(context)
     now = d.clock.now()
     try:
-        async with d.db.write() as session:
-            done = await collections.submit(
-                session,
-                collection_id,
-                actor.member.id,
-                message.text or "",
-                now=now,
-                by=actor.telegram_id,
-                today=_today(context),
-            )
+        done = await collections.answer(
+            d.db, actor, collection_id, message.text or "", now=now, today=_today(context)
+        )
+    except NotAllowed as exc:
+        await message.reply_text(t(lang, exc.key))
+        return
     except (CollectionError, ReportError) as exc:
         if not isinstance(exc, ReportError) and not by_reply:
             stop_awaiting(context, actor.telegram_id)
@@ -376,8 +346,7 @@ async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bo
     replied = message.reply_to_message
     if replied.from_user is None or replied.from_user.id != context.bot.id:
         return False
-    async with deps(context).db.read() as session:
-        cid = await collections.by_prompt(session, message.chat.id, replied.message_id)
+    cid = await collections.prompted_by(deps(context).db, message.chat.id, replied.message_id)
     if cid is None:
         return False
     await _submit(update, context, cid, by_reply=True)

@@ -23,7 +23,6 @@ TOP_LEVEL_ENTRY = {"bot/ops/cli.py"}  # builds and runs the Application for `zhi
 # goes down, lower it here.
 HANDLER_DB_DEBT = {
     "handlers/app.py": 1,
-    "handlers/ask.py": 8,
     "handlers/kit/common.py": 1,
     "handlers/kit/intake.py": 2,
     "handlers/kit/webhook.py": 1,

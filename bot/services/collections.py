@@ -19,10 +19,11 @@ from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
 from bot.rules.buttons import AskSubmit, Rows, stored
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.access import Declined
+from bot.services.access import Actor, Declined, NotAllowed, require_manager
 from bot.services.obligations import PERSON_COLUMNS, Person, add_record
 from bot.services.reports import KINDS, check_text
-from bot.store import audit, outbox
+from bot.store import audit, conversations, outbox
+from bot.store.db import Database
 from bot.store.models import (
     COMMITTEE_ROLES,
     NON_FULL_ROLES,
@@ -417,3 +418,102 @@ async def waiting(session: AsyncSession, collection_id: int) -> list[int]:
         )
     )
     return list(rows.scalars())
+
+
+# ---------------------------------------------------------------- use-cases
+# One transaction each; the manager's or member's right checked here.
+
+
+async def recent_for(
+    db: Database, actor: Actor, branch_id: int, *, now: datetime, tz: str
+) -> list[Progress]:
+    """/ask: the branch's recent collections with their counts, for its managers."""
+    async with db.read() as session:
+        await require_manager(session, actor, branch_id)
+        ids = await recent_of_branch(session, branch_id, now=now)
+        return [await progress(session, cid, tz) for cid in ids]
+
+
+async def audience_counts(db: Database, actor: Actor, branch_id: int) -> dict[str, int]:
+    """How many people each audience of the branch holds (for the audience buttons)."""
+    async with db.read() as session:
+        await require_manager(session, actor, branch_id, key="common.not_allowed")
+        return {a: len(await audience_of(session, branch_id, a)) for a in AUDIENCES}
+
+
+async def send(
+    db: Database,
+    actor: Actor,
+    branch_id: int,
+    *,
+    group_chat_id: int | None,
+    now: datetime,
+    tz: str,
+    default_lang: Lang,
+) -> int:
+    """Send the collection the manager's /ask draft describes; the draft is taken out in the
+    same transaction, so a second 发送 sends nothing. How many were asked."""
+    async with db.write() as session:
+        await require_manager(session, actor, branch_id, key="common.not_allowed")
+        draft = await conversations.pop(session, actor.telegram_id, "ask")
+        if not isinstance(draft, dict) or draft.get("org_id") != branch_id:
+            raise CollectionError("ask.expired")
+        try:
+            deadline = datetime.fromisoformat(str(draft.get("deadline")))
+        except ValueError:
+            raise CollectionError("ask.expired") from None
+        _, sent = await create(
+            session,
+            branch_id=branch_id,
+            kind=str(draft.get("kind")),
+            prompt=str(draft.get("prompt", "")),
+            deadline=deadline,
+            audience=str(draft.get("audience")),
+            by=actor.telegram_id,
+            now=now,
+            tz=tz,
+            group_chat_id=group_chat_id,
+            default_lang=default_lang,
+        )
+    return sent
+
+
+async def progress_for(db: Database, actor: Actor, collection_id: int, tz: str) -> Progress:
+    """Who has and has not answered one collection, for the managers of its branch."""
+    async with db.read() as session:
+        branch_id = await owner_branch(session, collection_id)
+        if branch_id is None:
+            raise NotAllowed("common.not_allowed")
+        await require_manager(session, actor, branch_id, key="common.not_allowed")
+        return await progress(session, collection_id, tz)
+
+
+def _member_id(actor: Actor) -> int:
+    if actor.member is None:
+        raise NotAllowed("ask.not_asked")
+    return actor.member.id
+
+
+async def may_submit(db: Database, actor: Actor, collection_id: int, *, now: datetime) -> str:
+    """The kind of answer the member owes this collection; CollectionError when they may not
+    answer it (not asked, answered, closed)."""
+    member_id = _member_id(actor)
+    async with db.read() as session:
+        return (await submittable(session, collection_id, member_id, now=now)).kind
+
+
+async def answer(
+    db: Database, actor: Actor, collection_id: int, text: str, *, now: datetime, today: date
+) -> Submitted:
+    """A member's answer to a collection, filed as their record of that kind."""
+    member_id = _member_id(actor)
+    async with db.write() as session:
+        return await submit(
+            session, collection_id, member_id, text, now=now, by=actor.telegram_id, today=today
+        )
+
+
+async def prompted_by(db: Database, chat_id: int, message_id: int) -> int | None:
+    """The collection whose prompt or nudge this message is, if any."""
+    async with db.read() as session:
+        return await by_prompt(session, chat_id, message_id)
