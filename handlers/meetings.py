@@ -43,10 +43,9 @@ from bot.rules.buttons import (
 )
 from bot.rules.dates import parse_time, parse_when
 from bot.services import meetings
-from bot.services.access import Actor, NotAllowed, branch_managers, manages_branch
-from bot.services.meetings import Answer, MeetingError
-from bot.services.obligations import load_workdays, obligation_name
-from bot.store.models import Meeting, Org
+from bot.services.access import Actor, NotAllowed
+from bot.services.meetings import Answer, MeetingError, MeetingInfo
+from bot.services.obligations import obligation_name
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
@@ -95,10 +94,7 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     org = await target_branch(update, context, actor, "meet")
     if org is None:
         return
-    d = deps(context)
-    async with d.db.read() as session:
-        kinds = await meetings.kinds_for(session, org.id)
-        groups = await meetings.groups_of(session, org.id)
+    kinds, groups = await meetings.choices(deps(context).db, actor, org.id)
     assert context.user_data is not None
     context.user_data["meet"] = {
         "org_id": org.id,
@@ -263,12 +259,16 @@ async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor:
     state = _state(context)
     assert state is not None
     lang = actor.lang
-    draft = Meeting(
+    draft = meetings.MeetingInfo(
+        id=0,
+        org_id=state["org_id"],
         obligation=state["obligation"],
         starts_at=datetime.fromisoformat(state["starts_at"]),
         place=state["place"],
         topic=state.get("topic"),
         status="scheduled",
+        group_chat_id=None,
+        group_message_id=None,
     )
     summary = meeting_texts.card(lang, draft, deps(context).settings.timezone, (0, 0, 0)).split(
         "\n"
@@ -326,43 +326,26 @@ async def _create(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: dict[str, Any]
 ) -> None:
     d = deps(context)
-    now = d.clock.now()
-    async with d.db.write() as session:
-        branch = await session.get_one(Org, state["org_id"])
-        if not await manages_branch(session, actor, branch.id):
-            allowed = False
-        else:
-            allowed = True
-            try:
-                meeting = await meetings.create(
-                    session,
-                    org_id=state.get("meeting_org", branch.id),
-                    obligation=state["obligation"],
-                    also=state["also"],
-                    starts_at=datetime.fromisoformat(state["starts_at"]),
-                    place=state["place"],
-                    topic=state.get("topic"),
-                    by=actor.telegram_id,
-                    now=now,
-                )
-            except MeetingError as exc:
-                await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
-                return
-            people = await meetings.expected(session, meeting)
-            sent = await meetings.notify_attendees(
-                session,
-                meeting,
-                key="card",
-                text=meeting_texts.card(
-                    d.settings.language, meeting, branch.timezone, (len(people), 0, 0), "none"
-                ),
-                now=now,
-                buttons=meeting_texts.card_buttons(d.settings.language, meeting.id),
-            )
-            meeting_id, group_chat = meeting.id, meeting.group_chat_id
-    if not allowed:
-        await refuse(update, context, actor, action="meet", key="common.managers_only")
+    plan = meeting_texts.Plan(
+        org_id=state["org_id"],
+        meeting_org=state.get("meeting_org", state["org_id"]),
+        obligation=state["obligation"],
+        also=state["also"],
+        starts_at=datetime.fromisoformat(state["starts_at"]),
+        place=state["place"],
+        topic=state.get("topic"),
+    )
+    try:
+        meeting, sent = await meeting_texts.schedule(
+            d.db, actor, plan, now=d.clock.now(), lang=d.settings.language
+        )
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="meet", key=exc.key, org_id=exc.org_id)
         return
+    except MeetingError as exc:
+        await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
+        return
+    meeting_id, group_chat = meeting.id, meeting.group_chat_id
     if context.user_data is not None:
         context.user_data.pop("meet", None)
     stop_awaiting(context, actor.telegram_id)
@@ -387,29 +370,18 @@ async def _create(
     await edit_or_send(update, text, keyboard(rows))
 
 
-async def _card_state(
-    context: ContextTypes.DEFAULT_TYPE, meeting_id: int
-) -> tuple[str, Meeting, tuple[int, int, int]]:
-    d = deps(context)
-    async with d.db.read() as session:
-        meeting = await session.get_one(Meeting, meeting_id)
-        branch = await meetings.branch_of(session, meeting)
-        result = await meetings.tally(session, meeting)
-    return branch.timezone, meeting, (len(result.expected), len(result.present), len(result.leave))
-
-
 async def _post_group_card(
     context: ContextTypes.DEFAULT_TYPE, meeting_id: int, chat_id: int | None
 ) -> bool:
     if chat_id is None:
         return False
     d = deps(context)
-    tz, meeting, counts = await _card_state(context, meeting_id)
+    now = await meetings.card_state(d.db, meeting_id)
     lang = d.settings.language
     try:
         sent = await context.bot.send_message(
             chat_id,
-            meeting_texts.card(lang, meeting, tz, counts),
+            meeting_texts.card(lang, now.meeting, now.timezone, now.counts),
             reply_markup=keyboard(meeting_texts.card_buttons(lang, meeting_id)),
         )
     except TelegramError:
@@ -432,7 +404,8 @@ async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
     assert context.job is not None
     meeting_id = context.job.data
     assert isinstance(meeting_id, int)
-    tz, meeting, counts = await _card_state(context, meeting_id)
+    now = await meetings.card_state(deps(context).db, meeting_id)
+    meeting = now.meeting
     if meeting.group_chat_id is None or meeting.group_message_id is None:
         return
     lang = deps(context).settings.language
@@ -443,7 +416,7 @@ async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     try:
         await context.bot.edit_message_text(
-            meeting_texts.card(lang, meeting, tz, counts),
+            meeting_texts.card(lang, meeting, now.timezone, now.counts),
             chat_id=meeting.group_chat_id,
             message_id=meeting.group_message_id,
             reply_markup=markup,
@@ -457,11 +430,9 @@ async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _member_meeting(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int | None
-) -> Meeting | None:
-    d = deps(context)
-    async with d.db.read() as session:
-        meeting = await session.get(Meeting, meeting_id) if meeting_id is not None else None
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int
+) -> MeetingInfo | None:
+    meeting = await meetings.find(deps(context).db, meeting_id)
     if meeting is None:
         await bad_button(update, context, actor)
     return meeting
@@ -492,27 +463,15 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 CARD_BUTTONS = (CheckIn, Leave, ChangeWhen, ChangePlace, ProxySignIn, ProxyPage, CancelMeeting)
 
 
-def _member_id(actor: Actor) -> int | None:
-    return actor.member.id if actor.member is not None else None
-
-
 async def _check_in(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    meeting: Meeting,
+    meeting: MeetingInfo,
     code: str | None,
 ) -> Answer:
     d = deps(context)
-    member_id = _member_id(actor)
-    if member_id is None:
-        answer = Answer.NOT_EXPECTED
-    else:
-        async with d.db.write() as session:
-            stored = await session.get_one(Meeting, meeting.id)
-            answer = await meetings.check_in(
-                session, stored, member_id, now=d.clock.now(), code=code
-            )
+    answer = await meetings.sign_in(d.db, actor, meeting.id, now=d.clock.now(), code=code)
     text = t(actor.lang, names.CHECKIN_ANSWER[answer.value])
     if answer is Answer.NOT_EXPECTED:  # not this person's meeting: refused and audited
         await refuse(
@@ -524,8 +483,11 @@ async def _check_in(
     if update.callback_query is not None:
         await toast(update, text, alert=answer not in (Answer.OK, Answer.ALREADY))
         if answer is Answer.OK and _is_private(update):
-            tz, fresh, counts = await _card_state(context, meeting.id)
-            await edit_or_send(update, meeting_texts.card(actor.lang, fresh, tz, counts, "present"))
+            fresh = await meetings.card_state(d.db, meeting.id)
+            text = meeting_texts.card(
+                actor.lang, fresh.meeting, fresh.timezone, fresh.counts, "present"
+            )
+            await edit_or_send(update, text)
     else:
         await reply(update, text)
     if answer is Answer.OK:
@@ -540,21 +502,16 @@ def _is_private(update: Update) -> bool:
 
 
 async def _ask_leave(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: MeetingInfo
 ) -> None:
     d = deps(context)
     lang = actor.lang
-    if _member_id(actor) is None:
-        await refuse(update, context, actor, action="leave", key="checkin.not_expected")
-        return
-    async with d.db.read() as session:
-        expected = {p.id for p in await meetings.expected(session, meeting)}
-    if meeting.status == "cancelled":
-        await toast(update, t(lang, "checkin.cancelled"), alert=True)
-    elif _member_id(actor) not in expected:
-        await refuse(update, context, actor, action="leave", key="checkin.not_expected")
-    elif d.clock.now() >= meeting.starts_at:
-        await toast(update, t(lang, "leave.started"), alert=True)
+    try:
+        await meetings.may_ask_leave(d.db, actor, meeting.id, now=d.clock.now())
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="leave", key=exc.key)
+    except MeetingError as exc:
+        await toast(update, t(lang, exc.key, **exc.params), alert=True)
     else:
         await toast(update)
         await_text(context, actor.telegram_id, "leave.reason", meeting_id=meeting.id)
@@ -569,7 +526,7 @@ async def _manager_action(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    meeting: Meeting,
+    meeting: MeetingInfo,
     button: CancelMeeting | ProxySignIn | ProxyPage,
 ) -> None:
     """取消会议, 代签 and the 代签 list: the services decide, this shows what they did."""
@@ -632,7 +589,11 @@ def _proxy_page(lang: Lang, waiting: meetings.StillToAnswer, page: int) -> tuple
 
 
 async def _ask_change(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting, what: str
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    meeting: MeetingInfo,
+    what: str,
 ) -> None:
     try:
         await meetings.require_manages_meeting(deps(context).db, actor, meeting.id)
@@ -700,9 +661,7 @@ async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if pending is None or message is None:
         return
     actor = await actor_of(update, context)
-    d = deps(context)
-    async with d.db.read() as session:
-        meeting = await session.get(Meeting, pending.data["meeting_id"])
+    meeting = await meetings.find(deps(context).db, pending.data["meeting_id"])
     if meeting is None:
         stop_awaiting(context, actor.telegram_id)
         return
@@ -714,24 +673,21 @@ async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def _leave(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: Meeting, reason: str
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    meeting: MeetingInfo,
+    reason: str,
 ) -> None:
     d = deps(context)
     lang = actor.lang
-    member_id = _member_id(actor)
-    assert member_id is not None and actor.member is not None
+    assert actor.member is not None
     try:
-        async with d.db.write() as session:
-            stored = await session.get_one(Meeting, meeting.id)
-            cal = await load_workdays(session)
-            answer = await meetings.take_leave(
-                session, stored, member_id, reason, now=d.clock.now(), cal=cal
-            )
-            branch = await meetings.branch_of(session, stored)
-            managers = [tg for _, tg in await branch_managers(session, branch.id)]
+        taken = await meetings.ask_leave(d.db, actor, meeting.id, reason, now=d.clock.now())
     except MeetingError as exc:
         await reply(update, t(lang, exc.key, **exc.params))
         return
+    answer = taken.answer
     stop_awaiting(context, actor.telegram_id)
     if answer is Answer.OK:
         makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
@@ -741,10 +697,10 @@ async def _leave(
             "leave.notice",
             name=esc(actor.member.name),
             meeting=esc(obligation_name(meeting.obligation, d.settings.language)),
-            when=fmt_moment(d.settings.language, meeting.starts_at, branch.timezone),
+            when=fmt_moment(d.settings.language, meeting.starts_at, taken.timezone),
             reason=esc(reason.strip()),
         )
-        for tg in managers:
+        for tg in taken.managers:
             await send_private(context, tg, notice)
         _refresh_group_card_soon(context, meeting.id)
     else:
@@ -759,12 +715,9 @@ async def _leave(
 # ---------------------------------------------------------------- /checkin and /leave
 
 
-async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list[Meeting]:
+async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list[MeetingInfo]:
     """Scheduled meetings the actor is expected at, soonest first."""
-    if actor.member is None:
-        return []
-    async with deps(context).db.read() as session:
-        return await meetings.scheduled_for(session, actor.member.id)
+    return await meetings.mine(deps(context).db, actor)
 
 
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

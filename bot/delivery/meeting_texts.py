@@ -1,21 +1,22 @@
 """How meetings read in chat: cards, tallies, reminders. Plain strings, HTML-escaped.
-Also the one manager use-case whose notice is the card itself: ``reschedule``."""
+Also the manager use-cases whose notice is the card itself: ``schedule`` and ``reschedule``."""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import CheckIn, Leave, Rows
 from bot.services import meetings
-from bot.services.access import Actor, require_manager
-from bot.services.meetings import Tally
+from bot.services.access import Actor, NotAllowed, require_manager
+from bot.services.meetings import MeetingInfo, Tally, info_of
 from bot.services.obligations import obligation_name
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.models import Meeting
+from bot.store.models import Meeting, Org, OrgKind
 
 
 def _e(value: object) -> str:
@@ -30,7 +31,11 @@ def card_buttons(lang: Lang, meeting_id: int) -> Rows:
 
 
 def card(
-    lang: Lang, meeting: Meeting, tz: str, counts: tuple[int, int, int], mine: str | None = None
+    lang: Lang,
+    meeting: Meeting | MeetingInfo,
+    tz: str,
+    counts: tuple[int, int, int],
+    mine: str | None = None,
 ) -> str:
     expected, present, leave = counts
     lines = [
@@ -129,3 +134,51 @@ async def reschedule(
                 "place": place,
             },
         )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A meeting as /meet collected it, before it exists."""
+
+    org_id: int  # the branch whose managers schedule it
+    meeting_org: int  # the branch, or one of its 党小组s (a 党小组会)
+    obligation: str
+    also: list[str]
+    starts_at: datetime
+    place: str
+    topic: str | None
+
+
+async def schedule(
+    db: Database, actor: Actor, plan: Plan, *, now: datetime, lang: Lang
+) -> tuple[MeetingInfo, int]:
+    """A manager schedules a meeting; its card goes to every attendee. The meeting and how
+    many were sent the card."""
+    async with db.write() as session:
+        await require_manager(session, actor, plan.org_id)
+        if plan.meeting_org != plan.org_id:
+            group = await session.get(Org, plan.meeting_org)
+            if group is None or group.kind != OrgKind.GROUP.value or group.parent_id != plan.org_id:
+                raise NotAllowed("common.not_allowed", org_id=plan.org_id)
+        branch = await session.get_one(Org, plan.org_id)
+        meeting = await meetings.create(
+            session,
+            org_id=plan.meeting_org,
+            obligation=plan.obligation,
+            also=plan.also,
+            starts_at=plan.starts_at,
+            place=plan.place,
+            topic=plan.topic,
+            by=actor.telegram_id,
+            now=now,
+        )
+        people = await meetings.expected(session, meeting)
+        sent = await meetings.notify_attendees(
+            session,
+            meeting,
+            key="card",
+            text=card(lang, meeting, branch.timezone, (len(people), 0, 0), "none"),
+            now=now,
+            buttons=card_buttons(lang, meeting.id),
+        )
+        return info_of(meeting), sent

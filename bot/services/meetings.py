@@ -16,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import Rows, stored
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.access import Actor, Declined, NotAllowed, require_manager
-from bot.services.obligations import PERSON_COLUMNS, Person, obligation_name, obligations_for
+from bot.services.access import Actor, Declined, NotAllowed, branch_managers, require_manager
+from bot.services.obligations import (
+    PERSON_COLUMNS,
+    Person,
+    load_workdays,
+    obligation_name,
+    obligations_for,
+)
 from bot.store import audit, outbox
 from bot.store.db import Database
 from bot.store.models import (
@@ -608,3 +614,123 @@ async def go_away(db: Database, actor: Actor, until: date | None, *, today: date
     member_id = require_member(actor)
     async with db.write() as session:
         await set_away(session, member_id, until, today=today)
+
+
+# ---------------------------------------------------------------- what the chat shows
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """A meeting as the front ends see it (no database object leaves the services)."""
+
+    id: int
+    org_id: int
+    obligation: str
+    starts_at: datetime
+    place: str
+    topic: str | None
+    status: str
+    group_chat_id: int | None
+    group_message_id: int | None
+
+
+def info_of(m: Meeting) -> MeetingInfo:
+    return MeetingInfo(
+        m.id,
+        m.org_id,
+        m.obligation,
+        m.starts_at,
+        m.place,
+        m.topic,
+        m.status,
+        m.group_chat_id,
+        m.group_message_id,
+    )
+
+
+@dataclass(frozen=True)
+class CardState:
+    meeting: MeetingInfo
+    timezone: str  # the branch's
+    counts: tuple[int, int, int]  # expected, present, on leave
+
+
+async def find(db: Database, meeting_id: int) -> MeetingInfo | None:
+    async with db.read() as session:
+        m = await session.get(Meeting, meeting_id)
+        return info_of(m) if m is not None else None
+
+
+async def card_state(db: Database, meeting_id: int) -> CardState:
+    """What the meeting's card shows now."""
+    async with db.read() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        branch = await branch_of(session, meeting)
+        result = await tally(session, meeting)
+    counts = (len(result.expected), len(result.present), len(result.leave))
+    return CardState(info_of(meeting), branch.timezone, counts)
+
+
+async def choices(
+    db: Database, actor: Actor, org_id: int
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """/meet: the meeting kinds the branch holds and its 党小组s, for its managers."""
+    async with db.read() as session:
+        await require_manager(session, actor, org_id)
+        return await kinds_for(session, org_id), await groups_of(session, org_id)
+
+
+async def sign_in(
+    db: Database, actor: Actor, meeting_id: int, *, now: datetime, code: str | None
+) -> Answer:
+    """The acting member checks in (by button, or with the code in the room)."""
+    if actor.member is None:
+        return Answer.NOT_EXPECTED
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        return await check_in(session, meeting, actor.member.id, now=now, code=code)
+
+
+async def may_ask_leave(db: Database, actor: Actor, meeting_id: int, *, now: datetime) -> None:
+    """NotAllowed unless the actor is expected at the meeting; MeetingError when leave can no
+    longer be asked (cancelled, started)."""
+    if actor.member is None:
+        raise NotAllowed("checkin.not_expected")
+    async with db.read() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        if meeting.status == "cancelled":
+            raise MeetingError("checkin.cancelled")
+        if not await is_expected(session, meeting, actor.member.id):
+            raise NotAllowed("checkin.not_expected")
+        if now >= meeting.starts_at:
+            raise MeetingError("leave.started")
+
+
+@dataclass(frozen=True)
+class LeaveTaken:
+    answer: Answer
+    meeting: MeetingInfo
+    timezone: str  # the branch's
+    managers: list[int]  # telegram ids of the branch's managers, to be told
+
+
+async def ask_leave(
+    db: Database, actor: Actor, meeting_id: int, reason: str, *, now: datetime
+) -> LeaveTaken:
+    """The acting member asks for leave (请假) with a reason."""
+    member_id = require_member(actor)
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        cal = await load_workdays(session)
+        answer = await take_leave(session, meeting, member_id, reason, now=now, cal=cal)
+        branch = await branch_of(session, meeting)
+        managers = [tg for _, tg in await branch_managers(session, branch.id)]
+    return LeaveTaken(answer, info_of(meeting), branch.timezone, managers)
+
+
+async def mine(db: Database, actor: Actor) -> list[MeetingInfo]:
+    """Scheduled meetings the acting member is expected at, soonest first."""
+    if actor.member is None:
+        return []
+    async with db.read() as session:
+        return [info_of(m) for m in await scheduled_for(session, actor.member.id)]
