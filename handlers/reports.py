@@ -48,11 +48,9 @@ from bot.rules.buttons import (
 )
 from bot.rules.dates import parse_past_day
 from bot.services import meetings, reports
-from bot.services.access import Actor
+from bot.services.access import Actor, NotAllowed
 from bot.services.obligations import obligation_name
-from bot.services.reports import Author, ReportError
-from bot.store import conversations
-from bot.store.models import OrgKind
+from bot.services.reports import ReportError
 from handlers.kit.common import (
     actor_of,
     await_text,
@@ -77,21 +75,6 @@ def kind_name(lang: Lang, kind: str) -> str:
     return t(lang, names.REPORT_KIND[kind])
 
 
-async def author_of(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> Author:
-    committee: int | None = None
-    if actor.admin_org_ids:
-        async with deps(context).db.read() as session:
-            committee = await reports.committee_of(session, sorted(actor.admin_org_ids))
-    m = actor.member
-    return Author(
-        actor.telegram_id,
-        m.id if m else None,
-        m.role if m else None,
-        actor.branch.id if actor.branch and actor.branch.kind != OrgKind.GROUP.value else None,
-        committee,
-    )
-
-
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
     return deps(context).today()
 
@@ -108,7 +91,7 @@ async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    author = await author_of(context, actor)
+    author = await reports.author_for(deps(context).db, actor)
     kinds = author.kinds()
     if not kinds:
         await reply(update, t(actor.lang, "calendar.unlinked"))
@@ -124,7 +107,7 @@ async def _choose_kind(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
 ) -> None:
     lang = actor.lang
-    author = await author_of(context, actor)
+    author = await reports.author_for(deps(context).db, actor)
     if kind not in author.kinds():
         await refuse(update, context, actor, action="report.kind", key="report.not_allowed")
         return
@@ -134,10 +117,8 @@ async def _choose_kind(
     if kind in reports.TEXT_KINDS:
         await _ask_text(update, context, actor, kind)
     elif kind == "meeting_record":
-        assert author.branch_id is not None
         d = deps(context)
-        async with d.db.read() as session:
-            held = await reports.meetings_to_file(session, author.branch_id, now=d.clock.now())
+        held = await reports.to_file(d.db, actor, now=d.clock.now())
         rows: Rows = [
             [
                 (
@@ -226,14 +207,26 @@ async def _meeting_step(
     button: Button,
 ) -> None:
     lang = actor.lang
-    author = await author_of(context, actor)
-    if author.branch_id is None or "meeting_record" not in author.kinds():
-        await refuse(update, context, actor, action="report.meeting", key="report.not_allowed")
-        return
+    try:
+        await reports.may_record(deps(context).db, actor)
+        await _meeting_step_of(update, context, actor, draft, button)
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="report.meeting", key=exc.key)
+    except ReportError as exc:
+        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+
+
+async def _meeting_step_of(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    draft: dict[str, Any],
+    button: Button,
+) -> None:
+    lang = actor.lang
     d = deps(context)
     if isinstance(button, RecordByHand):
-        async with d.db.read() as session:
-            kinds = await meetings.kinds_for(session, author.branch_id)
+        kinds = await reports.record_kinds(d.db, actor)
         buttons: Row = [(obligation_name(k, lang), RecordType(k)) for k in kinds]
         buttons.append((t(lang, "meet.other"), RecordType("other")))
         await toast(update)
@@ -243,12 +236,7 @@ async def _meeting_step(
             keyboard(rows_of(buttons, 2)),
         )
     elif isinstance(button, RecordMeeting):
-        try:
-            async with d.db.read() as session:
-                held = await reports.held_meeting(session, author.branch_id, button.meeting_id)
-        except ReportError as exc:
-            await toast(update, t(lang, exc.key, **exc.params), alert=True)
-            return
+        held = await reports.held_for(d.db, actor, button.meeting_id)
         draft.update(meeting_id=held.id, codes=held.counts(), obligation=held.obligation)
         await toast(update)
         note = "" if held.quorum_met else t(lang, "report.no_quorum")
@@ -293,14 +281,8 @@ def _first_topic(lang: Lang) -> Any:
 async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
     lang = actor.lang
     d = deps(context)
-    author = await author_of(context, actor)
-    now = d.clock.now()
     try:
-        async with d.db.write() as session:
-            draft = await conversations.pop(session, actor.telegram_id, "report")
-            if not isinstance(draft, dict):
-                raise ReportError("report.expired")
-            saved = await reports.file(session, author, draft, today=_today(context), now=now)
+        kind, saved = await reports.save(d.db, actor, today=_today(context), now=d.clock.now())
     except ReportError as exc:
         await toast(update, t(lang, exc.key, **exc.params), alert=True)
         if exc.key == "report.expired" and context.user_data is not None:
@@ -310,7 +292,6 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
     context.user_data.pop("report", None)
     stop_awaiting(context, actor.telegram_id)
     await toast(update)
-    kind = str(draft["kind"])
     lines = [t(lang, "report.saved", kind=kind_name(lang, kind))]
     if saved.counted:
         names = "、".join(obligation_name(c, lang) for c in saved.counted)
@@ -354,9 +335,7 @@ async def report_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         elif pending.kind == "report.topic":
             draft["topic"] = reports.check_topic(text)
         elif pending.kind == "report.pair":
-            assert actor.branch is not None
-            async with deps(context).db.read() as session:
-                draft["pair"] = list(await reports.talk_pair(session, actor.branch.id, text))
+            draft["pair"] = await reports.pair_named(deps(context).db, actor, text)
         elif pending.kind == "report.photos":
             raise ReportError("report.photo_expected", high=reports.PHOTOS_MAX)
     except ReportError as exc:
@@ -453,8 +432,7 @@ async def _preview(
             t(lang, "report.preview_day", day=fmt_date(lang, date.fromisoformat(draft["held_on"])))
         )
     if kind == "heart_talk":
-        async with d.db.read() as session:
-            names = await reports.member_names(session, [int(i) for i in draft["pair"]])
+        names = await reports.names_of(d.db, [int(i) for i in draft["pair"]])
         lines.append(t(lang, "report.preview_pair", names=esc("、".join(names.values()))))
     if kind == "meeting_record":
         lines += await _meeting_lines(context, actor, draft)
@@ -480,12 +458,11 @@ async def _meeting_lines(
     d = deps(context)
     if draft.get("meeting_id") is not None and actor.branch is not None:
         try:
-            async with d.db.read() as session:
-                held = await reports.held_meeting(
-                    session, actor.branch.id, int(draft["meeting_id"])
-                )
+            held = await reports.held_for(d.db, actor, int(draft["meeting_id"]))
         except ReportError as exc:
             return [t(lang, exc.key, **exc.params)]
+        except NotAllowed as exc:
+            return [t(lang, exc.key)]
         head = t(
             lang,
             "report.preview_meeting",
@@ -536,15 +513,11 @@ async def _after_filing(
     now = d.clock.now()
     try:
         if isinstance(button, ReportWithdrawConfirm):
-            async with d.db.write() as session:
-                kind = await reports.withdraw(
-                    session, record_id, telegram_id=actor.telegram_id, now=now
-                )
+            kind = await reports.take_back(d.db, actor, record_id, now=now)
             await toast(update)
             await edit_or_send(update, t(lang, "report.withdrawn", kind=kind_name(lang, kind)))
             return
-        async with d.db.read() as session:
-            kind = await reports.editable(session, record_id, actor.telegram_id, now=now)
+        kind = await reports.may_change(d.db, actor, record_id, now=now)
     except ReportError as exc:
         await refuse(update, context, actor, action=f"report.{button.action}", key=exc.key)
         return
@@ -574,14 +547,7 @@ async def _edit_text(
     assert message is not None
     d = deps(context)
     try:
-        async with d.db.write() as session:
-            kind = await reports.edit(
-                session,
-                record_id,
-                message.text or "",
-                telegram_id=actor.telegram_id,
-                now=d.clock.now(),
-            )
+        kind = await reports.rewrite(d.db, actor, record_id, message.text or "", now=d.clock.now())
     except ReportError as exc:
         if exc.key != "report.length":
             stop_awaiting(context, actor.telegram_id)

@@ -26,7 +26,6 @@ HANDLER_DB_DEBT = {
     "handlers/kit/common.py": 1,
     "handlers/kit/intake.py": 2,
     "handlers/kit/webhook.py": 1,
-    "handlers/reports.py": 11,
 }
 
 

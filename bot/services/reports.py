@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.access import Declined
+from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.meetings import MEETING_KINDS, QUORUM_FOR, tally
+from bot.services.meetings import kinds_for as kinds_for_branch
 from bot.services.obligations import add_record
-from bot.store import audit
+from bot.store import audit, conversations
+from bot.store.db import Database
 from bot.store.models import (
     MANAGER_ROLES,
     NON_FULL_ROLES,
@@ -523,3 +525,100 @@ async def committee_of(session: AsyncSession, org_ids: list[int]) -> int | None:
         .order_by(Org.id)
         .limit(1)
     )
+
+
+# ---------------------------------------------------------------- use-cases
+# One transaction each; who may file what is decided here, from the actor.
+
+
+async def _author(session: AsyncSession, actor: Actor) -> Author:
+    committee = None
+    if actor.admin_org_ids:
+        committee = await committee_of(session, sorted(actor.admin_org_ids))
+    m = actor.member
+    branch = actor.branch
+    return Author(
+        actor.telegram_id,
+        m.id if m else None,
+        m.role if m else None,
+        branch.id if branch and branch.kind != OrgKind.GROUP.value else None,
+        committee,
+    )
+
+
+async def author_for(db: Database, actor: Actor) -> Author:
+    """Who the actor files as, and so which kinds they may file."""
+    async with db.read() as session:
+        return await _author(session, actor)
+
+
+async def _recorder(session: AsyncSession, actor: Actor) -> int:
+    """The branch whose meeting records the actor may file; NotAllowed if none."""
+    author = await _author(session, actor)
+    if author.branch_id is None or "meeting_record" not in author.kinds():
+        raise NotAllowed("report.not_allowed")
+    return author.branch_id
+
+
+async def may_record(db: Database, actor: Actor) -> None:
+    """NotAllowed unless the actor may file their branch's meeting records."""
+    async with db.read() as session:
+        await _recorder(session, actor)
+
+
+async def to_file(db: Database, actor: Actor, *, now: datetime) -> list[HeldMeeting]:
+    """The held meetings of the actor's branch whose record is still to be filed."""
+    async with db.read() as session:
+        return await meetings_to_file(session, await _recorder(session, actor), now=now)
+
+
+async def held_for(db: Database, actor: Actor, meeting_id: int) -> HeldMeeting:
+    """One held meeting of the actor's branch, to file its record."""
+    async with db.read() as session:
+        return await held_meeting(session, await _recorder(session, actor), meeting_id)
+
+
+async def record_kinds(db: Database, actor: Actor) -> list[str]:
+    """The meeting kinds the actor's branch holds, for a record filed by hand."""
+    async with db.read() as session:
+        return await kinds_for_branch(session, await _recorder(session, actor))
+
+
+async def pair_named(db: Database, actor: Actor, text: str) -> list[int]:
+    """The two members of the actor's branch a heart-talk record names."""
+    if actor.branch is None:
+        raise NotAllowed("report.not_allowed")
+    async with db.read() as session:
+        return list(await talk_pair(session, actor.branch.id, text))
+
+
+async def names_of(db: Database, member_ids: list[int]) -> dict[int, str]:
+    async with db.read() as session:
+        return await member_names(session, member_ids)
+
+
+async def save(db: Database, actor: Actor, *, today: date, now: datetime) -> tuple[str, Saved]:
+    """File the actor's /report draft; the draft is taken out in the same transaction, so a
+    second 保存 files nothing. The kind filed and what it counted toward."""
+    async with db.write() as session:
+        draft = await conversations.pop(session, actor.telegram_id, "report")
+        if not isinstance(draft, dict):
+            raise ReportError("report.expired")
+        saved = await file(session, await _author(session, actor), draft, today=today, now=now)
+    return str(draft["kind"]), saved
+
+
+async def may_change(db: Database, actor: Actor, record_id: int, *, now: datetime) -> str:
+    """The kind of the actor's own record they may still edit or withdraw."""
+    async with db.read() as session:
+        return await editable(session, record_id, actor.telegram_id, now=now)
+
+
+async def take_back(db: Database, actor: Actor, record_id: int, *, now: datetime) -> str:
+    async with db.write() as session:
+        return await withdraw(session, record_id, telegram_id=actor.telegram_id, now=now)
+
+
+async def rewrite(db: Database, actor: Actor, record_id: int, text: str, *, now: datetime) -> str:
+    async with db.write() as session:
+        return await edit(session, record_id, text, telegram_id=actor.telegram_id, now=now)
