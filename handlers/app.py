@@ -10,7 +10,6 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -30,7 +29,7 @@ from bot.delivery.throttle import Limits, Throttle
 from bot.ops.deps import Deps
 from bot.rules.clock import Clock, SystemClock
 from bot.store import inbox
-from bot.store.db import Database
+from bot.store.db import UNAVAILABLE, Database
 from bot.store.leader import Leadership, sqlite_lock
 from bot.store.liveness import Backoff, Liveness
 from bot.store.migrate import upgrade
@@ -92,7 +91,7 @@ async def finish_handling(d: Deps, work: inbox.Handling) -> None:
     """After the handlers of an update: handled (if nothing changed) and answered."""
     try:
         await inbox.finish(d.db, work.update_id, marked=work.marked, now=d.clock.now())
-    except (SQLAlchemyError, OSError) as exc:  # a restart handles it again, or tells them
+    except UNAVAILABLE as exc:  # a restart handles it again, or tells them
         log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 
 
@@ -226,7 +225,7 @@ async def tell_unanswered(deps: Deps) -> None:
         told = await recovery.tell_unanswered(
             deps.db, now=deps.clock.now(), default_lang=deps.settings.language
         )
-    except (SQLAlchemyError, OSError) as exc:  # the next start tries again
+    except UNAVAILABLE as exc:  # the next start tries again
         log.warning("could not look for unanswered updates: %s", type(exc).__name__)
         return
     if told:
@@ -324,8 +323,7 @@ async def report_liveness(db: Database, liveness: Liveness, every: float = LIVEN
     while True:
         try:
             liveness.ok("liveness")
-            async with db.write() as session:
-                await liveness.save(session)
+            await liveness.publish(db)
         except Exception as exc:  # the database is busy or gone: try again later
             liveness.failed("liveness", exc)
             wait = pause.next()

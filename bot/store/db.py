@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# What a database that is not there (gone, locked, full, unreachable) raises: callers above
+# the store catch these without knowing the driver.
+UNAVAILABLE: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
 _WRITE_OPTION = "zhibu_write"
 
 # Work that rides along in the next write transaction of the current task (e.g. marking the

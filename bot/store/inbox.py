@@ -169,3 +169,15 @@ def handling(update_id: int, *, now: datetime) -> Iterator[Handling]:
             yield work
     finally:
         _current.reset(token)
+
+
+async def keep(db: Database, updates: Sequence[dict[str, Any]], *, now: datetime) -> list[int]:
+    """Store a batch of raw updates in one transaction; the ids to hand on, in order."""
+    async with db.write() as session:
+        return await store(session, [(int(u["update_id"]), u) for u in updates], now=now)
+
+
+async def backlog(db: Database) -> list[dict[str, Any]]:
+    """Updates stored by an earlier process but never handled, oldest first."""
+    async with db.read() as session:
+        return await pending(session)

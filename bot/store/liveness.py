@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.clock import Clock
+from bot.store.db import Database
 from bot.store.models import TaskLiveness
 
 log = logging.getLogger("zhibu.liveness")
@@ -106,6 +107,11 @@ class Liveness:
     def healthy(self) -> bool:
         now = self.clock.now()
         return not any(s.stalled(now) for s in self.tasks.values())
+
+    async def publish(self, db: Database) -> None:
+        """``save`` in a transaction of its own."""
+        async with db.write() as session:
+            await self.save(session)
 
     async def save(self, session: AsyncSession) -> None:
         """Write the registry to ``task_liveness`` (for zhibu doctor in another process)."""

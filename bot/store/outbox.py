@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.db import Database
 from bot.store.models import LeaderState, OutboxMessage, OutboxStatus
 
 KEY_MAX = 200
@@ -213,3 +214,16 @@ async def last_failures(session: AsyncSession, limit: int = 10) -> list[OutboxMe
             )
         ).scalars()
     )
+
+
+async def waiting(db: Database) -> int:
+    """How many messages wait to be sent (a health check: it also proves the database answers)."""
+    async with db.read() as session:
+        return (
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING.value)
+            )
+            or 0
+        )

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -31,6 +30,7 @@ from bot.services.access import (
     NotAllowed,
 )
 from bot.store import inbox
+from bot.store.db import UNAVAILABLE
 from bot.store.inbox import current_handling
 from jobs.sender import inline_markup
 
@@ -84,7 +84,7 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             now=now,
             idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
         )
-    except (SQLAlchemyError, OSError) as exc:  # the database is not there: say so once, stop
+    except UNAVAILABLE as exc:  # the database is not there: say so once, stop
         await report_error(update, context, exc)
         raise ApplicationHandlerStop from None
     fresh, state, expired = arrival.fresh, arrival.state, arrival.expired
@@ -356,7 +356,7 @@ async def report_error(
             lang = d.settings.language
             if user is not None:
                 lang = (await actor_of(update, context)).lang
-        except (SQLAlchemyError, OSError):  # the database may be what failed
+        except UNAVAILABLE:  # the database may be what failed
             log.debug("could not load the actor for the error reply", exc_info=True)
     log.error("error while handling %s: %r", where or "a job", error, exc_info=error)
     if not isinstance(update, Update):

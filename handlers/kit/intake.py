@@ -15,14 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken
 from telegram.ext import Application
 
 from bot.rules.clock import Clock
 from bot.store import inbox
-from bot.store.db import Database
+from bot.store.db import UNAVAILABLE, Database
 from bot.store.liveness import Backoff, Liveness
 
 log = logging.getLogger("zhibu.intake")
@@ -33,10 +32,7 @@ NotStored = Callable[[Update, BaseException], Awaitable[None]]
 
 async def store_updates(db: Database, clock: Clock, updates: list[dict[str, Any]]) -> list[int]:
     """Store what is new; the ids to hand to the application, in order."""
-    async with db.write() as session:
-        return await inbox.store(
-            session, [(int(u["update_id"]), u) for u in updates], now=clock.now()
-        )
+    return await inbox.keep(db, updates, now=clock.now())
 
 
 def parse_update(body: bytes, app: Application) -> tuple[Update, dict[str, Any]] | None:  # type: ignore[type-arg]
@@ -57,8 +53,7 @@ def parse_update(body: bytes, app: Application) -> tuple[Update, dict[str, Any]]
 
 async def hand_over_backlog(app: Application, db: Database) -> int:  # type: ignore[type-arg]
     """Updates stored by an earlier process but not handled: to the application first."""
-    async with db.read() as session:
-        backlog = await inbox.pending(session)
+    backlog = await inbox.backlog(db)
     for payload in backlog:
         update = Update.de_json(payload, app.bot)
         if update is not None:
@@ -136,7 +131,7 @@ class PollingIntake:
                     raw = [u.to_dict() for u in batch]
                     try:
                         fresh = set(await store_updates(self.db, self.clock, raw))
-                    except (SQLAlchemyError, OSError) as exc:
+                    except UNAVAILABLE as exc:
                         await self._tell(batch, exc)
                         raise
                     offset = batch[-1].update_id + 1  # confirmed at the next call, once stored

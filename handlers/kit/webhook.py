@@ -11,8 +11,6 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.ext import Application
 from tornado.httpserver import HTTPServer
@@ -20,9 +18,9 @@ from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
 from bot.rules.clock import Clock
-from bot.store.db import Database
+from bot.store import outbox
+from bot.store.db import UNAVAILABLE, Database
 from bot.store.liveness import Liveness
-from bot.store.models import OutboxMessage, OutboxStatus
 from handlers.kit.intake import hand_over_backlog, parse_update, store_updates
 
 log = logging.getLogger("zhibu.webhook")
@@ -56,7 +54,7 @@ class _UpdateHandler(RequestHandler):
         update, data = parsed
         try:  # stored before the 200: a crash after it loses nothing
             fresh = await store_updates(self.db, self.clock, [data])
-        except (SQLAlchemyError, OSError) as exc:
+        except UNAVAILABLE as exc:
             log.warning(
                 "webhook update not stored (%s); Telegram will send it again", type(exc).__name__
             )
@@ -79,15 +77,9 @@ class _HealthHandler(RequestHandler):
             body["status"] = "stalled"
             self.set_status(503)
         try:
-            async with self.db.read() as session:
-                await session.execute(text("SELECT 1"))
-                body["outbox_pending"] = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(OutboxMessage.status == OutboxStatus.PENDING.value)
-                )
+            body["outbox_pending"] = await outbox.waiting(self.db)
             body["database"] = "ok"
-        except (SQLAlchemyError, OSError) as exc:
+        except UNAVAILABLE as exc:
             body |= {"status": "unavailable", "database": type(exc).__name__}
             self.set_status(503)
         except Exception as exc:  # never a traceback to a health check
