@@ -48,13 +48,10 @@ from handlers import (
     upload,
 )
 from handlers import settings as obligation_settings
+from handlers.kit import arrival, flow
 from handlers.kit.common import (
-    cancel_command,
     on_error,
-    record_update,
-    store_state,
     tell_not_stored,
-    typed_text_handler,
     unknown_button,
     unknown_command,
 )
@@ -149,10 +146,10 @@ def build_application(
     app.bot_data["deps"] = deps
 
     # Order matters. Group -1 runs first for every update: it drops repeated update ids.
-    app.add_handler(TypeHandler(Update, record_update), group=-1)
+    app.add_handler(TypeHandler(Update, arrival.record_update), group=-1)
     # Group 0: the features. The join conversation must come before the plain /start.
     for handler in [
-        *start.build_handlers(settings.conversation_timeout_seconds),
+        *start.HANDLERS,
         *help.HANDLERS,
         *invite.HANDLERS,
         *groups.HANDLERS,
@@ -165,23 +162,15 @@ def build_application(
         *reports.HANDLERS,
         *ask.HANDLERS,
         *progress.HANDLERS,
-        typed_text_handler(
-            {
-                **obligation_settings.TEXT_STEPS,
-                **meetings.TEXT_STEPS,
-                **reports.TEXT_STEPS,
-                **ask.TEXT_STEPS,
-            },
-            replies=ask.prompt_reply,
-        ),
-        CommandHandler("cancel", cancel_command),
+        flow.text_handler(replies=ask.prompt_reply),
+        CommandHandler("cancel", flow.cancel_command),
         MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, unknown_command),
     ]:
         app.add_handler(handler)
     # Last: any button nobody recognised is refused and audited.
     app.add_handler(CallbackQueryHandler(unknown_button))
     # After the features: what they changed of a conversation goes to the database.
-    app.add_handler(TypeHandler(Update, store_state), group=1)
+    app.add_handler(TypeHandler(Update, flow.store), group=1)
     app.add_error_handler(on_error)
     if app.job_queue is not None and settings.scheduler_enabled:
         holidays.schedule(app.job_queue, deps)

@@ -7,6 +7,7 @@ replying to the prompt (or a nudge) in private or in the bound group.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,13 +32,11 @@ from bot.rules.buttons import (
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
 from bot.services.access import NotAllowed
-from bot.services.collections import CollectionError
+from bot.services.collections import CollectionError, Request
 from bot.services.reports import KINDS, ReportError
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    await_text,
-    awaiting,
     bad_button,
     deps,
     edit_or_send,
@@ -47,9 +46,9 @@ from handlers.kit.common import (
     pressed,
     refuse,
     reply,
-    stop_awaiting,
     toast,
 )
+from handlers.kit.flow import Flow
 
 PICKER_DAYS = 14
 
@@ -60,11 +59,6 @@ def _tz(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
     return deps(context).today()
-
-
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
-    value = (context.user_data or {}).get("ask")
-    return value if isinstance(value, dict) else None
 
 
 def _error(lang: Lang, exc: CollectionError | ReportError) -> str:
@@ -84,9 +78,7 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     d = deps(context)
     lang = actor.lang
     recent = await collections.recent_for(d.db, actor, org.id, now=d.clock.now(), tz=_tz(context))
-    assert context.user_data is not None
-    context.user_data["ask"] = {"org_id": org.id}
-    stop_awaiting(context, actor.telegram_id)
+    ASK.start(context, actor.telegram_id, Request(org.id))
     lines = [t(lang, "ask.title", branch=esc(org.name))]
     rows: Rows = []
     for p in recent:
@@ -127,24 +119,22 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await bad_button(update, context, actor)
         return
     if isinstance(button, AskAbandon):
-        if context.user_data is not None:
-            context.user_data.pop("ask", None)
-        stop_awaiting(context, actor.telegram_id)
+        ASK.finish(context, actor.telegram_id)
         await toast(update)
         await edit_or_send(update, t(lang, "common.cancelled"))
         return
-    draft = _draft(context)
+    draft = ASK.draft(context)
     if draft is None:
         await toast(update, t(lang, "ask.expired"), alert=True)
         return
-    org = await button_branch(update, context, actor, draft.get("org_id"), "ask")
+    org = await button_branch(update, context, actor, draft.org_id, "ask")
     if org is None:
         return
     d = deps(context)
     if isinstance(button, AskKind) and button.kind in collections.COLLECT_KINDS:
-        draft["kind"] = button.kind
+        draft.kind = button.kind
         await toast(update)
-        await_text(context, actor.telegram_id, "ask.prompt")
+        ASK.wait(context, actor.telegram_id, "prompt")
         await edit_or_send(
             update,
             t(
@@ -155,24 +145,25 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 high=collections.PROMPT_HIGH,
             ),
         )
-    elif isinstance(button, AskDay) and "prompt" in draft:
+    elif isinstance(button, AskDay) and draft.prompt is not None:
         await _take_deadline(update, context, lang, draft, button.day, None)
     elif (
         isinstance(button, AskAudience)
         and button.audience in collections.AUDIENCES
-        and "deadline" in draft
+        and draft.deadline is not None
+        and draft.kind is not None
     ):
-        draft["audience"] = button.audience
-        stop_awaiting(context, actor.telegram_id)
+        draft.audience = button.audience
+        ASK.pause(context, actor.telegram_id)
         await toast(update)
         await edit_or_send(
             update,
             t(
                 lang,
                 "ask.confirm",
-                kind=t(lang, names.REPORT_KIND[draft["kind"]]),
-                prompt=esc(draft["prompt"]),
-                deadline=fmt_moment(lang, datetime.fromisoformat(draft["deadline"]), _tz(context)),
+                kind=t(lang, names.REPORT_KIND[draft.kind]),
+                prompt=esc(draft.prompt or ""),
+                deadline=fmt_moment(lang, draft.deadline, _tz(context)),
                 audience=t(lang, names.AUDIENCE[button.audience]),
             ),
             keyboard(
@@ -193,8 +184,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         except CollectionError as exc:
             await toast(update, _error(lang, exc), alert=True)
             return
-        assert context.user_data is not None
-        context.user_data.pop("ask", None)
+        ASK.finish(context, actor.telegram_id)
         d.wake_sender()
         await toast(update)
         extra = t(lang, "ask.sent_group") if org.group_chat_id else ""
@@ -207,7 +197,7 @@ async def _take_deadline(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     lang: Lang,
-    draft: dict[str, Any],
+    draft: Request,
     day: date | None,
     moment: datetime | None,
 ) -> None:
@@ -226,9 +216,9 @@ async def _take_deadline(
         else:
             await reply(update, _error(lang, exc))
         return
-    draft["deadline"] = deadline.isoformat()
+    draft.deadline = deadline
     actor = await actor_of(update, context)
-    counts = await collections.audience_counts(d.db, actor, int(draft["org_id"]))
+    counts = await collections.audience_counts(d.db, actor, draft.org_id)
     rows: Rows = [
         [(t(lang, names.AUDIENCE[a]) + f" ({counts[a]})", AskAudience(a))]
         for a in collections.AUDIENCES
@@ -268,7 +258,7 @@ async def _start_submit(
         return
     await toast(update)
     spec = KINDS[kind]
-    await_text(context, actor.telegram_id, "ask.text", collection_id=cid)
+    SUBMIT.start(context, actor.telegram_id, Answering(cid), "text")
     await context.bot.send_message(
         actor.telegram_id,
         t(
@@ -299,43 +289,51 @@ async def _submit(
         return
     except (CollectionError, ReportError) as exc:
         if not isinstance(exc, ReportError) and not by_reply:
-            stop_awaiting(context, actor.telegram_id)
+            SUBMIT.finish(context, actor.telegram_id)
         await message.reply_text(_error(lang, exc))
         return
     if not by_reply:
-        stop_awaiting(context, actor.telegram_id)
+        SUBMIT.finish(context, actor.telegram_id)
     key = "ask.submitted_late" if done.late else "ask.submitted"
     await message.reply_text(t(lang, key, kind=t(lang, names.REPORT_KIND[done.kind])))
 
 
-async def ask_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    pending = awaiting(context, "ask.")
-    message = update.effective_message
-    if pending is None or message is None:
-        return
-    if pending.kind == "ask.text":
-        await _submit(update, context, int(pending.data["collection_id"]), by_reply=False)
-        return
+@dataclass
+class Answering:
+    collection_id: int  # the collection a member is typing their answer to
+
+
+async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Answering) -> None:
+    """A member typed their answer after pressing 提交."""
+    await _submit(update, context, draft.collection_id, by_reply=False)
+
+
+async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Request) -> None:
+    """The manager typed what the collection asks for."""
     actor = await actor_of(update, context)
     lang = actor.lang
-    draft = _draft(context)
-    if draft is None:
-        stop_awaiting(context, actor.telegram_id)
-        await reply(update, t(lang, "ask.expired"))
+    message = update.effective_message
+    try:
+        draft.prompt = collections.check_prompt(message.text or "" if message else "")
+    except CollectionError as exc:
+        await reply(update, _error(lang, exc))
         return
-    text = message.text or ""
-    if pending.kind == "ask.prompt":
-        try:
-            draft["prompt"] = collections.check_prompt(text)
-        except CollectionError as exc:
-            await reply(update, _error(lang, exc))
-            return
-        await_text(context, actor.telegram_id, "ask.deadline")
-        await reply(update, t(lang, "ask.ask_deadline"), keyboard(_picker(lang, _today(context))))
-    elif pending.kind == "ask.deadline":
-        moment = parse_when(text, _today(context))
-        day = None if moment is not None else parse_day(text, _today(context))
-        await _take_deadline(update, context, lang, draft, day, moment)
+    ASK.wait(context, actor.telegram_id, "deadline")
+    await reply(update, t(lang, "ask.ask_deadline"), keyboard(_picker(lang, _today(context))))
+
+
+async def deadline_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Request) -> None:
+    """The manager typed a deadline (a day, or a day and a time)."""
+    actor = await actor_of(update, context)
+    message = update.effective_message
+    text = (message.text if message else None) or ""
+    moment = parse_when(text, _today(context))
+    day = None if moment is not None else parse_day(text, _today(context))
+    await _take_deadline(update, context, actor.lang, draft, day, moment)
+
+
+ASK = Flow(collections.DRAFT, Request, {"prompt": prompt_text, "deadline": deadline_text})
+SUBMIT = Flow("submit", Answering, {"text": answer_text})
 
 
 async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -357,5 +355,3 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CommandHandler("ask", ask_command),
     CallbackQueryHandler(ask_button, pattern=family("ak")),
 ]
-
-TEXT_STEPS = {"ask.": ask_text}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.delivery import meeting_texts
-from bot.delivery.meeting_texts import reschedule
+from bot.delivery.meeting_texts import MeetDraft, reschedule
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.buttons import (
@@ -49,8 +50,6 @@ from bot.services.obligations import obligation_name
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
-    await_text,
-    awaiting,
     bad_button,
     deps,
     edit_or_send,
@@ -61,19 +60,14 @@ from handlers.kit.common import (
     refuse,
     reply,
     send_private,
-    stop_awaiting,
     toast,
 )
+from handlers.kit.flow import Flow
 
 log = logging.getLogger("zhibu.meetings")
 TIMES = ("08:30", "09:00", "10:00", "14:00", "14:30", "15:00", "16:00")
 ALSO = (*meetings.MEETING_KINDS, "democratic_review")
 PICKER_DAYS = 14
-
-
-def _state(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
-    value = (context.user_data or {}).get("meet")
-    return value if isinstance(value, dict) else None
 
 
 def _tz(context: ContextTypes.DEFAULT_TYPE) -> ZoneInfo:
@@ -95,13 +89,7 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if org is None:
         return
     kinds, groups = await meetings.choices(deps(context).db, actor, org.id)
-    assert context.user_data is not None
-    context.user_data["meet"] = {
-        "org_id": org.id,
-        "groups": [(g, n) for g, n in groups],
-        "also": [],
-    }
-    stop_awaiting(context, actor.telegram_id)
+    MEET.start(context, actor.telegram_id, MeetDraft(org.id, groups=list(groups)))
     lang = actor.lang
     buttons: Row = [(obligation_name(k, lang), MeetKind(k)) for k in kinds]
     buttons.append((t(lang, "meet.other"), MeetKind("other")))
@@ -123,7 +111,7 @@ def _ask_when(lang: Lang, today: date) -> tuple[str, Rows]:
 
 async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    state = _state(context)
+    state = MEET.draft(context)
     button = pressed(update)
     if state is None:  # a stale button, or one nobody sent this person: refused, audited
         await refuse(update, context, actor, action="meet", key="meet.expired")
@@ -131,7 +119,7 @@ async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if button is None or button.prefix != "mk":
         await bad_button(update, context, actor)
         return
-    if await button_branch(update, context, actor, state.get("org_id"), "meet") is None:
+    if await button_branch(update, context, actor, state.org_id, "meet") is None:
         return  # no longer a manager of that branch
     await toast(update)
     await _meet_step(update, context, actor, state, button)
@@ -141,52 +129,46 @@ async def _meet_step(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    state: dict[str, Any],
+    state: MeetDraft,
     button: Button,
 ) -> None:
     lang = actor.lang
     if isinstance(button, MeetKind) and (
         button.kind in meetings.MEETING_KINDS or button.kind == "other"
     ):
-        state["obligation"] = button.kind
+        state.obligation = button.kind
         if button.kind == "group_meeting":
-            rows: Rows = [[(n, MeetGroup(g))] for g, n in state["groups"]]
+            rows: Rows = [[(n, MeetGroup(g))] for g, n in state.groups]
             await edit_or_send(update, t(lang, "meet.choose_group"), keyboard(rows))
             return
-        state["meeting_org"] = state["org_id"]
+        state.meeting_org = state.org_id
         await _to_when(update, context, actor)
-    elif isinstance(button, MeetGroup) and button.group_id in {g for g, _ in state["groups"]}:
-        state["meeting_org"] = button.group_id
+    elif isinstance(button, MeetGroup) and button.group_id in {g for g, _ in state.groups}:
+        state.meeting_org = button.group_id
         await _to_when(update, context, actor)
     elif isinstance(button, MeetDay):
-        state["day"] = button.day.isoformat()
+        state.day = button.day
         rows = rows_of([(x, MeetTime(x.replace(":", ""))) for x in TIMES], 4)
-        await_text(context, actor.telegram_id, "meet.time")
+        MEET.wait(context, actor.telegram_id, "time")
         await edit_or_send(
-            update,
-            t(lang, "meet.ask_time", day=fmt_date(lang, date.fromisoformat(state["day"]))),
-            keyboard(rows),
+            update, t(lang, "meet.ask_time", day=fmt_date(lang, button.day)), keyboard(rows)
         )
-    elif isinstance(button, MeetTime) and (at := _hhmm(button.hhmm)) and "day" in state:
-        await _set_when(
-            update, context, actor, datetime.combine(date.fromisoformat(state["day"]), at)
-        )
+    elif isinstance(button, MeetTime) and (at := _hhmm(button.hhmm)) and state.day is not None:
+        await _set_when(update, context, actor, state, datetime.combine(state.day, at))
     elif isinstance(button, MeetOnline):
-        await _set_place(update, context, actor, t(lang, "meet.online"))
+        await _set_place(update, context, actor, state, t(lang, "meet.online"))
     elif isinstance(button, MeetSkipTopic):
-        state["topic"] = None
-        await _to_also(update, context, actor)
+        state.topic = None
+        await _to_also(update, context, actor, state)
     elif isinstance(button, MeetAlso) and button.code in ALSO:
-        chosen = set(state["also"]) ^ {button.code}
-        state["also"] = sorted(chosen)
-        await _to_also(update, context, actor)
-    elif isinstance(button, MeetAlsoDone):
-        await _to_confirm(update, context, actor)
-    elif isinstance(button, MeetConfirm) and "starts_at" in state and "place" in state:
+        state.also = sorted(set(state.also) ^ {button.code})
+        await _to_also(update, context, actor, state)
+    elif isinstance(button, MeetAlsoDone) and state.starts_at and state.place:
+        await _to_confirm(update, context, actor, state)
+    elif isinstance(button, MeetConfirm) and state.starts_at and state.place:
         await _create(update, context, actor, state)
     elif isinstance(button, MeetAbandon):
-        context.user_data.pop("meet", None) if context.user_data is not None else None
-        stop_awaiting(context, actor.telegram_id)
+        MEET.finish(context, actor.telegram_id)
         await edit_or_send(update, t(lang, "common.cancelled"))
     else:
         await toast(update, t(lang, "common.button_invalid"), alert=True)
@@ -202,70 +184,70 @@ def _hhmm(text: str) -> time | None:
 
 async def _to_when(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
     text, rows = _ask_when(actor.lang, _today(context))
-    await_text(context, actor.telegram_id, "meet.when")
+    MEET.wait(context, actor.telegram_id, "when")
     await edit_or_send(update, text, keyboard(rows))
 
 
 async def _set_when(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, local: datetime
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    state: MeetDraft,
+    local: datetime,
 ) -> None:
-    state = _state(context)
-    assert state is not None
     starts_at = local.replace(tzinfo=_tz(context))
     try:
         meetings.check_when(starts_at, deps(context).clock.now())
     except MeetingError as exc:
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
-    state["starts_at"] = starts_at.isoformat()
-    await_text(context, actor.telegram_id, "meet.place")
+    state.starts_at = starts_at
+    MEET.wait(context, actor.telegram_id, "place")
     await _say(
         update, t(actor.lang, "meet.ask_place"), [[(t(actor.lang, "meet.online"), MeetOnline())]]
     )
 
 
 async def _set_place(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, place: str
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: MeetDraft, place: str
 ) -> None:
-    state = _state(context)
-    assert state is not None
     try:
-        state["place"] = meetings.check_text(place, meetings.PLACE_MAX, "meet.bad_place")
+        state.place = meetings.check_text(place, meetings.PLACE_MAX, "meet.bad_place")
     except MeetingError as exc:
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
-    await_text(context, actor.telegram_id, "meet.topic")
+    MEET.wait(context, actor.telegram_id, "topic")
     await _say(
         update, t(actor.lang, "meet.ask_topic"), [[(t(actor.lang, "meet.skip"), MeetSkipTopic())]]
     )
 
 
-async def _to_also(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
-    state = _state(context)
-    assert state is not None
-    stop_awaiting(context, actor.telegram_id)
+async def _to_also(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: MeetDraft
+) -> None:
+    MEET.pause(context, actor.telegram_id)
     lang = actor.lang
-    options = [k for k in ALSO if k != state["obligation"]]
+    options = [k for k in ALSO if k != state.obligation]
     buttons = [
-        (("☑️ " if k in state["also"] else "") + obligation_name(k, lang), MeetAlso(k))
-        for k in options
+        (("☑️ " if k in state.also else "") + obligation_name(k, lang), MeetAlso(k)) for k in options
     ]
     rows = rows_of(buttons, 2)
     rows.append([(t(lang, "meet.done_choosing"), MeetAlsoDone())])
     await _say(update, t(lang, "meet.ask_also"), rows)
 
 
-async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
-    state = _state(context)
-    assert state is not None
+async def _to_confirm(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: MeetDraft
+) -> None:
     lang = actor.lang
+    assert state.starts_at is not None and state.place is not None
     draft = meetings.MeetingInfo(
         id=0,
-        org_id=state["org_id"],
-        obligation=state["obligation"],
-        starts_at=datetime.fromisoformat(state["starts_at"]),
-        place=state["place"],
-        topic=state.get("topic"),
+        org_id=state.org_id,
+        obligation=state.obligation or "other",
+        starts_at=state.starts_at,
+        place=state.place,
+        topic=state.topic,
         status="scheduled",
         group_chat_id=None,
         group_message_id=None,
@@ -273,7 +255,7 @@ async def _to_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, actor:
     summary = meeting_texts.card(lang, draft, deps(context).settings.timezone, (0, 0, 0)).split(
         "\n"
     )
-    also = "、".join(obligation_name(k, lang) for k in state["also"]) or t(lang, "meet.also_none")
+    also = "、".join(obligation_name(k, lang) for k in state.also) or t(lang, "meet.also_none")
     text = t(lang, "meet.confirm", summary="\n".join(summary[:-1]), also=esc(also))
     await _say(
         update, text, [[(t(lang, "meet.yes"), MeetConfirm()), (t(lang, "meet.no"), MeetAbandon())]]
@@ -287,57 +269,59 @@ async def _say(update: Update, text: str, rows: Rows) -> None:
         await reply(update, text, keyboard(rows))
 
 
-async def meet_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed answers for the /meet steps."""
-    pending = awaiting(context, "meet.")
-    state = _state(context)
-    message = update.effective_message
-    if pending is None or state is None or message is None:
+async def when_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
+    """The day and time of the meeting, typed (``明天 14:30``, ``9月30日 9:00``)."""
+    actor, text = await actor_of(update, context), _typed(update)
+    local = parse_when(text, _today(context))
+    if local is None:
+        await reply(update, t(actor.lang, "meet.bad_when", value=esc(text[:50])))
         return
+    await _set_when(update, context, actor, state, local)
+
+
+async def time_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
+    """The time of day, typed after the day was picked."""
+    actor, text = await actor_of(update, context), _typed(update)
+    moment = parse_time(text)
+    if moment is None or state.day is None:
+        await reply(update, t(actor.lang, "meet.bad_time", value=esc(text[:50])))
+        return
+    await _set_when(update, context, actor, state, datetime.combine(state.day, moment))
+
+
+async def place_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
+    await _set_place(update, context, await actor_of(update, context), state, _typed(update))
+
+
+async def topic_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
     actor = await actor_of(update, context)
-    text = message.text or ""
-    lang = actor.lang
-    if pending.kind == "meet.when":
-        local = parse_when(text, _today(context))
-        if local is None:
-            await reply(update, t(lang, "meet.bad_when", value=esc(text[:50])))
-            return
-        await _set_when(update, context, actor, local)
-    elif pending.kind == "meet.time":
-        moment = parse_time(text)
-        if moment is None or "day" not in state:
-            await reply(update, t(lang, "meet.bad_time", value=esc(text[:50])))
-            return
-        await _set_when(
-            update, context, actor, datetime.combine(date.fromisoformat(state["day"]), moment)
-        )
-    elif pending.kind == "meet.place":
-        await _set_place(update, context, actor, text)
-    elif pending.kind == "meet.topic":
-        try:
-            state["topic"] = meetings.check_text(text, meetings.TOPIC_MAX, "meet.bad_topic")
-        except MeetingError as exc:
-            await reply(update, t(lang, exc.key, **exc.params))
-            return
-        await _to_also(update, context, actor)
+    try:
+        state.topic = meetings.check_text(_typed(update), meetings.TOPIC_MAX, "meet.bad_topic")
+    except MeetingError as exc:
+        await reply(update, t(actor.lang, exc.key, **exc.params))
+        return
+    await _to_also(update, context, actor, state)
+
+
+def _typed(update: Update) -> str:
+    message = update.effective_message
+    return (message.text if message is not None else None) or ""
+
+
+MEET = Flow(
+    meeting_texts.DRAFT,
+    MeetDraft,
+    {"when": when_text, "time": time_text, "place": place_text, "topic": topic_text},
+)
 
 
 async def _create(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: dict[str, Any]
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: MeetDraft
 ) -> None:
     d = deps(context)
-    plan = meeting_texts.Plan(
-        org_id=state["org_id"],
-        meeting_org=state.get("meeting_org", state["org_id"]),
-        obligation=state["obligation"],
-        also=state["also"],
-        starts_at=datetime.fromisoformat(state["starts_at"]),
-        place=state["place"],
-        topic=state.get("topic"),
-    )
     try:
         meeting, sent = await meeting_texts.schedule(
-            d.db, actor, plan, now=d.clock.now(), lang=d.settings.language
+            d.db, actor, state.org_id, now=d.clock.now(), lang=d.settings.language
         )
     except NotAllowed as exc:
         await refuse(update, context, actor, action="meet", key=exc.key, org_id=exc.org_id)
@@ -346,9 +330,7 @@ async def _create(
         await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
         return
     meeting_id, group_chat = meeting.id, meeting.group_chat_id
-    if context.user_data is not None:
-        context.user_data.pop("meet", None)
-    stop_awaiting(context, actor.telegram_id)
+    MEET.finish(context, actor.telegram_id)
     d.wake_sender()
     posted = await _post_group_card(context, meeting_id, group_chat)
     text = t(
@@ -479,7 +461,7 @@ async def _check_in(
         )
         return answer
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
-        await_text(context, actor.telegram_id, "checkin.code", meeting_id=meeting.id)
+        CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting.id), "code")
     if update.callback_query is not None:
         await toast(update, text, alert=answer not in (Answer.OK, Answer.ALREADY))
         if answer is Answer.OK and _is_private(update):
@@ -491,7 +473,7 @@ async def _check_in(
     else:
         await reply(update, text)
     if answer is Answer.OK:
-        stop_awaiting(context, actor.telegram_id)
+        CHECKIN.finish(context, actor.telegram_id)
         _refresh_group_card_soon(context, meeting.id)
     return answer
 
@@ -514,7 +496,7 @@ async def _ask_leave(
         await toast(update, t(lang, exc.key, **exc.params), alert=True)
     else:
         await toast(update)
-        await_text(context, actor.telegram_id, "leave.reason", meeting_id=meeting.id)
+        LEAVE.start(context, actor.telegram_id, AtMeeting(meeting.id), "reason")
         await send_private(
             context,
             actor.telegram_id,
@@ -603,7 +585,7 @@ async def _ask_change(
         )
         return
     await toast(update)
-    await_text(context, actor.telegram_id, f"meetedit.{what}", meeting_id=meeting.id)
+    CHANGE.start(context, actor.telegram_id, AtMeeting(meeting.id), what)
     await send_private(
         context,
         actor.telegram_id,
@@ -611,65 +593,90 @@ async def _ask_change(
     )
 
 
-async def change_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A manager typed the new time or place of a meeting: change it and tell the attendees."""
-    pending = awaiting(context, "meetedit.")
-    message = update.effective_message
-    if pending is None or message is None:
+@dataclass
+class AtMeeting:
+    meeting_id: int  # the meeting a typed answer is about
+
+
+async def new_when_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting
+) -> None:
+    """A manager typed the new time of a meeting."""
+    actor, text = await actor_of(update, context), _typed(update)
+    local = parse_when(text, _today(context))
+    if local is None:
+        await reply(update, t(actor.lang, "meet.bad_when", value=esc(text[:50])))
         return
-    actor = await actor_of(update, context)
+    await _change(update, context, actor, draft, starts_at=local.replace(tzinfo=_tz(context)))
+
+
+async def new_place_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting
+) -> None:
+    """A manager typed the new place of a meeting."""
+    await _change(update, context, await actor_of(update, context), draft, place=_typed(update))
+
+
+async def _change(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    draft: AtMeeting,
+    *,
+    starts_at: datetime | None = None,
+    place: str | None = None,
+) -> None:
+    """Change the meeting and tell the attendees; a bad time or place may be typed again."""
     d = deps(context)
-    lang, text, now = actor.lang, message.text or "", d.clock.now()
-    starts_at = place = None
-    if pending.kind == "meetedit.when":
-        local = parse_when(text, _today(context))
-        if local is None:
-            await reply(update, t(lang, "meet.bad_when", value=esc(text[:50])))
-            return
-        starts_at = local.replace(tzinfo=_tz(context))
-    else:
-        place = text
+    lang = actor.lang
     try:
         await reschedule(
             d.db,
             actor,
-            pending.data["meeting_id"],
-            now=now,
+            draft.meeting_id,
+            now=d.clock.now(),
             starts_at=starts_at,
             place=place,
             lang=d.settings.language,
         )
     except NotAllowed as exc:
         await reply(update, t(lang, exc.key))
-        stop_awaiting(context, actor.telegram_id)
+        CHANGE.finish(context, actor.telegram_id)
         return
     except MeetingError as exc:
         await reply(update, t(lang, exc.key, **exc.params))
-        if exc.key != "meet.bad_place" and exc.key not in ("meet.past", "meet.too_far"):
-            stop_awaiting(context, actor.telegram_id)
+        if exc.key not in ("meet.bad_place", "meet.past", "meet.too_far"):
+            CHANGE.finish(context, actor.telegram_id)
         return
-    stop_awaiting(context, actor.telegram_id)
+    CHANGE.finish(context, actor.telegram_id)
     d.wake_sender()
-    _refresh_group_card_soon(context, pending.data["meeting_id"])
+    _refresh_group_card_soon(context, draft.meeting_id)
     await reply(update, t(lang, "meet.changed"))
 
 
-async def answer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed answers: a check-in code, a reason for leave."""
-    pending = awaiting(context, "checkin.") or awaiting(context, "leave.")
-    message = update.effective_message
-    if pending is None or message is None:
-        return
+async def code_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting) -> None:
+    """A member typed the check-in code shown in the room."""
     actor = await actor_of(update, context)
-    meeting = await meetings.find(deps(context).db, pending.data["meeting_id"])
+    meeting = await meetings.find(deps(context).db, draft.meeting_id)
     if meeting is None:
-        stop_awaiting(context, actor.telegram_id)
+        CHECKIN.finish(context, actor.telegram_id)
         return
-    text = message.text or ""
-    if pending.kind == "checkin.code":
-        await _check_in(update, context, actor, meeting, text)
+    await _check_in(update, context, actor, meeting, _typed(update))
+
+
+async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting) -> None:
+    """A member typed why they ask for leave."""
+    actor = await actor_of(update, context)
+    meeting = await meetings.find(deps(context).db, draft.meeting_id)
+    if meeting is None:
+        LEAVE.finish(context, actor.telegram_id)
         return
-    await _leave(update, context, actor, meeting, text)
+    await _leave(update, context, actor, meeting, _typed(update))
+
+
+CHANGE = Flow("meetedit", AtMeeting, {"when": new_when_text, "place": new_place_text})
+CHECKIN = Flow("checkin", AtMeeting, {"code": code_text})
+LEAVE = Flow("leave", AtMeeting, {"reason": reason_text})
 
 
 async def _leave(
@@ -688,7 +695,7 @@ async def _leave(
         await reply(update, t(lang, exc.key, **exc.params))
         return
     answer = taken.answer
-    stop_awaiting(context, actor.telegram_id)
+    LEAVE.finish(context, actor.telegram_id)
     if answer is Answer.OK:
         makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
         await reply(update, t(lang, "leave.ok", makeup=makeup))
@@ -772,10 +779,3 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     CallbackQueryHandler(meet_button, pattern=family("mk")),
     CallbackQueryHandler(card_button, pattern=family("mt")),
 ]
-
-TEXT_STEPS = {
-    "meet.": meet_text,
-    "meetedit.": change_text,
-    "checkin.": answer_text,
-    "leave.": answer_text,
-}

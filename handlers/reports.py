@@ -1,8 +1,8 @@
 """/report (SPEC §7): pick a kind, answer its steps, see a preview, save on confirm.
 
-The draft lives in ``user_data["report"]`` and, through the conversation store, in the
-database; saving takes the draft out of the database in the same transaction that files the
-record, so a draft is filed once even when 保存 is pressed twice or the bot restarts.
+The draft (``reports.Draft``) is the ``report`` conversation's; saving takes it out of the
+database in the same transaction that files the record, so a draft is filed once even when
+保存 is pressed twice or the bot restarts.
 Steps: a short report is just its text; a meeting record picks a held meeting (or takes type,
 day, attendance and topic by hand), asks about 第一议题, the summary and up to 9 photos, then
 shows which obligations it counts toward as buttons to tick; the special records take a day
@@ -11,6 +11,8 @@ shows which obligations it counts toward as buttons to tick; the special records
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -50,11 +52,10 @@ from bot.rules.dates import parse_past_day
 from bot.services import meetings, reports
 from bot.services.access import Actor, NotAllowed
 from bot.services.obligations import obligation_name
-from bot.services.reports import ReportError
+from bot.services.reports import Draft, ReportError
+from handlers.kit import flow
 from handlers.kit.common import (
     actor_of,
-    await_text,
-    awaiting,
     bad_button,
     deps,
     edit_or_send,
@@ -64,9 +65,9 @@ from handlers.kit.common import (
     pressed,
     refuse,
     reply,
-    stop_awaiting,
     toast,
 )
+from handlers.kit.flow import Flow
 
 PREVIEW_CHARS = 300
 
@@ -77,11 +78,6 @@ def kind_name(lang: Lang, kind: str) -> str:
 
 def _today(context: ContextTypes.DEFAULT_TYPE) -> date:
     return deps(context).today()
-
-
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
-    value = (context.user_data or {}).get("report")
-    return value if isinstance(value, dict) else None
 
 
 # ---------------------------------------------------------------- /report and the kind
@@ -96,9 +92,7 @@ async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not kinds:
         await reply(update, t(actor.lang, "calendar.unlinked"))
         return
-    assert context.user_data is not None
-    context.user_data.pop("report", None)
-    stop_awaiting(context, actor.telegram_id)
+    flow.end(context, actor.telegram_id)
     rows = rows_of([(kind_name(actor.lang, k), ReportKind(k)) for k in kinds], 2)
     await reply(update, t(actor.lang, "report.choose"), keyboard(rows))
 
@@ -112,8 +106,7 @@ async def _choose_kind(
         await refuse(update, context, actor, action="report.kind", key="report.not_allowed")
         return
     await toast(update)
-    assert context.user_data is not None
-    context.user_data["report"] = {"kind": kind}
+    REPORT.start(context, actor.telegram_id, Draft(kind))
     if kind in reports.TEXT_KINDS:
         await _ask_text(update, context, actor, kind)
     elif kind == "meeting_record":
@@ -134,10 +127,10 @@ async def _choose_kind(
         intro = t(lang, "report.pick_meeting" if held else "report.no_held")
         await edit_or_send(update, intro, keyboard(rows))
     elif kind == "heart_talk":
-        await_text(context, actor.telegram_id, "report.pair")
+        REPORT.wait(context, actor.telegram_id, "pair")
         await edit_or_send(update, t(lang, "report.ask_pair"))
     else:
-        await_text(context, actor.telegram_id, "report.day")
+        REPORT.wait(context, actor.telegram_id, "day")
         await edit_or_send(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
 
 
@@ -145,7 +138,7 @@ async def _ask_text(
     update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
 ) -> None:
     spec = reports.KINDS[kind]
-    await_text(context, actor.telegram_id, "report.text")
+    REPORT.wait(context, actor.telegram_id, "text")
     key = "report.ask_summary" if kind in reports.DATED_KINDS else "report.ask"
     text = t(actor.lang, key, kind=kind_name(actor.lang, kind), low=spec.low, high=spec.high)
     if update.callback_query is not None:
@@ -170,17 +163,15 @@ async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await bad_button(update, context, actor)
         return
     if isinstance(button, ReportAbandon):
-        assert context.user_data is not None
-        context.user_data.pop("report", None)
-        stop_awaiting(context, actor.telegram_id)
+        REPORT.finish(context, actor.telegram_id)
         await toast(update)
         await edit_or_send(update, t(actor.lang, "common.cancelled"))
         return
-    draft = _draft(context)
+    draft = REPORT.draft(context)
     if draft is None:
         await toast(update, t(actor.lang, "report.expired"), alert=True)
         return
-    kind = draft.get("kind")
+    kind = draft.kind
     if isinstance(button, ReportConfirm):
         await _save(update, context, actor)
     elif kind == "meeting_record" and isinstance(button, REPORT_STEPS):
@@ -203,7 +194,7 @@ async def _meeting_step(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    draft: dict[str, Any],
+    draft: Draft,
     button: Button,
 ) -> None:
     lang = actor.lang
@@ -220,7 +211,7 @@ async def _meeting_step_of(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    draft: dict[str, Any],
+    draft: Draft,
     button: Button,
 ) -> None:
     lang = actor.lang
@@ -237,30 +228,30 @@ async def _meeting_step_of(
         )
     elif isinstance(button, RecordMeeting):
         held = await reports.held_for(d.db, actor, button.meeting_id)
-        draft.update(meeting_id=held.id, codes=held.counts(), obligation=held.obligation)
+        draft.meeting_id, draft.codes, draft.obligation = held.id, held.counts(), held.obligation
         await toast(update)
         note = "" if held.quorum_met else t(lang, "report.no_quorum")
         await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
     elif isinstance(button, RecordType) and button.kind in (*meetings.MEETING_KINDS, "other"):
         arg = button.kind
-        draft.update(obligation=arg, codes=[] if arg == "other" else [arg], meeting_id=None)
+        draft.obligation, draft.codes, draft.meeting_id = arg, [] if arg == "other" else [arg], None
         await toast(update)
-        await_text(context, actor.telegram_id, "report.day")
+        REPORT.wait(context, actor.telegram_id, "day")
         await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(arg, lang)))
-    elif isinstance(button, RecordFirstTopic) and button.yes in (1, 0) and "obligation" in draft:
-        draft["first_topic"] = button.yes == 1
+    elif isinstance(button, RecordFirstTopic) and button.yes in (1, 0) and draft.obligation:
+        draft.first_topic = button.yes == 1
         await toast(update)
         await _ask_text(update, context, actor, "meeting_record")
-    elif isinstance(button, ReportPreview) and "text" in draft:
-        stop_awaiting(context, actor.telegram_id)
+    elif isinstance(button, ReportPreview) and draft.text is not None:
+        REPORT.pause(context, actor.telegram_id)
         await toast(update)
         await _preview(update, context, actor, draft)
     elif (
         isinstance(button, RecordCounts)
         and button.code in reports.MEETING_TICKS
-        and "text" in draft
+        and draft.text is not None
     ):
-        draft["codes"] = sorted(set(draft.get("codes") or []) ^ {button.code})
+        draft.codes = sorted(set(draft.codes) ^ {button.code})
         await toast(update)
         await _preview(update, context, actor, draft)
     else:
@@ -285,12 +276,10 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
         kind, saved = await reports.save(d.db, actor, today=_today(context), now=d.clock.now())
     except ReportError as exc:
         await toast(update, t(lang, exc.key, **exc.params), alert=True)
-        if exc.key == "report.expired" and context.user_data is not None:
-            context.user_data.pop("report", None)
+        if exc.key == "report.expired":
+            REPORT.finish(context, actor.telegram_id)
         return
-    assert context.user_data is not None
-    context.user_data.pop("report", None)
-    stop_awaiting(context, actor.telegram_id)
+    REPORT.finish(context, actor.telegram_id)
     await toast(update)
     lines = [t(lang, "report.saved", kind=kind_name(lang, kind))]
     if saved.counted:
@@ -306,91 +295,114 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
 # ---------------------------------------------------------------- typed steps
 
 
-async def report_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    pending = awaiting(context, "report.")
-    message = update.effective_message
-    if pending is None or message is None:
-        return
+Accept = Callable[[Actor, str], Awaitable[None]]
+
+
+async def _step(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft, step: str, accept: Accept
+) -> None:
+    """A typed answer at ``step``: taken into the draft (or refused, saying why), then the
+    next step is asked."""
     actor = await actor_of(update, context)
-    lang = actor.lang
-    if pending.kind == "report.edit":
-        await _edit_text(update, context, actor, int(pending.data["record_id"]))
-        return
-    draft = _draft(context)
-    if draft is None:
-        stop_awaiting(context, actor.telegram_id)
-        await reply(update, t(lang, "report.expired"))
-        return
-    kind = str(draft.get("kind"))
-    text = message.text or ""
+    message = update.effective_message
     try:
-        if pending.kind == "report.text":
-            draft["text"] = reports.check_text(kind, text)
-        elif pending.kind == "report.day":
-            draft["held_on"] = reports.check_day(
-                parse_past_day(text, _today(context)), _today(context)
-            ).isoformat()
-        elif pending.kind == "report.attendance":
-            draft["attendance"] = list(reports.check_attendance(text))
-        elif pending.kind == "report.topic":
-            draft["topic"] = reports.check_topic(text)
-        elif pending.kind == "report.pair":
-            draft["pair"] = await reports.pair_named(deps(context).db, actor, text)
-        elif pending.kind == "report.photos":
-            raise ReportError("report.photo_expected", high=reports.PHOTOS_MAX)
-    except ReportError as exc:
-        await reply(update, t(lang, exc.key, **exc.params))
+        await accept(actor, (message.text if message else None) or "")
+    except (ReportError, NotAllowed) as exc:
+        await reply(update, t(actor.lang, exc.key, **getattr(exc, "params", {})))
         return
-    await _next_step(update, context, actor, draft, pending.kind)
+    await _next_step(update, context, actor, draft, step)
+
+
+async def text_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    async def accept(actor: Actor, text: str) -> None:
+        draft.text = reports.check_text(draft.kind, text)
+
+    await _step(update, context, draft, "text", accept)
+
+
+async def day_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    async def accept(actor: Actor, text: str) -> None:
+        today = _today(context)
+        draft.held_on = reports.check_day(parse_past_day(text, today), today)
+
+    await _step(update, context, draft, "day", accept)
+
+
+async def attendance_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    async def accept(actor: Actor, text: str) -> None:
+        draft.attendance = list(reports.check_attendance(text))
+
+    await _step(update, context, draft, "attendance", accept)
+
+
+async def topic_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    async def accept(actor: Actor, text: str) -> None:
+        draft.topic = reports.check_topic(text)
+
+    await _step(update, context, draft, "topic", accept)
+
+
+async def pair_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    async def accept(actor: Actor, text: str) -> None:
+        draft.pair = await reports.pair_named(deps(context).db, actor, text)
+
+    await _step(update, context, draft, "pair", accept)
+
+
+async def photos_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
+    """Text where photos are asked: say what is expected."""
+
+    async def accept(actor: Actor, text: str) -> None:
+        raise ReportError("report.photo_expected", high=reports.PHOTOS_MAX)
+
+    await _step(update, context, draft, "photos", accept)
 
 
 async def _next_step(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    draft: dict[str, Any],
+    draft: Draft,
     done: str,
 ) -> None:
     """After a typed step was accepted: ask the next one, or show the preview."""
     lang = actor.lang
-    kind = str(draft["kind"])
-    if kind == "meeting_record" and done == "report.day":
-        await_text(context, actor.telegram_id, "report.attendance")
+    kind = draft.kind
+    if kind == "meeting_record" and done == "day":
+        REPORT.wait(context, actor.telegram_id, "attendance")
         await reply(update, t(lang, "report.ask_attendance"))
-    elif kind == "meeting_record" and done == "report.attendance":
-        await_text(context, actor.telegram_id, "report.topic")
+    elif kind == "meeting_record" and done == "attendance":
+        REPORT.wait(context, actor.telegram_id, "topic")
         await reply(update, t(lang, "report.ask_topic", high=reports.TOPIC_MAX))
-    elif kind == "meeting_record" and done == "report.topic":
-        stop_awaiting(context, actor.telegram_id)
+    elif kind == "meeting_record" and done == "topic":
+        REPORT.pause(context, actor.telegram_id)
         await reply(update, t(lang, "report.ask_first_topic"), _first_topic(lang))
-    elif kind == "meeting_record" and done == "report.text":
-        draft.setdefault("photos", [])
-        await_text(context, actor.telegram_id, "report.photos")
+    elif kind == "meeting_record" and done == "text":
+        REPORT.wait(context, actor.telegram_id, "photos")
         await reply(
             update,
             t(lang, "report.ask_photos", high=reports.PHOTOS_MAX),
             keyboard([[(t(lang, "report.photos_done"), ReportPreview())]]),
         )
-    elif kind == "heart_talk" and done == "report.pair":
-        await_text(context, actor.telegram_id, "report.day")
+    elif kind == "heart_talk" and done == "pair":
+        REPORT.wait(context, actor.telegram_id, "day")
         await reply(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
-    elif done == "report.day":
+    elif done == "day":
         await _ask_text(update, context, actor, kind)
     else:
-        stop_awaiting(context, actor.telegram_id)
+        REPORT.pause(context, actor.telegram_id)
         await _preview(update, context, actor, draft)
 
 
 async def report_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo for the meeting record being filed; anything else is refused at that step."""
-    pending = awaiting(context, "report.photos")
     message = update.effective_message
-    draft = _draft(context)
-    if pending is None or message is None or draft is None:
+    draft = REPORT.at(context, "photos")
+    if message is None or draft is None:
         return
     actor = await actor_of(update, context)
     lang = actor.lang
-    photos: list[str] = list(draft.get("photos") or [])
+    photos = list(draft.photos)
     if not message.photo:
         await reply(update, t(lang, "report.photo_expected", high=reports.PHOTOS_MAX))
         return
@@ -398,10 +410,10 @@ async def report_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await reply(update, t(lang, "report.too_many_photos", high=reports.PHOTOS_MAX))
         return
     photos.append(message.photo[-1].file_id)
-    draft["photos"] = photos
+    draft.photos = photos
     text = t(lang, "report.photo_count", count=len(photos), high=reports.PHOTOS_MAX)
     markup = keyboard([[(t(lang, "report.photos_done"), ReportPreview())]])
-    status = draft.get("photo_status")
+    status = draft.photo_status
     if isinstance(status, int) and message.chat is not None:
         try:
             await context.bot.edit_message_text(
@@ -412,31 +424,29 @@ async def report_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             pass
     sent = await reply(update, text, markup)
     if isinstance(sent, Message):
-        draft["photo_status"] = sent.message_id
+        draft.photo_status = sent.message_id
 
 
 async def _preview(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: dict[str, Any]
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Draft
 ) -> None:
     lang = actor.lang
-    kind = str(draft["kind"])
-    text = str(draft.get("text", ""))
+    kind = draft.kind
+    text = draft.text or ""
     shown = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
     lines = [
         t(lang, "report.preview", kind=kind_name(lang, kind), text=esc(shown), count=len(text))
     ]
     rows: Rows = []
     d = deps(context)
-    if draft.get("held_on"):
-        lines.append(
-            t(lang, "report.preview_day", day=fmt_date(lang, date.fromisoformat(draft["held_on"])))
-        )
-    if kind == "heart_talk":
-        names = await reports.names_of(d.db, [int(i) for i in draft["pair"]])
+    if draft.held_on is not None:
+        lines.append(t(lang, "report.preview_day", day=fmt_date(lang, draft.held_on)))
+    if kind == "heart_talk" and draft.pair:
+        names = await reports.names_of(d.db, [int(i) for i in draft.pair])
         lines.append(t(lang, "report.preview_pair", names=esc("、".join(names.values()))))
     if kind == "meeting_record":
         lines += await _meeting_lines(context, actor, draft)
-        ticked = set(draft.get("codes") or [])
+        ticked = set(draft.codes)
         buttons = [
             (("☑️ " if c in ticked else "▫️ ") + obligation_name(c, lang), RecordCounts(c))
             for c in reports.MEETING_TICKS
@@ -452,13 +462,13 @@ async def _preview(
 
 
 async def _meeting_lines(
-    context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: dict[str, Any]
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Draft
 ) -> list[str]:
     lang = actor.lang
     d = deps(context)
-    if draft.get("meeting_id") is not None and actor.branch is not None:
+    if draft.meeting_id is not None and actor.branch is not None:
         try:
-            held = await reports.held_for(d.db, actor, int(draft["meeting_id"]))
+            held = await reports.held_for(d.db, actor, draft.meeting_id)
         except ReportError as exc:
             return [t(lang, exc.key, **exc.params)]
         except NotAllowed as exc:
@@ -475,11 +485,11 @@ async def _meeting_lines(
         head = t(
             lang,
             "report.preview_meeting",
-            name=esc(obligation_name(str(draft.get("obligation")), lang)),
-            when=fmt_date(lang, date.fromisoformat(draft["held_on"])),
-            topic=esc(draft.get("topic") or "—"),
+            name=esc(obligation_name(str(draft.obligation), lang)),
+            when=fmt_date(lang, draft.held_on) if draft.held_on else "—",
+            topic=esc(draft.topic or "—"),
         )
-        e, p, lv = (int(x) for x in draft.get("attendance") or (0, 0, 0))
+        e, p, lv = (int(x) for x in draft.attendance or (0, 0, 0))
         counts = (e, p, lv)
     e, p, lv = counts
     return [
@@ -490,9 +500,9 @@ async def _meeting_lines(
             "report.preview_first_topic",
             answer=t(
                 lang,
-                "report.first_topic_yes" if draft.get("first_topic") else "report.first_topic_no",
+                "report.first_topic_yes" if draft.first_topic else "report.first_topic_no",
             ),
-            photos=len(draft.get("photos") or []),
+            photos=len(draft.photos),
         ),
         t(lang, "report.preview_ticks"),
     ]
@@ -534,27 +544,47 @@ async def _after_filing(
         )
         return
     spec = reports.KINDS[kind]
-    await_text(context, actor.telegram_id, "report.edit", record_id=record_id)
+    EDIT.start(context, actor.telegram_id, Editing(record_id), "text")
     await edit_or_send(
         update, t(lang, "report.ask_edit", kind=kind_name(lang, kind), low=spec.low, high=spec.high)
     )
 
 
-async def _edit_text(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, record_id: int
-) -> None:
+@dataclass
+class Editing:
+    record_id: int  # the member's own record whose text they are replacing
+
+
+async def edit_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Editing) -> None:
+    """The new text of one's own record (within 24 hours)."""
+    actor = await actor_of(update, context)
     message = update.effective_message
-    assert message is not None
     d = deps(context)
+    text = (message.text if message else None) or ""
     try:
-        kind = await reports.rewrite(d.db, actor, record_id, message.text or "", now=d.clock.now())
+        kind = await reports.rewrite(d.db, actor, draft.record_id, text, now=d.clock.now())
     except ReportError as exc:
         if exc.key != "report.length":
-            stop_awaiting(context, actor.telegram_id)
+            EDIT.finish(context, actor.telegram_id)
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
-    stop_awaiting(context, actor.telegram_id)
+    EDIT.finish(context, actor.telegram_id)
     await reply(update, t(actor.lang, "report.edited", kind=kind_name(actor.lang, kind)))
+
+
+REPORT = Flow(
+    reports.DRAFT,
+    Draft,
+    {
+        "text": text_text,
+        "day": day_text,
+        "attendance": attendance_text,
+        "topic": topic_text,
+        "pair": pair_text,
+        "photos": photos_text,
+    },
+)
+EDIT = Flow("edit", Editing, {"text": edit_text})
 
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
@@ -574,5 +604,3 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
         report_photo,
     ),
 ]
-
-TEXT_STEPS = {"report.": report_text}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from telegram import Update
 from telegram.ext import (
     BaseHandler,
@@ -39,10 +41,9 @@ from bot.services.obligations import (
     view_of,
 )
 from handlers.branch import button_branch, target_branch
+from handlers.kit import flow
 from handlers.kit.common import (
     actor_of,
-    await_text,
-    awaiting,
     bad_button,
     deps,
     edit_or_send,
@@ -51,9 +52,9 @@ from handlers.kit.common import (
     keyboard,
     pressed,
     reply,
-    stop_awaiting,
     toast,
 )
+from handlers.kit.flow import Flow
 
 
 def _rule_text(lang: Lang, view: BranchView) -> str:
@@ -125,7 +126,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     org = await target_branch(update, context, actor, "settings")
     if org is None:
         return
-    stop_awaiting(context, actor.telegram_id)
+    flow.end(context, actor.telegram_id)
     text, rows = main_view(actor.lang, await _load(context, org.id))
     await reply(update, text, keyboard(rows))
 
@@ -168,7 +169,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await _show(update, main_view(lang, await _load(context, org.id)))
     elif isinstance(button, SettingsThemeDay):
         await toast(update)
-        await_text(context, actor.telegram_id, "settings.theme_rule", org_id=org.id)
+        SETTINGS.start(context, actor.telegram_id, SettingsDraft(org.id), "theme_rule")
         rows: Rows = [
             [(t(lang, "settings.theme_clear"), SettingsThemeDayClear(org.id))],
             [(t(lang, "settings.back"), SettingsMain(org.id))],
@@ -177,7 +178,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             update, t(lang, "settings.theme_ask", current=_rule_text(lang, view)), keyboard(rows)
         )
     else:  # tdx: no fixed day any more
-        stop_awaiting(context, actor.telegram_id)
+        SETTINGS.finish(context, actor.telegram_id)
         await _save_rule(context, actor, org, None)
         await toast(update, t(lang, "settings.theme_cleared"))
         await _show(update, main_view(lang, await _load(context, org.id)))
@@ -203,7 +204,7 @@ async def _obligation_action(
         await _show(update, detail_view(lang, view, e))
     elif action == "off" and e.enabled and not e.custom:
         await toast(update)
-        await_text(context, actor.telegram_id, "settings.reason", org_id=org.id, code=e.ob.code)
+        SETTINGS.start(context, actor.telegram_id, SettingsDraft(org.id, e.ob.code), "reason")
         await edit_or_send(
             update,
             t(
@@ -233,45 +234,85 @@ async def _save_rule(
     await choose_theme_rule(d.db, actor, org.id, rule, now=d.clock.now())
 
 
-async def settings_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed input for a waiting settings step: a reason, or a day rule."""
-    pending = awaiting(context, "settings.")
-    message = update.effective_message
-    if pending is None or message is None:
-        return
+@dataclass
+class SettingsDraft:
+    org_id: int  # the branch whose settings are changed
+    code: str | None = None  # the obligation being switched off
+
+
+async def _typed_for(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: SettingsDraft, step: str
+) -> tuple[Actor, OrgInfo] | None:
+    """Who typed, and the branch, if they still manage it (else the conversation ends)."""
     actor = await actor_of(update, context)
-    org = await button_branch(update, context, actor, pending.data["org_id"], pending.kind)
+    org = await button_branch(update, context, actor, draft.org_id, f"settings.{step}")
     if org is None:
-        stop_awaiting(context, actor.telegram_id)
+        SETTINGS.finish(context, actor.telegram_id)
+        return None
+    return actor, org
+
+
+async def theme_rule_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: SettingsDraft
+) -> None:
+    """The day rule of the 主题党日, typed."""
+    found = await _typed_for(update, context, draft, "theme_rule")
+    if found is None:
         return
-    text = message.text or ""
-    lang = actor.lang
-    if pending.kind == "settings.theme_rule":
-        rule = parse_day_rule(text)
-        if rule is None:
-            await reply(update, t(lang, "settings.theme_bad", value=esc(text[:50])))
-            return
-        await _save_rule(context, actor, org, rule)
-        done = t(lang, "settings.theme_saved", rule=rule.describe(lang))
-    else:
-        code = pending.data["code"]
-        try:
-            d = deps(context)
-            await switch(d.db, actor, org.id, code, enabled=False, reason=text, now=d.clock.now())
-        except ObligationError as exc:
-            await reply(update, t(lang, exc.key, **exc.params))
-            return
-        view = await _load(context, org.id)
-        done = t(lang, "settings.turned_off", name=esc(view.name(code, lang)))
-    stop_awaiting(context, actor.telegram_id)
-    await reply(update, done)
-    text_out, rows = main_view(lang, await _load(context, org.id))
+    actor, org = found
+    text = _typed(update)
+    rule = parse_day_rule(text)
+    if rule is None:
+        await reply(update, t(actor.lang, "settings.theme_bad", value=esc(text[:50])))
+        return
+    await _save_rule(context, actor, org, rule)
+    await _done(
+        update,
+        context,
+        actor,
+        org,
+        t(actor.lang, "settings.theme_saved", rule=rule.describe(actor.lang)),
+    )
+
+
+async def reason_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: SettingsDraft
+) -> None:
+    """Why an obligation is switched off, typed: then it is."""
+    found = await _typed_for(update, context, draft, "reason")
+    if found is None or draft.code is None:
+        return
+    actor, org = found
+    try:
+        d = deps(context)
+        await switch(
+            d.db, actor, org.id, draft.code, enabled=False, reason=_typed(update), now=d.clock.now()
+        )
+    except ObligationError as exc:
+        await reply(update, t(actor.lang, exc.key, **exc.params))
+        return
+    view = await _load(context, org.id)
+    name = esc(view.name(draft.code, actor.lang))
+    await _done(update, context, actor, org, t(actor.lang, "settings.turned_off", name=name))
+
+
+def _typed(update: Update) -> str:
+    message = update.effective_message
+    return (message.text if message is not None else None) or ""
+
+
+async def _done(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, said: str
+) -> None:
+    SETTINGS.finish(context, actor.telegram_id)
+    await reply(update, said)
+    text_out, rows = main_view(actor.lang, await _load(context, org.id))
     await reply(update, text_out, keyboard(rows))
 
+
+SETTINGS = Flow("settings", SettingsDraft, {"theme_rule": theme_rule_text, "reason": reason_text})
 
 HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]] = [
     CommandHandler("settings", settings_command),
     CallbackQueryHandler(settings_button, pattern=family("set")),
 ]
-
-TEXT_STEPS = {"settings.": settings_text}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import Update
@@ -10,8 +11,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ConversationHandler,
-    MessageHandler,
     filters,
 )
 
@@ -37,9 +36,9 @@ from handlers.kit.common import (
     send_private,
     toast,
 )
+from handlers.kit.flow import Flow
 from handlers.tasks import task_lines
 
-ASK_NAME = 1
 TOKEN_TEXT = {
     linking.TokenState.UNKNOWN: "link.unknown",
     linking.TokenState.USED: "link.used",
@@ -154,34 +153,38 @@ async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 # ---------------------------------------------------------------- join by branch link
 
 
-async def join_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def join_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     parsed = linking.parse_payload((context.args or [""])[0])
     if parsed is None:
         await reply(update, t(actor.lang, "link.malformed"))
-        return ConversationHandler.END
+        return
     d = deps(context)
     check = await linking.check_invite(
         d.db, "b", parsed[1], telegram_id=actor.telegram_id, now=d.clock.now()
     )
     if check.state is not linking.TokenState.OK or check.org is None:
         await reply(update, _token_problem(actor.lang, check))
-        return ConversationHandler.END
-    assert context.user_data is not None
-    context.user_data["join_token"] = parsed[1]
+        return
+    JOIN.start(context, actor.telegram_id, Joining(parsed[1]), "name")
     await reply(update, t(actor.lang, "join.ask_name", org=esc(check.org.name)))
-    return ASK_NAME
 
 
-async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+@dataclass
+class Joining:
+    token: str  # the branch join link's token
+
+
+async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Joining) -> None:
+    """The name the newcomer gives: matched to the branch's unlinked members, then asked."""
     actor = await actor_of(update, context)
     message = update.effective_message
-    assert message is not None and context.user_data is not None
+    assert message is not None
     typed = message.text or ""
     if not linking.valid_typed_name(typed):
         await reply(update, t(actor.lang, "join.bad_name", limit=linking.MAX_TYPED_NAME))
-        return ASK_NAME
-    raw = context.user_data.get("join_token", "")
+        return
+    raw = draft.token
     d = deps(context)
     ask = await linking.request_join(
         d.db,
@@ -194,16 +197,17 @@ async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     )
     org = ask.check.org
     if ask.check.state is not linking.TokenState.OK or org is None:
+        JOIN.finish(context, actor.telegram_id)
         await reply(update, _token_problem(actor.lang, ask.check))
-        return ConversationHandler.END
+        return
     if ask.request_id is None:
         name = esc(linking.normalise_name(typed))
         await reply(update, t(actor.lang, "join.no_match", name=name, org=esc(org.name)))
-        return ASK_NAME
-    context.user_data.pop("join_token", None)
+        return
+    JOIN.finish(context, actor.telegram_id)
     if ask.state is linking.JoinState.PENDING_EXISTS:
         await reply(update, t(actor.lang, "join.already_pending"))
-        return ConversationHandler.END
+        return
     user = update.effective_user
     assert user is not None
     account = esc(user.full_name) + (f" (@{esc(user.username)})" if user.username else "")
@@ -211,7 +215,9 @@ async def join_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         text, rows = _join_notice(lang, ask, typed, account)
         await send_private(context, telegram_id, text, keyboard(rows))
     await reply(update, t(actor.lang, "join.submitted", org=esc(org.name)))
-    return ConversationHandler.END
+
+
+JOIN = Flow("join", Joining, {"name": join_name})
 
 
 def _join_notice(lang: Lang, ask: linking.JoinAsk, typed: str, account: str) -> tuple[str, Rows]:
@@ -281,43 +287,12 @@ async def join_decision(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await edit_or_send(update, t(actor.lang, names.JOIN_UNDECIDED[decision.state.value]))
 
 
-async def join_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    actor = await actor_of(update, context)
-    if context.user_data is not None:
-        context.user_data.pop("join_token", None)
-    await reply(update, t(actor.lang, "common.cancelled"))
-    return ConversationHandler.END
-
-
-async def join_timeout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    actor = await actor_of(update, context)
-    if context.user_data is not None:
-        context.user_data.pop("join_token", None)
-    chat = update.effective_chat
-    if chat is not None:
-        await chat.send_message(t(actor.lang, "common.timed_out"))
-
-
-def build_handlers(
-    conversation_timeout: float,
-) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]]:
-    private = filters.ChatType.PRIVATE
-    join = ConversationHandler[ContextTypes.DEFAULT_TYPE](
-        entry_points=[
-            CommandHandler("start", join_start, filters=private & filters.Regex(r"^/start b_"))
-        ],
-        states={
-            ASK_NAME: [MessageHandler(private & filters.TEXT & ~filters.COMMAND, join_name)],
-            ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, join_timeout)],
-        },
-        fallbacks=[CommandHandler("cancel", join_cancel)],
-        conversation_timeout=conversation_timeout,
-        allow_reentry=True,
-        name="join",
-    )
-    return [
-        join,  # order matters: it claims /start b_… before the plain /start below
-        CommandHandler("start", start),
-        CallbackQueryHandler(link_button, pattern=family("lk")),
-        CallbackQueryHandler(join_decision, pattern=family("jr")),
-    ]
+HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
+    # order matters: the join link's /start b_… before the plain /start
+    CommandHandler(
+        "start", join_start, filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start b_")
+    ),
+    CommandHandler("start", start),
+    CallbackQueryHandler(link_button, pattern=family("lk")),
+    CallbackQueryHandler(join_decision, pattern=family("jr")),
+]

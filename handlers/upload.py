@@ -26,8 +26,8 @@ from bot.services.roster import (
     read_workbook_isolated,
     render_result,
 )
-from handlers.kit.common import actor_of, awaiting, deps, esc, in_background, refuse, reply
-from handlers.reports import report_photo
+from handlers.kit.common import actor_of, deps, esc, in_background, refuse, reply
+from handlers.reports import REPORT, report_photo
 
 CSV_PAIR_WINDOW = timedelta(minutes=15)
 
@@ -57,7 +57,9 @@ def chunks(lines: list[str], limit: int = 4000) -> list[str]:
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if awaiting(context, "report.photos"):  # a file where a meeting photo is asked: refused there
+    if (
+        REPORT.at(context, "photos") is not None
+    ):  # a file where a meeting photo is asked: refused there
         await report_photo(update, context)
         return
     actor = await actor_of(update, context)

@@ -4,8 +4,8 @@ Also the manager use-cases whose notice is the card itself: ``schedule`` and ``r
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
@@ -14,7 +14,8 @@ from bot.services import meetings
 from bot.services.access import Actor, NotAllowed, require_manager
 from bot.services.meetings import MeetingInfo, Tally, info_of
 from bot.services.obligations import obligation_name
-from bot.store import audit
+from bot.store import audit, conversations
+from bot.store.conversations import load_draft
 from bot.store.db import Database
 from bot.store.models import Meeting, Org, OrgKind
 
@@ -136,39 +137,55 @@ async def reschedule(
         )
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A meeting as /meet collected it, before it exists."""
+DRAFT = "meet"  # the conversation whose draft ``schedule`` consumes
+
+
+@dataclass
+class MeetDraft:
+    """What a manager's /meet has collected so far: the draft of the ``meet`` conversation."""
 
     org_id: int  # the branch whose managers schedule it
-    meeting_org: int  # the branch, or one of its 党小组s (a 党小组会)
-    obligation: str
-    also: list[str]
-    starts_at: datetime
-    place: str
-    topic: str | None
+    groups: list[tuple[int, str]] = field(default_factory=list)  # its 党小组s, for the picker
+    also: list[str] = field(default_factory=list)  # other obligations the meeting serves
+    obligation: str | None = None
+    meeting_org: int | None = None  # the branch, or one of its 党小组s (a 党小组会)
+    day: date | None = None  # picked before the time of day
+    starts_at: datetime | None = None
+    place: str | None = None
+    topic: str | None = None
 
 
 async def schedule(
-    db: Database, actor: Actor, plan: Plan, *, now: datetime, lang: Lang
+    db: Database, actor: Actor, org_id: int, *, now: datetime, lang: Lang
 ) -> tuple[MeetingInfo, int]:
-    """A manager schedules a meeting; its card goes to every attendee. The meeting and how
-    many were sent the card."""
+    """A manager schedules the meeting their /meet draft describes (taken out in the same
+    transaction: a second 确认 schedules nothing); its card goes to every attendee. The
+    meeting and how many were sent the card."""
     async with db.write() as session:
-        await require_manager(session, actor, plan.org_id)
-        if plan.meeting_org != plan.org_id:
-            group = await session.get(Org, plan.meeting_org)
-            if group is None or group.kind != OrgKind.GROUP.value or group.parent_id != plan.org_id:
-                raise NotAllowed("common.not_allowed", org_id=plan.org_id)
-        branch = await session.get_one(Org, plan.org_id)
+        await require_manager(session, actor, org_id)
+        draft = load_draft(MeetDraft, await conversations.pop(session, actor.telegram_id, DRAFT))
+        if (
+            draft is None
+            or draft.org_id != org_id
+            or draft.obligation is None
+            or draft.starts_at is None
+            or draft.place is None
+        ):
+            raise meetings.MeetingError("meet.expired")
+        meeting_org = draft.meeting_org or org_id
+        if meeting_org != org_id:
+            group = await session.get(Org, meeting_org)
+            if group is None or group.kind != OrgKind.GROUP.value or group.parent_id != org_id:
+                raise NotAllowed("common.not_allowed", org_id=org_id)
+        branch = await session.get_one(Org, org_id)
         meeting = await meetings.create(
             session,
-            org_id=plan.meeting_org,
-            obligation=plan.obligation,
-            also=plan.also,
-            starts_at=plan.starts_at,
-            place=plan.place,
-            topic=plan.topic,
+            org_id=meeting_org,
+            obligation=draft.obligation,
+            also=list(draft.also),
+            starts_at=draft.starts_at,
+            place=draft.place,
+            topic=draft.topic,
             by=actor.telegram_id,
             now=now,
         )

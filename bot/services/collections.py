@@ -23,6 +23,7 @@ from bot.services.access import Actor, Declined, NotAllowed, require_manager
 from bot.services.obligations import PERSON_COLUMNS, Person, add_record
 from bot.services.reports import KINDS, check_text
 from bot.store import audit, conversations, outbox
+from bot.store.conversations import load_draft
 from bot.store.db import Database
 from bot.store.models import (
     COMMITTEE_ROLES,
@@ -441,6 +442,20 @@ async def audience_counts(db: Database, actor: Actor, branch_id: int) -> dict[st
         return {a: len(await audience_of(session, branch_id, a)) for a in AUDIENCES}
 
 
+DRAFT = "ask"  # the conversation whose draft ``send`` consumes
+
+
+@dataclass
+class Request:
+    """What a manager's /ask has collected so far: the draft of the ``ask`` conversation."""
+
+    org_id: int
+    kind: str | None = None
+    prompt: str | None = None
+    deadline: datetime | None = None
+    audience: str | None = None
+
+
 async def send(
     db: Database,
     actor: Actor,
@@ -455,20 +470,16 @@ async def send(
     same transaction, so a second 发送 sends nothing. How many were asked."""
     async with db.write() as session:
         await require_manager(session, actor, branch_id, key="common.not_allowed")
-        draft = await conversations.pop(session, actor.telegram_id, "ask")
-        if not isinstance(draft, dict) or draft.get("org_id") != branch_id:
+        draft = load_draft(Request, await conversations.pop(session, actor.telegram_id, DRAFT))
+        if draft is None or draft.org_id != branch_id or draft.deadline is None:
             raise CollectionError("ask.expired")
-        try:
-            deadline = datetime.fromisoformat(str(draft.get("deadline")))
-        except ValueError:
-            raise CollectionError("ask.expired") from None
         _, sent = await create(
             session,
             branch_id=branch_id,
-            kind=str(draft.get("kind")),
-            prompt=str(draft.get("prompt", "")),
-            deadline=deadline,
-            audience=str(draft.get("audience")),
+            kind=str(draft.kind),
+            prompt=draft.prompt or "",
+            deadline=draft.deadline,
+            audience=str(draft.audience),
             by=actor.telegram_id,
             now=now,
             tz=tz,

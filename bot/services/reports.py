@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from bot.services.meetings import MEETING_KINDS, QUORUM_FOR, tally
 from bot.services.meetings import kinds_for as kinds_for_branch
 from bot.services.obligations import add_record
 from bot.store import audit, conversations
+from bot.store.conversations import load_draft
 from bot.store.db import Database
 from bot.store.models import (
     MANAGER_ROLES,
@@ -288,6 +289,28 @@ class Author:
         return kinds_for(self.role, committee_admin=self.committee_id is not None)
 
 
+DRAFT = "report"  # the conversation whose draft ``save`` files
+
+
+@dataclass
+class Draft:
+    """What /report has collected so far: the draft of the ``report`` conversation. Every
+    field is checked again when it is filed."""
+
+    kind: str
+    text: str | None = None
+    held_on: date | None = None
+    attendance: list[int] | None = None  # expected, present, on leave (a record by hand)
+    topic: str | None = None
+    pair: list[int] | None = None  # the two members of a heart talk
+    photos: list[str] = field(default_factory=list)  # Telegram file ids
+    photo_status: int | None = None  # the message counting the photos, edited as more come
+    meeting_id: int | None = None  # the held meeting the record is of
+    obligation: str | None = None  # the kind of meeting, when filed by hand
+    codes: list[str] = field(default_factory=list)  # what the record counts toward
+    first_topic: bool | None = None  # 第一议题 studied first
+
+
 @dataclass(frozen=True)
 class Saved:
     record_id: int
@@ -296,13 +319,13 @@ class Saved:
 
 
 async def file(
-    session: AsyncSession, author: Author, draft: dict[str, Any], *, today: date, now: datetime
+    session: AsyncSession, author: Author, draft: Draft, *, today: date, now: datetime
 ) -> Saved:
     """Save a draft as a record, after checking every field of it again."""
-    kind = str(draft.get("kind", ""))
+    kind = draft.kind
     if kind not in author.kinds():
         raise ReportError("report.not_allowed")
-    text = check_text(kind, str(draft.get("text", "")))
+    text = check_text(kind, draft.text or "")
     details: dict[str, Any] | None = None
     member_id = author.member_id if kind in TEXT_KINDS else None
     partner_id: int | None = None
@@ -318,13 +341,11 @@ async def file(
         )
         org_id = meeting.org_id if meeting is not None else org_id
     else:
-        held_on = check_day(_day(draft.get("held_on")), today)
+        held_on = check_day(draft.held_on, today)
         codes = list(KINDS[kind].obligations)
         if kind == "heart_talk":
             assert author.branch_id is not None
-            member_id, partner_id = await _talk_members(
-                session, author.branch_id, draft.get("pair")
-            )
+            member_id, partner_id = await _talk_members(session, author.branch_id, draft.pair)
     record_id = await add_record(
         session,
         org_id=org_id,
@@ -364,29 +385,22 @@ async def file(
     return Saved(record_id, closed is not None, tuple(sorted(set(codes))))
 
 
-def _day(value: object) -> date | None:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
 async def _meeting_fields(
-    session: AsyncSession, branch_id: int, draft: dict[str, Any], today: date
+    session: AsyncSession, branch_id: int, draft: Draft, today: date
 ) -> tuple[date, list[str], dict[str, Any], Meeting | None]:
-    photos = draft.get("photos") or []
+    photos = draft.photos
     if not isinstance(photos, list) or len(photos) > PHOTOS_MAX:
         raise ReportError("report.too_many_photos", high=PHOTOS_MAX)
-    first_topic = draft.get("first_topic")
+    first_topic = draft.first_topic
     if not isinstance(first_topic, bool):
         raise ReportError("report.first_topic_missing")
-    ticked = draft.get("codes") or []
+    ticked = draft.codes
     if not isinstance(ticked, list) or any(c not in MEETING_TICKS for c in ticked):
         raise ReportError("report.bad_codes")
     details: dict[str, Any] = {"first_topic": first_topic, "photos": [str(p) for p in photos]}
     meeting: Meeting | None = None
-    if draft.get("meeting_id") is not None:
-        held = await held_meeting(session, branch_id, int(draft["meeting_id"]))
+    if draft.meeting_id is not None:
+        held = await held_meeting(session, branch_id, int(draft.meeting_id))
         meeting = await session.get_one(Meeting, held.id)
         tz = ZoneInfo((await session.get_one(Org, branch_id)).timezone)
         held_on = held.starts_at.astimezone(tz).date()
@@ -402,11 +416,11 @@ async def _meeting_fields(
             "quorum": held.quorum_met,
         }
     else:
-        obligation = str(draft.get("obligation", ""))
+        obligation = str(draft.obligation)
         if obligation not in (*MEETING_KINDS, "other"):
             raise ReportError("report.bad_codes")
-        held_on = check_day(_day(draft.get("held_on")), today)
-        counts = draft.get("attendance")
+        held_on = check_day(draft.held_on, today)
+        counts = draft.attendance
         if not isinstance(counts, list) or len(counts) != 3:
             raise ReportError("report.bad_attendance")
         expected, present, leave = check_attendance(" ".join(str(c) for c in counts))
@@ -414,7 +428,7 @@ async def _meeting_fields(
         codes = [c for c in ticked if met or c not in QUORUM_FOR]
         details |= {
             "obligation": obligation,
-            "topic": check_topic(str(draft.get("topic", ""))),
+            "topic": check_topic(draft.topic or ""),
             "expected": expected,
             "present": present,
             "leave": leave,
@@ -601,11 +615,11 @@ async def save(db: Database, actor: Actor, *, today: date, now: datetime) -> tup
     """File the actor's /report draft; the draft is taken out in the same transaction, so a
     second 保存 files nothing. The kind filed and what it counted toward."""
     async with db.write() as session:
-        draft = await conversations.pop(session, actor.telegram_id, "report")
-        if not isinstance(draft, dict):
+        draft = load_draft(Draft, await conversations.pop(session, actor.telegram_id, DRAFT))
+        if draft is None:
             raise ReportError("report.expired")
         saved = await file(session, await _author(session, actor), draft, today=today, now=now)
-    return str(draft["kind"]), saved
+    return draft.kind, saved
 
 
 async def may_change(db: Database, actor: Actor, record_id: int, *, now: datetime) -> str:

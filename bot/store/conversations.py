@@ -1,14 +1,20 @@
 """Conversation state kept in the database, so a bot restart does not lose a half-filed report.
 
-One row per user: a JSON object with the step waiting for typed input and the drafts of the
-multi-step commands (/meet, /report, /ask). The handlers keep a copy in ``user_data`` for the
-length of one update; it is loaded before the update is handled and written after it.
+One row per user, one conversation at a time: ``{"flow": name, "step": step or null,
+"draft": {...}}`` where the draft is a dataclass stored field by field (``dump_draft``/``load_draft``;
+dates as ISO strings). The handlers keep a live copy for the length of one update (see
+``handlers/kit/flow.py``); it is loaded before the update is handled and written after it.
+A use-case that consumes a draft takes the conversation out in its own transaction (``pop``),
+so a draft is used once.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+import dataclasses
+import types
+import typing
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,16 +54,56 @@ async def clear(session: AsyncSession, telegram_id: int) -> None:
     await session.execute(delete(Conversation).where(Conversation.telegram_id == telegram_id))
 
 
-async def pop(session: AsyncSession, telegram_id: int, key: str) -> Any:
-    """Take one draft out of the stored state, inside the caller's transaction: the save that
-    uses a draft and the removal of the draft commit together, so a draft is used once."""
+async def pop(session: AsyncSession, telegram_id: int, flow: str) -> dict[str, Any] | None:
+    """End the user's conversation if it is ``flow``, inside the caller's transaction, and
+    return its stored draft: the change that uses a draft and the end of the conversation
+    commit together, so a draft is used once. None when that conversation is not going on."""
     row = await session.get(Conversation, telegram_id)
-    if row is None or key not in row.state:
+    if row is None or row.state.get("flow") != flow:
         return None
-    state = dict(row.state)
-    value = state.pop(key)
-    if state:
-        row.state = state
-    else:
-        await session.delete(row)
-    return value
+    draft = row.state.get("draft")
+    await session.delete(row)
+    return dict(draft) if isinstance(draft, dict) else {}
+
+
+# ---------------------------------------------------------------- drafts as JSON
+
+Draft = TypeVar("Draft")
+
+
+def dump_draft(draft: Any) -> dict[str, Any]:
+    """A dataclass draft as JSON: its fields, dates and moments as ISO strings."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(draft):
+        value = getattr(draft, f.name)
+        out[f.name] = value.isoformat() if isinstance(value, date) else value
+    return out
+
+
+def _allows(hint: Any, kind: type) -> bool:
+    if hint is kind:
+        return True
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    return union and kind in typing.get_args(hint)
+
+
+def load_draft(cls: type[Draft], data: object) -> Draft | None:
+    """The draft ``dump_draft`` stored, or None when it no longer fits the class (a field renamed
+    or retyped by an upgrade): the conversation is then dropped, never half-read."""
+    if not isinstance(data, dict):
+        return None
+    hints = typing.get_type_hints(cls)
+    given: dict[str, Any] = {}
+    try:
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if isinstance(value, str) and _allows(hints[f.name], datetime):
+                value = datetime.fromisoformat(value)
+            elif isinstance(value, str) and _allows(hints[f.name], date):
+                value = date.fromisoformat(value)
+            given[f.name] = value
+        return cls(**given)
+    except (TypeError, ValueError):
+        return None

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +16,7 @@ from telegram import (
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+from telegram.ext import ContextTypes
 
 from bot.i18n.texts import Lang, normalise_lang, t
 from bot.ops.deps import Deps
@@ -62,46 +60,6 @@ async def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
     )
 
 
-# ---------------------------------------------------------------- before every update
-
-
-async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Handle each update_id once, and keep what we know of the sender current."""
-    d = deps(context)
-    now = d.clock.now()
-    user = update.effective_user
-    person = user is not None and not user.is_bot
-    sender = (
-        visits.Person(user.id, user.first_name, user.username, user.language_code)
-        if user is not None and person
-        else None
-    )
-    try:
-        arrival = await visits.arrive(
-            d.db,
-            update.update_id,
-            sender,
-            now=now,
-            idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
-        )
-    except UNAVAILABLE as exc:  # the database is not there: say so once, stop
-        await report_error(update, context, exc)
-        raise ApplicationHandlerStop from None
-    fresh, state, expired = arrival.fresh, arrival.state, arrival.expired
-    if not fresh:
-        log.info("update %s seen before; ignored", update.update_id)
-        raise ApplicationHandlerStop
-    handling = current_handling()
-    if handling is not None:
-        handling.armed = True  # from here on, the first change also marks the update handled
-    if not person:
-        raise ApplicationHandlerStop
-    _apply_state(context, state)
-    if expired and update.effective_chat is not None and update.effective_chat.type == "private":
-        lang = (await actor_of(update, context)).lang
-        await update.effective_chat.send_message(t(lang, "common.timed_out"))
-
-
 def in_background(
     update: Update, context: ContextTypes.DEFAULT_TYPE, work: Coroutine[Any, Any, None]
 ) -> None:
@@ -123,51 +81,6 @@ def in_background(
         await inbox.finish(d.db, handling.update_id, marked=own.marked, now=d.clock.now())
 
     context.application.create_task(run(), update=update)
-
-
-# ---------------------------------------------------------------- conversation state
-
-STATE_KEYS = ("awaiting", "meet", "report", "ask")
-_SNAPSHOT = "_conversation"
-
-
-def _state_of(user_data: dict[Any, Any]) -> dict[str, Any]:
-    return {k: user_data[k] for k in STATE_KEYS if user_data.get(k) is not None}
-
-
-def _apply_state(context: ContextTypes.DEFAULT_TYPE, state: dict[str, Any]) -> None:
-    """Put the stored conversation into user_data for this update (the database is the truth)."""
-    if context.user_data is None:
-        return
-    for key in STATE_KEYS:
-        if key in state:
-            context.user_data[key] = state[key]
-        else:
-            context.user_data.pop(key, None)
-    context.user_data[_SNAPSHOT] = json.dumps(state, sort_keys=True)
-
-
-async def store_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """After the handlers: write the conversation state back if they changed it."""
-    user = update.effective_user
-    if user is None or user.is_bot or context.user_data is None:
-        return
-    state = _state_of(context.user_data)
-    dumped = json.dumps(state, sort_keys=True)
-    if dumped == context.user_data.get(_SNAPSHOT):
-        return
-    d = deps(context)
-    await visits.save_conversation(d.db, user.id, state, now=d.clock.now())
-    context.user_data[_SNAPSHOT] = dumped
-
-
-def end_conversation(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
-    """Forget every step and draft of this user's conversation; whether there was one."""
-    had = stop_awaiting(context, user_id)
-    if context.user_data is not None:
-        for key in STATE_KEYS:
-            had = context.user_data.pop(key, None) is not None or had
-    return had
 
 
 # ---------------------------------------------------------------- replies
@@ -405,109 +318,6 @@ async def tell_not_stored(
 
 
 # ---------------------------------------------------------------- waiting for typed input
-
-
-@dataclass(frozen=True)
-class Awaiting:
-    """A step that waits for the user to type something (a reason, a rule …)."""
-
-    kind: str
-    data: dict[str, Any]
-    since: datetime
-
-
-def await_text(context: ContextTypes.DEFAULT_TYPE, user_id: int, kind: str, **data: Any) -> None:
-    """Wait for this user's next text; the wait ends by itself after the idle timeout."""
-    d = deps(context)
-    assert context.user_data is not None
-    context.user_data["awaiting"] = {
-        "kind": kind,
-        "data": data,
-        "since": d.clock.now().isoformat(),
-    }
-    if context.job_queue is not None:
-        name = f"AWAIT {user_id}"
-        for job in context.job_queue.get_jobs_by_name(name):
-            job.schedule_removal()
-        context.job_queue.run_once(
-            _awaiting_timed_out,
-            d.settings.conversation_timeout_seconds,
-            name=name,
-            chat_id=user_id,
-            user_id=user_id,
-            data=kind,
-        )
-
-
-def awaiting(context: ContextTypes.DEFAULT_TYPE, prefix: str) -> Awaiting | None:
-    value = (context.user_data or {}).get("awaiting")
-    if not isinstance(value, dict) or not str(value.get("kind", "")).startswith(prefix):
-        return None
-    return Awaiting(value["kind"], dict(value["data"]), datetime.fromisoformat(value["since"]))
-
-
-def stop_awaiting(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
-    had = context.user_data is not None and context.user_data.pop("awaiting", None) is not None
-    if context.job_queue is not None:
-        for job in context.job_queue.get_jobs_by_name(f"AWAIT {user_id}"):
-            job.schedule_removal()
-    return had
-
-
-async def _awaiting_timed_out(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The idle timeout: the whole conversation ends, in memory and in the database."""
-    job = context.job
-    if job is None or job.user_id is None or context.user_data is None:
-        return
-    if context.user_data.pop("awaiting", None) is None:
-        return
-    for key in STATE_KEYS:
-        context.user_data.pop(key, None)
-    context.user_data[_SNAPSHOT] = json.dumps({})
-    d = deps(context)
-    lang = await visits.end_idle_conversation(d.db, job.user_id, default_lang=d.settings.language)
-    await send_private(context, job.user_id, t(lang, "common.timed_out"))
-
-
-async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel outside any conversation: drop the pending step and drafts, if there are any."""
-    actor = await actor_of(update, context)
-    had = end_conversation(context, actor.telegram_id)
-    await reply(update, t(actor.lang, "common.cancelled" if had else "common.nothing_to_cancel"))
-
-
-TextStep = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-
-
-def typed_text_handler(
-    steps: dict[str, TextStep],
-    replies: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]] | None = None,
-) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
-    """One handler for typed answers: a reply to one of the bot's messages goes to ``replies``
-    first (in private chats and groups); other text in private chat goes to the step waiting
-    for it."""
-
-    async def dispatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        is_reply = message is not None and message.reply_to_message is not None
-        if replies is not None and is_reply and await replies(update, context):
-            return
-        if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
-            return
-        pending = awaiting(context, "")
-        if pending is None:
-            return
-        for prefix, step in steps.items():
-            if pending.kind.startswith(prefix):
-                await step(update, context)
-                return
-
-    return MessageHandler(
-        filters.TEXT
-        & ~filters.COMMAND
-        & (filters.ChatType.PRIVATE | (filters.ChatType.GROUPS & filters.REPLY)),
-        dispatch,
-    )
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
-from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.rules import buttons as declared_buttons
 from bot.rules import commands
@@ -254,13 +254,7 @@ def test_no_command_or_button_kind_is_missing_from_the_matrix(bot: RunningBot) -
     prefixes: set[str] = set()
 
     def walk(handler: object) -> None:
-        if isinstance(handler, ConversationHandler):
-            for h in [*handler.entry_points, *handler.fallbacks]:
-                walk(h)
-            for hs in handler.states.values():
-                for h in hs:
-                    walk(h)
-        elif isinstance(handler, CommandHandler):
+        if isinstance(handler, CommandHandler):
             registered.update(handler.commands)
         elif isinstance(handler, CallbackQueryHandler) and handler.pattern is not None:
             pattern = getattr(handler.pattern, "pattern", handler.pattern)

@@ -139,8 +139,8 @@ async def stored(db: Database) -> tuple[int, ...]:
 async def step_of(db: Database, user: UserHandle) -> str | None:
     async with db.read() as session:
         row = await session.get(Conversation, user.id)
-    awaiting = (row.state if row else {}).get("awaiting")
-    return awaiting.get("kind") if isinstance(awaiting, dict) else None
+    state = row.state if row else {}
+    return f"{state['flow']}.{state['step']}" if state.get("step") else None
 
 
 async def left(db: Database, user: UserHandle, step: str) -> bool:
