@@ -92,14 +92,9 @@ async def finish_handling(d: Deps, work: inbox.Handling) -> None:
         log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 
 
-def build_application(
-    settings: Settings,
-    *,
-    db: Database,
-    clock: Clock | None = None,
-    leadership: Leadership | None = None,
-    liveness: Liveness | None = None,
-) -> Application:  # type: ignore[type-arg]
+def _telegram_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+    """PTB's Application as zhibu runs it: updates from the inbox, Telegram's limits kept by
+    our throttle, HTML texts without link previews."""
     if settings.bot_token is None:
         raise ValueError("ZHIBU_BOT_TOKEN is not set")
     timeout = settings.request_timeout_seconds
@@ -110,7 +105,7 @@ def build_application(
             group_per_minute=settings.rate_group_per_minute,
         )
     )
-    app = (
+    return (
         ApplicationBuilder()
         .application_class(InboxApplication)
         .updater(None)  # updates come in through the inbox (bot/intake.py, bot/webhook.py)
@@ -130,24 +125,13 @@ def build_application(
         .concurrent_updates(settings.concurrent_updates)
         .build()
     )
-    clock = clock or SystemClock()
-    liveness = liveness or Liveness(clock)
-    sender = OutboxSender(
-        db=db,
-        bot=app.bot,
-        clock=clock,
-        workers=settings.sender_workers,
-        leader=leadership,
-        epoch=leadership.epoch if leadership else None,
-        predecessor_gone=leadership.predecessor_gone if leadership else True,
-        liveness=liveness,
-    )
-    deps = Deps(settings=settings, db=db, clock=clock, sender=sender, liveness=liveness)
-    app.bot_data["deps"] = deps
 
+
+def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
+    """Every handler, in the order they are tried."""
     # Order matters. Group -1 runs first for every update: it drops repeated update ids.
     app.add_handler(TypeHandler(Update, arrival.record_update), group=-1)
-    # Group 0: the features. The join conversation must come before the plain /start.
+    # Group 0: the features. The join link's /start b_… must come before the plain /start.
     for handler in [
         *start.HANDLERS,
         *help.HANDLERS,
@@ -172,6 +156,33 @@ def build_application(
     # After the features: what they changed of a conversation goes to the database.
     app.add_handler(TypeHandler(Update, flow.store), group=1)
     app.add_error_handler(on_error)
+
+
+def build_application(
+    settings: Settings,
+    *,
+    db: Database,
+    clock: Clock | None = None,
+    leadership: Leadership | None = None,
+    liveness: Liveness | None = None,
+) -> Application:  # type: ignore[type-arg]
+    app = _telegram_application(settings)
+    clock = clock or SystemClock()
+    liveness = liveness or Liveness(clock)
+    sender = OutboxSender(
+        db=db,
+        bot=app.bot,
+        clock=clock,
+        workers=settings.sender_workers,
+        leader=leadership,
+        epoch=leadership.epoch if leadership else None,
+        predecessor_gone=leadership.predecessor_gone if leadership else True,
+        liveness=liveness,
+    )
+    deps = Deps(settings=settings, db=db, clock=clock, sender=sender, liveness=liveness)
+    app.bot_data["deps"] = deps
+
+    _add_handlers(app)
     if app.job_queue is not None and settings.scheduler_enabled:
         holidays.schedule(app.job_queue, deps)
         tick.schedule(app.job_queue, deps)
@@ -268,23 +279,7 @@ async def _serve_app(
     async with app:
         await app.start()
         await start_services(app)
-        webhook: WebhookServer | None = None
-        intake: PollingIntake | None = None
-        if settings.webhook_url:
-            assert settings.webhook_secret is not None
-            webhook = WebhookServer(
-                app,
-                db,
-                url=settings.webhook_url,
-                listen=settings.webhook_listen,
-                secret=settings.webhook_secret.get_secret_value(),
-                clock=clock,
-                liveness=liveness,
-            )
-            await webhook.start()
-        else:
-            intake = polling_intake(app)
-            await intake.start()
+        intake = await _start_intake(app, settings, db, clock, liveness)
         reporter = asyncio.create_task(report_liveness(db, liveness), name="liveness")
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(leadership.lost.wait())]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -293,16 +288,39 @@ async def _serve_app(
         lost = leadership.lost.is_set()
         log.info("stopping%s", " (another process is active now)" if lost else "")
         # No new updates, then the ones taken finish, then the messages on the way.
-        if webhook is not None:
-            await webhook.stop()
-        if intake is not None:
-            await intake.stop()
+        await intake.stop()
         await app.stop()
         await stop_services(app)
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
     return EXIT_LOST_OFFICE if lost else 0
+
+
+async def _start_intake(
+    app: Application,  # type: ignore[type-arg]
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    liveness: Liveness,
+) -> WebhookServer | PollingIntake:
+    """Updates in: the webhook server when a webhook URL is set, else long polling."""
+    intake: WebhookServer | PollingIntake
+    if settings.webhook_url:
+        assert settings.webhook_secret is not None
+        intake = WebhookServer(
+            app,
+            db,
+            url=settings.webhook_url,
+            listen=settings.webhook_listen,
+            secret=settings.webhook_secret.get_secret_value(),
+            clock=clock,
+            liveness=liveness,
+        )
+    else:
+        intake = polling_intake(app)
+    await intake.start()
+    return intake
 
 
 async def report_liveness(db: Database, liveness: Liveness, every: float = LIVENESS_EVERY) -> None:

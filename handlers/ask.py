@@ -25,13 +25,14 @@ from bot.rules.buttons import (
     AskKind,
     AskSubmit,
     AskView,
+    Button,
     Rows,
     family,
     rows_of,
 )
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
-from bot.services.access import NotAllowed
+from bot.services.access import Actor, NotAllowed, OrgInfo
 from bot.services.collections import CollectionError, Request
 from bot.services.reports import KINDS, ReportError
 from handlers.branch import button_branch, target_branch
@@ -108,89 +109,107 @@ def _picker(lang: Lang, today: date) -> Rows:
 async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     button = pressed(update)
-    lang = actor.lang
-    if isinstance(button, AskSubmit):
-        await _start_submit(update, context, actor.lang, button.collection_id)
-        return
-    if isinstance(button, AskView):
-        await _view(update, context, button.collection_id)
-        return
-    if not isinstance(button, AskKind | AskDay | AskAudience | AskConfirm | AskAbandon):
-        await bad_button(update, context, actor)
-        return
-    if isinstance(button, AskAbandon):
-        ASK.finish(context, actor.telegram_id)
-        await toast(update)
-        await edit_or_send(update, t(lang, "common.cancelled"))
-        return
-    draft = ASK.draft(context)
-    if draft is None:
-        await toast(update, t(lang, "ask.expired"), alert=True)
-        return
-    org = await button_branch(update, context, actor, draft.org_id, "ask")
-    if org is None:
-        return
+    match button:
+        case AskSubmit(collection_id=cid):
+            await _start_submit(update, context, actor.lang, cid)
+        case AskView(collection_id=cid):
+            await _view(update, context, cid)
+        case AskAbandon():
+            ASK.finish(context, actor.telegram_id)
+            await toast(update)
+            await edit_or_send(update, t(actor.lang, "common.cancelled"))
+        case AskKind() | AskDay() | AskAudience() | AskConfirm():
+            draft = ASK.draft(context)
+            if draft is None:
+                await toast(update, t(actor.lang, "ask.expired"), alert=True)
+                return
+            org = await button_branch(update, context, actor, draft.org_id, "ask")
+            if org is not None:
+                await _ask_step(update, context, actor, org, draft, button)
+        case _:
+            await bad_button(update, context, actor)
+
+
+async def _ask_step(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    org: OrgInfo,
+    draft: Request,
+    button: Button,
+) -> None:
+    """The next answer to /ask: the kind, a deadline day, the audience, or 发送."""
+    match button:
+        case AskKind(kind=kind) if kind in collections.COLLECT_KINDS:
+            await _chose_kind(update, context, actor, draft, kind)
+        case AskDay(day=day) if draft.prompt is not None:
+            await _take_deadline(update, context, actor.lang, draft, day, None)
+        case AskAudience(audience=audience) if (
+            audience in collections.AUDIENCES and draft.deadline and draft.kind
+        ):
+            draft.audience = audience
+            ASK.pause(context, actor.telegram_id)
+            await toast(update)
+            text, rows = _confirmation(actor.lang, draft, _tz(context))
+            await edit_or_send(update, text, keyboard(rows))
+        case AskConfirm():
+            await _send(update, context, actor, org)
+        case _:
+            await bad_button(update, context, actor)
+
+
+async def _chose_kind(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Request, kind: str
+) -> None:
+    draft.kind = kind
+    await toast(update)
+    ASK.wait(context, actor.telegram_id, "prompt")
+    text = t(
+        actor.lang,
+        "ask.ask_prompt",
+        kind=t(actor.lang, names.REPORT_KIND[kind]),
+        low=collections.PROMPT_LOW,
+        high=collections.PROMPT_HIGH,
+    )
+    await edit_or_send(update, text)
+
+
+def _confirmation(lang: Lang, draft: Request, tz: str) -> tuple[str, Rows]:
+    """What will be sent, to whom, by when; 发送 and 取消."""
+    assert draft.kind is not None and draft.deadline is not None and draft.audience is not None
+    text = t(
+        lang,
+        "ask.confirm",
+        kind=t(lang, names.REPORT_KIND[draft.kind]),
+        prompt=esc(draft.prompt or ""),
+        deadline=fmt_moment(lang, draft.deadline, tz),
+        audience=t(lang, names.AUDIENCE[draft.audience]),
+    )
+    return text, [[(t(lang, "ask.send"), AskConfirm()), (t(lang, "report.cancel"), AskAbandon())]]
+
+
+async def _send(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo
+) -> None:
     d = deps(context)
-    if isinstance(button, AskKind) and button.kind in collections.COLLECT_KINDS:
-        draft.kind = button.kind
-        await toast(update)
-        ASK.wait(context, actor.telegram_id, "prompt")
-        await edit_or_send(
-            update,
-            t(
-                lang,
-                "ask.ask_prompt",
-                kind=t(lang, names.REPORT_KIND[button.kind]),
-                low=collections.PROMPT_LOW,
-                high=collections.PROMPT_HIGH,
-            ),
+    try:
+        sent = await collections.send(
+            d.db,
+            actor,
+            org.id,
+            group_chat_id=org.group_chat_id,
+            now=d.clock.now(),
+            tz=_tz(context),
+            default_lang=d.settings.language,
         )
-    elif isinstance(button, AskDay) and draft.prompt is not None:
-        await _take_deadline(update, context, lang, draft, button.day, None)
-    elif (
-        isinstance(button, AskAudience)
-        and button.audience in collections.AUDIENCES
-        and draft.deadline is not None
-        and draft.kind is not None
-    ):
-        draft.audience = button.audience
-        ASK.pause(context, actor.telegram_id)
-        await toast(update)
-        await edit_or_send(
-            update,
-            t(
-                lang,
-                "ask.confirm",
-                kind=t(lang, names.REPORT_KIND[draft.kind]),
-                prompt=esc(draft.prompt or ""),
-                deadline=fmt_moment(lang, draft.deadline, _tz(context)),
-                audience=t(lang, names.AUDIENCE[button.audience]),
-            ),
-            keyboard(
-                [[(t(lang, "ask.send"), AskConfirm()), (t(lang, "report.cancel"), AskAbandon())]]
-            ),
-        )
-    elif isinstance(button, AskConfirm):
-        try:
-            sent = await collections.send(
-                d.db,
-                actor,
-                org.id,
-                group_chat_id=org.group_chat_id,
-                now=d.clock.now(),
-                tz=_tz(context),
-                default_lang=d.settings.language,
-            )
-        except CollectionError as exc:
-            await toast(update, _error(lang, exc), alert=True)
-            return
-        ASK.finish(context, actor.telegram_id)
-        d.wake_sender()
-        await toast(update)
-        extra = t(lang, "ask.sent_group") if org.group_chat_id else ""
-        await edit_or_send(update, t(lang, "ask.sent", count=sent) + extra)
-    else:
-        await bad_button(update, context, actor)
+    except CollectionError as exc:
+        await toast(update, _error(actor.lang, exc), alert=True)
+        return
+    ASK.finish(context, actor.telegram_id)
+    d.wake_sender()
+    await toast(update)
+    extra = t(actor.lang, "ask.sent_group") if org.group_chat_id else ""
+    await edit_or_send(update, t(actor.lang, "ask.sent", count=sent) + extra)
 
 
 async def _take_deadline(

@@ -132,46 +132,51 @@ async def _meet_step(
     state: MeetDraft,
     button: Button,
 ) -> None:
-    lang = actor.lang
-    if isinstance(button, MeetKind) and (
-        button.kind in meetings.MEETING_KINDS or button.kind == "other"
-    ):
-        state.obligation = button.kind
-        if button.kind == "group_meeting":
-            rows: Rows = [[(n, MeetGroup(g))] for g, n in state.groups]
-            await edit_or_send(update, t(lang, "meet.choose_group"), keyboard(rows))
-            return
-        state.meeting_org = state.org_id
-        await _to_when(update, context, actor)
-    elif isinstance(button, MeetGroup) and button.group_id in {g for g, _ in state.groups}:
-        state.meeting_org = button.group_id
-        await _to_when(update, context, actor)
-    elif isinstance(button, MeetDay):
-        state.day = button.day
-        rows = rows_of([(x, MeetTime(x.replace(":", ""))) for x in TIMES], 4)
-        MEET.wait(context, actor.telegram_id, "time")
-        await edit_or_send(
-            update, t(lang, "meet.ask_time", day=fmt_date(lang, button.day)), keyboard(rows)
-        )
-    elif isinstance(button, MeetTime) and (at := _hhmm(button.hhmm)) and state.day is not None:
-        await _set_when(update, context, actor, state, datetime.combine(state.day, at))
-    elif isinstance(button, MeetOnline):
-        await _set_place(update, context, actor, state, t(lang, "meet.online"))
-    elif isinstance(button, MeetSkipTopic):
-        state.topic = None
-        await _to_also(update, context, actor, state)
-    elif isinstance(button, MeetAlso) and button.code in ALSO:
-        state.also = sorted(set(state.also) ^ {button.code})
-        await _to_also(update, context, actor, state)
-    elif isinstance(button, MeetAlsoDone) and state.starts_at and state.place:
-        await _to_confirm(update, context, actor, state)
-    elif isinstance(button, MeetConfirm) and state.starts_at and state.place:
-        await _create(update, context, actor, state)
-    elif isinstance(button, MeetAbandon):
-        MEET.finish(context, actor.telegram_id)
-        await edit_or_send(update, t(lang, "common.cancelled"))
-    else:
-        await toast(update, t(lang, "common.button_invalid"), alert=True)
+    lang, me = actor.lang, actor.telegram_id
+    match button:
+        case MeetKind(kind=kind) if kind in (*meetings.MEETING_KINDS, "other"):
+            await _chose_kind(update, context, actor, state, kind)
+        case MeetGroup(group_id=group_id) if group_id in {g for g, _ in state.groups}:
+            state.meeting_org = group_id
+            await _to_when(update, context, actor)
+        case MeetDay(day=day):
+            state.day = day
+            rows = rows_of([(x, MeetTime(x.replace(":", ""))) for x in TIMES], 4)
+            MEET.wait(context, me, "time")
+            text = t(lang, "meet.ask_time", day=fmt_date(lang, day))
+            await edit_or_send(update, text, keyboard(rows))
+        case MeetTime(hhmm=hhmm) if (at := _hhmm(hhmm)) and state.day is not None:
+            await _set_when(update, context, actor, state, datetime.combine(state.day, at))
+        case MeetOnline():
+            await _set_place(update, context, actor, state, t(lang, "meet.online"))
+        case MeetSkipTopic():
+            state.topic = None
+            await _to_also(update, context, actor, state)
+        case MeetAlso(code=code) if code in ALSO:
+            state.also = sorted(set(state.also) ^ {code})
+            await _to_also(update, context, actor, state)
+        case MeetAlsoDone() if state.starts_at and state.place:
+            await _to_confirm(update, context, actor, state)
+        case MeetConfirm() if state.starts_at and state.place:
+            await _create(update, context, actor, state)
+        case MeetAbandon():
+            MEET.finish(context, me)
+            await edit_or_send(update, t(lang, "common.cancelled"))
+        case _:
+            await toast(update, t(lang, "common.button_invalid"), alert=True)
+
+
+async def _chose_kind(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, state: MeetDraft, kind: str
+) -> None:
+    """The kind of meeting; a 党小组会 asks which 党小组 first."""
+    state.obligation = kind
+    if kind == "group_meeting":
+        rows: Rows = [[(n, MeetGroup(g))] for g, n in state.groups]
+        await edit_or_send(update, t(actor.lang, "meet.choose_group"), keyboard(rows))
+        return
+    state.meeting_org = state.org_id
+    await _to_when(update, context, actor)
 
 
 def _hhmm(text: str) -> time | None:
@@ -512,44 +517,42 @@ async def _manager_action(
     button: CancelMeeting | ProxySignIn | ProxyPage,
 ) -> None:
     """取消会议, 代签 and the 代签 list: the services decide, this shows what they did."""
+    try:
+        await _as_manager(update, context, actor, meeting, button)
+    except NotAllowed as exc:
+        action = f"meet.{button.action}"
+        await refuse(update, context, actor, action=action, key=exc.key, org_id=meeting.org_id)
+    except MeetingError as exc:
+        await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
+
+
+async def _as_manager(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    meeting: MeetingInfo,
+    button: CancelMeeting | ProxySignIn | ProxyPage,
+) -> None:
     d = deps(context)
     lang = actor.lang
-    try:
-        if isinstance(button, CancelMeeting):
-            await meetings.cancel(
-                d.db, actor, meeting.id, now=d.clock.now(), lang=d.settings.language
-            )
-        elif isinstance(button, ProxySignIn):
-            answer, name = await meetings.sign_in_for(
-                d.db, actor, meeting.id, button.member_id, now=d.clock.now()
-            )
-        waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
-    except NotAllowed as exc:
-        await refuse(
-            update,
-            context,
-            actor,
-            action=f"meet.{button.action}",
-            key=exc.key,
-            org_id=meeting.org_id,
-        )
-        return
-    except MeetingError as exc:
-        await toast(update, t(lang, exc.key, **exc.params), alert=True)
-        return
     if isinstance(button, CancelMeeting):
+        await meetings.cancel(d.db, actor, meeting.id, now=d.clock.now(), lang=d.settings.language)
         await toast(update)
         await edit_or_send(update, t(lang, "meet.cancelled"))
         d.wake_sender()
         _refresh_group_card_soon(context, meeting.id)
         return
+    said = None
     if isinstance(button, ProxySignIn):
+        answer, name = await meetings.sign_in_for(
+            d.db, actor, meeting.id, button.member_id, now=d.clock.now()
+        )
         done = answer is Answer.OK and name is not None
         said = t(lang, "meet.proxy_done", name=name) if done else None
-        await toast(update, said or t(lang, names.CHECKIN_ANSWER[answer.value]))
+        said = said or t(lang, names.CHECKIN_ANSWER[answer.value])
         _refresh_group_card_soon(context, meeting.id)
-    else:
-        await toast(update)
+    waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
+    await toast(update, said)
     page = button.page if isinstance(button, ProxyPage) else 0
     title, rows = _proxy_page(lang, waiting, page)
     await edit_or_send(update, title, keyboard(rows) if rows else None)

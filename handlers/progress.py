@@ -17,8 +17,10 @@ from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
 from bot.rules.calendar import Status
 from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.assessment import GRADES, Result, assessed_for
+from bot.services.collections import Progress
 from bot.services.obligations import obligation_name
-from bot.services.progress import overview_for, quarter_of, status_of
+from bot.services.progress import BranchStatus, overview_for, quarter_of, status_of
+from bot.services.progress import Line as StatusLine
 from handlers.branch import target_branch
 from handlers.kit.common import (
     actor_of,
@@ -63,54 +65,54 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     lang = actor.lang
     view = await status_of(d.db, actor, info.id, now=d.clock.now())
     lines = [t(lang, "status.title", branch=esc(view.name), day=fmt_date(lang, view.today))]
-    labels: list[str] = []
-    shares: list[float] = []
-    notes: list[str] = []
-    for line in view.lines:
-        name = obligation_name(line.obligation, lang)
-        key = "status.members_line" if line.owner == "" else "status.line"
-        owner = "" if line.owner in ("", view.code) else f" · {line.owner}"
-        lines.append(
-            t(
-                lang,
-                key,
-                mark=MARKS[line.status],
-                name=esc(name + owner),
-                count=line.count,
-                required=line.required,
-                due=fmt_date(lang, line.last_workday),
-            )
-            + (t(lang, "status.to_file") if line.to_file else "")
-        )
-        labels.append(name + owner)
-        shares.append(line.share)
-        notes.append(f"{line.count}/{line.required}")
+    lines += [_status_line(lang, view, line) for line in view.lines]
     if view.attendance is None:
         lines.append(t(lang, "status.no_meetings"))
     else:
-        lines.append(
-            t(lang, "status.attendance", n=view.meetings_held, rate=_percent(view.attendance))
-        )
-    for p in view.collections:
-        lines.append(
-            t(
-                lang,
-                "status.collection",
-                kind=t(lang, names.REPORT_KIND[p.kind]),
-                prompt=esc(p.prompt[:30]),
-                done=len(p.on_time) + len(p.late),
-                total=p.total,
-            )
-        )
+        rate = _percent(view.attendance)
+        lines.append(t(lang, "status.attendance", n=view.meetings_held, rate=rate))
+    lines += [_collection_line(lang, p) for p in view.collections]
     await reply(update, "\n".join(lines))
-    if labels and update.effective_chat is not None:
+    if view.lines and update.effective_chat is not None:
+        labels = [_owned_name(lang, view, line) for line in view.lines]
         chart = charts.bars(
             t(lang, "status.chart_title", branch=view.name, year=view.today.year),
             labels,
-            shares,
-            notes,
+            [line.share for line in view.lines],
+            [f"{line.count}/{line.required}" for line in view.lines],
         )
         await update.effective_chat.send_photo(InputFile(chart.png, filename="status.png"))
+
+
+def _owned_name(lang: Lang, view: BranchStatus, line: StatusLine) -> str:
+    """The obligation's name, with the 党小组 (or member) it is owed by when not the branch."""
+    owner = "" if line.owner in ("", view.code) else f" · {line.owner}"
+    return obligation_name(line.obligation, lang) + owner
+
+
+def _status_line(lang: Lang, view: BranchStatus, line: StatusLine) -> str:
+    key = "status.members_line" if line.owner == "" else "status.line"
+    text = t(
+        lang,
+        key,
+        mark=MARKS[line.status],
+        name=esc(_owned_name(lang, view, line)),
+        count=line.count,
+        required=line.required,
+        due=fmt_date(lang, line.last_workday),
+    )
+    return text + (t(lang, "status.to_file") if line.to_file else "")
+
+
+def _collection_line(lang: Lang, p: Progress) -> str:
+    return t(
+        lang,
+        "status.collection",
+        kind=t(lang, names.REPORT_KIND[p.kind]),
+        prompt=esc(p.prompt[:30]),
+        done=len(p.on_time) + len(p.late),
+        total=p.total,
+    )
 
 
 # ---------------------------------------------------------------- /overview and /assess
@@ -151,18 +153,7 @@ async def _overview(
         await reply(update, t(lang, "overview.none"))
         return
     quarter = t(lang, "overview.quarter", year=view.today.year, q=quarter_of(view.today))
-    body = [
-        t(
-            lang,
-            "overview.line",
-            rank=r.rank,
-            name=esc(r.name),
-            score=f"{r.score:.1f}",
-            year=f"{y.score:.1f}" if y else "—",
-        )
-        for r, y, _ in view.rows
-    ]
-    shown, page, pages = _page(body, page)
+    shown, page, pages = _page([_overview_line(lang, r, y) for r, y, _ in view.rows], page)
     text = "\n".join([t(lang, "overview.title", count=len(view.rows), quarter=quarter), *shown])
     markup = _pager(lang, page, pages, OverviewPage)
     if update.callback_query is not None:
@@ -178,6 +169,18 @@ async def _overview(
             [cells for _, _, cells in rows],
         )
         await update.effective_chat.send_photo(InputFile(chart.png, filename="overview.png"))
+
+
+def _overview_line(lang: Lang, quarter: Result, year: Result | None) -> str:
+    """One branch: its rank and score this quarter, and its score for the year so far."""
+    return t(
+        lang,
+        "overview.line",
+        rank=quarter.rank,
+        name=esc(quarter.name),
+        score=f"{quarter.score:.1f}",
+        year=f"{year.score:.1f}" if year else "—",
+    )
 
 
 def _year_arg(text: str | None, default: int) -> int | None:

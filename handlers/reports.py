@@ -215,47 +215,56 @@ async def _meeting_step_of(
     button: Button,
 ) -> None:
     lang = actor.lang
-    d = deps(context)
-    if isinstance(button, RecordByHand):
-        kinds = await reports.record_kinds(d.db, actor)
-        buttons: Row = [(obligation_name(k, lang), RecordType(k)) for k in kinds]
-        buttons.append((t(lang, "meet.other"), RecordType("other")))
-        await toast(update)
-        await edit_or_send(
-            update,
-            t(lang, "report.pick_type"),
-            keyboard(rows_of(buttons, 2)),
-        )
-    elif isinstance(button, RecordMeeting):
-        held = await reports.held_for(d.db, actor, button.meeting_id)
-        draft.meeting_id, draft.codes, draft.obligation = held.id, held.counts(), held.obligation
-        await toast(update)
-        note = "" if held.quorum_met else t(lang, "report.no_quorum")
-        await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
-    elif isinstance(button, RecordType) and button.kind in (*meetings.MEETING_KINDS, "other"):
-        arg = button.kind
-        draft.obligation, draft.codes, draft.meeting_id = arg, [] if arg == "other" else [arg], None
-        await toast(update)
-        REPORT.wait(context, actor.telegram_id, "day")
-        await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(arg, lang)))
-    elif isinstance(button, RecordFirstTopic) and button.yes in (1, 0) and draft.obligation:
-        draft.first_topic = button.yes == 1
-        await toast(update)
-        await _ask_text(update, context, actor, "meeting_record")
-    elif isinstance(button, ReportPreview) and draft.text is not None:
-        REPORT.pause(context, actor.telegram_id)
-        await toast(update)
-        await _preview(update, context, actor, draft)
-    elif (
-        isinstance(button, RecordCounts)
-        and button.code in reports.MEETING_TICKS
-        and draft.text is not None
-    ):
-        draft.codes = sorted(set(draft.codes) ^ {button.code})
-        await toast(update)
-        await _preview(update, context, actor, draft)
-    else:
-        await bad_button(update, context, actor)
+    match button:
+        case RecordByHand():
+            await _by_hand(update, context, actor)
+        case RecordMeeting(meeting_id=meeting_id):
+            await _held_meeting(update, context, actor, draft, meeting_id)
+        case RecordType(kind=kind) if kind in (*meetings.MEETING_KINDS, "other"):
+            draft.obligation, draft.codes, draft.meeting_id = (
+                kind,
+                [] if kind == "other" else [kind],
+                None,
+            )
+            await toast(update)
+            REPORT.wait(context, actor.telegram_id, "day")
+            await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(kind, lang)))
+        case RecordFirstTopic(yes=yes) if yes in (1, 0) and draft.obligation:
+            draft.first_topic = yes == 1
+            await toast(update)
+            await _ask_text(update, context, actor, "meeting_record")
+        case ReportPreview() if draft.text is not None:
+            REPORT.pause(context, actor.telegram_id)
+            await toast(update)
+            await _preview(update, context, actor, draft)
+        case RecordCounts(code=code) if code in reports.MEETING_TICKS and draft.text is not None:
+            draft.codes = sorted(set(draft.codes) ^ {code})
+            await toast(update)
+            await _preview(update, context, actor, draft)
+        case _:
+            await bad_button(update, context, actor)
+
+
+async def _by_hand(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
+    """A record of a meeting the bot did not schedule: which kind of meeting."""
+    lang = actor.lang
+    kinds = await reports.record_kinds(deps(context).db, actor)
+    buttons: Row = [(obligation_name(k, lang), RecordType(k)) for k in kinds]
+    buttons.append((t(lang, "meet.other"), RecordType("other")))
+    await toast(update)
+    await edit_or_send(update, t(lang, "report.pick_type"), keyboard(rows_of(buttons, 2)))
+
+
+async def _held_meeting(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Draft, meeting_id: int
+) -> None:
+    """The record of a held meeting: what it counts toward comes from the meeting."""
+    lang = actor.lang
+    held = await reports.held_for(deps(context).db, actor, meeting_id)
+    draft.meeting_id, draft.codes, draft.obligation = held.id, held.counts(), held.obligation
+    await toast(update)
+    note = "" if held.quorum_met else t(lang, "report.no_quorum")
+    await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
 
 
 def _first_topic(lang: Lang) -> Any:
@@ -464,48 +473,42 @@ async def _preview(
 async def _meeting_lines(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Draft
 ) -> list[str]:
+    """The meeting part of a record's preview: which meeting, attendance, 第一议题, photos."""
     lang = actor.lang
-    d = deps(context)
-    if draft.meeting_id is not None and actor.branch is not None:
-        try:
-            held = await reports.held_for(d.db, actor, draft.meeting_id)
-        except ReportError as exc:
-            return [t(lang, exc.key, **exc.params)]
-        except NotAllowed as exc:
-            return [t(lang, exc.key)]
-        head = t(
-            lang,
-            "report.preview_meeting",
-            name=esc(obligation_name(held.obligation, lang)),
-            when=fmt_moment(lang, held.starts_at, d.settings.timezone),
-            topic=esc(held.topic or "—"),
-        )
-        counts = (held.expected, held.present, held.leave)
-    else:
-        head = t(
-            lang,
-            "report.preview_meeting",
-            name=esc(obligation_name(str(draft.obligation), lang)),
-            when=fmt_date(lang, draft.held_on) if draft.held_on else "—",
-            topic=esc(draft.topic or "—"),
-        )
-        e, p, lv = (int(x) for x in draft.attendance or (0, 0, 0))
-        counts = (e, p, lv)
-    e, p, lv = counts
+    try:
+        head, (e, p, lv) = await _meeting_head(context, actor, draft)
+    except ReportError as exc:
+        return [t(lang, exc.key, **exc.params)]
+    except NotAllowed as exc:
+        return [t(lang, exc.key)]
+    first = "report.first_topic_yes" if draft.first_topic else "report.first_topic_no"
     return [
         head,
         t(lang, "report.preview_attendance", expected=e, present=p, leave=lv, absent=e - p - lv),
-        t(
-            lang,
-            "report.preview_first_topic",
-            answer=t(
-                lang,
-                "report.first_topic_yes" if draft.first_topic else "report.first_topic_no",
-            ),
-            photos=len(draft.photos),
-        ),
+        t(lang, "report.preview_first_topic", answer=t(lang, first), photos=len(draft.photos)),
         t(lang, "report.preview_ticks"),
     ]
+
+
+async def _meeting_head(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, draft: Draft
+) -> tuple[str, tuple[int, int, int]]:
+    """Which meeting (the held one picked, or as typed by hand) and its attendance."""
+    lang = actor.lang
+    if draft.meeting_id is not None and actor.branch is not None:
+        d = deps(context)
+        held = await reports.held_for(d.db, actor, draft.meeting_id)
+        name, topic = held.obligation, held.topic
+        when = fmt_moment(lang, held.starts_at, d.settings.timezone)
+        counts = (held.expected, held.present, held.leave)
+    else:
+        name, topic = str(draft.obligation), draft.topic
+        when = fmt_date(lang, draft.held_on) if draft.held_on else "—"
+        e, p, lv = (int(x) for x in draft.attendance or (0, 0, 0))
+        counts = (e, p, lv)
+    name = esc(obligation_name(name, lang))
+    head = t(lang, "report.preview_meeting", name=name, when=when, topic=esc(topic or "—"))
+    return head, counts
 
 
 # ---------------------------------------------------------------- edit and withdraw (/tasks)

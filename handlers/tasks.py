@@ -10,66 +10,26 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.delivery import meeting_texts
 from bot.i18n import names
-from bot.i18n.texts import fmt_date, fmt_moment, period_label, t
-from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Rows
+from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
+from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Row, Rows
 from bot.rules.calendar import Status
 from bot.services.access import Actor
+from bot.services.collections import Open
 from bot.services.obligations import obligation_name
 from bot.services.todo import Todo, of_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
 def task_lines(actor: Actor, todo: Todo, *, now: datetime, tz: str) -> tuple[list[str], Rows]:
-    """The lines of /tasks and the buttons for the meetings to answer."""
+    """The lines of /tasks and the buttons for what can be done from there."""
     assert actor.member is not None
-    lang = actor.lang
-    mine, view = todo.meetings, todo.view
-    lines: list[str] = []
-    rows: Rows = []
-    for m in mine.to_answer:
-        name = obligation_name(m.obligation, lang)
-        lines.append(
-            t(lang, "tasks.meeting", name=esc(name), when=fmt_moment(lang, m.starts_at, tz))
-        )
-        rows += meeting_texts.card_buttons(lang, m.id)
-    for m, due in mine.makeup:
-        name = obligation_name(m.obligation, lang)
-        lines.append(
-            t(
-                lang,
-                "tasks.makeup",
-                name=esc(name),
-                when=fmt_moment(lang, m.starts_at, tz),
-                due=fmt_date(lang, due),
-            )
-        )
-    keys = {actor.member.member_code, actor.member.name}
-    occurrences = view.occurrences if view is not None else []
-    today = view.today if view is not None else None
-    for occ in occurrences:
-        due_now = today is not None and occ.start <= today
-        if occ.member in keys and due_now and occ.status in (Status.OPEN, Status.OVERDUE):
-            lines.append(
-                t(
-                    lang,
-                    "tasks.thought_report",
-                    period=period_label(lang, occ.start, occ.end),
-                    due=fmt_date(lang, occ.last_workday),
-                )
-            )
+    lines, rows = _meeting_lines(actor.lang, todo, tz)
+    lines += _report_lines(actor, todo)
     for c in todo.asked:
-        kind = t(lang, names.REPORT_KIND[c.kind])
-        key = "tasks.collection_late" if c.deadline < now else "tasks.collection"
-        lines.append(
-            t(
-                lang,
-                key,
-                kind=kind,
-                prompt=esc(c.prompt[:40]),
-                deadline=fmt_moment(lang, c.deadline, tz),
-            )
-        )
-        rows.append([(f"{t(lang, 'ask.submit')} · {kind}", AskSubmit(c.id))])
+        line, row = _asked(actor.lang, c, now=now, tz=tz)
+        lines.append(line)
+        rows.append(row)
+    lang = actor.lang
     for r in todo.recent:
         kind = t(lang, names.REPORT_KIND[r.kind])
         lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
@@ -80,6 +40,52 @@ def task_lines(actor: Actor, todo: Todo, *, now: datetime, tz: str) -> tuple[lis
             ]
         )
     return lines, rows
+
+
+def _meeting_lines(lang: Lang, todo: Todo, tz: str) -> tuple[list[str], Rows]:
+    """Meetings to answer (with 签到/请假) and the 补学 owed for the ones missed."""
+    lines: list[str] = []
+    rows: Rows = []
+    for m in todo.meetings.to_answer:
+        when = fmt_moment(lang, m.starts_at, tz)
+        name = esc(obligation_name(m.obligation, lang))
+        lines.append(t(lang, "tasks.meeting", name=name, when=when))
+        rows += meeting_texts.card_buttons(lang, m.id)
+    for m, due in todo.meetings.makeup:
+        when, day = fmt_moment(lang, m.starts_at, tz), fmt_date(lang, due)
+        name = esc(obligation_name(m.obligation, lang))
+        lines.append(t(lang, "tasks.makeup", name=name, when=when, due=day))
+    return lines, rows
+
+
+def _report_lines(actor: Actor, todo: Todo) -> list[str]:
+    """The member's own thought reports due now."""
+    assert actor.member is not None
+    view = todo.view
+    if view is None:
+        return []
+    keys = {actor.member.member_code, actor.member.name}
+    return [
+        t(
+            actor.lang,
+            "tasks.thought_report",
+            period=period_label(actor.lang, occ.start, occ.end),
+            due=fmt_date(actor.lang, occ.last_workday),
+        )
+        for occ in view.occurrences
+        if occ.member in keys
+        and occ.start <= view.today
+        and occ.status in (Status.OPEN, Status.OVERDUE)
+    ]
+
+
+def _asked(lang: Lang, c: Open, *, now: datetime, tz: str) -> tuple[str, Row]:
+    """A collection waiting for the member's answer, with 提交."""
+    kind = t(lang, names.REPORT_KIND[c.kind])
+    key = "tasks.collection_late" if c.deadline < now else "tasks.collection"
+    when = fmt_moment(lang, c.deadline, tz)
+    line = t(lang, key, kind=kind, prompt=esc(c.prompt[:40]), deadline=when)
+    return line, [(f"{t(lang, 'ask.submit')} · {kind}", AskSubmit(c.id))]
 
 
 async def tasks_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -95,3 +95,21 @@ def test_handlers_hold_no_sql_and_no_database_objects(path: Path) -> None:
     sessions = re.findall(r"\bdb\.(?:read|write)\(\)|\bsession\.(?:execute|scalar|get)\b", text)
     assert reached == [], f"{rel(path)} imports {reached}: call a service instead"
     assert sessions == [], f"{rel(path)} opens or uses a session: call a service instead"
+
+
+HANDLER_FUNCTION_LINES = 40
+
+
+@pytest.mark.parametrize("path", source_files("handlers"), ids=rel)
+def test_handler_functions_are_short(path: Path) -> None:
+    """Parse, call a service, render: a handler function that grows past 40 lines is doing a
+    service's work (or two steps' worth) and is split."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > HANDLER_FUNCTION_LINES
+    ]
+    assert long == [], f"{rel(path)}: {long}"

@@ -121,23 +121,7 @@ class PollingIntake:
         pause = Backoff(cap=5.0)
         while not self._stopping.is_set():
             try:
-                batch = await self.app.bot.get_updates(
-                    offset=offset,
-                    timeout=self.timeout,
-                    allowed_updates=Update.ALL_TYPES,
-                    read_timeout=self.timeout + 10,
-                )
-                if batch:
-                    raw = [u.to_dict() for u in batch]
-                    try:
-                        fresh = set(await store_updates(self.db, self.clock, raw))
-                    except UNAVAILABLE as exc:
-                        await self._tell(batch, exc)
-                        raise
-                    offset = batch[-1].update_id + 1  # confirmed at the next call, once stored
-                    for update in batch:
-                        if update.update_id in fresh:
-                            await self.app.update_queue.put(update)
+                offset = await self._take_batch(offset)
             except asyncio.CancelledError:
                 raise
             except InvalidToken:
@@ -145,20 +129,44 @@ class PollingIntake:
                 self.liveness.failed("intake", RuntimeError("token rejected"))
                 return
             except Exception as exc:  # network, Telegram, the database: wait and go on
-                wait = pause.next()
-                self.liveness.failed("intake", exc)
-                level = logging.WARNING if not isinstance(exc, Conflict) else logging.ERROR
-                log.log(
-                    level,
-                    "getting updates failed (%s); trying again in %.1f s",
-                    f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
-                    wait,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), wait)
+                await self._wait_after(exc, pause.next())
                 continue
             pause.reset()
             self._told.clear()
             self.liveness.ok("intake")
             if self.poll_interval:
                 await asyncio.sleep(self.poll_interval)
+
+    async def _take_batch(self, offset: int | None) -> int | None:
+        """One getUpdates: the batch stored, then handed on; the next offset (which confirms
+        this batch to Telegram only once it is stored)."""
+        batch = await self.app.bot.get_updates(
+            offset=offset,
+            timeout=self.timeout,
+            allowed_updates=Update.ALL_TYPES,
+            read_timeout=self.timeout + 10,
+        )
+        if not batch:
+            return offset
+        raw = [u.to_dict() for u in batch]
+        try:
+            fresh = set(await store_updates(self.db, self.clock, raw))
+        except UNAVAILABLE as exc:
+            await self._tell(batch, exc)
+            raise
+        for update in batch:
+            if update.update_id in fresh:
+                await self.app.update_queue.put(update)
+        return int(batch[-1].update_id) + 1
+
+    async def _wait_after(self, exc: Exception, wait: float) -> None:
+        self.liveness.failed("intake", exc)
+        level = logging.WARNING if not isinstance(exc, Conflict) else logging.ERROR
+        log.log(
+            level,
+            "getting updates failed (%s); trying again in %.1f s",
+            f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+            wait,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), wait)
