@@ -12,8 +12,7 @@ from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 
 from bot.i18n import names
 from bot.i18n.texts import t
-from bot.services import branches
-from bot.services.access import Actor
+from bot.services.access import Actor, NotAllowed
 from bot.services.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
@@ -21,10 +20,11 @@ from bot.services.roster import (
     RosterFormatError,
     Table,
     csv_kind,
-    import_roster,
+    import_as,
     read_csv,
     read_workbook_isolated,
     render_result,
+    require_importer,
 )
 from handlers.kit.common import actor_of, deps, esc, in_background, refuse, reply
 from handlers.reports import REPORT, report_photo
@@ -57,16 +57,16 @@ def chunks(lines: list[str], limit: int = 4000) -> list[str]:
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if (
-        REPORT.at(context, "photos") is not None
-    ):  # a file where a meeting photo is asked: refused there
+    if REPORT.at(context, "photos") is not None:  # a file where a photo is asked: refused there
         await report_photo(update, context)
         return
     actor = await actor_of(update, context)
     message = update.effective_message
     assert message is not None and message.document is not None and context.user_data is not None
-    if not actor.is_admin:
-        await refuse(update, context, actor, action="roster.import", key="import.admins_only")
+    try:
+        require_importer(actor)  # before anything is downloaded
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="roster.import", key=exc.key)
         return
     d = deps(context)
     document = message.document
@@ -111,15 +111,14 @@ async def _import(
         context.user_data.pop("roster_csv", None)
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
-    roots = await branches.admin_scope(d.db, actor)
-    result = await import_roster(
+    result = await import_as(
         d.db,
+        actor,
         orgs,
         members,
         now=d.clock.now(),
         default_timezone=d.settings.timezone,
-        allowed_roots=roots,
-        by=Importer.of("chat", name, data, telegram_id=actor.telegram_id),
+        importer=Importer.of("chat", name, data, telegram_id=actor.telegram_id),
     )
     for text in chunks([esc(line) for line in render_result(actor.lang, result, dry_run=False)]):
         await reply(update, text)

@@ -8,7 +8,6 @@ from bot.services.access import (
     Declined,
     NotAllowed,
     OrgInfo,
-    admin_codes,
     administers,
     manages_branch,
     org_by_code,
@@ -41,11 +40,6 @@ async def managed(db: Database, actor: Actor, org: OrgInfo | None) -> OrgInfo | 
     async with db.read() as session:
         return org if await manages_branch(session, actor, org.id) else None
 
-
-async def admin_scope(db: Database, actor: Actor) -> set[str] | None:
-    """The org codes an admin's roster files may touch (None: everything, the operator)."""
-    async with db.read() as session:
-        return await admin_codes(session, actor)
 
 
 async def calendar_of(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n.texts import Lang, t
 from bot.rules.workbook import append_row
+from bot.services.access import Actor, NotAllowed, admin_codes
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import Member, Org, OrgKind, Role
@@ -986,6 +987,37 @@ async def import_roster(
         async with db.write() as session:
             await by.audit(session, now=now, outcome="denied", detail={"problems": len(denied)})
     return ImportResult(problems, None if problems else counts)
+
+
+def require_importer(actor: Actor) -> None:
+    """Only admins import rosters (each within the orgs they administer)."""
+    if not actor.is_admin:
+        raise NotAllowed("import.admins_only")
+
+
+async def import_as(
+    db: Database,
+    actor: Actor,
+    orgs: Table,
+    members: Table,
+    *,
+    now: datetime,
+    default_timezone: str,
+    importer: Importer,
+) -> ImportResult:
+    """An admin's roster file from chat: only the subtrees they administer may change."""
+    require_importer(actor)
+    async with db.read() as session:
+        roots = await admin_codes(session, actor)
+    return await import_roster(
+        db,
+        orgs,
+        members,
+        now=now,
+        default_timezone=default_timezone,
+        allowed_roots=roots,
+        by=importer,
+    )
 
 
 @dataclass(frozen=True)
