@@ -41,7 +41,6 @@ async def managed(db: Database, actor: Actor, org: OrgInfo | None) -> OrgInfo | 
         return org if await manages_branch(session, actor, org.id) else None
 
 
-
 async def calendar_of(
     db: Database, actor: Actor, *, group_chat_id: int | None, code: str | None, command: str
 ) -> OrgInfo:
