@@ -41,17 +41,19 @@ async def bind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not _in_group(update):
         await reply(update, t(actor.lang, "bind.group_only"))
         return
-    if not actor.is_manager or actor.branch is None:
-        await refuse(update, context, actor, action="group.bind", key="bind.managers_only")
+    try:
+        branch = linking.branch_to_bind(actor)
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="group.bind", key=exc.key)
         return
     uid = actor.telegram_id
     await reply(
         update,
-        t(actor.lang, "bind.confirm", org=esc(actor.branch.name)),
+        t(actor.lang, "bind.confirm", org=esc(branch.name)),
         keyboard(
             [
                 [
-                    (t(actor.lang, "bind.yes"), BindYes(actor.branch.id, uid)),
+                    (t(actor.lang, "bind.yes"), BindYes(branch.id, uid)),
                     (t(actor.lang, "bind.no"), BindNo(0, uid)),
                 ]
             ]

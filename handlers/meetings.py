@@ -730,10 +730,19 @@ async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list
     return await meetings.mine(deps(context).db, actor)
 
 
+async def _member_or_say(update: Update, actor: Actor) -> bool:
+    """Whether the actor is a linked member; if not, tell them so."""
+    try:
+        meetings.require_member(actor)
+    except NotAllowed as exc:
+        await reply(update, t(actor.lang, exc.key))
+        return False
+    return True
+
+
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    if actor.member is None:
-        await reply(update, t(actor.lang, "calendar.unlinked"))
+    if not await _member_or_say(update, actor):
         return
     now = deps(context).clock.now()
     open_now = [
@@ -754,8 +763,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    if actor.member is None:
-        await reply(update, t(actor.lang, "calendar.unlinked"))
+    if not await _member_or_say(update, actor):
         return
     now = deps(context).clock.now()
     upcoming = [m for m in await _my_meetings(context, actor) if m.starts_at > now][:10]

@@ -149,6 +149,7 @@ async def _overview(
     except NotAllowed as exc:
         await refuse(update, context, actor, action="overview", key=exc.key)
         return
+    await toast(update)  # a page button pressed: answered
     if not view.rows:
         await reply(update, t(lang, "overview.none"))
         return
@@ -213,6 +214,7 @@ async def _assess(
     except NotAllowed as exc:
         await refuse(update, context, actor, action="assess", key=exc.key)
         return
+    await toast(update)  # a page button pressed: answered
     if not results:
         await reply(update, t(lang, "overview.none"))
         return
@@ -262,15 +264,10 @@ def assessment_page(
 
 async def page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    if not actor.is_admin:
-        await refuse(update, context, actor, action="page", key="common.admins_only")
-        return
-    match pressed(update):
+    match pressed(update):  # the services say whether the presser may see it
         case OverviewPage(page=page):
-            await toast(update)
             await _overview(update, context, actor, page, with_chart=False)
         case AssessPage(year=year, page=page) if _year_arg(str(year), 0):
-            await toast(update)
             await _assess(update, context, actor, year, page)
         case _:
             await bad_button(update, context, actor)

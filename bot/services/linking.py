@@ -381,12 +381,19 @@ async def unbind_group(session: AsyncSession, *, chat_id: int, now: datetime) ->
 # Use-cases: one transaction each, the permission checked here, the change audited with it.
 
 
+def branch_to_bind(actor: Actor) -> OrgInfo:
+    """The branch whose group a manager may bind: their own (NotAllowed for anyone else)."""
+    if not actor.is_manager or actor.branch is None:
+        raise NotAllowed("bind.managers_only")
+    return actor.branch
+
+
 async def bind(
     db: Database, actor: Actor, org_id: int, chat_id: int, *, now: datetime
 ) -> BindResult:
     """A manager makes this group their branch's group (SPEC §2)."""
     async with db.write() as session:
-        mine = actor.is_manager and actor.branch is not None and actor.branch.id == org_id
+        mine = branch_to_bind(actor).id == org_id
         if not mine or not await manages_branch(session, actor, org_id):
             raise NotAllowed("bind.managers_only", org_id=org_id)
         result = await bind_group(session, org_id=org_id, chat_id=chat_id, now=now)
