@@ -48,6 +48,7 @@ from handlers.kit.common import (
     refuse,
     reply,
     toast,
+    typed,
 )
 from handlers.kit.flow import Flow
 
@@ -331,9 +332,8 @@ async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft:
     """The manager typed what the collection asks for."""
     actor = await actor_of(update, context)
     lang = actor.lang
-    message = update.effective_message
     try:
-        draft.prompt = collections.check_prompt(message.text or "" if message else "")
+        draft.prompt = collections.check_prompt(typed(update))
     except CollectionError as exc:
         await reply(update, _error(lang, exc))
         return
@@ -344,8 +344,7 @@ async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft:
 async def deadline_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Request) -> None:
     """The manager typed a deadline (a day, or a day and a time)."""
     actor = await actor_of(update, context)
-    message = update.effective_message
-    text = (message.text if message else None) or ""
+    text = typed(update)
     moment = parse_when(text, _today(context))
     day = None if moment is not None else parse_day(text, _today(context))
     await _take_deadline(update, context, actor.lang, draft, day, moment)

@@ -61,6 +61,7 @@ from handlers.kit.common import (
     reply,
     send_private,
     toast,
+    typed,
 )
 from handlers.kit.flow import Flow
 
@@ -276,7 +277,7 @@ async def _say(update: Update, text: str, rows: Rows) -> None:
 
 async def when_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
     """The day and time of the meeting, typed (``明天 14:30``, ``9月30日 9:00``)."""
-    actor, text = await actor_of(update, context), _typed(update)
+    actor, text = await actor_of(update, context), typed(update)
     local = parse_when(text, _today(context))
     if local is None:
         await reply(update, t(actor.lang, "meet.bad_when", value=esc(text[:50])))
@@ -286,7 +287,7 @@ async def when_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: M
 
 async def time_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
     """The time of day, typed after the day was picked."""
-    actor, text = await actor_of(update, context), _typed(update)
+    actor, text = await actor_of(update, context), typed(update)
     moment = parse_time(text)
     if moment is None or state.day is None:
         await reply(update, t(actor.lang, "meet.bad_time", value=esc(text[:50])))
@@ -295,22 +296,17 @@ async def time_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: M
 
 
 async def place_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
-    await _set_place(update, context, await actor_of(update, context), state, _typed(update))
+    await _set_place(update, context, await actor_of(update, context), state, typed(update))
 
 
 async def topic_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: MeetDraft) -> None:
     actor = await actor_of(update, context)
     try:
-        state.topic = meetings.check_text(_typed(update), meetings.TOPIC_MAX, "meet.bad_topic")
+        state.topic = meetings.check_text(typed(update), meetings.TOPIC_MAX, "meet.bad_topic")
     except MeetingError as exc:
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
     await _to_also(update, context, actor, state)
-
-
-def _typed(update: Update) -> str:
-    message = update.effective_message
-    return (message.text if message is not None else None) or ""
 
 
 MEET = Flow(
@@ -605,7 +601,7 @@ async def new_when_text(
     update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting
 ) -> None:
     """A manager typed the new time of a meeting."""
-    actor, text = await actor_of(update, context), _typed(update)
+    actor, text = await actor_of(update, context), typed(update)
     local = parse_when(text, _today(context))
     if local is None:
         await reply(update, t(actor.lang, "meet.bad_when", value=esc(text[:50])))
@@ -617,7 +613,7 @@ async def new_place_text(
     update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting
 ) -> None:
     """A manager typed the new place of a meeting."""
-    await _change(update, context, await actor_of(update, context), draft, place=_typed(update))
+    await _change(update, context, await actor_of(update, context), draft, place=typed(update))
 
 
 async def _change(
@@ -664,7 +660,7 @@ async def code_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: A
     if meeting is None:
         CHECKIN.finish(context, actor.telegram_id)
         return
-    await _check_in(update, context, actor, meeting, _typed(update))
+    await _check_in(update, context, actor, meeting, typed(update))
 
 
 async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting) -> None:
@@ -674,7 +670,7 @@ async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft:
     if meeting is None:
         LEAVE.finish(context, actor.telegram_id)
         return
-    await _leave(update, context, actor, meeting, _typed(update))
+    await _leave(update, context, actor, meeting, typed(update))
 
 
 CHANGE = Flow("meetedit", AtMeeting, {"when": new_when_text, "place": new_place_text})

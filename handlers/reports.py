@@ -66,6 +66,7 @@ from handlers.kit.common import (
     refuse,
     reply,
     toast,
+    typed,
 )
 from handlers.kit.flow import Flow
 
@@ -313,9 +314,8 @@ async def _step(
     """A typed answer at ``step``: taken into the draft (or refused, saying why), then the
     next step is asked."""
     actor = await actor_of(update, context)
-    message = update.effective_message
     try:
-        await accept(actor, (message.text if message else None) or "")
+        await accept(actor, typed(update))
     except (ReportError, NotAllowed) as exc:
         await reply(update, t(actor.lang, exc.key, **getattr(exc, "params", {})))
         return
@@ -561,9 +561,8 @@ class Editing:
 async def edit_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Editing) -> None:
     """The new text of one's own record (within 24 hours)."""
     actor = await actor_of(update, context)
-    message = update.effective_message
     d = deps(context)
-    text = (message.text if message else None) or ""
+    text = typed(update)
     try:
         kind = await reports.rewrite(d.db, actor, draft.record_id, text, now=d.clock.now())
     except ReportError as exc:

@@ -53,6 +53,7 @@ from handlers.kit.common import (
     pressed,
     reply,
     toast,
+    typed,
 )
 from handlers.kit.flow import Flow
 
@@ -260,7 +261,7 @@ async def theme_rule_text(
     if found is None:
         return
     actor, org = found
-    text = _typed(update)
+    text = typed(update)
     rule = parse_day_rule(text)
     if rule is None:
         await reply(update, t(actor.lang, "settings.theme_bad", value=esc(text[:50])))
@@ -286,7 +287,7 @@ async def reason_text(
     try:
         d = deps(context)
         await switch(
-            d.db, actor, org.id, draft.code, enabled=False, reason=_typed(update), now=d.clock.now()
+            d.db, actor, org.id, draft.code, enabled=False, reason=typed(update), now=d.clock.now()
         )
     except ObligationError as exc:
         await reply(update, t(actor.lang, exc.key, **exc.params))
@@ -294,11 +295,6 @@ async def reason_text(
     view = await _load(context, org.id)
     name = esc(view.name(draft.code, actor.lang))
     await _done(update, context, actor, org, t(actor.lang, "settings.turned_off", name=name))
-
-
-def _typed(update: Update) -> str:
-    message = update.effective_message
-    return (message.text if message is not None else None) or ""
 
 
 async def _done(

@@ -13,7 +13,13 @@ from sqlalchemy import select
 from telegram.ext import Application
 
 from bot.rules.clock import FrozenClock
-from bot.services.roster import TEMPLATE_MEMBER_HEADERS, TEMPLATE_ORG_HEADERS
+from bot.services.access import Actor, load_actor
+from bot.services.roster import (
+    TEMPLATE_MEMBER_HEADERS,
+    TEMPLATE_ORG_HEADERS,
+    import_roster,
+    read_workbook,
+)
 from bot.store.db import Database
 from bot.store.models import Member, Org, TelegramLink
 from handlers.app import build_application, polling_intake, start_services, stop_services
@@ -100,6 +106,40 @@ async def link(db: Database, code: str, telegram_id: int, now: datetime) -> None
     async with db.write() as session:
         session.add(
             TelegramLink(member_id=mid, telegram_user_id=telegram_id, linked_at=now, via="test")
+        )
+
+
+async def two_branches(
+    db: Database, now: datetime, *, secretary: int, member: int, other_secretary: int
+) -> None:
+    """Two branches under one committee: ZB (书记甲 S1, 党员乙 M1, 党员丙 M2, who never
+    linked) and ZB2 (书记丁 S2); S1, M1 and S2 linked to the given Telegram ids."""
+    orgs = [
+        ["DW", "机关党委", "", "党委", ""],
+        ["ZB", "第一党支部", "DW", "党支部", ""],
+        ["ZB2", "第二党支部", "DW", "党支部", ""],
+    ]
+    members = [
+        ["ZB", "书记甲", "S1", "", "书记", "2010-07-01", ""],
+        ["ZB", "党员乙", "M1", "", "", "2010-07-01", ""],
+        ["ZB", "党员丙", "M2", "", "", "2010-07-01", ""],
+        ["ZB2", "书记丁", "S2", "", "书记", "2010-07-01", ""],
+    ]
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=now, default_timezone="Asia/Shanghai")
+    for code, tg in (("S1", secretary), ("M1", member), ("S2", other_secretary)):
+        await link(db, code, tg, now)
+
+
+async def acting(db: Database, telegram_id: int) -> Actor:
+    """The actor a service sees for this Telegram account (no bootstrap admins)."""
+    async with db.read() as session:
+        return await load_actor(
+            session,
+            telegram_id,
+            telegram_language=None,
+            default_lang="zh",
+            bootstrap_ids=frozenset(),
         )
 
 

@@ -86,6 +86,12 @@ def in_background(
 # ---------------------------------------------------------------- replies
 
 
+def typed(update: Update) -> str:
+    """The text the user typed in this update ("" when there is none)."""
+    message = update.effective_message
+    return (message.text if message is not None else None) or ""
+
+
 def keyboard(rows: Rows) -> InlineKeyboardMarkup:
     """Rows of (label, button), as Telegram shows them (the same way the sender does)."""
     markup = inline_markup(stored(rows))

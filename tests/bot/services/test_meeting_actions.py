@@ -12,12 +12,11 @@ from sqlalchemy import func, select
 
 from bot.delivery.meeting_texts import reschedule
 from bot.services import meetings
-from bot.services.access import Actor, NotAllowed, load_actor
+from bot.services.access import Actor, NotAllowed
 from bot.services.meetings import Answer, MeetingError
-from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
 from bot.store.models import Attendance, AuditEntry, Meeting, Member, Org, OutboxMessage
-from tests.helpers import link, workbook_bytes
+from tests.helpers import acting, two_branches
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 START = NOW + timedelta(days=2)
@@ -26,21 +25,7 @@ SECRETARY, MEMBER, OTHER_SECRETARY = 5001, 5002, 5003
 
 @pytest.fixture
 async def world(db: Database) -> dict[str, int]:
-    orgs = [
-        ["DW", "机关党委", "", "党委", ""],
-        ["ZB", "第一党支部", "DW", "党支部", ""],
-        ["ZB2", "第二党支部", "DW", "党支部", ""],
-    ]
-    members = [
-        ["ZB", "书记甲", "S1", "", "书记", "2010-07-01", ""],
-        ["ZB", "党员乙", "M1", "", "", "2010-07-01", ""],
-        ["ZB", "党员丙", "M2", "", "", "2010-07-01", ""],
-        ["ZB2", "书记丁", "S2", "", "书记", "2010-07-01", ""],
-    ]
-    o, m = read_workbook(workbook_bytes(orgs, members))
-    await import_roster(db, o, m, now=NOW, default_timezone="Asia/Shanghai")
-    for code, tg in (("S1", SECRETARY), ("M1", MEMBER), ("S2", OTHER_SECRETARY)):
-        await link(db, code, tg, NOW)
+    await two_branches(db, NOW, secretary=SECRETARY, member=MEMBER, other_secretary=OTHER_SECRETARY)
     async with db.write() as session:
         branch = await session.scalar(select(Org.id).where(Org.code == "ZB"))
         assert branch is not None
@@ -52,15 +37,7 @@ async def world(db: Database) -> dict[str, int]:
         return {"meeting": meeting.id, "m2": m2, "branch": branch}
 
 
-async def actor(db: Database, telegram_id: int) -> Actor:
-    async with db.read() as session:
-        return await load_actor(
-            session,
-            telegram_id,
-            telegram_language=None,
-            default_lang="zh",
-            bootstrap_ids=frozenset(),
-        )
+actor = acting
 
 
 async def state(db: Database, meeting_id: int) -> tuple[str, str, int, int, int]:

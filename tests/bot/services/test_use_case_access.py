@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from bot.delivery import meeting_texts
 from bot.exports import ledger
 from bot.services import collections, invites, meetings, obligations, progress, reports, roster
-from bot.services.access import Actor, Declined, NotAllowed, load_actor
+from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.assessment import assessed_for
-from bot.services.roster import import_roster, read_workbook
+from bot.services.roster import read_workbook
 from bot.store.db import Database
 from bot.store.models import (
     AuditEntry,
@@ -29,7 +29,7 @@ from bot.store.models import (
     Org,
     OutboxMessage,
 )
-from tests.helpers import link, workbook_bytes
+from tests.helpers import acting, two_branches, workbook_bytes
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 SECRETARY, MEMBER, OTHER_SECRETARY = 6001, 6002, 6003
@@ -84,21 +84,13 @@ ADMIN_USE_CASES: dict[str, UseCase] = {
 
 @pytest.fixture
 async def world(db: Database) -> dict[str, int]:
-    orgs = [
-        ["DW", "机关党委", "", "党委", ""],
-        ["ZB", "第一党支部", "DW", "党支部", ""],
-        ["ZB2", "第二党支部", "DW", "党支部", ""],
-    ]
-    members = [
-        ["ZB", "书记甲", "S1", "", "书记", "2010-07-01", ""],
-        ["ZB", "党员乙", "M1", "", "", "2010-07-01", ""],
-        ["ZB", "党员丙", "M2", "", "", "2010-07-01", ""],
-        ["ZB2", "书记丁", "S2", "", "书记", "2010-07-01", ""],
-    ]
-    o, m = read_workbook(workbook_bytes(orgs, members))
-    await import_roster(db, o, m, now=NOW - timedelta(days=1), default_timezone="Asia/Shanghai")
-    for code, tg in (("S1", SECRETARY), ("M1", MEMBER), ("S2", OTHER_SECRETARY)):
-        await link(db, code, tg, NOW - timedelta(days=1))
+    await two_branches(
+        db,
+        NOW - timedelta(days=1),
+        secretary=SECRETARY,
+        member=MEMBER,
+        other_secretary=OTHER_SECRETARY,
+    )
     async with db.read() as session:
         zb = await session.scalar(select(Org.id).where(Org.code == "ZB"))
         m2 = await session.scalar(select(Member.id).where(Member.member_code == "M2"))
@@ -106,15 +98,7 @@ async def world(db: Database) -> dict[str, int]:
     return {"zb": zb, "m2": m2}
 
 
-async def actor(db: Database, telegram_id: int) -> Actor:
-    async with db.read() as session:
-        return await load_actor(
-            session,
-            telegram_id,
-            telegram_language=None,
-            default_lang="zh",
-            bootstrap_ids=frozenset(),
-        )
+actor = acting
 
 
 async def stored(db: Database) -> tuple[object, ...]:
