@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.rules.calendar import (
     DayRule,
@@ -445,9 +446,12 @@ def periods_of(eff: Effective, year: int) -> list[tuple[date, date]]:
 
 
 def obligation_name(code: str, lang: Lang) -> str:
-    """A built-in obligation's name; ``other`` for meetings of no obligation; else the code."""
+    """A built-in obligation's name; ``other`` for meetings of no obligation; a kind of report
+    (学习心得, 工作汇报) for what such a report counts toward; else the code (a custom one's)."""
     if code in BY_CODE:
         return BY_CODE[code].name(lang)
+    if code in names.REPORT_KIND:
+        return t(lang, names.REPORT_KIND[code])
     return t(lang, "meet.other") if code == "other" else code
 
 

@@ -286,6 +286,7 @@ async def test_a_report_survives_a_restart_and_is_saved_once(
         answers = [await member.answer_of(first), await member.answer_of(second)]
         assert sorted(a.show_alert for a in answers) == [False, True]
         await fake.wait_for(lambda: "学习心得已保存" in preview.content)
+        assert "已计入：学习心得" in preview.content  # its name, never the code study_note
     finally:
         await running.stop()
     async with db.read() as session:
