@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -15,6 +16,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.delivery import meeting_texts
 from bot.delivery.meeting_texts import MeetDraft, reschedule
+from bot.exports import charts
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.buttons import (
@@ -38,6 +40,7 @@ from bot.rules.buttons import (
     ProxySignIn,
     Row,
     Rows,
+    ShowCode,
     family,
     pager,
     rows_of,
@@ -330,27 +333,36 @@ async def _create(
     except MeetingError as exc:
         await edit_or_send(update, t(actor.lang, exc.key, **exc.params))
         return
-    meeting_id, group_chat = meeting.id, meeting.group_chat_id
     MEET.finish(context, actor.telegram_id)
     d.wake_sender()
-    posted = await _post_group_card(context, meeting_id, group_chat)
+    posted = await _post_group_card(context, meeting.id, meeting.group_chat_id)
     text = t(
         actor.lang,
         "meet.created",
         n=sent,
         group=t(actor.lang, "meet.created_group") if posted else "",
     )
+    if meeting.checkin_mode == "code":
+        shown = await meetings.code_of(d.db, actor, meeting.id)
+        text += t(actor.lang, "meet.created_code", code=shown.code)
+    await edit_or_send(update, text, keyboard(manage_rows(actor.lang, meeting)))
+
+
+def manage_rows(lang: Lang, meeting: MeetingInfo) -> Rows:
+    """A manager's buttons for one meeting: move it, 代签/补签, cancel, and its code."""
     rows: Rows = [
         [
-            (t(actor.lang, "meet.change_when"), ChangeWhen(meeting_id)),
-            (t(actor.lang, "meet.change_place"), ChangePlace(meeting_id)),
+            (t(lang, "meet.change_when"), ChangeWhen(meeting.id)),
+            (t(lang, "meet.change_place"), ChangePlace(meeting.id)),
         ],
         [
-            (t(actor.lang, "meet.proxy"), ProxyPage(meeting_id, 0)),
-            (t(actor.lang, "meet.cancel_meeting"), CancelMeeting(meeting_id)),
+            (t(lang, "meet.proxy"), ProxyPage(meeting.id, 0)),
+            (t(lang, "meet.cancel_meeting"), CancelMeeting(meeting.id)),
         ],
     ]
-    await edit_or_send(update, text, keyboard(rows))
+    if meeting.checkin_mode == "code":
+        rows.append([(t(lang, "meet.show_code"), ShowCode(meeting.id))])
+    return rows
 
 
 async def _post_group_card(
@@ -439,11 +451,20 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _ask_change(update, context, actor, meeting, "when")
         case ChangePlace():
             await _ask_change(update, context, actor, meeting, "place")
-        case ProxySignIn() | ProxyPage() | CancelMeeting():
+        case ProxySignIn() | ProxyPage() | CancelMeeting() | ShowCode():
             await _manager_action(update, context, actor, meeting, button)
 
 
-CARD_BUTTONS = (CheckIn, Leave, ChangeWhen, ChangePlace, ProxySignIn, ProxyPage, CancelMeeting)
+CARD_BUTTONS = (
+    CheckIn,
+    Leave,
+    ChangeWhen,
+    ChangePlace,
+    ProxySignIn,
+    ProxyPage,
+    CancelMeeting,
+    ShowCode,
+)
 
 
 async def _check_in(
@@ -510,9 +531,9 @@ async def _manager_action(
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
     meeting: MeetingInfo,
-    button: CancelMeeting | ProxySignIn | ProxyPage,
+    button: CancelMeeting | ProxySignIn | ProxyPage | ShowCode,
 ) -> None:
-    """取消会议, 代签 and the 代签 list: the services decide, this shows what they did."""
+    """取消会议, 代签 and the 代签 list, the code: the services decide, this shows what they did."""
     try:
         await _as_manager(update, context, actor, meeting, button)
     except NotAllowed as exc:
@@ -527,10 +548,13 @@ async def _as_manager(
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
     meeting: MeetingInfo,
-    button: CancelMeeting | ProxySignIn | ProxyPage,
+    button: CancelMeeting | ProxySignIn | ProxyPage | ShowCode,
 ) -> None:
     d = deps(context)
     lang = actor.lang
+    if isinstance(button, ShowCode):
+        await _show_code(update, context, actor, meeting.id)
+        return
     if isinstance(button, CancelMeeting):
         await meetings.cancel(d.db, actor, meeting.id, now=d.clock.now(), lang=d.settings.language)
         await toast(update)
@@ -552,6 +576,19 @@ async def _as_manager(
     page = button.page if isinstance(button, ProxyPage) else 0
     title, rows = _proxy_page(lang, waiting, page)
     await edit_or_send(update, title, keyboard(rows) if rows else None)
+
+
+async def _show_code(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int
+) -> None:
+    """The check-in code as a large image to project, with the code in words below it."""
+    shown = await meetings.code_of(deps(context).db, actor, meeting_id)
+    await toast(update)
+    lang, m = actor.lang, shown.meeting
+    title = t(lang, "meet.code_title", name=obligation_name(m.obligation, lang))
+    image = await asyncio.to_thread(charts.big_code, title, shown.code)
+    caption = meeting_texts.code_notice(lang, m, shown.timezone, shown.code)
+    await context.bot.send_photo(actor.telegram_id, image.png, caption=caption)
 
 
 def _proxy_page(lang: Lang, waiting: meetings.StillToAnswer, page: int) -> tuple[str, Rows]:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_moment, t
-from bot.rules.buttons import CheckIn, Leave, Rows
+from bot.rules.buttons import CheckIn, Leave, Rows, ShowCode
 from bot.services import meetings
 from bot.services.access import Actor, NotAllowed, require_manager
 from bot.services.meetings import MeetingInfo, Tally, info_of
@@ -29,6 +29,22 @@ def card_buttons(lang: Lang, meeting_id: int) -> Rows:
     return [
         [(t(lang, "card.checkin"), CheckIn(meeting_id)), (t(lang, "card.leave"), Leave(meeting_id))]
     ]
+
+
+def code_buttons(lang: Lang, meeting_id: int) -> Rows:
+    """Under a check-in code: the code as a large image, to project in the room."""
+    return [[(t(lang, "meet.code_image"), ShowCode(meeting_id))]]
+
+
+def code_notice(lang: Lang, meeting: MeetingInfo, tz: str, code: str) -> str:
+    """What a manager of a code-mode meeting is sent when check-in opens."""
+    return t(
+        lang,
+        "meet.code_notice",
+        name=_e(obligation_name(meeting.obligation, lang)),
+        when=fmt_moment(lang, meeting.starts_at, tz),
+        code=code,
+    )
 
 
 def card(

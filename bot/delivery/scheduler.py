@@ -223,6 +223,7 @@ async def meeting_messages(
                         org_id=branch.id,
                     )
                 )
+    found += await code_messages(session, since, until, directory=directory)
     for m in await meetings.records_due(session):
         branch = await meetings.branch_of(session, m)
         tz = ZoneInfo(branch.timezone)
@@ -265,6 +266,32 @@ async def meeting_messages(
                     meeting_texts.tally_text(lang, m, branch.timezone, result),
                     send_after(until, branch.timezone, policy, cal),
                     org_id=branch.id,
+                )
+            )
+    return found
+
+
+async def code_messages(
+    session: AsyncSession, since: datetime, until: datetime, *, directory: Directory
+) -> list[NewMessage]:
+    """The check-in code of a code-mode meeting, to its managers when check-in opens (SPEC §6):
+    an event, sent at once, with a button for the large print to show in the room."""
+    found: list[NewMessage] = []
+    for m in await meetings.code_opening_between(session, since, until):
+        branch = await meetings.branch_of(session, m)
+        for r in directory.people[branch.id].managers():
+            if r.telegram_id is None or m.code is None:
+                continue
+            text = meeting_texts.code_notice(r.lang, meetings.info_of(m), branch.timezone, m.code)
+            found.append(
+                NewMessage(
+                    outbox_key("meet", m.id, "code", m.starts_at.isoformat(), r.telegram_id),
+                    "meeting",
+                    r.telegram_id,
+                    text,
+                    until,
+                    org_id=branch.id,
+                    reply_markup=stored(meeting_texts.code_buttons(r.lang, m.id)),
                 )
             )
     return found

@@ -139,3 +139,13 @@ def heatmap(
     ax.set_title(title, fontfamily=family, fontsize=11)
     fig.tight_layout()
     return _render(fig, [title, *rows, *cols])
+
+
+def big_code(title: str, code: str) -> Chart:
+    """A check-in code in large print, to project in the meeting room (16:9)."""
+    family = font_name()
+    fig = _figure(16, 9)
+    fig.text(0.5, 0.8, title, ha="center", va="center", fontfamily=family, fontsize=40)
+    spaced = " ".join(code)
+    fig.text(0.5, 0.42, spaced, ha="center", va="center", fontfamily=family, fontsize=180)
+    return _render(fig, [title, spaced])

@@ -364,6 +364,11 @@ class ProxySignIn(Button):
     member_id: int
 
 
+@button("mt", "k")
+class ShowCode(Button):
+    meeting_id: int
+
+
 # /report
 @button("rp", "k")
 class ReportKind(Button):

@@ -373,6 +373,24 @@ async def answered(session: AsyncSession, meeting_id: int) -> set[int]:
     return set(rows.scalars())
 
 
+async def code_opening_between(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[Meeting]:
+    """Code-mode meetings whose managers are due the code in (since, until]: when check-in
+    opens, or when the meeting was scheduled if it opened already."""
+    rows = await session.execute(
+        select(Meeting).where(
+            Meeting.status == "scheduled",
+            Meeting.checkin_mode == "code",
+            Meeting.starts_at > since - WINDOW_AFTER,
+            Meeting.starts_at <= until + WINDOW_BEFORE,
+        )
+    )
+    return [
+        m for m in rows.scalars() if since < max(m.starts_at - WINDOW_BEFORE, m.created_at) <= until
+    ]
+
+
 async def upcoming_between(session: AsyncSession, start: datetime, end: datetime) -> list[Meeting]:
     rows = await session.execute(
         select(Meeting).where(
@@ -595,6 +613,27 @@ async def still_to_answer(db: Database, actor: Actor, meeting_id: int) -> StillT
     return StillToAnswer(meeting.id, meeting.obligation, meeting.starts_at, branch.timezone, people)
 
 
+@dataclass(frozen=True)
+class ShownCode:
+    """A code-mode meeting's check-in code, for its managers to show in the room."""
+
+    meeting: MeetingInfo
+    timezone: str  # the branch's
+    code: str
+
+
+async def code_of(db: Database, actor: Actor, meeting_id: int) -> ShownCode:
+    """The check-in code, for a manager of the meeting's branch; MeetingError when the meeting
+    takes no code or takes no check-ins any more."""
+    async with db.read() as session:
+        meeting, branch = await _managed(session, actor, meeting_id)
+        if meeting.checkin_mode != "code" or meeting.code is None:
+            raise MeetingError("meet.no_code")
+        if meeting.status != "scheduled":
+            raise MeetingError("meet.code_closed")
+        return ShownCode(info_of(meeting), branch.timezone, meeting.code)
+
+
 async def remember_group_card(db: Database, meeting_id: int, message_id: int) -> None:
     """The message in the branch group that shows this meeting's card (edited as it changes)."""
     async with db.write() as session:
@@ -632,6 +671,7 @@ class MeetingInfo:
     status: str
     group_chat_id: int | None
     group_message_id: int | None
+    checkin_mode: str = "button"  # or "code": members type the code shown in the room
 
 
 def info_of(m: Meeting) -> MeetingInfo:
@@ -645,6 +685,7 @@ def info_of(m: Meeting) -> MeetingInfo:
         m.status,
         m.group_chat_id,
         m.group_message_id,
+        m.checkin_mode,
     )
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,13 +10,18 @@ from sqlalchemy import select
 
 from bot.rules.clock import FrozenClock
 from bot.services.roster import import_roster, read_workbook
-from bot.store import outbox
 from bot.store.db import Database
-from bot.store.models import Org, TickState
-from jobs.tick import tick_once
+from bot.store.models import Org
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
-from tests.helpers import RunningBot, link, start_bot, workbook_bytes
+from tests.helpers import (
+    drained,
+    link,
+    start_bot,
+    thirty_members,
+    tick_at,
+    workbook_bytes,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -35,45 +39,7 @@ def clock() -> FrozenClock:
 async def branch(
     fake: FakeTelegram, db: Database, clock: FrozenClock
 ) -> tuple[list[UserHandle], int]:
-    orgs = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
-    roles = ["书记", "副书记", "组织委员"] + [""] * 27
-    members = [
-        ["ZB", f"党员{i:02d}", f"M{i:02d}", "", roles[i], "2010-07-01", ""] for i in range(30)
-    ]
-    o, m = read_workbook(workbook_bytes(orgs, members))
-    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
-    users = [fake.add_user(f"U{i}") for i in range(30)]
-    for i, u in enumerate(users):
-        u.user.started = True
-        await link(db, f"M{i:02d}", u.id, clock.now())
-    group = fake.add_group("第一党支部群", users)
-    async with db.write() as session:
-        org = await session.scalar(select(Org).where(Org.code == "ZB"))
-        assert org is not None
-        org.group_chat_id = group.id
-    return users, group.id
-
-
-async def drained(db: Database) -> None:
-    for _ in range(300):
-        async with db.read() as session:
-            counts = await outbox.counts(session)
-        if counts["pending"] + counts["sending"] == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(counts)
-
-
-async def tick_at(running: RunningBot, clock: FrozenClock, moment: datetime) -> None:
-    clock.set(moment)
-    async with running.db.write() as session:
-        state = await session.get(TickState, 1)
-        if state is None:
-            session.add(TickState(id=1, last_minute=moment - timedelta(minutes=1)))
-        else:
-            state.last_minute = moment - timedelta(minutes=1)
-    await tick_once(running.app.bot_data["deps"])
-    await drained(running.db)
+    return await thirty_members(fake, db, clock)
 
 
 async def schedule(sec: UserHandle, fake: FakeTelegram, when: str) -> int:
