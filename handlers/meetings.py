@@ -403,18 +403,13 @@ async def _refresh_group_card(context: ContextTypes.DEFAULT_TYPE) -> None:
     meeting = now.meeting
     if meeting.group_chat_id is None or meeting.group_message_id is None:
         return
-    lang = deps(context).settings.language
-    markup = (
-        None
-        if meeting.status != "scheduled"
-        else keyboard(meeting_texts.card_buttons(lang, meeting_id))
-    )
+    text, rows = meeting_texts.group_card(deps(context).settings.language, now)
     try:
         await context.bot.edit_message_text(
-            meeting_texts.card(lang, meeting, now.timezone, now.counts),
+            text,
             chat_id=meeting.group_chat_id,
             message_id=meeting.group_message_id,
-            reply_markup=markup,
+            reply_markup=keyboard(rows) if rows else None,
         )
     except TelegramError as exc:
         if "not modified" not in str(exc):
@@ -564,12 +559,10 @@ async def _as_manager(
         return
     said = None
     if isinstance(button, ProxySignIn):
-        answer, name = await meetings.sign_in_for(
+        answer, name, late = await meetings.sign_in_for(
             d.db, actor, meeting.id, button.member_id, now=d.clock.now()
         )
-        done = answer is Answer.OK and name is not None
-        said = t(lang, "meet.proxy_done", name=name) if done else None
-        said = said or t(lang, names.CHECKIN_ANSWER[answer.value])
+        said = _proxy_said(lang, answer, name, late)
         _refresh_group_card_soon(context, meeting.id)
     waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
     await toast(update, said)
@@ -591,6 +584,15 @@ async def _show_code(
     await context.bot.send_photo(actor.telegram_id, image.png, caption=caption)
 
 
+def _proxy_said(lang: Lang, answer: Answer, name: str | None, late: bool) -> str:
+    """What a 代签 or 补签 press answers."""
+    if answer is Answer.OK and name is not None:
+        return t(lang, "meet.makeup_done" if late else "meet.proxy_done", name=name)
+    if answer is Answer.TOO_LATE:
+        return t(lang, "meet.makeup_closed")
+    return t(lang, names.CHECKIN_ANSWER[answer.value])
+
+
 def _proxy_page(lang: Lang, waiting: meetings.StillToAnswer, page: int) -> tuple[str, Rows]:
     """One page of the 代签 list: ten names, ‹ and ›."""
     rest = waiting.people
@@ -603,7 +605,8 @@ def _proxy_page(lang: Lang, waiting: meetings.StillToAnswer, page: int) -> tuple
         return t(lang, "meet.proxy_none"), rows
     name = esc(obligation_name(waiting.obligation, lang))
     when = fmt_moment(lang, waiting.starts_at, waiting.timezone)
-    return t(lang, "meet.proxy_title", name=name, when=when), rows
+    key = "meet.makeup_title" if waiting.late else "meet.proxy_title"
+    return t(lang, key, name=name, when=when), rows
 
 
 async def _ask_change(

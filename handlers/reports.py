@@ -261,10 +261,17 @@ async def _held_meeting(
 ) -> None:
     """The record of a held meeting: what it counts toward comes from the meeting."""
     lang = actor.lang
-    held = await reports.held_for(deps(context).db, actor, meeting_id)
+    d = deps(context)
+    held = await reports.held_for(d.db, actor, meeting_id, now=d.clock.now())
     draft.meeting_id, draft.codes, draft.obligation = held.id, held.counts(), held.obligation
     await toast(update)
-    note = "" if held.quorum_met else t(lang, "report.no_quorum")
+    note = (
+        t(lang, "report.still_on")
+        if held.still_on
+        else ""
+        if held.quorum_met
+        else t(lang, "report.no_quorum")
+    )
     await edit_or_send(update, note + t(lang, "report.ask_first_topic"), _first_topic(lang))
 
 
@@ -497,7 +504,7 @@ async def _meeting_head(
     lang = actor.lang
     if draft.meeting_id is not None and actor.branch is not None:
         d = deps(context)
-        held = await reports.held_for(d.db, actor, draft.meeting_id)
+        held = await reports.held_for(d.db, actor, draft.meeting_id, now=d.clock.now())
         name, topic = held.obligation, held.topic
         when = fmt_moment(lang, held.starts_at, d.settings.timezone)
         counts = (held.expected, held.present, held.leave)

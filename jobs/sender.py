@@ -356,12 +356,7 @@ class OutboxSender:
             try:
                 if not self.leader.may_send():
                     raise Fenced
-                message = await self.bot.send_message(
-                    row.chat_id,
-                    row.text,
-                    reply_markup=markup,
-                    rate_limit_args={"no_retry": True, "guard": self.leader.may_send},
-                )
+                message_id = await self._send_or_edit(row, markup)
             except Fenced:
                 if not self._fenced_logged:
                     log.error("no longer the active process: messages on the way are left")
@@ -374,8 +369,11 @@ class OutboxSender:
                 await self._give_up(row, tries + 1, exc.message, blocked=True)
                 return
             except BadRequest as exc:
-                await self._give_up(row, tries + 1, exc.message)
-                return
+                if row.edits is not None and "not modified" in exc.message:
+                    message_id = row.edits  # the message already reads so: done
+                else:
+                    await self._give_up(row, tries + 1, exc.message)
+                    return
             except NetworkError as exc:  # 5xx, timeouts, dropped connections: worth another try
                 tries += 1
                 if tries >= self.max_tries:
@@ -400,11 +398,28 @@ class OutboxSender:
                     outbox.mark_sent,
                     row_id=row.id,
                     now=self.clock.now(),
-                    message_id=message.message_id,
+                    message_id=message_id,
                 )
             )
             self._held.discard(row.id)
             return
+
+    async def _send_or_edit(self, row: outbox.Claimed, markup: InlineKeyboardMarkup | None) -> int:
+        """Send the row's message, or edit the one it replaces; the message's id."""
+        limits = {"no_retry": True, "guard": self.leader.may_send}
+        if row.edits is None:
+            sent = await self.bot.send_message(
+                row.chat_id, row.text, reply_markup=markup, rate_limit_args=limits
+            )
+            return sent.message_id
+        await self.bot.edit_message_text(
+            row.text,
+            chat_id=row.chat_id,
+            message_id=row.edits,
+            reply_markup=markup,
+            rate_limit_args=limits,
+        )
+        return row.edits
 
     async def _give_up(
         self, row: outbox.Claimed, tries: int, error: str, *, blocked: bool = False

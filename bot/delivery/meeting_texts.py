@@ -24,6 +24,9 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+BY_HAND = {"proxy": "tally.proxy", "makeup": "tally.makeup"}  # how a manager's entry is marked
+
+
 def card_buttons(lang: Lang, meeting_id: int) -> Rows:
     """签到 and 请假 under a meeting's card, wherever the card is shown."""
     return [
@@ -71,7 +74,17 @@ def card(
     return "\n".join(lines)
 
 
-def tally_text(lang: Lang, meeting: Meeting, tz: str, result: Tally) -> str:
+def group_card(lang: Lang, now: meetings.CardState) -> tuple[str, Rows | None]:
+    """The group's card as it reads now: live counts with 签到/请假 while the meeting is on,
+    the tally (no buttons) once its window has closed, no buttons once cancelled."""
+    meeting = now.meeting
+    if now.final is not None:
+        return tally_text(lang, meeting, now.timezone, now.final), None
+    buttons = card_buttons(lang, meeting.id) if meeting.status == "scheduled" else None
+    return card(lang, meeting, now.timezone, now.counts), buttons
+
+
+def tally_text(lang: Lang, meeting: Meeting | MeetingInfo, tz: str, result: Tally) -> str:
     lines = [
         t(
             lang,
@@ -91,7 +104,7 @@ def tally_text(lang: Lang, meeting: Meeting, tz: str, result: Tally) -> str:
     sep = "、" if lang == "zh" else ", "
     if result.present:
         names = [
-            _e(p.name) + (t(lang, "tally.proxy") if via == "proxy" else "")
+            _e(p.name) + (t(lang, BY_HAND[via]) if via in BY_HAND else "")
             for p, via, _ in result.present
         ]
         lines.append(t(lang, "tally.present", names=sep.join(names)))

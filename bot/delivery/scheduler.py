@@ -26,7 +26,7 @@ from bot.services import collections, meetings
 from bot.services.obligations import RECORD_WORKDAYS, load_workdays, obligation_name
 from bot.store.db import Database
 from bot.store.models import Collection, Org, OutboxStatus, TickState
-from bot.store.outbox import NewMessage, enqueue, outbox_key
+from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
 MAX_LOOK_BACK = timedelta(days=31)
@@ -255,7 +255,20 @@ async def meeting_messages(
         result = await meetings.close(session, m, now=until)
         people = directory.people[branch.id]
         targets = [(r.telegram_id, r.lang) for r in people.managers() if r.telegram_id is not None]
-        if m.group_chat_id is not None:
+        if m.group_chat_id is not None and m.group_message_id is not None:
+            # the group's card becomes the tally at once: an edit notifies nobody
+            found.append(
+                NewMessage(
+                    outbox_key("meet", m.id, "card", "closed"),
+                    EDIT,
+                    m.group_chat_id,
+                    meeting_texts.tally_text(people.default, m, branch.timezone, result),
+                    until,
+                    org_id=branch.id,
+                    edits=m.group_message_id,
+                )
+            )
+        elif m.group_chat_id is not None:
             targets.append((m.group_chat_id, people.default))
         for chat, lang in targets:
             found.append(

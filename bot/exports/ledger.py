@@ -53,7 +53,12 @@ FILLS = {
     "ledger.status.missed": "EF9A9A",
     "ledger.status.not_applicable": "EEEEEE",
 }
-VIA = {"button": "ledger.via.button", "code": "ledger.via.code", "proxy": "ledger.via.proxy"}
+VIA = {
+    "button": "ledger.via.button",
+    "code": "ledger.via.code",
+    "proxy": "ledger.via.proxy",
+    "makeup": "ledger.via.makeup",
+}
 ATTENDANCE = {"present": "ledger.attendance.present", "leave": "ledger.attendance.leave"}
 HEADERS = {  # the detail sheets, by their code
     "meetings": (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, Declined, NotAllowed, branch_managers, require_manager
 from bot.services.obligations import (
     PERSON_COLUMNS,
+    RECORD_WORKDAYS,
     Person,
     load_workdays,
     obligation_name,
@@ -36,6 +37,8 @@ from bot.store.models import (
     Member,
     Org,
     OrgKind,
+    Record,
+    RecordObligation,
     Role,
     TelegramLink,
 )
@@ -186,21 +189,25 @@ async def check_in(
     via: str = "button",
     by: int | None = None,
 ) -> Answer:
-    """Idempotent: a second check-in changes nothing. Proxy entries skip the code."""
+    """Idempotent: a second check-in changes nothing. A manager's entries (``proxy`` 代签 in
+    the window, ``makeup`` 补签 after it) skip the code; 补签 is taken while ``makeup_open``."""
+    by_hand = via in BY_HAND
     if meeting.status == "cancelled":
         return Answer.CANCELLED
     if not await is_expected(session, meeting, member_id):
         return Answer.NOT_EXPECTED
     if now < meeting.starts_at - WINDOW_BEFORE:
         return Answer.TOO_EARLY
-    if now > meeting.starts_at + WINDOW_AFTER and via != "proxy":
+    if now > meeting.starts_at + WINDOW_AFTER and not by_hand:
         return Answer.TOO_LATE
-    if meeting.status == "closed":
+    if meeting.status == "closed" and not (
+        via == "makeup" and await makeup_open(session, meeting, now)
+    ):
         return Answer.TOO_LATE
     existing = await _attendance(session, meeting.id, member_id)
     if existing is not None and existing.status == "present":
         return Answer.ALREADY
-    if meeting.checkin_mode == "code" and via != "proxy":
+    if meeting.checkin_mode == "code" and not by_hand:
         answer = await _check_code(session, meeting, member_id, code, now)
         if answer is not Answer.OK:
             return answer
@@ -228,6 +235,52 @@ async def check_in(
     except IntegrityError:  # the same member, at the same moment, from another update
         return Answer.ALREADY
     return Answer.OK
+
+
+BY_HAND = frozenset({"proxy", "makeup"})  # a manager's entries: 代签 in the window, 补签 after
+
+
+async def makeup_open(session: AsyncSession, meeting: Meeting, now: datetime) -> bool:
+    """补签 after the tally: until the meeting's record is filed. A record filed while the
+    meeting was still on follows the tally (see ``follow_tally``), so 补签 stays open until
+    the record's due day has passed."""
+    if meeting.status != "closed":
+        return False
+    if meeting.record_id is None:
+        return True
+    record = await session.get(Record, meeting.record_id)
+    if record is None or meeting.closed_at is None or record.filed_at >= meeting.closed_at:
+        return False
+    cal = await load_workdays(session)
+    tz = ZoneInfo((await branch_of(session, meeting)).timezone)
+    due = cal.shift(meeting.starts_at.astimezone(tz).date(), RECORD_WORKDAYS)
+    return now.astimezone(tz).date() <= due
+
+
+async def follow_tally(session: AsyncSession, meeting: Meeting, result: Tally) -> None:
+    """After the tally or a 补签: the quorum is decided again, and a record already filed for
+    the meeting takes the final counts (and counts toward the meetings that need a quorum
+    only if it is met)."""
+    if meeting.status == "closed":
+        meeting.quorum_met = result.quorum_met
+    if meeting.record_id is None:
+        return
+    record = await session.get(Record, meeting.record_id)
+    details = dict(record.details or {}) if record is not None else {}
+    if record is None or "ticked" not in details:
+        return
+    details |= {
+        "expected": len(result.expected),
+        "present": len(result.present),
+        "leave": len(result.leave),
+        "quorum": result.quorum_met,
+    }
+    record.details = details
+    codes = {c for c in details["ticked"] if result.quorum_met or c not in QUORUM_FOR}
+    await session.execute(delete(RecordObligation).where(RecordObligation.record_id == record.id))
+    for code in sorted(codes):
+        session.add(RecordObligation(record_id=record.id, code=code))
+    await session.flush()
 
 
 async def _check_code(
@@ -345,9 +398,10 @@ async def tally(session: AsyncSession, meeting: Meeting) -> Tally:
 
 
 async def close(session: AsyncSession, meeting: Meeting, *, now: datetime) -> Tally:
-    """The window has closed: count, decide quorum, and stop taking answers."""
+    """The window has closed: count, decide quorum, and stop taking answers (but 补签)."""
     result = await tally(session, meeting)
-    meeting.status, meeting.closed_at, meeting.quorum_met = "closed", now, result.quorum_met
+    meeting.status, meeting.closed_at = "closed", now
+    await follow_tally(session, meeting, result)
     return result
 
 
@@ -551,6 +605,7 @@ class StillToAnswer:
     starts_at: datetime
     timezone: str
     people: list[Person]
+    late: bool = False  # the window has passed: entries now are 补签
 
 
 async def _managed(session: AsyncSession, actor: Actor, meeting_id: int) -> tuple[Meeting, Org]:
@@ -593,15 +648,27 @@ async def cancel(db: Database, actor: Actor, meeting_id: int, *, now: datetime, 
 
 async def sign_in_for(
     db: Database, actor: Actor, meeting_id: int, member_id: int, *, now: datetime
-) -> tuple[Answer, str | None]:
-    """A manager's 代签 for an expected attendee; the answer and the attendee's name."""
+) -> tuple[Answer, str | None, bool]:
+    """A manager's 代签 for an expected attendee (补签 once the window has passed, audited, the
+    quorum decided again); the answer, the attendee's name and whether it was 补签."""
     async with db.write() as session:
-        meeting, _ = await _managed(session, actor, meeting_id)
-        answer = await check_in(
-            session, meeting, member_id, now=now, via="proxy", by=actor.telegram_id
-        )
+        meeting, branch = await _managed(session, actor, meeting_id)
+        late = meeting.status == "closed" or now > meeting.starts_at + WINDOW_AFTER
+        via = "makeup" if late else "proxy"
+        answer = await check_in(session, meeting, member_id, now=now, via=via, by=actor.telegram_id)
+        if answer is Answer.OK and late:
+            await follow_tally(session, meeting, await tally(session, meeting))
+            await audit.record(
+                session,
+                at=now,
+                action="meet.makeup",
+                actor_telegram_id=actor.telegram_id,
+                actor_member_id=actor.member.id if actor.member else None,
+                org_id=branch.id,
+                detail={"meeting": meeting.id, "member": member_id},
+            )
         people = await expected(session, meeting)
-    return answer, next((p.name for p in people if p.id == member_id), None)
+    return answer, next((p.name for p in people if p.id == member_id), None), late
 
 
 async def still_to_answer(db: Database, actor: Actor, meeting_id: int) -> StillToAnswer:
@@ -610,7 +677,10 @@ async def still_to_answer(db: Database, actor: Actor, meeting_id: int) -> StillT
         meeting, branch = await _managed(session, actor, meeting_id)
         done = await answered(session, meeting.id)
         people = [p for p in await expected(session, meeting) if p.id not in done]
-    return StillToAnswer(meeting.id, meeting.obligation, meeting.starts_at, branch.timezone, people)
+    late = meeting.status == "closed"
+    return StillToAnswer(
+        meeting.id, meeting.obligation, meeting.starts_at, branch.timezone, people, late
+    )
 
 
 @dataclass(frozen=True)
@@ -694,6 +764,7 @@ class CardState:
     meeting: MeetingInfo
     timezone: str  # the branch's
     counts: tuple[int, int, int]  # expected, present, on leave
+    final: Tally | None = None  # once the window has closed: the tally the card has become
 
 
 async def find(db: Database, meeting_id: int) -> MeetingInfo | None:
@@ -709,7 +780,8 @@ async def card_state(db: Database, meeting_id: int) -> CardState:
         branch = await branch_of(session, meeting)
         result = await tally(session, meeting)
     counts = (len(result.expected), len(result.present), len(result.leave))
-    return CardState(info_of(meeting), branch.timezone, counts)
+    final = result if meeting.status == "closed" else None
+    return CardState(info_of(meeting), branch.timezone, counts, final)
 
 
 async def choices(
@@ -729,7 +801,8 @@ async def sign_in(
         return Answer.NOT_EXPECTED
     async with db.write() as session:
         meeting = await session.get_one(Meeting, meeting_id)
-        return await check_in(session, meeting, actor.member.id, now=now, code=code)
+        via = "code" if meeting.checkin_mode == "code" else "button"
+        return await check_in(session, meeting, actor.member.id, now=now, code=code, via=via)
 
 
 async def may_ask_leave(db: Database, actor: Actor, meeting_id: int, *, now: datetime) -> None:

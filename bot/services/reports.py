@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.access import Actor, Declined, NotAllowed
@@ -155,15 +155,17 @@ class HeldMeeting:
     expected: int
     present: int
     leave: int
+    still_on: bool = False  # check-in is still open: the record follows the tally
 
     @property
     def absent(self) -> int:
         return self.expected - self.present - self.leave
 
     def counts(self) -> list[str]:
-        """What the record of this meeting counts toward, before the manager's ticks."""
+        """What the record of this meeting counts toward, before the manager's ticks (while
+        it is still on, the quorum is decided by its tally)."""
         codes = [c for c in (self.obligation, *self.also) if c in MEETING_TICKS]
-        return [c for c in codes if self.quorum_met or c not in QUORUM_FOR]
+        return [c for c in codes if self.quorum_met or self.still_on or c not in QUORUM_FOR]
 
 
 async def _branch_orgs(session: AsyncSession, branch_id: int) -> list[int]:
@@ -173,8 +175,19 @@ async def _branch_orgs(session: AsyncSession, branch_id: int) -> list[int]:
     return [branch_id, *groups.scalars()]
 
 
+def _recordable(now: datetime) -> ColumnElement[bool]:
+    """A meeting may be recorded from its start: held (closed), or on now."""
+    return or_(
+        Meeting.status == "closed",
+        and_(Meeting.status == "scheduled", Meeting.starts_at <= now),
+    )
+
+
 async def _held(session: AsyncSession, meeting: Meeting) -> HeldMeeting:
+    """A meeting as its record sees it; while it is still on, with the counts so far (the
+    record follows the tally when the window closes)."""
     result = await tally(session, meeting)
+    quorum = meeting.quorum_met if meeting.status == "closed" else result.quorum_met
     return HeldMeeting(
         meeting.id,
         meeting.org_id,
@@ -182,10 +195,11 @@ async def _held(session: AsyncSession, meeting: Meeting) -> HeldMeeting:
         tuple(meeting.also),
         meeting.starts_at,
         meeting.topic,
-        bool(meeting.quorum_met),
+        bool(quorum),
         len(result.expected),
         len(result.present),
         len(result.leave),
+        meeting.status != "closed",
     )
 
 
@@ -197,7 +211,7 @@ async def meetings_to_file(
         select(Meeting)
         .where(
             Meeting.org_id.in_(await _branch_orgs(session, branch_id)),
-            Meeting.status == "closed",
+            _recordable(now),
             Meeting.record_id.is_(None),
             Meeting.starts_at >= now - FILE_BACK,
         )
@@ -207,17 +221,42 @@ async def meetings_to_file(
     return [await _held(session, m) for m in rows.scalars()]
 
 
-async def held_meeting(session: AsyncSession, branch_id: int, meeting_id: int) -> HeldMeeting:
+async def held_meeting(
+    session: AsyncSession, branch_id: int, meeting_id: int, *, now: datetime
+) -> HeldMeeting:
     meeting = await session.get(Meeting, meeting_id)
+    started = meeting is not None and meeting.status == "scheduled" and meeting.starts_at <= now
     if (
         meeting is None
         or meeting.org_id not in await _branch_orgs(session, branch_id)
-        or meeting.status != "closed"
+        or not (meeting.status == "closed" or started)
     ):
         raise ReportError("report.meeting_gone")
     if meeting.record_id is not None:
         raise ReportError("report.meeting_filed")
     return await _held(session, meeting)
+
+
+async def same_meeting(
+    session: AsyncSession, branch_id: int, obligation: str, day: date, *, now: datetime
+) -> Meeting | None:
+    """The started meeting without a record that a record filed by hand is of: same branch
+    (or one of its 党小组), same kind, same day."""
+    tz = ZoneInfo((await session.get_one(Org, branch_id)).timezone)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    rows = await session.execute(
+        select(Meeting)
+        .where(
+            Meeting.org_id.in_(await _branch_orgs(session, branch_id)),
+            Meeting.obligation == obligation,
+            _recordable(now),
+            Meeting.record_id.is_(None),
+            Meeting.starts_at >= start,
+            Meeting.starts_at < start + timedelta(days=1),
+        )
+        .order_by(Meeting.starts_at)
+    )
+    return rows.scalars().first()
 
 
 # ---------------------------------------------------------------- heart talks
@@ -337,7 +376,7 @@ async def file(
     elif kind == "meeting_record":
         assert author.branch_id is not None
         held_on, codes, details, meeting = await _meeting_fields(
-            session, author.branch_id, draft, today
+            session, author.branch_id, draft, today, now
         )
         org_id = meeting.org_id if meeting is not None else org_id
     else:
@@ -386,7 +425,7 @@ async def file(
 
 
 async def _meeting_fields(
-    session: AsyncSession, branch_id: int, draft: Draft, today: date
+    session: AsyncSession, branch_id: int, draft: Draft, today: date, now: datetime
 ) -> tuple[date, list[str], dict[str, Any], Meeting | None]:
     photos = draft.photos
     if not isinstance(photos, list) or len(photos) > PHOTOS_MAX:
@@ -397,15 +436,20 @@ async def _meeting_fields(
     ticked = draft.codes
     if not isinstance(ticked, list) or any(c not in MEETING_TICKS for c in ticked):
         raise ReportError("report.bad_codes")
-    details: dict[str, Any] = {"first_topic": first_topic, "photos": [str(p) for p in photos]}
+    details: dict[str, Any] = {
+        "first_topic": first_topic,
+        "photos": [str(p) for p in photos],
+        "ticked": sorted(set(ticked)),
+    }
     meeting: Meeting | None = None
     if draft.meeting_id is not None:
-        held = await held_meeting(session, branch_id, int(draft.meeting_id))
+        held = await held_meeting(session, branch_id, int(draft.meeting_id), now=now)
         meeting = await session.get_one(Meeting, held.id)
         tz = ZoneInfo((await session.get_one(Org, branch_id)).timezone)
         held_on = held.starts_at.astimezone(tz).date()
         allowed = set(held.counts()) | {c for c in ticked if c not in QUORUM_FOR}
-        codes = [c for c in ticked if c in allowed]
+        codes = [c for c in ticked if c in allowed and (held.quorum_met or c not in QUORUM_FOR)]
+        details["ticked"] = sorted(set(ticked) & allowed)
         details |= {
             "meeting_id": held.id,
             "obligation": held.obligation,
@@ -426,6 +470,10 @@ async def _meeting_fields(
         expected, present, leave = check_attendance(" ".join(str(c) for c in counts))
         met = quorum(expected, present) if obligation in QUORUM_FOR else True
         codes = [c for c in ticked if met or c not in QUORUM_FOR]
+        meeting = await same_meeting(session, branch_id, obligation, held_on, now=now)
+        if meeting is not None:  # the meeting the bot knows of: the record closes it
+            details["meeting_id"] = meeting.id
+            details.pop("ticked")  # typed counts stand: the tally does not replace them
         details |= {
             "obligation": obligation,
             "topic": check_topic(draft.topic or ""),
@@ -586,10 +634,10 @@ async def to_file(db: Database, actor: Actor, *, now: datetime) -> list[HeldMeet
         return await meetings_to_file(session, await _recorder(session, actor), now=now)
 
 
-async def held_for(db: Database, actor: Actor, meeting_id: int) -> HeldMeeting:
-    """One held meeting of the actor's branch, to file its record."""
+async def held_for(db: Database, actor: Actor, meeting_id: int, *, now: datetime) -> HeldMeeting:
+    """One held (or started) meeting of the actor's branch, to file its record."""
     async with db.read() as session:
-        return await held_meeting(session, await _recorder(session, actor), meeting_id)
+        return await held_meeting(session, await _recorder(session, actor), meeting_id, now=now)
 
 
 async def record_kinds(db: Database, actor: Actor) -> list[str]:

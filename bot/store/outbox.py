@@ -49,6 +49,14 @@ class NewMessage:
     reply_markup: dict[str, Any] | None = None
     status: OutboxStatus = OutboxStatus.PENDING
     note: str | None = None
+    edits: int | None = None  # a message of the bot's in ``chat_id`` that this one replaces
+
+    def __post_init__(self) -> None:
+        if self.edits is not None and self.kind != EDIT:
+            raise ValueError("an edit is queued with kind EDIT")
+
+
+EDIT = "edit"  # the kind of a row that edits a message the bot sent earlier (no notification)
 
 
 async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: datetime) -> int:
@@ -69,6 +77,7 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
             "tries": 0,
             "last_error": m.note,
             "created_at": now,
+            "message_id": m.edits,
         }
         for m in messages
     }
@@ -90,6 +99,7 @@ class Claimed:
     text: str
     reply_markup: dict[str, Any] | None
     tries: int
+    edits: int | None = None  # the message this row edits, if it is an edit
 
 
 async def recover(
@@ -151,7 +161,17 @@ async def claim(
         row.epoch = epoch
         row.lease_until = now + LEASE
     await session.flush()
-    return [Claimed(r.id, r.chat_id or 0, r.text, r.reply_markup, r.tries) for r in rows]
+    return [
+        Claimed(
+            r.id,
+            r.chat_id or 0,
+            r.text,
+            r.reply_markup,
+            r.tries,
+            r.message_id if r.kind == EDIT else None,
+        )
+        for r in rows
+    ]
 
 
 async def release(session: AsyncSession, ids: Collection[int]) -> int:

@@ -109,3 +109,152 @@ async def test_the_secretary_gets_the_code_to_show_in_the_room(
         assert len(again) == 3  # the created message, the notice, the large print
     finally:
         await running.stop()
+
+
+async def file_record_of(sec: UserHandle, fake: FakeTelegram) -> str:
+    """/report → 会议记录 → the meeting just started → saved; the saved message."""
+    menu = await sec.ask("/report")
+    await sec.click(menu, "会议记录")
+    await fake.wait_for(lambda: "请选择已召开" in menu.content)
+    await sec.click(menu, next(x for x in menu.button_labels if "支部党员大会" in x))
+    await fake.wait_for(lambda: "第一议题" in menu.content)
+    assert "签到仍在进行" in menu.content
+    await sec.click(menu, "是")
+    await fake.wait_for(lambda: "20–2000 字" in menu.content)
+    photos = await sec.ask("会议传达学习了全会精神，讨论了支部年度工作，并布置了下一阶段任务。")
+    await sec.click(photos, "完成")
+    await fake.wait_for(lambda: "预览 · 会议记录" in photos.content)
+    await sec.click(photos, "保存")
+    await fake.wait_for(lambda: "会议记录已保存" in photos.content)
+    return photos.content
+
+
+async def test_a_code_meeting_of_thirty_from_code_to_record(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    await code_mode(db)
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        await meet(sec, fake, "12-3 9:00")
+        await drained(db)
+        group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
+        await tick_at(running, clock, local("2026-12-03T08:30"))
+        notice = [m for m in sec.bot_messages() if "/checkin" in m.content][-1]
+        code = await stored_code(db)
+        assert code in notice.content
+        clock.set(local("2026-12-03T09:01"))
+        for u in users[2:22]:  # twenty check in with the code they saw in the room
+            assert "签到成功" in (await u.ask(f"/checkin {code}")).content
+        # the record is filed ten minutes after the start, while check-in is still open
+        clock.set(local("2026-12-03T09:10"))
+        saved = await file_record_of(sec, fake)
+        assert "已计入：支部党员大会" in saved
+        # the window closes: the tally goes to the managers; the group's card becomes it
+        await tick_at(running, clock, local("2026-12-03T11:00"))
+        tally = [m for m in sec.bot_messages() if "签到统计" in m.content][-1]
+        assert "应到 30 人，实到 20 人" in tally.content and "超过半数" in tally.content
+        await fake.wait_for(lambda: "签到统计" in group_card.content)
+        assert "实到 20 人" in group_card.content and not group_card.buttons
+        assert not [m for m in fake.bot_messages(group_id) if m is not group_card]
+        # two who came without a phone are signed in afterwards (补签)
+        panel = [m for m in sec.bot_messages() if "会议已安排" in m.content][-1]
+        clock.set(local("2026-12-03T14:00"))
+        await sec.click(panel, "代签")
+        await fake.wait_for(lambda: "补签" in panel.content)
+        for name in ("党员22", "党员23"):
+            answer = await sec.click(panel, name)
+            assert answer.text == f"已为 {name} 补签"
+        await fake.wait_for(lambda: "实到 22 人" in group_card.content, timeout=6)
+        assert "党员22（补签）" in group_card.content
+        async with db.read() as session:
+            from bot.store.models import AuditEntry, Record
+
+            record = await session.scalar(select(Record))
+            assert record is not None and record.details is not None
+            assert record.details["present"] == 22 and record.details["quorum"] is True
+            made_up = await session.scalar(
+                select(AuditEntry).where(AuditEntry.action == "meet.makeup")
+            )
+            assert made_up is not None
+        # no 补交记录 reminder on the record's last day: it was filed
+        await tick_at(running, clock, local("2026-12-08T09:00"))
+        assert not [m for m in sec.bot_messages() if "补交记录" in m.content]
+        calendar = (await users[3].ask("/calendar")).content
+        line = next(x for x in calendar.splitlines() if "支部党员大会" in x)
+        assert "1/1" in line and "补交会议记录" not in calendar
+    finally:
+        await running.stop()
+
+
+async def test_a_late_meeting_its_card_its_quorum_and_a_record_filed_by_hand(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        await meet(sec, fake, "12-3 20:00")
+        await drained(db)
+        group_card = next(m for m in fake.bot_messages(group_id) if "支部党员大会" in m.content)
+        clock.set(local("2026-12-03T20:05"))
+        cards = {
+            u.id: next(m for m in u.bot_messages() if "签到" in " ".join(m.button_labels))
+            for u in users
+        }
+        for u in users[1:16]:  # 15 of 30: not more than half
+            assert (await u.click(cards[u.id], "签到")).text == "签到成功"
+        # the window closes at 22:00, in quiet hours: the card becomes the tally at once …
+        await tick_at(running, clock, local("2026-12-03T22:00"), drain=False)
+        await fake.wait_for(lambda: "签到统计" in group_card.content)
+        assert "未超过半数" in group_card.content and not group_card.buttons
+        # … the managers are told at 08:00
+        assert not [m for m in sec.bot_messages() if "签到统计" in m.content]
+        # 补签 for one more makes the quorum, and the card says so
+        clock.set(local("2026-12-03T22:10"))
+        panel = [m for m in sec.bot_messages() if "会议已安排" in m.content][-1]
+        await sec.click(panel, "代签")
+        await fake.wait_for(lambda: "补签" in panel.content)
+        assert (await sec.click(panel, "党员20")).text == "已为 党员20 补签"
+        await fake.wait_for(lambda: "超过半数，会议有效" in group_card.content, timeout=6)
+        await tick_at(running, clock, local("2026-12-04T08:00"), drain=False)
+        await fake.wait_for(lambda: [m for m in sec.bot_messages() if "签到统计" in m.content])
+        assert [m for m in sec.bot_messages() if "签到统计" in m.content]
+        # the record, filed by hand for the same kind and day, is the meeting's record
+        clock.set(local("2026-12-04T09:00"))
+        menu = await sec.ask("/report")
+        await sec.click(menu, "会议记录")
+        await fake.wait_for(lambda: "手工填写" in str(menu.button_labels))
+        await sec.click(menu, "✍️ 手工填写")
+        await fake.wait_for(lambda: "会议类型" in menu.content)
+        await sec.click(menu, "支部党员大会")
+        await fake.wait_for(lambda: "请发送日期" in menu.content)
+        await sec.ask("12月3日")
+        await sec.ask("30 16 0")
+        first = await sec.ask("年度工作部署")
+        await sec.click(first, "是")
+        await fake.wait_for(lambda: "20–2000 字" in first.content)
+        photos = await sec.ask("会议部署了年度工作，传达学习了全会精神，讨论了下一阶段任务。")
+        await sec.click(photos, "完成")
+        await fake.wait_for(lambda: "预览 · 会议记录" in photos.content)
+        await sec.click(photos, "保存")
+        await fake.wait_for(lambda: "会议记录已保存" in photos.content)
+        async with db.read() as session:
+            meeting = await session.scalar(select(Meeting))
+            assert meeting is not None and meeting.record_id is not None
+        # once the record is filed, 补签 is over (the list still on screen answers why)
+        late = await sec.click(panel, "党员21")
+        assert late.text == "会议记录已提交，不能再补签。"
+        await tick_at(running, clock, local("2026-12-08T09:00"))
+        assert not [m for m in sec.bot_messages() if "补交记录" in m.content]
+    finally:
+        await running.stop()

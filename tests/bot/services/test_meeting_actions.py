@@ -80,10 +80,10 @@ async def test_the_secretary_cancels_signs_in_and_moves_audited(
     secretary = await actor(db, SECRETARY)
     waiting = await meetings.still_to_answer(db, secretary, world["meeting"])
     assert {p.name for p in waiting.people} == {"书记甲", "党员乙", "党员丙"}
-    answer, name = await meetings.sign_in_for(
+    answer, name, late = await meetings.sign_in_for(
         db, secretary, world["meeting"], world["m2"], now=START
     )
-    assert (answer, name) == (Answer.OK, "党员丙")
+    assert (answer, name, late) == (Answer.OK, "党员丙", False)
     await reschedule(
         db, secretary, world["meeting"], now=NOW, starts_at=None, place="礼堂", lang="zh"
     )
