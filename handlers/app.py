@@ -56,6 +56,7 @@ from handlers.kit.common import (
     unknown_command,
 )
 from handlers.kit.intake import POLL_TIMEOUT, PollingIntake
+from handlers.kit.order import ChatOrder
 from handlers.kit.webhook import WebhookServer
 from jobs import holidays, tick
 from jobs.sender import OutboxSender, ThrottleRateLimiter
@@ -122,7 +123,7 @@ def _telegram_application(settings: Settings) -> Application:  # type: ignore[ty
         .read_timeout(timeout)
         .write_timeout(timeout)
         .get_updates_read_timeout(timeout + 30)
-        .concurrent_updates(settings.concurrent_updates)
+        .concurrent_updates(ChatOrder(settings.concurrent_updates))
         .build()
     )
 

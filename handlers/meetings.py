@@ -53,6 +53,7 @@ from bot.services.obligations import obligation_name
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
+    answer_in_group,
     bad_button,
     deps,
     edit_or_send,
@@ -488,7 +489,7 @@ async def _check_in(
             )
             await edit_or_send(update, text)
     else:
-        await reply(update, text)
+        await answer_in_group(update, context, text, actor.telegram_id)
     if answer is Answer.OK:
         CHECKIN.finish(context, actor.telegram_id)
         _refresh_group_card_soon(context, meeting.id)
@@ -766,19 +767,19 @@ async def _my_meetings(context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> list
     return await meetings.mine(deps(context).db, actor)
 
 
-async def _member_or_say(update: Update, actor: Actor) -> bool:
+async def _member_or_say(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> bool:
     """Whether the actor is a linked member; if not, tell them so."""
     try:
         meetings.require_member(actor)
     except NotAllowed as exc:
-        await reply(update, t(actor.lang, exc.key))
+        await answer_in_group(update, context, t(actor.lang, exc.key), actor.telegram_id)
         return False
     return True
 
 
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
-    if not await _member_or_say(update, actor):
+    if not await _member_or_say(update, context, actor):
         return
     now = deps(context).clock.now()
     open_now = [
@@ -787,7 +788,7 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         if m.starts_at - meetings.WINDOW_BEFORE <= now <= m.starts_at + meetings.WINDOW_AFTER
     ]
     if not open_now:
-        await reply(update, t(actor.lang, "checkin.none"))
+        await answer_in_group(update, context, t(actor.lang, "checkin.none"), actor.telegram_id)
         return
     code = context.args[0] if context.args else None
     await _check_in(
@@ -799,7 +800,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
         return
-    if not await _member_or_say(update, actor):
+    if not await _member_or_say(update, context, actor):
         return
     now = deps(context).clock.now()
     upcoming = [m for m in await _my_meetings(context, actor) if m.starts_at > now][:10]

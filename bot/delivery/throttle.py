@@ -85,6 +85,15 @@ class Throttle:
             waits.append(_wait_for_window(self._chats[chat_id], limit, span, now))
         return max(0.0, *waits)
 
+    def room(self, chat_id: int) -> int:
+        """How many messages to ``chat_id`` could go right now without waiting."""
+        now = self._clock()
+        if self._paused_until > now:
+            return 0
+        limit, span = self._chat_rule(chat_id)
+        used = sum(1 for s in self._chats.get(chat_id, ()) if s.at > now - span)
+        return max(0, limit - used)
+
     def record(self, chat_id: int | None) -> Slot:
         slot = Slot(self._clock())
         self._overall.append(slot)

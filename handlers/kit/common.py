@@ -30,7 +30,7 @@ from bot.services.access import (
 from bot.store import inbox
 from bot.store.db import UNAVAILABLE
 from bot.store.inbox import current_handling
-from jobs.sender import inline_markup
+from jobs.sender import ThrottleRateLimiter, inline_markup
 
 log = logging.getLogger("zhibu.handlers")
 ADMIN_NOTICE_EVERY = timedelta(minutes=10)  # one message to the admins per kind of error
@@ -112,6 +112,29 @@ async def reply(
     if message is None:
         return None
     return await message.reply_text(text, reply_markup=markup)
+
+
+GROUP_RESERVE = 5  # of a group's 20 messages a minute, kept for its posts (cards, tallies)
+
+
+def group_has_room(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> bool:
+    """Whether a group can take one more answer now and still keep room for its posts."""
+    limiter = context.bot.rate_limiter
+    if not isinstance(limiter, ThrottleRateLimiter):
+        return True
+    return limiter.throttle.room(chat_id) > GROUP_RESERVE
+
+
+async def answer_in_group(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, user_id: int
+) -> None:
+    """Answer a command given in a group without waiting behind the group's limit: in the
+    group while it has room; past that, privately (the group sees the card's counts)."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE or group_has_room(context, chat.id):
+        await reply(update, text)
+        return
+    await send_private(context, user_id, text)
 
 
 async def edit_or_send(

@@ -1,0 +1,65 @@
+"""Updates handled side by side across chats, in order within each chat.
+
+python-telegram-bot handles one update at a time by default, so one slow chat (a group whose
+20-a-minute budget is spent, a large upload) holds up every other chat of every branch.
+``ChatOrder`` lets updates of different chats run concurrently (up to the application's
+limit) while the updates of one chat, and of one person, keep their order: a conversation's
+steps and a double press are still handled one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+def lanes_of(update: object) -> tuple[int, ...]:
+    """The lanes an update must keep its order in: its chat and its sender."""
+    if not isinstance(update, Update):
+        return ()
+    keys: set[int] = set()
+    if update.effective_chat is not None:
+        keys.add(update.effective_chat.id)
+    if update.effective_user is not None:
+        keys.add(update.effective_user.id)
+    return tuple(sorted(keys))
+
+
+class ChatOrder(BaseUpdateProcessor):
+    """Concurrent across chats and people; in arrival order within each."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._tails: dict[int, asyncio.Future[None]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        # Take this update's place at the end of each of its lanes before waiting for
+        # anything, so a later update of the same chat or person queues behind it.
+        lanes = lanes_of(update)
+        before = [self._tails[k] for k in lanes if k in self._tails]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in lanes:
+            self._tails[key] = done
+        started = False
+        try:
+            for earlier in before:
+                await asyncio.shield(earlier)
+            started = True
+            await coroutine
+        finally:
+            if not started and asyncio.iscoroutine(coroutine):
+                coroutine.close()  # cancelled while waiting its turn: it never ran
+            done.set_result(None)
+            for key in lanes:
+                if self._tails.get(key) is done:
+                    del self._tails[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
