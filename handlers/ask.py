@@ -114,6 +114,7 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         case AskSubmit(collection_id=cid):
             await _start_submit(update, context, actor.lang, cid)
         case AskView(collection_id=cid):
+            ASK.finish(context, actor.telegram_id)  # looking opens no conversation
             await _view(update, context, cid)
         case AskAbandon():
             ASK.finish(context, actor.telegram_id)
@@ -202,6 +203,7 @@ async def _send(
             now=d.clock.now(),
             tz=_tz(context),
             default_lang=d.settings.language,
+            bot_username=context.bot.username,
         )
     except CollectionError as exc:
         await toast(update, _error(actor.lang, exc), alert=True)
@@ -264,6 +266,16 @@ async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, cid: int) ->
 
 
 # ---------------------------------------------------------------- submitting
+
+
+async def submit_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/start s_<id>``: the 提交 button of a prompt in the group, opened in private."""
+    actor = await actor_of(update, context)
+    found = collections.SUBMIT_PAYLOAD.match((context.args or [""])[0])
+    if found is None:
+        await bad_button(update, context, actor)
+        return
+    await _start_submit(update, context, actor.lang, int(found[1]))
 
 
 async def _start_submit(

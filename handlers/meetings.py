@@ -803,7 +803,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not await _member_or_say(update, context, actor):
         return
     now = deps(context).clock.now()
-    upcoming = [m for m in await _my_meetings(context, actor) if m.starts_at > now][:10]
+    upcoming = (await meetings.leave_choices(deps(context).db, actor, now=now))[:10]
     if not upcoming:
         await reply(update, t(actor.lang, "leave.none"))
         return

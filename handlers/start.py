@@ -20,6 +20,7 @@ from bot.rules.buttons import JoinApprove, JoinReject, LinkNo, LinkYes, Rows, fa
 from bot.services import branches, linking
 from bot.services.access import Actor, MemberInfo, NotAllowed, OrgInfo
 from bot.services.todo import of_member
+from handlers import ask
 from handlers.calendar import upcoming_lines
 from handlers.help import refresh_menu
 from handlers.kit.common import (
@@ -291,6 +292,9 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
     # order matters: the join link's /start b_… before the plain /start
     CommandHandler(
         "start", join_start, filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start b_")
+    ),
+    CommandHandler(
+        "start", ask.submit_start, filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start s_")
     ),
     CommandHandler("start", start),
     CallbackQueryHandler(link_button, pattern=family("lk")),

@@ -7,8 +7,10 @@ managers get the summary. Late submissions are accepted and marked late.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -119,8 +121,10 @@ async def create(
     tz: str,
     group_chat_id: int | None,
     default_lang: Lang,
+    bot_username: str | None = None,
 ) -> tuple[int, int]:
-    """Create the collection and queue its prompts; (collection id, how many were sent to)."""
+    """Create the collection and queue its prompts; (collection id, how many were sent to).
+    The group's copy has a 提交 button that opens the private chat's (``/start s_<id>``)."""
     if kind not in COLLECT_KINDS or audience not in AUDIENCES:
         raise CollectionError("ask.bad_choice")
     people = await audience_of(session, branch_id, audience)
@@ -163,6 +167,7 @@ async def create(
                 prompt_text(default_lang, c, tz) + t(default_lang, "ask.group_hint"),
                 now,
                 org_id=branch_id,
+                reply_markup=submit_link(default_lang, c.id, bot_username),
             )
         )
     await outbox.enqueue(session, messages, now=now)
@@ -456,6 +461,17 @@ class Request:
     audience: str | None = None
 
 
+SUBMIT_PAYLOAD = re.compile(r"^s_(\d{1,18})$")  # /start s_<collection id>: submit privately
+
+
+def submit_link(lang: Lang, collection_id: int, bot_username: str | None) -> dict[str, Any] | None:
+    """A URL button (Telegram's own form) that opens the bot's private chat on 提交."""
+    if not bot_username:
+        return None
+    url = f"https://t.me/{bot_username}?start=s_{collection_id}"
+    return {"inline_keyboard": [[{"text": t(lang, "ask.submit_private"), "url": url}]]}
+
+
 async def send(
     db: Database,
     actor: Actor,
@@ -465,6 +481,7 @@ async def send(
     now: datetime,
     tz: str,
     default_lang: Lang,
+    bot_username: str | None = None,
 ) -> int:
     """Send the collection the manager's /ask draft describes; the draft is taken out in the
     same transaction, so a second 发送 sends nothing. How many were asked."""
@@ -485,6 +502,7 @@ async def send(
             tz=tz,
             group_chat_id=group_chat_id,
             default_lang=default_lang,
+            bot_username=bot_username,
         )
     return sent
 

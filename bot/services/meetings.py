@@ -842,6 +842,27 @@ async def ask_leave(
     return LeaveTaken(answer, info_of(meeting), branch.timezone, managers)
 
 
+async def leave_choices(db: Database, actor: Actor, *, now: datetime) -> list[MeetingInfo]:
+    """/leave: the acting member's meetings not yet started that they have not checked in to
+    (leave already asked may be asked again, with a new reason), soonest first."""
+    if actor.member is None:
+        return []
+    async with db.read() as session:
+        upcoming = [m for m in await scheduled_for(session, actor.member.id) if m.starts_at > now]
+        here = set(
+            (
+                await session.execute(
+                    select(Attendance.meeting_id).where(
+                        Attendance.member_id == actor.member.id,
+                        Attendance.status == "present",
+                        Attendance.meeting_id.in_([m.id for m in upcoming]),
+                    )
+                )
+            ).scalars()
+        )
+        return [info_of(m) for m in upcoming if m.id not in here]
+
+
 async def mine(db: Database, actor: Actor) -> list[MeetingInfo]:
     """Scheduled meetings the acting member is expected at, soonest first."""
     if actor.member is None:

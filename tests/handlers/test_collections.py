@@ -111,7 +111,13 @@ async def test_collection_with_nudges_and_summary(
     await fake.wait_for(lambda: "已发给 30 人" in audience.content)
     await drained(db)
     assert all(prompt_of(fake, u.id) for u in users[:30])
-    assert prompt_of(fake, group_id) is not None
+    # the group's copy opens the private chat's 提交 (a deep link), which works as the button
+    link = prompt_of(fake, group_id).button("提交")["url"]
+    assert link.startswith("https://t.me/zhibu_test_bot?start=s_")
+    await users[11].ask(f"/start {link.split('start=')[1]}")
+    assert "请发送学习心得正文" in users[11].bot_messages()[-1].content
+    assert "已提交" in (await users[11].ask(NOTE)).content
+    assert "不存在" in (await users[11].ask("/start s_99999")).content
     assert "不给您发催办" in (await users[29].ask("/away 11-30")).content
     # before halfway: 12 by button, 3 by reply (one in the group)
     short_before = len(users[3].bot_messages())
@@ -120,7 +126,7 @@ async def test_collection_with_nudges_and_summary(
     assert "您发送了 2 字" in (await users[3].ask("心得")).content  # the step is kept
     assert "已提交" in (await users[3].ask(NOTE)).content
     for u in users[:12]:
-        if u is not users[3]:
+        if u not in (users[3], users[11]):
             await by_button(fake, u)
     assert "已提交" in await by_reply(fake, users[12])
     assert "已提交" in await by_reply(fake, users[13])
@@ -183,6 +189,10 @@ async def test_collection_with_nudges_and_summary(
     await sec.click(panel, view_label)
     await fake.wait_for(lambda: "迟交 2：党员25、党员26" in panel.content)
     assert "未提交 3：党员27、党员28、党员29（外出）" in panel.content
+    # looking opened no conversation: nothing times out on her later
+    clock.set(local("2026-11-28T10:30"))
+    later = await sec.ask("/help")
+    assert not [m for m in sec.bot_messages() if "没有操作" in m.content], later.content
     # another branch's secretary cannot look, nor can a member
     for outsider in (users[30], users[5]):
         answer = await outsider.click_data(panel, view_data)

@@ -295,3 +295,28 @@ async def test_a_busy_group_stalls_nobody(
         assert fake.flood_429 == 0
     finally:
         await running.stop()
+
+
+async def test_leave_offers_only_meetings_not_checked_in_to(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        await meet(users[0], fake, "12-3 9:00")
+        await meet(users[0], fake, "12-3 15:00", kind="党课")
+        await drained(db)
+        member = users[7]
+        clock.set(local("2026-12-03T08:40"))  # check-in is open before the start
+        assert "签到成功" in (await member.ask("/checkin")).content
+        offered = await member.ask("/leave")
+        assert len(offered.button_labels) == 1 and "党课" in offered.button_labels[0]
+        clock.set(local("2026-12-03T14:45"))
+        assert "签到成功" in (await member.ask("/checkin")).content
+        assert not (await member.ask("/leave")).button_labels
+    finally:
+        await running.stop()
