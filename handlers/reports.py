@@ -169,6 +169,8 @@ async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await edit_or_send(update, t(actor.lang, "common.cancelled"))
         return
     draft = REPORT.draft(context)
+    if draft is None and isinstance(button, RecordMeeting):  # from /tasks: a record to file
+        draft = REPORT.start(context, actor.telegram_id, Draft("meeting_record"))
     if draft is None:
         await toast(update, t(actor.lang, "report.expired"), alert=True)
         return

@@ -11,12 +11,20 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 from bot.delivery import meeting_texts
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
-from bot.rules.buttons import AskSubmit, ReportEdit, ReportWithdraw, Row, Rows
+from bot.rules.buttons import (
+    AskSubmit,
+    ProxyPage,
+    RecordMeeting,
+    ReportEdit,
+    ReportWithdraw,
+    Row,
+    Rows,
+)
 from bot.rules.calendar import Status
 from bot.services.access import Actor
 from bot.services.collections import Open
 from bot.services.obligations import obligation_name
-from bot.services.todo import Todo, of_member
+from bot.services.todo import RecordToFile, Todo, of_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
 
 
@@ -25,6 +33,10 @@ def task_lines(actor: Actor, todo: Todo, *, now: datetime, tz: str) -> tuple[lis
     assert actor.member is not None
     lines, rows = _meeting_lines(actor.lang, todo, tz)
     lines += _report_lines(actor, todo)
+    for due in todo.to_record:
+        line, row = _to_record(actor.lang, due, tz)
+        lines.append(line)
+        rows.append(row)
     for c in todo.asked:
         line, row = _asked(actor.lang, c, now=now, tz=tz)
         lines.append(line)
@@ -77,6 +89,18 @@ def _report_lines(actor: Actor, todo: Todo) -> list[str]:
         and occ.start <= view.today
         and occ.status in (Status.OPEN, Status.OVERDUE)
     ]
+
+
+def _to_record(lang: Lang, r: RecordToFile, tz: str) -> tuple[str, Row]:
+    """A meeting record a manager still has to file, with 提交记录 (and 补签 once over)."""
+    name = esc(obligation_name(r.held.obligation, lang))
+    when = fmt_moment(lang, r.held.starts_at, tz)
+    key = "tasks.record_makeup" if r.makeup else "tasks.record"
+    line = t(lang, key, name=name, when=when, due=fmt_date(lang, r.due))
+    row: Row = [(t(lang, "tasks.file_record"), RecordMeeting(r.held.id))]
+    if r.makeup:
+        row.append((t(lang, "tasks.makeup_button"), ProxyPage(r.held.id, 0)))
+    return line, row
 
 
 def _asked(lang: Lang, c: Open, *, now: datetime, tz: str) -> tuple[str, Row]:

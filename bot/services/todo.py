@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.services import collections, meetings, reports
-from bot.services.access import Actor, NotAllowed
-from bot.services.obligations import BranchView, branch_view
+from bot.services.access import Actor, NotAllowed, manages_branch
+from bot.services.obligations import RECORD_WORKDAYS, BranchView, branch_view, load_workdays
 from bot.store.db import Database
+from bot.store.models import Org
+
+
+@dataclass(frozen=True)
+class RecordToFile:
+    """A meeting whose record a manager still has to file (SPEC §6)."""
+
+    held: reports.HeldMeeting
+    due: date  # the record's last day
+    makeup: bool  # check-in is over: 补签 is possible until the record is filed
 
 
 @dataclass(frozen=True)
@@ -18,6 +31,7 @@ class Todo:
     view: BranchView | None  # the branch's occurrences (my thought reports among them)
     asked: list[collections.Open]  # collections waiting for my reply
     recent: list[reports.Recent]  # what I filed lately and may still edit or withdraw
+    to_record: list[RecordToFile]  # managers: records of held meetings still to file
 
 
 async def of_member(db: Database, actor: Actor, *, now: datetime) -> Todo:
@@ -29,4 +43,24 @@ async def of_member(db: Database, actor: Actor, *, now: datetime) -> Todo:
             await branch_view(session, actor.branch.id, now=now, policy=DEFAULT_POLICY),
             await collections.open_for(session, actor.member.id, now=now),
             await reports.recent_of(session, actor.telegram_id, now=now),
+            await records_to_file(session, actor, actor.branch.id, now=now),
         )
+
+
+async def records_to_file(
+    session: AsyncSession, actor: Actor, branch_id: int, *, now: datetime
+) -> list[RecordToFile]:
+    """For a manager of the branch: its held meetings whose record is not filed yet."""
+    if not await manages_branch(session, actor, branch_id):
+        return []
+    held = await reports.meetings_to_file(session, branch_id, now=now)
+    if not held:
+        return []
+    cal = await load_workdays(session)
+    tz = ZoneInfo((await session.get_one(Org, branch_id)).timezone)
+    return [
+        RecordToFile(
+            h, cal.shift(h.starts_at.astimezone(tz).date(), RECORD_WORKDAYS), not h.still_on
+        )
+        for h in reversed(held)
+    ]

@@ -229,8 +229,21 @@ async def test_a_late_meeting_its_card_its_quorum_and_a_record_filed_by_hand(
         await tick_at(running, clock, local("2026-12-04T08:00"), drain=False)
         await fake.wait_for(lambda: [m for m in sec.bot_messages() if "签到统计" in m.content])
         assert [m for m in sec.bot_messages() if "签到统计" in m.content]
-        # the record, filed by hand for the same kind and day, is the meeting's record
+        # the secretary is told about the record to file, where she looks for her tasks
         clock.set(local("2026-12-04T09:00"))
+        tasks = await sec.ask("/tasks")
+        assert (
+            "会议记录待提交：支部党员大会" in tasks.content
+            and "可为未签到的人补签" in tasks.content
+        )
+        assert "12月8日" in tasks.content
+        assert "📝 提交记录" in tasks.button_labels and "✍️ 补签" in tasks.button_labels
+        assert "会议记录待提交" in (await sec.ask("/start")).content
+        assert "会议记录待提交" not in (await users[9].ask("/tasks")).content
+        await sec.click(tasks, "📝 提交记录")
+        await fake.wait_for(lambda: "第一议题" in tasks.content)
+        await sec.ask("/cancel")
+        # the record, filed by hand for the same kind and day, is the meeting's record
         menu = await sec.ask("/report")
         await sec.click(menu, "会议记录")
         await fake.wait_for(lambda: "手工填写" in str(menu.button_labels))
@@ -256,6 +269,7 @@ async def test_a_late_meeting_its_card_its_quorum_and_a_record_filed_by_hand(
         assert late.text == "会议记录已提交，不能再补签。"
         await tick_at(running, clock, local("2026-12-08T09:00"))
         assert not [m for m in sec.bot_messages() if "补交记录" in m.content]
+        assert "会议记录待提交" not in (await sec.ask("/tasks")).content
     finally:
         await running.stop()
 
