@@ -36,6 +36,7 @@ from bot.services.access import Actor, NotAllowed, OrgInfo
 from bot.services.collections import CollectionError, Request
 from bot.services.reports import KINDS, ReportError
 from handlers.branch import button_branch, target_branch
+from handlers.invite import unreached_note
 from handlers.kit.common import (
     actor_of,
     bad_button,
@@ -195,7 +196,7 @@ async def _send(
 ) -> None:
     d = deps(context)
     try:
-        sent = await collections.send(
+        reach = await collections.send(
             d.db,
             actor,
             org.id,
@@ -212,7 +213,9 @@ async def _send(
     d.wake_sender()
     await toast(update)
     extra = t(actor.lang, "ask.sent_group") if org.group_chat_id else ""
-    await edit_or_send(update, t(actor.lang, "ask.sent", count=sent) + extra)
+    note, rows = unreached_note(actor.lang, reach)
+    text = t(actor.lang, "ask.sent", count=reach.sent) + extra + note
+    await edit_or_send(update, text, keyboard(rows) if rows else None)
 
 
 async def _take_deadline(

@@ -6,7 +6,7 @@ from telegram import InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.exports.qr import qr_png
-from bot.i18n.texts import role_name, t
+from bot.i18n.texts import Lang, role_name, t
 from bot.rules.buttons import (
     InviteJoinLink,
     InvitePage,
@@ -19,6 +19,7 @@ from bot.rules.buttons import (
 )
 from bot.services import invites
 from bot.services.access import Actor, NotAllowed, OrgInfo
+from bot.services.obligations import Reach
 from handlers.branch import button_branch, target_branch
 from handlers.kit.common import (
     actor_of,
@@ -81,6 +82,22 @@ async def _invite_page(
         rows.append(turn)
     rows.append([(t(lang, "invite.join_link"), InviteJoinLink(org.id))])
     return "\n\n".join(lines), rows
+
+
+UNREACHED_BUTTONS = 6  # invite buttons offered under a broadcast; /invite lists the rest
+
+
+def unreached_note(lang: Lang, reach: Reach) -> tuple[str, Rows]:
+    """Who a broadcast could not reach, named, with a button for each one's invite (QR and
+    link); an empty note when it reached everyone."""
+    if not reach.unreached:
+        return "", []
+    sep = "、" if lang == "zh" else ", "
+    names = sep.join(esc(name) for _, name in reach.unreached)
+    note = t(lang, "reach.unreached", count=len(reach.unreached), names=names)
+    shown = reach.unreached[:UNREACHED_BUTTONS]
+    rows = rows_of([(t(lang, "invite.qr", name=n[:20]), InviteQr(m)) for m, n in shown], 2)
+    return note, rows
 
 
 async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -51,6 +51,7 @@ from bot.services.access import Actor, NotAllowed
 from bot.services.meetings import Answer, MeetingError, MeetingInfo
 from bot.services.obligations import obligation_name
 from handlers.branch import button_branch, target_branch
+from handlers.invite import unreached_note
 from handlers.kit.common import (
     actor_of,
     answer_in_group,
@@ -325,7 +326,7 @@ async def _create(
 ) -> None:
     d = deps(context)
     try:
-        meeting, sent = await meeting_texts.schedule(
+        meeting, reach = await meeting_texts.schedule(
             d.db, actor, state.org_id, now=d.clock.now(), lang=d.settings.language
         )
     except NotAllowed as exc:
@@ -340,13 +341,15 @@ async def _create(
     text = t(
         actor.lang,
         "meet.created",
-        n=sent,
+        n=reach.sent,
         group=t(actor.lang, "meet.created_group") if posted else "",
     )
     if meeting.checkin_mode == "code":
         shown = await meetings.code_of(d.db, actor, meeting.id)
         text += t(actor.lang, "meet.created_code", code=shown.code)
-    await edit_or_send(update, text, keyboard(manage_rows(actor.lang, meeting)))
+    note, invite_rows = unreached_note(actor.lang, reach)
+    rows = manage_rows(actor.lang, meeting) + invite_rows
+    await edit_or_send(update, text + note, keyboard(rows))
 
 
 def manage_rows(lang: Lang, meeting: MeetingInfo) -> Rows:

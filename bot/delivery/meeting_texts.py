@@ -13,7 +13,7 @@ from bot.rules.buttons import CheckIn, Leave, Rows, ShowCode
 from bot.services import meetings
 from bot.services.access import Actor, NotAllowed, require_manager
 from bot.services.meetings import MeetingInfo, Tally, info_of
-from bot.services.obligations import obligation_name
+from bot.services.obligations import Reach, obligation_name, reach_of
 from bot.store import audit, conversations
 from bot.store.conversations import load_draft
 from bot.store.db import Database
@@ -186,10 +186,10 @@ class MeetDraft:
 
 async def schedule(
     db: Database, actor: Actor, org_id: int, *, now: datetime, lang: Lang
-) -> tuple[MeetingInfo, int]:
+) -> tuple[MeetingInfo, Reach]:
     """A manager schedules the meeting their /meet draft describes (taken out in the same
     transaction: a second 确认 schedules nothing); its card goes to every attendee. The
-    meeting and how many were sent the card."""
+    meeting, and whom the card reached and whom it could not."""
     async with db.write() as session:
         await require_manager(session, actor, org_id)
         draft = load_draft(MeetDraft, await conversations.pop(session, actor.telegram_id, DRAFT))
@@ -219,7 +219,7 @@ async def schedule(
             now=now,
         )
         people = await meetings.expected(session, meeting)
-        sent = await meetings.notify_attendees(
+        await meetings.notify_attendees(
             session,
             meeting,
             key="card",
@@ -227,4 +227,4 @@ async def schedule(
             now=now,
             buttons=card_buttons(lang, meeting.id),
         )
-        return info_of(meeting), sent
+        return info_of(meeting), await reach_of(session, people)

@@ -22,7 +22,7 @@ from bot.rules.buttons import AskSubmit, Rows, stored
 from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, Declined, NotAllowed, require_manager
-from bot.services.obligations import PERSON_COLUMNS, Person, add_record
+from bot.services.obligations import PERSON_COLUMNS, Person, Reach, add_record
 from bot.services.reports import KINDS, check_text
 from bot.store import audit, conversations, outbox
 from bot.store.conversations import load_draft
@@ -122,7 +122,7 @@ async def create(
     group_chat_id: int | None,
     default_lang: Lang,
     bot_username: str | None = None,
-) -> tuple[int, int]:
+) -> tuple[int, Reach]:
     """Create the collection and queue its prompts; (collection id, how many were sent to).
     The group's copy has a 提交 button that opens the private chat's (``/start s_<id>``)."""
     if kind not in COLLECT_KINDS or audience not in AUDIENCES:
@@ -179,7 +179,10 @@ async def create(
         org_id=branch_id,
         detail={"collection": c.id, "kind": kind, "audience": audience, "targets": len(people)},
     )
-    return c.id, sum(1 for p in people if p.id in accounts)
+    return c.id, Reach(
+        sum(1 for p in people if p.id in accounts),
+        tuple((p.id, p.name) for p in people if p.id not in accounts),
+    )
 
 
 async def _accounts(
@@ -482,15 +485,15 @@ async def send(
     tz: str,
     default_lang: Lang,
     bot_username: str | None = None,
-) -> int:
+) -> Reach:
     """Send the collection the manager's /ask draft describes; the draft is taken out in the
-    same transaction, so a second 发送 sends nothing. How many were asked."""
+    same transaction, so a second 发送 sends nothing. Whom it reached and whom it could not."""
     async with db.write() as session:
         await require_manager(session, actor, branch_id, key="common.not_allowed")
         draft = load_draft(Request, await conversations.pop(session, actor.telegram_id, DRAFT))
         if draft is None or draft.org_id != branch_id or draft.deadline is None:
             raise CollectionError("ask.expired")
-        _, sent = await create(
+        _, reach = await create(
             session,
             branch_id=branch_id,
             kind=str(draft.kind),
@@ -504,7 +507,7 @@ async def send(
             default_lang=default_lang,
             bot_username=bot_username,
         )
-    return sent
+    return reach
 
 
 async def progress_for(db: Database, actor: Actor, collection_id: int, tz: str) -> Progress:

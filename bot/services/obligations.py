@@ -52,6 +52,7 @@ from bot.store.models import (
     Record,
     RecordObligation,
     Role,
+    TelegramLink,
 )
 
 SCOPES_BY_KIND: dict[str, tuple[Scope, ...]] = {
@@ -148,6 +149,32 @@ class Person:
     def away_on(self, day: date) -> bool:
         """Away (出差/休假, set with /away) on ``day``: no nudges."""
         return self.away_until is not None and day <= self.away_until
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Who a broadcast reached: how many were sent it, and the people it could not reach
+    (no linked Telegram account) by id and name, so a manager can invite them."""
+
+    sent: int
+    unreached: tuple[tuple[int, str], ...] = ()
+
+
+async def reach_of(session: AsyncSession, people: list[Person]) -> Reach:
+    """The reach of a message to ``people``: the linked ones are sent it."""
+    linked = set(
+        (
+            await session.execute(
+                select(TelegramLink.member_id).where(
+                    TelegramLink.member_id.in_([p.id for p in people])
+                )
+            )
+        ).scalars()
+    )
+    return Reach(
+        sum(1 for p in people if p.id in linked),
+        tuple((p.id, p.name) for p in people if p.id not in linked),
+    )
 
 
 PERSON_COLUMNS = (

@@ -7,11 +7,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.rules.clock import FrozenClock
 from bot.store.db import Database
-from bot.store.models import Meeting, Org
+from bot.store.models import AuditEntry, Meeting, Member, Org, Record, TelegramLink
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import drained, start_bot, thirty_members, tick_at
@@ -173,8 +173,6 @@ async def test_a_code_meeting_of_thirty_from_code_to_record(
         await fake.wait_for(lambda: "实到 22 人" in group_card.content, timeout=6)
         assert "党员22（补签）" in group_card.content
         async with db.read() as session:
-            from bot.store.models import AuditEntry, Record
-
             record = await session.scalar(select(Record))
             assert record is not None and record.details is not None
             assert record.details["present"] == 22 and record.details["quorum"] is True
@@ -332,5 +330,36 @@ async def test_leave_offers_only_meetings_not_checked_in_to(
         clock.set(local("2026-12-03T14:45"))
         assert "签到成功" in (await member.ask("/checkin")).content
         assert not (await member.ask("/leave")).button_labels
+    finally:
+        await running.stop()
+
+
+async def test_who_a_meeting_card_could_not_reach_is_named_with_an_invite(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    async with db.write() as session:
+        unlinked = select(Member.id).where(Member.member_code.in_(["M24", "M25", "M26"]))
+        await session.execute(delete(TelegramLink).where(TelegramLink.member_id.in_(unlinked)))
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        created = await meet(sec, fake, "12-3 9:00")
+        assert "已通知 27 名应到人员" in created
+        assert "3 人未绑定 Telegram，没有收到：党员24、党员25、党员26" in created
+        panel = [m for m in sec.bot_messages() if "会议已安排" in m.content][-1]
+        invite = next(x for x in panel.button_labels if "党员25" in x)
+        before = len(sec.bot_messages())
+        await sec.click(panel, invite)
+        qr = await sec.next_message(before)
+        assert (
+            qr.photo
+            and "党员25" in qr.content
+            and "https://t.me/zhibu_test_bot?start=m_" in qr.content
+        )
     finally:
         await running.stop()
