@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,9 @@ from bot.i18n.texts import Lang, fmt_date, fmt_moment, t
 from bot.rules.buttons import (
     Button,
     CancelMeeting,
+    ChangeDay,
     ChangePlace,
+    ChangeTime,
     ChangeWhen,
     CheckIn,
     Leave,
@@ -69,11 +71,10 @@ from handlers.kit.common import (
     typed,
 )
 from handlers.kit.flow import Flow
+from handlers.kit.pickers import days_ahead, times_of_day
 
 log = logging.getLogger("zhibu.meetings")
-TIMES = ("08:30", "09:00", "10:00", "14:00", "14:30", "15:00", "16:00")
 ALSO = (*meetings.MEETING_KINDS, "democratic_review")
-PICKER_DAYS = 14
 
 
 def _tz(context: ContextTypes.DEFAULT_TYPE) -> ZoneInfo:
@@ -101,18 +102,6 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     buttons.append((t(lang, "meet.other"), MeetKind("other")))
     rows = rows_of(buttons, 2)
     await reply(update, t(lang, "meet.choose_type"), keyboard(rows))
-
-
-def _ask_when(lang: Lang, today: date) -> tuple[str, Rows]:
-    days = [today + timedelta(days=i) for i in range(1, PICKER_DAYS + 1)]
-    buttons = [
-        (
-            f"{d.month}/{d.day} {fmt_date(lang, d)[-3:-1] if lang == 'zh' else f'{d:%a}'}",
-            MeetDay(d),
-        )
-        for d in days
-    ]
-    return t(lang, "meet.ask_when"), rows_of(buttons, 4)
 
 
 async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -147,7 +136,7 @@ async def _meet_step(
             await _to_when(update, context, actor)
         case MeetDay(day=day):
             state.day = day
-            rows = rows_of([(x, MeetTime(x.replace(":", ""))) for x in TIMES], 4)
+            rows = times_of_day(MeetTime)
             MEET.wait(context, me, "time")
             text = t(lang, "meet.ask_time", day=fmt_date(lang, day))
             await edit_or_send(update, text, keyboard(rows))
@@ -194,7 +183,7 @@ def _hhmm(text: str) -> time | None:
 
 
 async def _to_when(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> None:
-    text, rows = _ask_when(actor.lang, _today(context))
+    text, rows = t(actor.lang, "meet.ask_when"), days_ahead(actor.lang, _today(context), MeetDay)
     MEET.wait(context, actor.telegram_id, "when")
     await edit_or_send(update, text, keyboard(rows))
 
@@ -450,11 +439,15 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _ask_change(update, context, actor, meeting, "when")
         case ChangePlace():
             await _ask_change(update, context, actor, meeting, "place")
+        case ChangeDay() | ChangeTime():
+            await _change_picked(update, context, actor, button)
         case ProxySignIn() | ProxyPage() | CancelMeeting() | ShowCode():
             await _manager_action(update, context, actor, meeting, button)
 
 
 CARD_BUTTONS = (
+    ChangeDay,
+    ChangeTime,
     CheckIn,
     Leave,
     ChangeWhen,
@@ -629,16 +622,46 @@ async def _ask_change(
         return
     await toast(update)
     CHANGE.start(context, actor.telegram_id, AtMeeting(meeting.id), what)
-    await send_private(
-        context,
-        actor.telegram_id,
-        t(actor.lang, "meet.ask_when" if what == "when" else "meet.ask_place"),
-    )
+    lang = actor.lang
+    if what == "place":
+        await send_private(context, actor.telegram_id, t(lang, "meet.ask_place"))
+        return
+    rows = days_ahead(lang, _today(context), lambda day: ChangeDay(meeting.id, day))
+    await send_private(context, actor.telegram_id, t(lang, "meet.ask_when"), keyboard(rows))
+
+
+async def _change_picked(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    button: ChangeDay | ChangeTime,
+) -> None:
+    """改时间 by the picker: a day, then a time of day (or one typed)."""
+    draft = CHANGE.draft(context)
+    if draft is None or draft.meeting_id != button.meeting_id:
+        await toast(update, t(actor.lang, "meet.expired"), alert=True)
+        return
+    if isinstance(button, ChangeDay):
+        draft.day = button.day
+        CHANGE.wait(context, actor.telegram_id, "time")
+        await toast(update)
+        rows = times_of_day(lambda hhmm: ChangeTime(draft.meeting_id, hhmm))
+        text = t(actor.lang, "meet.ask_time", day=fmt_date(actor.lang, button.day))
+        await edit_or_send(update, text, keyboard(rows))
+        return
+    at = _hhmm(button.hhmm)
+    if at is None or draft.day is None:
+        await bad_button(update, context, actor)
+        return
+    await toast(update)
+    moment = datetime.combine(draft.day, at).replace(tzinfo=_tz(context))
+    await _change(update, context, actor, draft, starts_at=moment)
 
 
 @dataclass
 class AtMeeting:
     meeting_id: int  # the meeting a typed answer is about
+    day: date | None = None  # 改时间: the day picked, before the time of day
 
 
 async def new_when_text(
@@ -651,6 +674,19 @@ async def new_when_text(
         await reply(update, t(actor.lang, "meet.bad_when", value=esc(text[:50])))
         return
     await _change(update, context, actor, draft, starts_at=local.replace(tzinfo=_tz(context)))
+
+
+async def new_time_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting
+) -> None:
+    """A manager typed the time of day after picking the new day."""
+    actor, text = await actor_of(update, context), typed(update)
+    moment = parse_time(text)
+    if moment is None or draft.day is None:
+        await reply(update, t(actor.lang, "meet.bad_time", value=esc(text[:50])))
+        return
+    starts_at = datetime.combine(draft.day, moment).replace(tzinfo=_tz(context))
+    await _change(update, context, actor, draft, starts_at=starts_at)
 
 
 async def new_place_text(
@@ -717,7 +753,11 @@ async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft:
     await _leave(update, context, actor, meeting, typed(update))
 
 
-CHANGE = Flow("meetedit", AtMeeting, {"when": new_when_text, "place": new_place_text})
+CHANGE = Flow(
+    "meetedit",
+    AtMeeting,
+    {"when": new_when_text, "time": new_time_text, "place": new_place_text},
+)
 CHECKIN = Flow("checkin", AtMeeting, {"code": code_text})
 LEAVE = Flow("leave", AtMeeting, {"reason": reason_text})
 

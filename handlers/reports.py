@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
@@ -33,6 +33,7 @@ from bot.rules.buttons import (
     Button,
     RecordByHand,
     RecordCounts,
+    RecordDay,
     RecordFirstTopic,
     RecordMeeting,
     RecordType,
@@ -69,6 +70,7 @@ from handlers.kit.common import (
     typed,
 )
 from handlers.kit.flow import Flow
+from handlers.kit.pickers import days_back
 
 PREVIEW_CHARS = 300
 
@@ -132,7 +134,11 @@ async def _choose_kind(
         await edit_or_send(update, t(lang, "report.ask_pair"))
     else:
         REPORT.wait(context, actor.telegram_id, "day")
-        await edit_or_send(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
+        await edit_or_send(
+            update,
+            t(lang, "report.ask_day", kind=kind_name(lang, kind)),
+            _day_picker(context, lang),
+        )
 
 
 async def _ask_text(
@@ -159,6 +165,9 @@ async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     if isinstance(button, ReportEdit | ReportWithdraw | ReportWithdrawConfirm):
         await _after_filing(update, context, actor, button)
+        return
+    if isinstance(button, RecordDay):
+        await _picked_day(update, context, actor, button.day)
         return
     if not isinstance(button, (*REPORT_STEPS, ReportConfirm, ReportAbandon)):
         await bad_button(update, context, actor)
@@ -190,6 +199,7 @@ REPORT_STEPS = (
     RecordFirstTopic,
     ReportPreview,
     RecordCounts,
+    RecordDay,
 )
 
 
@@ -231,7 +241,8 @@ async def _meeting_step_of(
             )
             await toast(update)
             REPORT.wait(context, actor.telegram_id, "day")
-            await edit_or_send(update, t(lang, "report.ask_day", kind=obligation_name(kind, lang)))
+            text = t(lang, "report.ask_day", kind=obligation_name(kind, lang))
+            await edit_or_send(update, text, _day_picker(context, lang))
         case RecordFirstTopic(yes=yes) if yes in (1, 0) and draft.obligation:
             draft.first_topic = yes == 1
             await toast(update)
@@ -338,6 +349,27 @@ async def text_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: D
     await _step(update, context, draft, "text", accept)
 
 
+def _day_picker(context: ContextTypes.DEFAULT_TYPE, lang: Lang) -> InlineKeyboardMarkup:
+    return keyboard(days_back(lang, _today(context), RecordDay))
+
+
+async def _picked_day(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, day: date
+) -> None:
+    """A day from the picker: as if it had been typed."""
+    draft = REPORT.at(context, "day")
+    if draft is None:
+        await toast(update, t(actor.lang, "report.expired"), alert=True)
+        return
+    try:
+        draft.held_on = reports.check_day(day, _today(context))
+    except ReportError as exc:
+        await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
+        return
+    await toast(update)
+    await _next_step(update, context, actor, draft, "day")
+
+
 async def day_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: Draft) -> None:
     async def accept(actor: Actor, text: str) -> None:
         today = _today(context)
@@ -404,7 +436,11 @@ async def _next_step(
         )
     elif kind == "heart_talk" and done == "pair":
         REPORT.wait(context, actor.telegram_id, "day")
-        await reply(update, t(lang, "report.ask_day", kind=kind_name(lang, kind)))
+        await reply(
+            update,
+            t(lang, "report.ask_day", kind=kind_name(lang, kind)),
+            _day_picker(context, lang),
+        )
     elif done == "day":
         await _ask_text(update, context, actor, kind)
     else:

@@ -369,10 +369,27 @@ class ShowCode(Button):
     meeting_id: int
 
 
+@button("mt", "d")
+class ChangeDay(Button):
+    meeting_id: int
+    day: date
+
+
+@button("mt", "h")
+class ChangeTime(Button):
+    meeting_id: int
+    hhmm: str
+
+
 # /report
 @button("rp", "k")
 class ReportKind(Button):
     kind: str
+
+
+@button("rp", "d")
+class RecordDay(Button):
+    day: date
 
 
 @button("rp", "m")

@@ -363,3 +363,55 @@ async def test_who_a_meeting_card_could_not_reach_is_named_with_an_invite(
         )
     finally:
         await running.stop()
+
+
+async def test_a_picker_wherever_a_date_is_asked(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        # /meet: today can be picked (it is 09:00; a meeting at 14:00 today)
+        panel = await sec.ask("/meet")
+        await sec.click(panel, "党课")
+        await fake.wait_for(lambda: "请选择日期" in panel.content)
+        assert panel.button_labels[:2] == ["今天", "明天"]
+        await sec.click(panel, "今天")
+        await fake.wait_for(lambda: "开始时间" in panel.content)
+        place = await sec.ask("14:00")
+        assert "请输入地点" in place.content
+        await sec.ask("/cancel")
+        # 改时间 shows a picker: a day, then a time
+        await meet(sec, fake, "12-3 9:00")
+        manage = [m for m in sec.bot_messages() if "会议已安排" in m.content][-1]
+        before = len(sec.bot_messages())
+        await sec.click(manage, "改时间")
+        picker = await sec.next_message(before)
+        assert "请选择日期" in picker.content and "12/4 周五" in picker.button_labels
+        await sec.click(picker, "12/4 周五")
+        await fake.wait_for(lambda: "开始时间" in picker.content)
+        before = len(sec.bot_messages())
+        await sec.click(picker, "14:30")
+        assert "已修改" in (await sec.next_message(before)).content
+        await drained(db)
+        moved = [m for m in users[9].bot_messages() if "会议变更" in m.content]
+        assert moved and "12月4日（周五） 14:30" in moved[-1].content
+        # a record by hand: the day it was held, picked
+        menu = await sec.ask("/report")
+        await sec.click(menu, "会议记录")
+        await fake.wait_for(lambda: "手工填写" in str(menu.button_labels))
+        await sec.click(menu, "✍️ 手工填写")
+        await fake.wait_for(lambda: "会议类型" in menu.content)
+        await sec.click(menu, "党课")
+        await fake.wait_for(lambda: "请发送日期" in menu.content)
+        assert menu.button_labels[:2] == ["今天", "昨天"]
+        before = len(sec.bot_messages())
+        await sec.click(menu, "昨天")
+        assert "应到 实到 请假" in (await sec.next_message(before)).content
+    finally:
+        await running.stop()
