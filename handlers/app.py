@@ -147,7 +147,7 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         *reports.HANDLERS,
         *ask.HANDLERS,
         *progress.HANDLERS,
-        flow.text_handler(replies=ask.prompt_reply),
+        flow.text_handler(replies=ask.prompt_reply, stray=start.stray_text),
         CommandHandler("cancel", flow.cancel_command),
         MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, unknown_command),
     ]:

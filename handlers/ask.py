@@ -23,7 +23,9 @@ from bot.rules.buttons import (
     AskConfirm,
     AskDay,
     AskKind,
+    AskNotThis,
     AskSubmit,
+    AskTake,
     AskView,
     Button,
     Rows,
@@ -114,6 +116,8 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     match button:
         case AskSubmit(collection_id=cid):
             await _start_submit(update, context, actor.lang, cid)
+        case AskTake() | AskNotThis():
+            await _offered(update, context, actor, button)
         case AskView(collection_id=cid):
             ASK.finish(context, actor.telegram_id)  # looking opens no conversation
             await _view(update, context, cid)
@@ -367,6 +371,69 @@ async def deadline_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draf
 
 ASK = Flow(collections.DRAFT, Request, {"prompt": prompt_text, "deadline": deadline_text})
 SUBMIT = Flow("submit", Answering, {"text": answer_text})
+
+
+# ---------------------------------------------------------------- a plain text, offered
+
+
+@dataclass
+class Offered:
+    collection_id: int  # the member's one open collection
+    text: str  # what they typed, not yet submitted
+
+
+OFFER = Flow("offer", Offered, {})  # waits for 提交 or 不是
+
+
+async def offer(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> bool:
+    """A plain private text that may be the answer to the member's one open collection:
+    asked whether to submit it (nothing is saved before they say so). False if it is not."""
+    d = deps(context)
+    text = typed(update)
+    found = await collections.offer_for(d.db, actor, text, now=d.clock.now())
+    if found is None:
+        return False
+    lang = actor.lang
+    OFFER.start(context, actor.telegram_id, Offered(found.id, text))
+    kind = t(lang, names.REPORT_KIND[found.kind])
+    question = t(lang, "ask.offer", kind=kind, prompt=esc(found.prompt[:40]), count=len(text))
+    rows: Rows = [
+        [(t(lang, "ask.offer_yes", kind=kind), AskTake(found.id))],
+        [(t(lang, "ask.offer_no"), AskNotThis())],
+    ]
+    await reply(update, question, keyboard(rows))
+    return True
+
+
+async def _offered(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, button: Button
+) -> None:
+    """提交 or 不是, under an offered text."""
+    draft = OFFER.draft(context)
+    lang = actor.lang
+    if draft is None or (
+        isinstance(button, AskTake) and button.collection_id != draft.collection_id
+    ):
+        await toast(update, t(lang, "ask.expired"), alert=True)
+        return
+    OFFER.finish(context, actor.telegram_id)
+    await toast(update)
+    if isinstance(button, AskNotThis):
+        await edit_or_send(update, t(lang, "ask.offer_dropped"))
+        return
+    d = deps(context)
+    try:
+        done = await collections.answer(
+            d.db, actor, draft.collection_id, draft.text, now=d.clock.now(), today=_today(context)
+        )
+    except NotAllowed as exc:
+        await edit_or_send(update, t(lang, exc.key))
+        return
+    except (CollectionError, ReportError) as exc:
+        await edit_or_send(update, _error(lang, exc))
+        return
+    key = "ask.submitted_late" if done.late else "ask.submitted"
+    await edit_or_send(update, t(lang, key, kind=t(lang, names.REPORT_KIND[done.kind])))
 
 
 async def prompt_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:

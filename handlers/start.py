@@ -60,9 +60,29 @@ def _token_problem(lang: Lang, check: linking.TokenCheck) -> str:
     return t(lang, TOKEN_TEXT[check.state], name=name)
 
 
-async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor) -> str:
+async def stray_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, waits_for_button: bool
+) -> None:
+    """Private text that answers nothing is never dropped: mid-conversation, the buttons are
+    pointed to; a text that fits the member's one open collection is offered as its answer;
+    anything else gets the home screen with what is open."""
+    actor = await actor_of(update, context)
+    if waits_for_button:
+        await reply(update, t(actor.lang, "common.press_buttons"))
+        return
+    if await ask.offer(update, context, actor):
+        return
+    text, rows = await home(update, context, actor)
+    await reply(update, text, keyboard(rows) if rows else None)
+
+
+async def home(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
+) -> tuple[str, Rows]:
+    """The home screen: who I am, what I still have to do (with its buttons), what is next."""
     lang = actor.lang
     d = deps(context)
+    rows: Rows = []
     if actor.member is not None and actor.branch is not None:
         lines = [
             t(
@@ -75,7 +95,7 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
         ]
         now = d.clock.now()
         todo = await of_member(d.db, actor, now=now)
-        tasks, _ = task_lines(actor, todo, now=now, tz=d.settings.timezone)
+        tasks, rows = task_lines(actor, todo, now=now, tz=d.settings.timezone)
         lines.append(
             "\n".join([t(lang, "tasks.title"), *tasks]) if tasks else t(lang, "home.no_tasks")
         )
@@ -89,7 +109,7 @@ async def home_text(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: A
     else:
         lines = [t(lang, "home.unlinked")]
     lines.append(t(lang, "home.help_hint"))
-    return "\n\n".join(lines)
+    return "\n\n".join(lines), rows
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -99,7 +119,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if context.args:
         await _start_with_payload(update, context, actor, context.args[0])
         return
-    await reply(update, await home_text(update, context, actor))
+    text, rows = await home(update, context, actor)
+    await reply(update, text, keyboard(rows) if rows else None)
     await refresh_menu(context.bot, actor)
 
 

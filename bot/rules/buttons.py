@@ -478,6 +478,16 @@ class AskConfirm(Button):
     pass
 
 
+@button("ak", "t")
+class AskTake(Button):
+    collection_id: int
+
+
+@button("ak", "x")
+class AskNotThis(Button):
+    pass
+
+
 @button("ak", "n")
 class AskAbandon(Button):
     pass

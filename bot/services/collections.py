@@ -545,6 +545,22 @@ async def answer(
         )
 
 
+async def offer_for(db: Database, actor: Actor, text: str, *, now: datetime) -> Open | None:
+    """The collection a plain private text may be meant for: the member's only open one,
+    when the text is of a length it accepts; None otherwise."""
+    if actor.member is None:
+        return None
+    async with db.read() as session:
+        found = await open_for(session, actor.member.id, now=now)
+    if len(found) != 1:
+        return None
+    try:
+        check_text(found[0].kind, text)
+    except Declined:
+        return None
+    return found[0]
+
+
 async def prompted_by(db: Database, chat_id: int, message_id: int) -> int | None:
     """The collection whose prompt or nudge this message is, if any."""
     async with db.read() as session:

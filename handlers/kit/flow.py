@@ -41,6 +41,8 @@ log = logging.getLogger("zhibu.flow")
 D = TypeVar("D")
 Step = Callable[[Update, ContextTypes.DEFAULT_TYPE, D], Awaitable[None]]
 Replies = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
+# text in private chat that no step waits for; told whether a conversation waits for a button
+Stray = Callable[[Update, ContextTypes.DEFAULT_TYPE, bool], Awaitable[None]]
 
 _STORED = "_conversation_stored"  # the state as loaded for this update (JSON, for comparison)
 _LIVE = "_conversation"  # the Going of this update, once read
@@ -180,10 +182,12 @@ async def store(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # ---------------------------------------------------------------- typed text, timeouts, /cancel
 
 
-def text_handler(replies: Replies | None = None) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+def text_handler(
+    replies: Replies | None = None, stray: Stray | None = None
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
     """One handler for typed answers: a reply to one of the bot's messages goes to ``replies``
     first (in private chats and groups); other text in private chat goes to the step the
-    conversation waits at."""
+    conversation waits at, or, when no step waits for text, to ``stray`` (never dropped)."""
 
     async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -194,6 +198,8 @@ def text_handler(replies: Replies | None = None) -> MessageHandler[ContextTypes.
             return
         now = going(context)
         if now is None or now.step is None:
+            if stray is not None:
+                await stray(update, context, now is not None)
             return
         await FLOWS[now.flow].steps[now.step](update, context, now.draft)
 

@@ -16,8 +16,7 @@ from bot.store.db import Database
 from bot.store.models import CollectionTarget, Org, Record
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Msg
-from tests.handlers.test_meetings_e2e import drained, tick_at
-from tests.helpers import RunningBot, link, workbook_bytes
+from tests.helpers import RunningBot, drained, link, tick_at, workbook_bytes
 
 SH = ZoneInfo("Asia/Shanghai")
 NOTE = "学习心得：通过学习，我深刻认识到坚持理论武装的重要意义，要把学习成果转化为推动工作的实际成效，做到学思用贯通。"
@@ -205,3 +204,50 @@ async def test_collection_with_nudges_and_summary(
             (await session.execute(select(Record).where(Record.kind == "study_note"))).scalars()
         )
         assert len(notes) == 27
+
+
+async def test_a_plain_text_is_offered_as_the_one_open_answer(
+    bot: RunningBot,
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    """Typed under the 📥 prompt without pressing 提交 or replying: never silently dropped."""
+    users, _ = branch
+    sec = users[0]
+    panel = await sec.ask("/ask")
+    await sec.click(panel, "学习心得")
+    await fake.wait_for(lambda: "要求说明" in panel.content)
+    when = await sec.ask("结合工作实际，谈谈学习全会精神的体会。")
+    assert when.button_labels[2] == "11/26"
+    audience = await sec.ask("11-26 18:00")
+    await sec.click(audience, "全体党员 (30)")
+    await fake.wait_for(lambda: "请确认" in audience.content)
+    await sec.click(audience, "✅ 发出")
+    await fake.wait_for(lambda: "已发给 30 人" in audience.content)
+    await drained(db)
+    # a text of a study note's length: offered, saved only when they say so
+    offer = await users[5].ask(NOTE)
+    assert "要把这段文字" in offer.content and "学习心得" in offer.content
+    async with db.read() as session:
+        assert await session.scalar(select(Record.id).where(Record.kind == "study_note")) is None
+    await users[5].click(offer, "作为学习心得提交")
+    await fake.wait_for(lambda: "已提交" in offer.content)
+    # declined: nothing saved
+    other = await users[7].ask(NOTE)
+    await users[7].click(other, "不是")
+    await fake.wait_for(lambda: "没有提交" in other.content)
+    async with db.read() as session:
+        notes = list(
+            (await session.execute(select(Record).where(Record.kind == "study_note"))).scalars()
+        )
+        assert [n.member_id for n in notes] and len(notes) == 1
+    # anything else gets the home screen with what is open, and its buttons
+    home = await users[6].ask("你好，我想请假")
+    assert "党员06" in home.content and "学习心得" in home.content
+    assert any("提交" in label for label in home.button_labels)
+    # mid-conversation, waiting for a button: the buttons are pointed to
+    menu = await sec.ask("/meet")
+    assert menu.buttons
+    assert "点上面消息里的按钮" in (await sec.ask("随便说点什么")).content
