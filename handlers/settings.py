@@ -15,10 +15,15 @@ from telegram.ext import (
 from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.rules.buttons import (
+    Button,
     Rows,
     SettingsCheckinMode,
     SettingsMain,
     SettingsObligation,
+    SettingsQuiet,
+    SettingsRemindAt,
+    SettingsReminders,
+    SettingsRemindOffsets,
     SettingsThemeDay,
     SettingsThemeDayClear,
     SettingsTurnOff,
@@ -27,7 +32,13 @@ from bot.rules.buttons import (
     rows_of,
 )
 from bot.rules.calendar import DayRule, parse_day_rule
-from bot.rules.catalogue import Period
+from bot.rules.catalogue import (
+    OFFSET_CHOICES,
+    QUIET_CHOICES,
+    REMINDER_TIMES,
+    Period,
+    ReminderPolicy,
+)
 from bot.services.access import Actor, OrgInfo
 from bot.services.obligations import (
     MAX_REASON,
@@ -36,6 +47,7 @@ from bot.services.obligations import (
     Effective,
     ObligationError,
     choose_theme_rule,
+    set_reminders,
     switch,
     toggle_checkin_mode,
     view_of,
@@ -81,14 +93,102 @@ def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
             lines.append(
                 f"➖ {esc(e.ob.name(lang))} · {t(lang, 'settings.off_because', reason=esc(e.reason or ''))}"
             )
-    lines += ["", _rule_text(lang, view), t(lang, names.CHECKIN_MODE[view.checkin_mode])]
+    lines += [
+        "",
+        _rule_text(lang, view),
+        t(lang, names.CHECKIN_MODE[view.checkin_mode]),
+        reminders_line(lang, view.reminders),
+    ]
     buttons = [
         (e.ob.name(lang)[:24], SettingsObligation(view.org_id, e.ob.code)) for e in view.obligations
     ]
     rows = rows_of(buttons, 2)
     rows.append([(t(lang, "settings.theme_button"), SettingsThemeDay(view.org_id))])
     rows.append([(t(lang, "settings.checkin_toggle"), SettingsCheckinMode(view.org_id))])
+    rows.append([(t(lang, "settings.reminders_button"), SettingsReminders(view.org_id))])
     return "\n".join(lines), rows
+
+
+def _hm(value: object) -> str:
+    return f"{value:%H:%M}"
+
+
+def _offsets(lang: Lang, offsets: tuple[int, ...]) -> str:
+    sep = "、" if lang == "zh" else ", "
+    return t(lang, "settings.offsets", days=sep.join(str(k) for k in offsets))
+
+
+def reminders_line(lang: Lang, p: ReminderPolicy) -> str:
+    """The branch's reminder settings in one line."""
+    return t(
+        lang,
+        "settings.reminders_now",
+        at=_hm(p.at),
+        offsets=_offsets(lang, p.offsets),
+        quiet=f"{_hm(p.quiet_start)}–{_hm(p.quiet_end)}",
+    )
+
+
+def reminders_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
+    """The reminder time, the offsets and the quiet hours: the current one marked."""
+    p, org = view.reminders, view.org_id
+    mark = "☑️ "
+
+    def marked(label: str, on: bool) -> str:
+        return (mark if on else "") + label
+
+    rows: Rows = rows_of(
+        [
+            (marked(x, x == _hm(p.at)), SettingsRemindAt(org, x.replace(":", "")))
+            for x in REMINDER_TIMES
+        ],
+        3,
+    )
+    rows += rows_of(
+        [
+            (
+                marked(_offsets(lang, o), o == p.offsets),
+                SettingsRemindOffsets(org, "-".join(map(str, o))),
+            )
+            for o in OFFSET_CHOICES
+        ],
+        2,
+    )
+    quiet = (_hm(p.quiet_start), _hm(p.quiet_end))
+    rows += rows_of(
+        [
+            (
+                marked(f"🌙 {a}–{b}", (a, b) == quiet),
+                SettingsQuiet(org, f"{a}-{b}".replace(":", "")),
+            )
+            for a, b in QUIET_CHOICES
+        ],
+        2,
+    )
+    rows.append([(t(lang, "settings.back"), SettingsMain(org))])
+    text = t(lang, "settings.reminders_title", org=esc(view.org_name), now=reminders_line(lang, p))
+    return text, rows
+
+
+Choice = tuple[str | None, tuple[int, ...] | None, tuple[str, str] | None]
+
+
+def _chosen(button: SettingsRemindAt | SettingsRemindOffsets | SettingsQuiet) -> Choice | None:
+    """What a reminder button chooses (time, offsets, quiet hours); None if not a choice."""
+
+    def hm(text: str) -> str:
+        return f"{text[:2]}:{text[2:]}"
+
+    if isinstance(button, SettingsRemindAt):
+        return (hm(button.hhmm), None, None) if hm(button.hhmm) in REMINDER_TIMES else None
+    if isinstance(button, SettingsRemindOffsets):
+        parts = button.offsets.split("-")
+        found = tuple(int(x) for x in parts if x.isdigit() and len(x) <= 2)
+        ok = found in OFFSET_CHOICES and len(found) == len(parts)
+        return (None, found, None) if ok else None
+    start, _, end = button.span.partition("-")
+    quiet = (hm(start), hm(end))
+    return (None, None, quiet) if quiet in QUIET_CHOICES else None
 
 
 def detail_view(lang: Lang, view: BranchView, e: Effective) -> tuple[str, Rows]:
@@ -140,7 +240,32 @@ SETTINGS_BUTTONS = (
     SettingsThemeDay,
     SettingsThemeDayClear,
     SettingsCheckinMode,
+    SettingsReminders,
+    SettingsRemindAt,
+    SettingsRemindOffsets,
+    SettingsQuiet,
 )
+
+
+async def _reminders_action(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, org: OrgInfo, button: Button
+) -> None:
+    """The reminder settings: shown, or one of them chosen (then shown again)."""
+    lang = actor.lang
+    if isinstance(button, SettingsRemindAt | SettingsRemindOffsets | SettingsQuiet):
+        chosen = _chosen(button)
+        if chosen is None:
+            await bad_button(update, context, actor)
+            return
+        at, offsets, quiet = chosen
+        d = deps(context)
+        now = d.clock.now()
+        await set_reminders(d.db, actor, org.id, at=at, offsets=offsets, quiet=quiet, now=now)
+        await toast(update, t(lang, "settings.reminders_saved"))
+        await _show(update, reminders_view(lang, await _load(context, org.id)))
+        return
+    await toast(update)
+    await _show(update, reminders_view(lang, await _load(context, org.id)))
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -151,6 +276,11 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     org = await button_branch(update, context, actor, button.org_id, f"settings.{button.action}")
     if org is None:
+        return
+    if isinstance(
+        button, SettingsReminders | SettingsRemindAt | SettingsRemindOffsets | SettingsQuiet
+    ):
+        await _reminders_action(update, context, actor, org, button)
         return
     view = await _load(context, org.id)
     lang = actor.lang
@@ -168,7 +298,21 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         mode = await toggle_checkin_mode(d.db, actor, org.id, now=d.clock.now())
         await toast(update, t(lang, names.CHECKIN_MODE[mode]))
         await _show(update, main_view(lang, await _load(context, org.id)))
-    elif isinstance(button, SettingsThemeDay):
+    else:
+        await _theme_action(update, context, actor, org, view, button)
+
+
+async def _theme_action(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    org: OrgInfo,
+    view: BranchView,
+    button: Button,
+) -> None:
+    """主题党日: ask for its fixed day, or clear it."""
+    lang = actor.lang
+    if isinstance(button, SettingsThemeDay):
         await toast(update)
         SETTINGS.start(context, actor.telegram_id, SettingsDraft(org.id), "theme_rule")
         rows: Rows = [
@@ -178,11 +322,11 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await edit_or_send(
             update, t(lang, "settings.theme_ask", current=_rule_text(lang, view)), keyboard(rows)
         )
-    else:  # tdx: no fixed day any more
-        SETTINGS.finish(context, actor.telegram_id)
-        await _save_rule(context, actor, org, None)
-        await toast(update, t(lang, "settings.theme_cleared"))
-        await _show(update, main_view(lang, await _load(context, org.id)))
+        return
+    SETTINGS.finish(context, actor.telegram_id)  # tdx: no fixed day any more
+    await _save_rule(context, actor, org, None)
+    await toast(update, t(lang, "settings.theme_cleared"))
+    await _show(update, main_view(lang, await _load(context, org.id)))
 
 
 async def _show(update: Update, view: tuple[str, Rows]) -> None:

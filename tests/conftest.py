@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -46,12 +47,34 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+# A code where a person reads words: ``study_note`` for 学习心得 (issue #14). URLs, e-mail-like
+# tokens and <code> examples are not words people read, so they are left out of the check.
+CODE_RE = re.compile(r"(?<![\w/=.:@-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/=.@-])")
+NOT_READ_RE = re.compile(r"https?://\S+|<code>.*?</code>|<pre>.*?</pre>", re.S)
+
+
+def codes_in(texts: list[str]) -> set[str]:
+    """snake_case codes in what people were shown."""
+    found: set[str] = set()
+    for text in texts:
+        found |= set(CODE_RE.findall(NOT_READ_RE.sub(" ", text)))
+    return found
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
     server = FakeTelegram()
     await server.start()
     yield server
     await server.stop()
+    codes = codes_in(server.said)
+    if codes and SAID_LOG:
+        with Path(SAID_LOG).open("a", encoding="utf-8") as log:  # noqa: ASYNC230 (teardown)
+            log.write(f"{request.node.nodeid}\t{sorted(codes)}\n")
+    assert not codes or SAID_LOG, f"codes shown to people instead of names: {sorted(codes)}"
+
+
+SAID_LOG = os.environ.get("ZHIBU_TEST_SAID_LOG")  # collect the codes found rather than fail
 
 
 @pytest.fixture

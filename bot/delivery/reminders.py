@@ -253,8 +253,9 @@ async def planned_at(
     for org in targets:
         local = at.astimezone(ZoneInfo(org.timezone))
         periods = near.setdefault(local.date(), periods_near(local.date()))
+        own = policy.with_rule(org.reminder_rule)  # the branch's own reminder settings
         occurrences = compute_occurrences(
-            facts[org.id], periods, now=now, cal=cal, policy=policy, on_day=local.date()
+            facts[org.id], periods, now=now, cal=cal, policy=own, on_day=local.date()
         )
         names = {e.ob.code: e.ob for e in facts[org.id].obligations}
         for occ in occurrences:

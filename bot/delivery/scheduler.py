@@ -9,8 +9,9 @@ ones are recorded as skipped. Nothing is sent in quiet hours: it waits for their
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -45,13 +46,19 @@ def floor_minute(moment: datetime) -> datetime:
 
 
 def candidate_instants(
-    since: datetime, until: datetime, timezones: set[str], policy: ReminderPolicy
+    since: datetime,
+    until: datetime,
+    timezones: set[str],
+    policy: ReminderPolicy,
+    own: frozenset[tuple[str, time]] = frozenset(),
 ) -> list[datetime]:
-    """Every moment in (since, until] at which something can be due, in any org's time zone."""
-    times = {policy.at, policy.quiet_end, policy.greeting_at, policy.digest_at}
+    """Every moment in (since, until] at which something can be due, in any org's time zone
+    (``own``: the times branches chose for themselves, with their zones)."""
+    default = {policy.at, policy.quiet_end, policy.greeting_at, policy.digest_at}
     found: set[datetime] = set()
-    for name in timezones:
+    for name in timezones | {zone for zone, _ in own}:
         tz = ZoneInfo(name)
+        times = default | {moment for zone, moment in own if zone == name}
         day = since.astimezone(tz).date()
         last = until.astimezone(tz).date()
         while day <= last:
@@ -82,7 +89,12 @@ def planned_key(p: Planned) -> str:
 
 
 def choose(
-    planned: list[Planned], *, now: datetime, policy: ReminderPolicy, cal: WorkdayCalendar
+    planned: list[Planned],
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    cal: WorkdayCalendar,
+    own: Mapping[int, ReminderPolicy] | None = None,
 ) -> list[NewMessage]:
     """The catch-up rule: the newest item per occurrence (or digest) and recipient is sent,
     the older ones recorded as skipped; items for unlinked recipients cannot be sent."""
@@ -98,13 +110,14 @@ def choose(
             newest[group] = p
     chosen = {id(p) for p in newest.values()}
     messages = []
-    times: dict[tuple[datetime, str], datetime] = {}
+    times: dict[tuple[datetime, str, int | None], datetime] = {}
     for p in planned:
         if p.recipient.telegram_id is None:
             continue  # unlinked: `zhibu reminders` shows it; there is nobody to send to
-        moment = (max(p.at, now), p.tz)
+        moment = (max(p.at, now), p.tz, p.org_id)
         if moment not in times:
-            times[moment] = send_after(moment[0], p.tz, policy, cal)
+            rule = (own or {}).get(p.org_id or 0, policy)
+            times[moment] = send_after(moment[0], p.tz, rule, cal)
         when = times[moment]
         note = None
         if id(p) not in chosen:
@@ -148,8 +161,18 @@ async def tick(
         zones = set((await session.execute(select(Org.timezone).distinct())).scalars())
         cal = await load_workdays(session)
         directory = await Directory.load(session, default_lang, bootstrap_ids)
+        own = {
+            o.id: policy.with_rule(o.reminder_rule)
+            for o in directory.orgs.values()
+            if o.reminder_rule
+        }
+        moments = frozenset(
+            (directory.orgs[i].timezone, moment)
+            for i, rule in own.items()
+            for moment in (rule.at, rule.quiet_end)
+        )
         planned: list[Planned] = []
-        for instant in candidate_instants(since, until, zones, policy):
+        for instant in candidate_instants(since, until, zones, policy, moments):
             for find in (planned_at, digests_at):
                 planned += await find(
                     session,
@@ -161,7 +184,7 @@ async def tick(
                     directory=directory,
                     cal=cal,
                 )
-        messages = choose(planned, now=until, policy=policy, cal=cal)
+        messages = choose(planned, now=until, policy=policy, cal=cal, own=own)
         messages += await meeting_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
@@ -219,7 +242,9 @@ async def meeting_messages(
                         "meeting",
                         r.telegram_id,
                         text,
-                        send_after(until, branch.timezone, policy, cal),
+                        send_after(
+                            until, branch.timezone, policy.with_rule(branch.reminder_rule), cal
+                        ),
                         org_id=branch.id,
                     )
                 )
@@ -228,7 +253,7 @@ async def meeting_messages(
         branch = await meetings.branch_of(session, m)
         tz = ZoneInfo(branch.timezone)
         due_day = cal.shift(m.starts_at.astimezone(tz).date(), RECORD_WORKDAYS)
-        moment = datetime.combine(due_day, policy.at, tzinfo=tz)
+        moment = datetime.combine(due_day, policy.with_rule(branch.reminder_rule).at, tzinfo=tz)
         if not since < moment <= until:
             continue
         for r in directory.people[branch.id].managers():
@@ -246,7 +271,7 @@ async def meeting_messages(
                     "meeting",
                     r.telegram_id,
                     text,
-                    send_after(until, branch.timezone, policy, cal),
+                    send_after(until, branch.timezone, policy.with_rule(branch.reminder_rule), cal),
                     org_id=branch.id,
                 )
             )
@@ -277,7 +302,7 @@ async def meeting_messages(
                     "tally",
                     chat,
                     meeting_texts.tally_text(lang, m, branch.timezone, result),
-                    send_after(until, branch.timezone, policy, cal),
+                    send_after(until, branch.timezone, policy.with_rule(branch.reminder_rule), cal),
                     org_id=branch.id,
                 )
             )
@@ -340,7 +365,8 @@ async def nudges_between(
             continue
         tz = branch.timezone
         people = {p.id: p for p, _, _ in directory.people[c.org_id].rows}
-        for label, moment in collections.nudge_moments(c, tz, policy, cal):
+        rule = policy.with_rule(branch.reminder_rule)
+        for label, moment in collections.nudge_moments(c, tz, rule, cal):
             if not since < moment <= until:
                 continue
             today = moment.astimezone(ZoneInfo(tz)).date()
@@ -371,7 +397,7 @@ async def collection_messages(
             "nudge",
             n.recipient.telegram_id,
             n.text,
-            send_after(until, n.org.timezone, policy, cal),
+            send_after(until, n.org.timezone, policy.with_rule(n.org.reminder_rule), cal),
             org_id=n.org.id,
             reply_markup=stored(collections.submit_buttons(n.recipient.lang, n.collection.id)),
         )
@@ -400,7 +426,7 @@ async def collection_messages(
                         "collection_summary",
                         chat,
                         collections.progress_text(lang, progress, tz, title_key="ask.summary"),
-                        send_after(until, tz, policy, cal),
+                        send_after(until, tz, policy.with_rule(branch.reminder_rule), cal),
                         org_id=c.org_id,
                     )
                 )

@@ -275,6 +275,29 @@ class SettingsCheckinMode(Button):
     org_id: int
 
 
+@button("set", "r")
+class SettingsReminders(Button):
+    org_id: int
+
+
+@button("set", "ra")
+class SettingsRemindAt(Button):
+    org_id: int
+    hhmm: str  # one of the reminder times, as 0900
+
+
+@button("set", "ro")
+class SettingsRemindOffsets(Button):
+    org_id: int
+    offsets: str  # one of the choices, as 10-5-2-0
+
+
+@button("set", "rq")
+class SettingsQuiet(Button):
+    org_id: int
+    span: str  # one of the quiet hours, as 2200-0800
+
+
 # /meet: scheduling a meeting step by step
 @button("mk", "t")
 class MeetKind(Button):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
+from typing import Any
 
 
 class Period(enum.StrEnum):
@@ -148,5 +149,32 @@ class ReminderPolicy:
             return moment >= self.quiet_start or moment < self.quiet_end
         return self.quiet_start <= moment < self.quiet_end
 
+    def with_rule(self, rule: dict[str, Any] | None) -> ReminderPolicy:
+        """This policy with a branch's own choices from /settings (SPEC §5) in place: the
+        reminder time, the reminder offsets, the quiet hours. Anything not one of the
+        choices offered is ignored (the stored rule is never trusted blindly)."""
+        if not rule:
+            return self
+        changes: dict[str, Any] = {}
+        if rule.get("at") in REMINDER_TIMES:
+            changes["at"] = _hm(rule["at"])
+        offsets = rule.get("offsets")
+        if isinstance(offsets, list) and tuple(offsets) in OFFSET_CHOICES:
+            changes["offsets"] = tuple(offsets)
+        quiet = rule.get("quiet")
+        if isinstance(quiet, list) and tuple(quiet) in QUIET_CHOICES:
+            changes["quiet_start"], changes["quiet_end"] = _hm(quiet[0]), _hm(quiet[1])
+        return replace(self, **changes)
+
+
+def _hm(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
+
+
+# What a branch may choose in /settings: none of the reminder times falls in any quiet hours.
+REMINDER_TIMES = ("08:00", "08:30", "09:00", "10:00", "14:00", "16:00")
+OFFSET_CHOICES: tuple[tuple[int, ...], ...] = ((10, 5, 2, 0), (5, 2, 0), (3, 1, 0), (2, 0), (1, 0))
+QUIET_CHOICES = (("22:00", "08:00"), ("21:00", "08:00"), ("22:00", "07:30"), ("23:00", "07:00"))
 
 DEFAULT_POLICY = ReminderPolicy()

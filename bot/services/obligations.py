@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,6 +31,9 @@ from bot.rules.catalogue import (
     CATALOGUE,
     DEFAULT_POLICY,
     MIN_COMMITTEE_MEMBERS,
+    OFFSET_CHOICES,
+    QUIET_CHOICES,
+    REMINDER_TIMES,
     Obligation,
     Period,
     ReminderPolicy,
@@ -321,6 +325,7 @@ async def org_occurrences(
 ) -> list[Occurrence]:
     """Every occurrence of this org, its 党小组 and its members whose period overlaps ``year``."""
     facts = await load_facts(session, [org], (date(year - 1, 1, 1), date(year + 1, 12, 31)))
+    policy = policy.with_rule(org.reminder_rule)  # the branch's own reminder settings
     return compute_occurrences(
         facts[org.id], lambda eff: periods_of(eff, year), now=now, cal=cal, policy=policy
     )
@@ -687,6 +692,47 @@ async def toggle_checkin_mode(db: Database, actor: Actor, org_id: int, *, now: d
         return mode
 
 
+async def set_reminders(
+    db: Database,
+    actor: Actor,
+    org_id: int,
+    *,
+    at: str | None = None,
+    offsets: tuple[int, ...] | None = None,
+    quiet: tuple[str, str] | None = None,
+    now: datetime,
+) -> ReminderPolicy:
+    """A manager sets the branch's reminder time, reminder offsets or quiet hours (SPEC §5),
+    each one of the choices offered; audited. The branch's policy now in force."""
+    if at is not None and at not in REMINDER_TIMES:
+        raise ObligationError("settings.bad_choice")
+    if offsets is not None and offsets not in OFFSET_CHOICES:
+        raise ObligationError("settings.bad_choice")
+    if quiet is not None and quiet not in QUIET_CHOICES:
+        raise ObligationError("settings.bad_choice")
+    async with db.write() as session:
+        org = await _managed_org(session, actor, org_id)
+        rule = dict(org.reminder_rule or {})
+        changed: dict[str, Any] = {}
+        if at is not None:
+            changed["at"] = at
+        if offsets is not None:
+            changed["offsets"] = list(offsets)
+        if quiet is not None:
+            changed["quiet"] = list(quiet)
+        org.reminder_rule, org.updated_at = rule | changed, now
+        await audit.record(
+            session,
+            at=now,
+            action="settings.reminders",
+            actor_telegram_id=actor.telegram_id,
+            actor_member_id=actor.member.id if actor.member else None,
+            org_id=org.id,
+            detail=changed,
+        )
+        return DEFAULT_POLICY.with_rule(org.reminder_rule)
+
+
 async def add_record(
     session: AsyncSession,
     *,
@@ -740,6 +786,7 @@ class BranchView:
     group_names: dict[str, str]  # group org code -> name
     theme_rule: DayRule | None
     checkin_mode: str = "button"
+    reminders: ReminderPolicy = DEFAULT_POLICY  # the branch's, its own choices in place
 
     def name(self, code: str, lang: Lang) -> str:
         for e in self.obligations:
@@ -777,6 +824,7 @@ async def branch_view(
         {g.code: g.name for g in groups},
         DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None,
         org.checkin_mode,
+        policy.with_rule(org.reminder_rule),
     )
 
 

@@ -93,6 +93,8 @@ class Org(Base):
     group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     theme_day_rule: Mapped[str | None] = mapped_column(String(32))
     checkin_mode: Mapped[str] = mapped_column(String(8), default="button", server_default="button")
+    # a branch's own reminder time, offsets and quiet hours (/settings); None: the defaults
+    reminder_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

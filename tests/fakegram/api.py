@@ -89,6 +89,7 @@ class BotApi:
                     self.flood_429 += 1
                     raise
             result = await handler(params)
+            self._heard(params)
             if sending:
                 self._count_sent(int(params.get("chat_id", 0)))
         except ApiError as exc:
@@ -98,6 +99,17 @@ class BotApi:
         if fault == "slow":
             await asyncio.sleep(self.faults.slow_seconds)
         return web.json_response({"ok": True, "result": result})
+
+    def _heard(self, params: dict[str, Any]) -> None:
+        """Keep every text the bot showed a person (messages, edits, captions, toasts and
+        button labels), for checks over everything a test made the bot say."""
+        for key in ("text", "caption"):
+            if isinstance(params.get(key), str):
+                self.said.append(params[key])
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard", []):
+                self.said += [str(b.get("text", "")) for b in row if isinstance(b, dict)]
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)

@@ -66,6 +66,7 @@ class FakeTelegram(BotApi, Control, FaultChecks, State):
         self.update_log: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, int | None, str], list[dict[str, str]]] = {}
         self.callback_answers: dict[str, CallbackAnswer] = {}
+        self.said: list[str] = []  # every text the bot showed anyone (see api._heard)
         self.open_queries: set[str] = set()
         self.files: dict[str, tuple[str, bytes]] = {}
         self.tokens_seen: set[str] = set()

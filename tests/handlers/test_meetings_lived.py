@@ -415,3 +415,53 @@ async def test_a_picker_wherever_a_date_is_asked(
         assert "应到 实到 请假" in (await sec.next_message(before)).content
     finally:
         await running.stop()
+
+
+async def test_settings_set_the_reminder_time_offsets_and_quiet_hours(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        panel = await sec.ask("/settings")
+        assert "09:00 提醒 · 提前 10、5、2、0 个工作日 · 免打扰 22:00–08:00" in panel.content
+        await sec.click(panel, "提醒时间")
+        await fake.wait_for(lambda: "的提醒设置" in panel.content)
+        assert "☑️ 09:00" in panel.button_labels
+        for label in ("14:00", "提前 3、1、0 个工作日", "🌙 21:00–08:00"):
+            answer = await sec.click(panel, label)
+            assert answer.text == "已保存"
+        await fake.wait_for(lambda: "☑️ 🌙 21:00–08:00" in panel.button_labels)
+        assert "14:00 提醒 · 提前 3、1、0 个工作日 · 免打扰 21:00–08:00" in panel.content
+        # a member cannot change them, even with the button's data
+        forged = await users[9].click_data(panel, panel.button("10:00")["callback_data"])
+        assert forged.show_alert
+        # junk that is not one of the choices changes nothing
+        junk = await sec.click_data(panel, panel.button("10:00")["callback_data"][:-4] + "0915")
+        assert junk.show_alert
+        async with db.read() as session:
+            org = await session.scalar(select(Org).where(Org.code == "ZB"))
+            assert org is not None and org.reminder_rule == {
+                "at": "14:00",
+                "offsets": [3, 1, 0],
+                "quiet": ["21:00", "08:00"],
+            }
+
+        # December's deadline is 12-31: reminded 3, 1 and 0 workdays before, at 14:00
+        def reminders() -> int:
+            return sum("主题党日" in m.content for m in sec.bot_messages())
+
+        before = reminders()
+        await tick_at(running, clock, local("2026-12-24T09:00"))  # the old 5-workday reminder
+        assert reminders() == before
+        await tick_at(running, clock, local("2026-12-28T09:00"))
+        assert reminders() == before
+        await tick_at(running, clock, local("2026-12-28T14:00"))
+        assert reminders() == before + 1
+    finally:
+        await running.stop()
