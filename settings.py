@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     rate_private_interval_seconds: float = Field(default=1.0, gt=0)
     sender_workers: int = Field(default=16, ge=1, le=256)
     # updates of different chats handled side by side (each chat's and person's in order)
-    concurrent_updates: int = Field(default=64, ge=1, le=256)
+    concurrent_updates: int = Field(default=16, ge=1, le=256)
     scheduler_enabled: bool = True
 
     @field_validator("admin_ids", mode="before")

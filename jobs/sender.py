@@ -76,9 +76,12 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
     outbox retries by itself).
     """
 
-    def __init__(self, throttle: Throttle, max_retries: int = 3) -> None:
+    def __init__(self, throttle: Throttle, max_retries: int = 3, max_throttled: int = 12) -> None:
         self.throttle = throttle
-        self.max_retries = max_retries
+        self.max_retries = max_retries  # after a network error
+        # after a 429: Telegram says when to try again; with many updates handled side by side
+        # several may be refused in a row before their turn comes, so this is not given up soon
+        self.max_throttled = max_throttled
 
     async def initialize(self) -> None:
         return None
@@ -118,7 +121,7 @@ class ThrottleRateLimiter(BaseRateLimiter[dict[str, Any]]):
             except RetryAfter as exc:
                 self.throttle.pause(seconds(exc.retry_after))
                 throttled += 1
-                if throttled > retries:
+                if throttled > (self.max_throttled if retries else 0):
                     raise
                 wait = 0.0
             except NetworkError as exc:  # BadRequest is a NetworkError too: never retried

@@ -29,12 +29,18 @@ def lanes_of(update: object) -> tuple[int, ...]:
     return tuple(sorted(keys))
 
 
-class ChatOrder(BaseUpdateProcessor):
-    """Concurrent across chats and people; in arrival order within each."""
+WAITING_MAX = 100_000  # updates taken in and waiting for their turn (PTB's own bound)
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+
+class ChatOrder(BaseUpdateProcessor):
+    """Concurrent across chats and people; in arrival order within each. At most ``running``
+    are handled at once; an update waiting behind an earlier one of its chat takes no place
+    among them, so a flood in one chat never fills the places the others need."""
+
+    def __init__(self, running: int) -> None:
+        super().__init__(WAITING_MAX)
         self._tails: dict[int, asyncio.Future[None]] = {}
+        self._running = asyncio.Semaphore(running)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         # Take this update's place at the end of each of its lanes before waiting for
@@ -48,8 +54,9 @@ class ChatOrder(BaseUpdateProcessor):
         try:
             for earlier in before:
                 await asyncio.shield(earlier)
-            started = True
-            await coroutine
+            async with self._running:
+                started = True
+                await coroutine
         finally:
             if not started and asyncio.iscoroutine(coroutine):
                 coroutine.close()  # cancelled while waiting its turn: it never ran
