@@ -335,7 +335,9 @@ async def _create(
     )
     if meeting.checkin_mode == "code":
         shown = await meetings.code_of(d.db, actor, meeting.id)
-        text += t(actor.lang, "meet.created_code", code=shown.code)
+        is_open = d.clock.now() >= meeting.starts_at - meetings.WINDOW_BEFORE
+        key = "meet.created_code_open" if is_open else "meet.created_code"
+        text += t(actor.lang, key, code=shown.code)
     note, invite_rows = unreached_note(actor.lang, reach)
     rows = manage_rows(actor.lang, meeting) + invite_rows
     await edit_or_send(update, text + note, keyboard(rows))

@@ -315,8 +315,11 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
     if saved.counted:
         names = "、".join(obligation_name(c, lang) for c in saved.counted)
         lines.append(t(lang, "report.counted", names=esc(names)))
-    elif kind == "meeting_record":
+    elif kind == "meeting_record" and not saved.pending:
         lines.append(t(lang, "report.counted_none"))
+    if saved.pending:
+        names = "、".join(obligation_name(c, lang) for c in saved.pending)
+        lines.append(t(lang, "report.counted_pending", names=esc(names)))
     if saved.makeup_closed:
         lines.append(t(lang, "report.makeup_closed"))
     await edit_or_send(update, "\n".join(lines))

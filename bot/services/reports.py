@@ -355,6 +355,7 @@ class Saved:
     record_id: int
     makeup_closed: bool
     counted: tuple[str, ...]
+    pending: tuple[str, ...] = ()  # counted once the meeting's tally shows a quorum
 
 
 async def file(
@@ -421,7 +422,9 @@ async def file(
         org_id=org_id,
         detail={"record": record_id, "codes": sorted(set(codes)), "makeup": closed},
     )
-    return Saved(record_id, closed is not None, tuple(sorted(set(codes))))
+    still_on = meeting is not None and meeting.status == "scheduled"
+    pending = set((details or {}).get("ticked", [])) - set(codes) if still_on else set()
+    return Saved(record_id, closed is not None, tuple(sorted(set(codes))), tuple(sorted(pending)))
 
 
 async def _meeting_fields(

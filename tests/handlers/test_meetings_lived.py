@@ -465,3 +465,37 @@ async def test_settings_set_the_reminder_time_offsets_and_quiet_hours(
         assert reminders() == before + 1
     finally:
         await running.stop()
+
+
+async def test_a_record_filed_early_counts_once_the_tally_has_a_quorum(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        await meet(sec, fake, "12-3 9:00")
+        await drained(db)
+        clock.set(local("2026-12-03T09:01"))
+        for u in users[:3]:
+            assert "签到成功" in (await u.ask("/checkin")).content
+        saved = await file_record_of(sec, fake)  # 3 of 30 so far: no quorum yet
+        assert "签到结束时若超过半数到会，即计入：支部党员大会" in saved
+        assert "未计入任何义务" not in saved
+        for u in users[3:16]:  # 16 of 30 by the end
+            assert "签到成功" in (await u.ask("/checkin")).content
+        await tick_at(running, clock, local("2026-12-03T11:00"))
+        line = next(
+            x for x in (await users[3].ask("/calendar")).content.splitlines() if "支部党员大会" in x
+        )
+        assert "1/1" in line
+        async with db.read() as session:
+            record = await session.scalar(select(Record))
+            assert record is not None and record.details is not None
+            assert record.details["present"] == 16 and record.details["quorum"] is True
+    finally:
+        await running.stop()
