@@ -11,7 +11,7 @@ from bot.i18n.texts import fmt_date, t
 from bot.rules.dates import parse_day
 from bot.services.access import NotAllowed
 from bot.services.meetings import MeetingError, go_away, require_member
-from handlers.kit.common import actor_of, deps, ensure_private, esc, reply
+from handlers.kit.common import actor_of, declined, deps, ensure_private, esc, reply
 
 
 async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,7 +36,7 @@ async def away_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     try:
         await go_away(d.db, actor, until, today=today)
     except MeetingError as exc:
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     if until is None:
         await reply(update, t(actor.lang, "away.off"))

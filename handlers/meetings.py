@@ -58,6 +58,7 @@ from handlers.kit.common import (
     actor_of,
     answer_in_group,
     bad_button,
+    declined,
     deps,
     edit_or_send,
     ensure_private,
@@ -199,7 +200,7 @@ async def _set_when(
     try:
         meetings.check_when(starts_at, deps(context).clock.now())
     except MeetingError as exc:
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     state.starts_at = starts_at
     MEET.wait(context, actor.telegram_id, "place")
@@ -214,7 +215,7 @@ async def _set_place(
     try:
         state.place = meetings.check_text(place, meetings.PLACE_MAX, "meet.bad_place")
     except MeetingError as exc:
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     MEET.wait(context, actor.telegram_id, "topic")
     await _say(
@@ -298,7 +299,7 @@ async def topic_text(update: Update, context: ContextTypes.DEFAULT_TYPE, state: 
     try:
         state.topic = meetings.check_text(typed(update), meetings.TOPIC_MAX, "meet.bad_topic")
     except MeetingError as exc:
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     await _to_also(update, context, actor, state)
 
@@ -509,7 +510,7 @@ async def _ask_leave(
     except NotAllowed as exc:
         await refuse(update, context, actor, action="leave", key=exc.key)
     except MeetingError as exc:
-        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+        await declined(update, lang, exc)
     else:
         await toast(update)
         LEAVE.start(context, actor.telegram_id, AtMeeting(meeting.id), "reason")
@@ -534,7 +535,7 @@ async def _manager_action(
         action = f"meet.{button.action}"
         await refuse(update, context, actor, action=action, key=exc.key, org_id=meeting.org_id)
     except MeetingError as exc:
-        await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
+        await declined(update, actor.lang, exc)
 
 
 async def _as_manager(
@@ -725,7 +726,7 @@ async def _change(
         CHANGE.finish(context, actor.telegram_id)
         return
     except MeetingError as exc:
-        await reply(update, t(lang, exc.key, **exc.params))
+        await declined(update, lang, exc)
         if exc.key not in ("meet.bad_place", "meet.past", "meet.too_far"):
             CHANGE.finish(context, actor.telegram_id)
         return
@@ -777,7 +778,7 @@ async def _leave(
     try:
         taken = await meetings.ask_leave(d.db, actor, meeting.id, reason, now=d.clock.now())
     except MeetingError as exc:
-        await reply(update, t(lang, exc.key, **exc.params))
+        await declined(update, lang, exc)
         return
     answer = taken.answer
     LEAVE.finish(context, actor.telegram_id)

@@ -58,6 +58,7 @@ from handlers.kit import flow
 from handlers.kit.common import (
     actor_of,
     bad_button,
+    declined,
     deps,
     edit_or_send,
     ensure_private,
@@ -217,7 +218,7 @@ async def _meeting_step(
     except NotAllowed as exc:
         await refuse(update, context, actor, action="report.meeting", key=exc.key)
     except ReportError as exc:
-        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+        await declined(update, lang, exc)
 
 
 async def _meeting_step_of(
@@ -305,7 +306,7 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor
     try:
         kind, saved = await reports.save(d.db, actor, today=_today(context), now=d.clock.now())
     except ReportError as exc:
-        await toast(update, t(lang, exc.key, **exc.params), alert=True)
+        await declined(update, lang, exc)
         if exc.key == "report.expired":
             REPORT.finish(context, actor.telegram_id)
         return
@@ -367,7 +368,7 @@ async def _picked_day(
     try:
         draft.held_on = reports.check_day(day, _today(context))
     except ReportError as exc:
-        await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
+        await declined(update, actor.lang, exc)
         return
     await toast(update)
     await _next_step(update, context, actor, draft, "day")
@@ -616,7 +617,7 @@ async def edit_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: E
     except ReportError as exc:
         if exc.key != "report.length":
             EDIT.finish(context, actor.telegram_id)
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     EDIT.finish(context, actor.telegram_id)
     await reply(update, t(actor.lang, "report.edited", kind=kind_name(actor.lang, kind)))

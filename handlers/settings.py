@@ -57,6 +57,7 @@ from handlers.kit import flow
 from handlers.kit.common import (
     actor_of,
     bad_button,
+    declined,
     deps,
     edit_or_send,
     ensure_private,
@@ -434,7 +435,7 @@ async def reason_text(
             d.db, actor, org.id, draft.code, enabled=False, reason=typed(update), now=d.clock.now()
         )
     except ObligationError as exc:
-        await reply(update, t(actor.lang, exc.key, **exc.params))
+        await declined(update, actor.lang, exc)
         return
     view = await _load(context, org.id)
     name = esc(view.name(draft.code, actor.lang))
