@@ -228,7 +228,7 @@ async def _to_also(
 ) -> None:
     MEET.pause(context, actor.telegram_id)
     lang = actor.lang
-    options = [k for k in ALSO if k != state.obligation]
+    options = [k for k in ALSO if k != state.obligation and (k != "group_meeting" or state.groups)]
     buttons = [
         (("☑️ " if k in state.also else "") + obligation_name(k, lang), MeetAlso(k)) for k in options
     ]

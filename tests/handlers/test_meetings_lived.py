@@ -50,6 +50,7 @@ async def meet(sec: UserHandle, fake: FakeTelegram, when: str, kind: str = "支�
     await sec.ask(when)
     await sec.ask("第一会议室")
     also = await sec.ask("学习全会精神")
+    assert "党小组会" not in also.button_labels  # a branch without 党小组 holds none
     await sec.click(also, "完成")
     await fake.wait_for(lambda: "请确认" in also.content)
     await sec.click(also, "确认安排")
