@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -477,22 +477,40 @@ async def _check_in(
             update, context, actor, action="checkin", key=names.CHECKIN_ANSWER[answer.value]
         )
         return answer
+    waiting = CHECKIN.draft(context)
+    card = _private_card(update) or (waiting.card if waiting is not None else None)
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
-        CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting.id), "code")
+        CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting.id, card=card), "code")
     if update.callback_query is not None:
         await toast(update, text, alert=answer not in (Answer.OK, Answer.ALREADY))
-        if answer is Answer.OK and _is_private(update):
-            fresh = await meetings.card_state(d.db, meeting.id)
-            text = meeting_texts.card(
-                actor.lang, fresh.meeting, fresh.timezone, fresh.counts, "present"
-            )
-            await edit_or_send(update, text)
     else:
         await answer_in_group(update, context, text, actor.telegram_id)
     if answer is Answer.OK:
         CHECKIN.finish(context, actor.telegram_id)
+        if card is not None:  # the private card the member pressed 签到 on now says so
+            await _mark_present(context, actor, meeting.id, card)
         _refresh_group_card_soon(context, meeting.id)
     return answer
+
+
+def _private_card(update: Update) -> int | None:
+    """The private message a button was pressed on (a meeting card), if any."""
+    query = update.callback_query
+    if query is None or not _is_private(update) or not isinstance(query.message, Message):
+        return None
+    return query.message.message_id
+
+
+async def _mark_present(
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int, message_id: int
+) -> None:
+    """Show a member's private card as checked in (counts as they are now, no buttons)."""
+    fresh = await meetings.card_state(deps(context).db, meeting_id)
+    text = meeting_texts.card(actor.lang, fresh.meeting, fresh.timezone, fresh.counts, "present")
+    try:
+        await context.bot.edit_message_text(text, chat_id=actor.telegram_id, message_id=message_id)
+    except TelegramError as exc:  # deleted, or too old to edit: the answer said it anyway
+        log.info("could not mark the card of meeting %s: %s", meeting_id, exc)
 
 
 def _is_private(update: Update) -> bool:
@@ -665,6 +683,7 @@ async def _change_picked(
 class AtMeeting:
     meeting_id: int  # the meeting a typed answer is about
     day: date | None = None  # 改时间: the day picked, before the time of day
+    card: int | None = None  # the private card 签到 was pressed on (code mode)
 
 
 async def new_when_text(

@@ -104,6 +104,16 @@ async def test_the_secretary_gets_the_code_to_show_in_the_room(
         # members check in with it
         clock.set(local("2026-12-03T09:02"))
         assert "签到成功" in (await users[5].ask(f"/checkin {code}")).content
+        # 签到 on the private card, then the code typed: the card says so, as by button
+        card = next(m for m in users[6].bot_messages() if "签到" in " ".join(m.button_labels))
+        need = await users[6].click(card, "签到")
+        assert "签到码" in (need.text or "")
+        wrong = "000000" if code != "000000" else "111111"
+        assert "签到码不对" in (await users[6].ask(wrong)).content
+        assert card.buttons  # not checked in yet
+        assert "签到成功" in (await users[6].ask(code)).content
+        await fake.wait_for(lambda: "您已签到" in card.content)
+        assert not card.buttons
         # a second tick in the window does not send the code again
         await tick_at(running, clock, local("2026-12-03T09:10"))
         again = [m for m in sec.bot_messages() if "签到码" in m.content and code in m.content]
