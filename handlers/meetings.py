@@ -581,6 +581,8 @@ async def _as_manager(
             d.db, actor, meeting.id, button.member_id, now=d.clock.now()
         )
         said = _proxy_said(lang, answer, name, late)
+        if late and answer is Answer.OK:
+            await meeting_texts.retell_tally(d.db, meeting.id, default=d.settings.language)
         _refresh_group_card_soon(context, meeting.id)
     waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
     await toast(update, said)

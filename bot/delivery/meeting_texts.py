@@ -7,17 +7,19 @@ import html
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy import func, select
+
 from bot.i18n import names
-from bot.i18n.texts import Lang, fmt_moment, t
+from bot.i18n.texts import Lang, fmt_moment, normalise_lang, t
 from bot.rules.buttons import CheckIn, Leave, Rows, ShowCode
 from bot.services import meetings
-from bot.services.access import Actor, NotAllowed, require_manager
+from bot.services.access import Actor, NotAllowed, branch_managers, require_manager
 from bot.services.meetings import MeetingInfo, Tally, info_of
 from bot.services.obligations import Reach, obligation_name, reach_of
-from bot.store import audit, conversations
+from bot.store import audit, conversations, outbox
 from bot.store.conversations import load_draft
 from bot.store.db import Database
-from bot.store.models import Meeting, Org, OrgKind
+from bot.store.models import Meeting, Org, OrgKind, TelegramUser
 
 
 def _e(value: object) -> str:
@@ -164,6 +166,36 @@ async def reschedule(
                 "place": place,
             },
         )
+
+
+async def retell_tally(db: Database, meeting_id: int, *, default: Lang) -> int:
+    """After a 补签: the managers' tally that still waits for the end of quiet hours tells the
+    tally as it is now (the group's card is edited at once). How many were brought up to date."""
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        if meeting.status != "closed":
+            return 0
+        branch = await meetings.branch_of(session, meeting)
+        result = await meetings.tally(session, meeting)
+        managers = [tg for _, tg in await branch_managers(session, branch.id)]
+        langs = dict(
+            (
+                await session.execute(
+                    select(
+                        TelegramUser.id,
+                        func.coalesce(TelegramUser.language, TelegramUser.telegram_language),
+                    ).where(TelegramUser.id.in_(managers))
+                )
+            ).all()
+        )
+        told = 0
+        for tg in managers:
+            lang = normalise_lang(langs.get(tg), default)
+            text = tally_text(lang, meeting, branch.timezone, result)
+            told += await outbox.retext_pending(
+                session, outbox.outbox_key("meet", meeting.id, "tally", tg), text
+            )
+        return told
 
 
 DRAFT = "meet"  # the conversation whose draft ``schedule`` consumes

@@ -92,6 +92,17 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
     return len(rows)
 
 
+async def retext_pending(session: AsyncSession, key: str, text: str) -> bool:
+    """A message still waiting to go says ``text`` instead (the news changed before it left);
+    whether there was such a message."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.key == key, OutboxMessage.status == OutboxStatus.PENDING.value)
+        .values(text=text)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int

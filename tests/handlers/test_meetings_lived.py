@@ -237,6 +237,9 @@ async def test_a_late_meeting_its_card_its_quorum_and_a_record_filed_by_hand(
         await fake.wait_for(lambda: "超过半数，会议有效" in group_card.content, timeout=6)
         await tick_at(running, clock, local("2026-12-04T08:00"), drain=False)
         await fake.wait_for(lambda: [m for m in sec.bot_messages() if "签到统计" in m.content])
+        told = next(m for m in sec.bot_messages() if "签到统计" in m.content).content
+        assert "实到 16 人" in told and "超过半数，会议有效" in told  # as it is after the 补签
+        assert "党员20（补签）" in told
         assert [m for m in sec.bot_messages() if "签到统计" in m.content]
         # the secretary is told about the record to file, where she looks for her tasks
         clock.set(local("2026-12-04T09:00"))
