@@ -110,6 +110,18 @@ PG_ADMIN_URL = os.environ.get(
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database for one test; skipped, saying why, when none is reachable
     (but never on CI, where PostgreSQL must be there)."""
+    async for url in fresh_pg_database():
+        yield url
+
+
+@pytest.fixture
+async def other_pg_url() -> AsyncIterator[str]:
+    """A second fresh database on the same server (another deployment sharing it)."""
+    async for url in fresh_pg_database():
+        yield url
+
+
+async def fresh_pg_database() -> AsyncIterator[str]:
     admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"zhibu_test_{uuid.uuid4().hex[:12]}"
     try:

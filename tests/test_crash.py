@@ -23,6 +23,8 @@ from bot.store.outbox import NewMessage, enqueue
 from tests.fakegram import FakeTelegram, Faults, Limits, UserHandle
 from tests.helpers import TOKEN, link, workbook_bytes
 
+pytestmark = pytest.mark.xdist_group("drills")  # one worker: they time themselves
+
 
 def bot_env(fake: FakeTelegram, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
@@ -162,7 +164,8 @@ async def terminate_lock_holder(db: Database) -> int:
         ended = await conn.execute(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
-                " AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo"
+                " AND granted AND objsubid = 1 AND classid = :hi AND objid = :lo AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"hi": ADVISORY_KEY >> 32, "lo": ADVISORY_KEY & 0xFFFFFFFF},
         )

@@ -175,7 +175,10 @@ class Leadership:
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
                     "WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-                    "AND classid = :hi AND objid = :lo AND pid <> pg_backend_pid()"
+                    "AND classid = :hi AND objid = :lo AND pid <> pg_backend_pid() "
+                    # advisory locks are per database: never end another database's holder
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"
                 ),
                 {"hi": ADVISORY_KEY >> 32, "lo": ADVISORY_KEY & 0xFFFFFFFF},
             )
