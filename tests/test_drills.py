@@ -28,6 +28,8 @@ from tests.fakegram import FakeTelegram, UserHandle
 from tests.fakegram.server import Faults
 from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, link, workbook_bytes
 
+pytestmark = pytest.mark.xdist_group("drills")  # one worker: they time themselves
+
 NOTE = "学习心得：认真学习全会精神，结合岗位实际抓落实，把学习成果转化为推动各项工作高质量发展的强大动力和实际成效。"
 
 

@@ -8,8 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakegram import FakeTelegram
 from tests.helpers import TOKEN
+
+pytestmark = pytest.mark.xdist_group("drills")  # one worker: they time themselves
 
 
 def run_env(fake: FakeTelegram, database: Path, **extra: str) -> dict[str, str]:
