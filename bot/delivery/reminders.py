@@ -109,22 +109,67 @@ class _People:
 
 
 class Directory:
-    """Who is who, for every org at once: members with accounts, admins, the org tree."""
+    """Who is who, for every org at once: members with accounts, admins, the org tree.
 
-    def __init__(self, orgs: list[Org], default: Lang, bootstrap: frozenset[int]) -> None:
-        self.orgs = {o.id: o for o in orgs}
-        self.by_code = {o.code: o for o in orgs}
-        self.people: dict[int, _People] = defaultdict(lambda: _People(default))
-        self.admins: dict[int, list[Recipient]] = defaultdict(list)
+    The org tree is loaded at once; the people (every active member, with their account, and
+    the admins) only with ``ready()``, so a minute in which nothing is due never reads them."""
+
+    def __init__(self, orgs: list[Org] | None, default: Lang, bootstrap: frozenset[int]) -> None:
+        self._orgs = {o.id: o for o in orgs or []}
+        self._by_code = {o.code: o for o in orgs or []}
+        self._orgs_loaded = orgs is not None
+        self._people: dict[int, _People] = defaultdict(lambda: _People(default))
+        self._admins: dict[int, list[Recipient]] = defaultdict(list)
+        self._loaded = False
         self.default = default
         self.bootstrap = bootstrap
 
     @classmethod
+    def later(cls, default: Lang, bootstrap: frozenset[int]) -> Directory:
+        """A directory that reads nothing until ``ready()``: a quiet minute costs no reads."""
+        return cls(None, default, bootstrap)
+
+    @property
+    def orgs(self) -> dict[int, Org]:
+        if not self._orgs_loaded:
+            raise RuntimeError("Directory.orgs read before ready()")
+        return self._orgs
+
+    @property
+    def by_code(self) -> dict[str, Org]:
+        self.orgs  # noqa: B018 (raises before ready())
+        return self._by_code
+
+    @property
+    def people(self) -> dict[int, _People]:
+        if not self._loaded:
+            raise RuntimeError("Directory.people read before ready()")
+        return self._people
+
+    @property
+    def admins(self) -> dict[int, list[Recipient]]:
+        if not self._loaded:
+            raise RuntimeError("Directory.admins read before ready()")
+        return self._admins
+
+    @classmethod
     async def load(
-        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int]
+        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int], *, people: bool = True
     ) -> Directory:
         orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
         found = cls(orgs, default, bootstrap)
+        if people:
+            await found.ready(session)
+        return found
+
+    async def ready(self, session: AsyncSession) -> Directory:
+        """Load the org tree (if not yet), the people and the admins, once."""
+        if self._loaded:
+            return self
+        if not self._orgs_loaded:
+            orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+            self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
+            self._orgs_loaded = True
         rows = await session.execute(
             select(
                 *PERSON_COLUMNS,
@@ -142,7 +187,7 @@ class Directory:
             values: tuple[Any, ...] = tuple(row)
             person = Person(*values[:width])
             account, chosen, told = values[width:]
-            found.people[person.org_id].rows.append((person, account, chosen or told))
+            self._people[person.org_id].rows.append((person, account, chosen or told))
         admins = await session.execute(
             select(
                 OrgAdmin.org_id,
@@ -154,8 +199,11 @@ class Directory:
             .order_by(OrgAdmin.telegram_user_id)
         )
         for org_id, tg, chosen, told in admins:
-            found.admins[org_id].append(Recipient(tg, tg, normalise_lang(chosen or told, default)))
-        return found
+            self._admins[org_id].append(
+                Recipient(tg, tg, normalise_lang(chosen or told, self.default))
+            )
+        self._loaded = True
+        return self
 
     def account(self, person: Person) -> Recipient:
         """The recipient for a member: their Telegram account (if linked) and language."""
@@ -211,12 +259,8 @@ async def _setting(
 ) -> tuple[datetime, datetime, WorkdayCalendar, Directory]:
     """The minute, the time statuses are judged at, the workdays and who is who: given or loaded."""
     at = at.replace(second=0, microsecond=0)
-    return (
-        at,
-        now or at,
-        cal or await load_workdays(session),
-        directory or await Directory.load(session, default_lang, bootstrap_ids),
-    )
+    found = directory or await Directory.load(session, default_lang, bootstrap_ids)
+    return at, now or at, cal or await load_workdays(session), await found.ready(session)
 
 
 async def planned_at(

@@ -160,19 +160,17 @@ async def tick(
         since = max(since, until - MAX_LOOK_BACK)
         zones = set((await session.execute(select(Org.timezone).distinct())).scalars())
         cal = await load_workdays(session)
-        directory = await Directory.load(session, default_lang, bootstrap_ids)
-        own = {
-            o.id: policy.with_rule(o.reminder_rule)
-            for o in directory.orgs.values()
-            if o.reminder_rule
-        }
-        moments = frozenset(
-            (directory.orgs[i].timezone, moment)
-            for i, rule in own.items()
-            for moment in (rule.at, rule.quiet_end)
+        # the org tree and the people are read only when something turns out to be due
+        directory = Directory.later(default_lang, bootstrap_ids)
+        own_rows = await session.execute(
+            select(Org.id, Org.timezone, Org.reminder_rule).where(Org.reminder_rule.is_not(None))
         )
+        own, moments = {}, set()
+        for org_id, zone, rule in own_rows:
+            own[org_id] = policy.with_rule(rule)
+            moments |= {(zone, own[org_id].at), (zone, own[org_id].quiet_end)}
         planned: list[Planned] = []
-        for instant in candidate_instants(since, until, zones, policy, moments):
+        for instant in candidate_instants(since, until, zones, policy, frozenset(moments)):
             for find in (planned_at, digests_at):
                 planned += await find(
                     session,
@@ -217,6 +215,7 @@ async def meeting_messages(
             branch = await meetings.branch_of(session, m)
             done = await meetings.answered(session, m.id)
             today = until.astimezone(ZoneInfo(branch.timezone)).date()
+            await directory.ready(session)
             for person in await meetings.expected(session, m):
                 r = directory.account(person)
                 if person.id in done or r.telegram_id is None or person.away_on(today):
@@ -256,6 +255,7 @@ async def meeting_messages(
         moment = datetime.combine(due_day, policy.with_rule(branch.reminder_rule).at, tzinfo=tz)
         if not since < moment <= until:
             continue
+        await directory.ready(session)
         for r in directory.people[branch.id].managers():
             if r.telegram_id is None:
                 continue
@@ -278,7 +278,7 @@ async def meeting_messages(
     for m in await meetings.due_to_close(session, until):
         branch = await meetings.branch_of(session, m)
         result = await meetings.close(session, m, now=until)
-        people = directory.people[branch.id]
+        people = (await directory.ready(session)).people[branch.id]
         targets = [(r.telegram_id, r.lang) for r in people.managers() if r.telegram_id is not None]
         if m.group_chat_id is not None and m.group_message_id is not None:
             # the group's card becomes the tally at once: an edit notifies nobody
@@ -317,6 +317,7 @@ async def code_messages(
     found: list[NewMessage] = []
     for m in await meetings.code_opening_between(session, since, until):
         branch = await meetings.branch_of(session, m)
+        await directory.ready(session)
         for r in directory.people[branch.id].managers():
             if r.telegram_id is None or m.code is None:
                 continue
@@ -360,15 +361,16 @@ async def nudges_between(
     Reads only: the tick and ``zhibu reminders`` both use it."""
     found: list[Nudge] = []
     for c in await collections.due_between(session, since):
-        branch = directory.orgs.get(c.org_id)
+        branch = await session.get(Org, c.org_id)
         if branch is None:
             continue
         tz = branch.timezone
-        people = {p.id: p for p, _, _ in directory.people[c.org_id].rows}
         rule = policy.with_rule(branch.reminder_rule)
         for label, moment in collections.nudge_moments(c, tz, rule, cal):
             if not since < moment <= until:
                 continue
+            await directory.ready(session)
+            people = {p.id: p for p, _, _ in directory.people[c.org_id].rows}
             today = moment.astimezone(ZoneInfo(tz)).date()
             for member_id in await collections.waiting(session, c.id):
                 person = people.get(member_id)
@@ -407,11 +409,12 @@ async def collection_messages(
         if n.recipient.telegram_id is not None
     ]
     for c in await collections.due_between(session, since):
-        branch = directory.orgs.get(c.org_id)
+        branch = await session.get(Org, c.org_id)
         if branch is None:
             continue
         tz = branch.timezone
         if since < c.deadline <= until:
+            await directory.ready(session)
             progress = await collections.progress(session, c.id, tz)
             targets = {
                 r.telegram_id: r.lang
