@@ -797,7 +797,9 @@ async def _leave(
     lang = actor.lang
     assert actor.member is not None
     try:
-        taken = await meetings.ask_leave(d.db, actor, meeting.id, reason, now=d.clock.now())
+        taken = await meetings.ask_leave(
+            d.db, actor, meeting.id, reason, now=d.clock.now(), lang=d.settings.language
+        )
     except MeetingError as exc:
         await declined(update, lang, exc)
         return
@@ -806,16 +808,7 @@ async def _leave(
     if answer is Answer.OK:
         makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
         await reply(update, t(lang, "leave.ok", makeup=makeup))
-        notice = t(
-            d.settings.language,
-            "leave.notice",
-            name=esc(actor.member.name),
-            meeting=esc(obligation_name(meeting.obligation, d.settings.language)),
-            when=fmt_moment(d.settings.language, meeting.starts_at, taken.timezone),
-            reason=esc(reason.strip()),
-        )
-        for tg in taken.managers:
-            await send_private(context, tg, notice)
+        d.wake_sender()  # the managers' notices are in the outbox
         _refresh_group_card_soon(context, meeting.id)
     else:
         await reply(

@@ -825,21 +825,45 @@ class LeaveTaken:
     answer: Answer
     meeting: MeetingInfo
     timezone: str  # the branch's
-    managers: list[int]  # telegram ids of the branch's managers, to be told
+    told: int  # how many of the branch's managers the notice was queued for
 
 
 async def ask_leave(
-    db: Database, actor: Actor, meeting_id: int, reason: str, *, now: datetime
+    db: Database, actor: Actor, meeting_id: int, reason: str, *, now: datetime, lang: Lang
 ) -> LeaveTaken:
-    """The acting member asks for leave (请假) with a reason."""
+    """The acting member asks for leave (请假) with a reason; the branch's managers are told
+    through the outbox, in the same transaction (a crash loses neither the leave nor the
+    notice)."""
     member_id = require_member(actor)
     async with db.write() as session:
         meeting = await session.get_one(Meeting, meeting_id)
         cal = await load_workdays(session)
         answer = await take_leave(session, meeting, member_id, reason, now=now, cal=cal)
         branch = await branch_of(session, meeting)
-        managers = [tg for _, tg in await branch_managers(session, branch.id)]
-    return LeaveTaken(answer, info_of(meeting), branch.timezone, managers)
+        told = 0
+        if answer is Answer.OK:
+            member = await session.get_one(Member, member_id)
+            text = t(
+                lang,
+                "leave.notice",
+                name=html.escape(member.name, quote=False),
+                meeting=html.escape(obligation_name(meeting.obligation, lang), quote=False),
+                when=fmt_moment(lang, meeting.starts_at, branch.timezone),
+                reason=html.escape(reason.strip(), quote=False),
+            )
+            notices = [
+                outbox.NewMessage(
+                    outbox.outbox_key("meet", meeting.id, "leave", member_id, tg),
+                    "meeting",
+                    tg,
+                    text,
+                    now,
+                    org_id=branch.id,
+                )
+                for _, tg in await branch_managers(session, branch.id)
+            ]
+            told = await outbox.enqueue(session, notices, now=now)
+    return LeaveTaken(answer, info_of(meeting), branch.timezone, told)
 
 
 async def leave_choices(db: Database, actor: Actor, *, now: datetime) -> list[MeetingInfo]:

@@ -11,7 +11,15 @@ from sqlalchemy import delete, select
 
 from bot.rules.clock import FrozenClock
 from bot.store.db import Database
-from bot.store.models import AuditEntry, Meeting, Member, Org, Record, TelegramLink
+from bot.store.models import (
+    AuditEntry,
+    Meeting,
+    Member,
+    Org,
+    OutboxMessage,
+    Record,
+    TelegramLink,
+)
 from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import drained, start_bot, thirty_members, tick_at
@@ -511,5 +519,41 @@ async def test_a_record_filed_early_counts_once_the_tally_has_a_quorum(
             record = await session.scalar(select(Record))
             assert record is not None and record.details is not None
             assert record.details["present"] == 16 and record.details["quorum"] is True
+    finally:
+        await running.stop()
+
+
+async def test_the_managers_hear_of_a_leave_through_the_outbox(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        await meet(users[0], fake, "12-3 9:00")
+        await drained(db)
+        member = users[12]
+        offered = await member.ask("/leave")
+        await member.click(offered, "支部党员大会")
+        await fake.wait_for(lambda: "原因" in member.bot_messages()[-1].content)
+        assert "已请假" in (await member.ask("到外地出差 <三天>")).content
+        await drained(db)
+        for manager in users[:3]:  # 书记, 副书记 and 组织委员
+            notice = [m for m in manager.bot_messages() if "【请假】" in m.content]
+            assert notice and "党员12" in notice[-1].content
+            assert "到外地出差 <三天>" in notice[-1].content  # escaped, shown as typed
+        assert not [m for m in users[5].bot_messages() if "【请假】" in m.content]
+        async with db.read() as session:
+            queued = list(
+                (
+                    await session.execute(
+                        select(OutboxMessage.key).where(OutboxMessage.key.like("meet|%|leave|%"))
+                    )
+                ).scalars()
+            )
+        assert len(queued) == 3
     finally:
         await running.stop()
