@@ -93,7 +93,8 @@ class Flow(Generic[D]):
         if step not in self.steps:
             raise KeyError(f"{self.name} declares no step {step!r}")
         now = going(context)
-        assert now is not None and now.flow == self.name, "wait() outside its conversation"
+        if now is None or now.flow != self.name:  # a programming error, even under python -O
+            raise RuntimeError(f"{self.name}.wait({step!r}) outside its conversation")
         now.step = step
         _start_timer(context, user_id, f"{self.name}.{step}")
 
