@@ -478,7 +478,8 @@ async def _check_in(
         )
         return answer
     waiting = CHECKIN.draft(context)
-    card = _private_card(update) or (waiting.card if waiting is not None else None)
+    same = waiting is not None and waiting.meeting_id == meeting.id
+    card = _private_card(update) or (waiting.card if waiting is not None and same else None)
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
         CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting.id, card=card), "code")
     if update.callback_query is not None:

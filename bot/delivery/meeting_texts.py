@@ -169,8 +169,9 @@ async def reschedule(
 
 
 async def retell_tally(db: Database, meeting_id: int, *, default: Lang) -> int:
-    """After a 补签: the managers' tally that still waits for the end of quiet hours tells the
-    tally as it is now (the group's card is edited at once). How many were brought up to date."""
+    """After a 补签: a tally that still waits for the end of quiet hours (the managers', and the
+    group's where it has no card to edit) tells the tally as it is now. How many were brought
+    up to date."""
     async with db.write() as session:
         meeting = await session.get_one(Meeting, meeting_id)
         if meeting.status != "closed":
@@ -188,12 +189,14 @@ async def retell_tally(db: Database, meeting_id: int, *, default: Lang) -> int:
                 )
             ).all()
         )
+        chats = [(tg, normalise_lang(langs.get(tg), default)) for tg in managers]
+        if meeting.group_chat_id is not None:  # a group without a card got the tally as a post
+            chats.append((meeting.group_chat_id, default))
         told = 0
-        for tg in managers:
-            lang = normalise_lang(langs.get(tg), default)
+        for chat, lang in chats:
             text = tally_text(lang, meeting, branch.timezone, result)
             told += await outbox.retext_pending(
-                session, outbox.outbox_key("meet", meeting.id, "tally", tg), text
+                session, outbox.outbox_key("meet", meeting.id, "tally", chat), text
             )
         return told
 

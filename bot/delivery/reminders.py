@@ -111,13 +111,13 @@ class _People:
 class Directory:
     """Who is who, for every org at once: members with accounts, admins, the org tree.
 
-    The org tree is loaded at once; the people (every active member, with their account, and
-    the admins) only with ``ready()``, so a minute in which nothing is due never reads them."""
+    ``load`` reads it all; ``later`` reads nothing until ``ready()``, so a minute in which
+    nothing is due never reads the people.
+    Reading what is not loaded yet raises rather than looking empty."""
 
-    def __init__(self, orgs: list[Org] | None, default: Lang, bootstrap: frozenset[int]) -> None:
-        self._orgs = {o.id: o for o in orgs or []}
-        self._by_code = {o.code: o for o in orgs or []}
-        self._orgs_loaded = orgs is not None
+    def __init__(self, default: Lang, bootstrap: frozenset[int]) -> None:
+        self._orgs: dict[int, Org] = {}
+        self._by_code: dict[str, Org] = {}
         self._people: dict[int, _People] = defaultdict(lambda: _People(default))
         self._admins: dict[int, list[Recipient]] = defaultdict(list)
         self._loaded = False
@@ -127,11 +127,11 @@ class Directory:
     @classmethod
     def later(cls, default: Lang, bootstrap: frozenset[int]) -> Directory:
         """A directory that reads nothing until ``ready()``: a quiet minute costs no reads."""
-        return cls(None, default, bootstrap)
+        return cls(default, bootstrap)
 
     @property
     def orgs(self) -> dict[int, Org]:
-        if not self._orgs_loaded:
+        if not self._loaded:
             raise RuntimeError("Directory.orgs read before ready()")
         return self._orgs
 
@@ -154,22 +154,16 @@ class Directory:
 
     @classmethod
     async def load(
-        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int], *, people: bool = True
+        cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int]
     ) -> Directory:
-        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
-        found = cls(orgs, default, bootstrap)
-        if people:
-            await found.ready(session)
-        return found
+        return await cls.later(default, bootstrap).ready(session)
 
     async def ready(self, session: AsyncSession) -> Directory:
-        """Load the org tree (if not yet), the people and the admins, once."""
+        """Load the org tree, the people and the admins, once."""
         if self._loaded:
             return self
-        if not self._orgs_loaded:
-            orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
-            self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
-            self._orgs_loaded = True
+        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+        self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
         rows = await session.execute(
             select(
                 *PERSON_COLUMNS,
