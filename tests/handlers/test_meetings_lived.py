@@ -532,3 +532,34 @@ async def test_a_code_typed_for_another_meeting_leaves_the_first_card_alone(
     assert "签到成功" in (await member.ask(f"/checkin {second}")).content  # the 党课, nearer
     await member.ask("/help")  # handled after the check-in has quite finished (same person)
     assert first_card.buttons and "您已签到" not in first_card.content
+
+
+async def test_a_group_without_a_card_is_told_the_tally_as_it_is_after_a_makeup(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    bot: RunningBot,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, group_id = branch
+    sec = users[0]
+    await meet(sec, fake, "12-3 20:00")
+    await drained(db)
+    async with db.write() as session:  # the card could not be posted to the group
+        meeting = await session.scalar(select(Meeting))
+        assert meeting is not None
+        meeting.group_message_id = None
+    clock.set(local("2026-12-03T20:05"))
+    for u in users[1:16]:
+        assert "签到成功" in (await u.ask("/checkin")).content
+    await tick_at(bot, clock, local("2026-12-03T22:00"), drain=False)  # tally waits for 08:00
+    clock.set(local("2026-12-03T22:10"))
+    panel = [m for m in sec.bot_messages() if "会议已安排" in m.content][-1]
+    await sec.click(panel, "代签")
+    await fake.wait_for(lambda: "补签" in panel.content)
+    assert (await sec.click(panel, "党员20")).text == "已为 党员20 补签"
+    await tick_at(bot, clock, local("2026-12-04T08:00"), drain=False)
+    told = await fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(group_id) if "签到统计" in m.content), None)
+    )
+    assert "实到 16 人" in told.content and "超过半数，会议有效" in told.content
