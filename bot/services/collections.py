@@ -91,7 +91,9 @@ async def audience_of(session: AsyncSession, branch_id: int, audience: str) -> l
     return [p for p in (Person(*r) for r in rows) if in_audience(p, audience)]
 
 
-def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
+def prompt_text(lang: Lang, c: Collection, tz: str, *, in_group: bool = False) -> str:
+    """A collection's prompt, with how to answer it there: privately, 提交 or a reply; in the
+    group, the 提交 that opens the private chat, or a reply in the group."""
     return t(
         lang,
         "ask.prompt",
@@ -100,6 +102,7 @@ def prompt_text(lang: Lang, c: Collection, tz: str) -> str:
         deadline=fmt_moment(lang, c.deadline, tz),
         low=KINDS[c.kind].low,
         high=KINDS[c.kind].high,
+        how=t(lang, "ask.group_hint" if in_group else "ask.private_hint"),
     )
 
 
@@ -164,7 +167,7 @@ async def create(
                 outbox.outbox_key("ask", c.id, "group", group_chat_id),
                 "collection",
                 group_chat_id,
-                prompt_text(default_lang, c, tz) + t(default_lang, "ask.group_hint"),
+                prompt_text(default_lang, c, tz, in_group=True),
                 now,
                 org_id=branch_id,
                 reply_markup=submit_link(default_lang, c.id, bot_username),

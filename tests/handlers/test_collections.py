@@ -111,7 +111,10 @@ async def test_collection_with_nudges_and_summary(
     await drained(db)
     assert all(prompt_of(fake, u.id) for u in users[:30])
     # the group's copy opens the private chat's 提交 (a deep link), which works as the button
-    link = prompt_of(fake, group_id).button("提交")["url"]
+    group_prompt = prompt_of(fake, group_id)
+    assert "点“提交（私聊）”" in group_prompt.content
+    assert "点“提交”后发送正文" not in group_prompt.content  # one way to answer, the group's
+    link = group_prompt.button("提交")["url"]
     assert link.startswith("https://t.me/zhibu_test_bot?start=s_")
     await users[11].ask(f"/start {link.split('start=')[1]}")
     assert "请发送学习心得正文" in users[11].bot_messages()[-1].content
