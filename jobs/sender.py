@@ -157,6 +157,8 @@ class _Always:
 RECOVER_EVERY = 15.0  # seconds between looks for rows whose claim ran out
 DRAIN_SECONDS = 10.0  # a clean stop waits this long for messages on the way
 RECORD_TRIES = 8  # an outcome that cannot be written is retried this often
+CLAIM_AHEAD = 4  # rows claimed ahead per worker (claims are made when half of them are gone)
+MARK_EVERY = 0.1  # seconds: while sending goes on, what went out is marked this often
 
 
 class OutboxSender:
@@ -203,6 +205,10 @@ class OutboxSender:
         self._idle = asyncio.Event()  # set when nothing is being tried
         self._untried: set[int] = set()  # claimed, then set aside by a stop
         self._fenced_logged = False
+        self._sent: list[outbox.Sent] = []  # went out, not yet marked sent in the database
+        self._marked = asyncio.Event()  # set when something is waiting to be marked
+        self._room = asyncio.Event()  # set when the queue of claimed rows has room
+        self._closing = False  # the workers are done: the marker marks what is left and ends
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next idle check."""
@@ -238,8 +244,10 @@ class OutboxSender:
             )
 
     async def _run(self) -> None:
-        queue: asyncio.Queue[outbox.Claimed] = asyncio.Queue(maxsize=self.workers)
+        # claimed rows wait here for a worker; claims are made in batches of half of it
+        queue: asyncio.Queue[outbox.Claimed] = asyncio.Queue(maxsize=CLAIM_AHEAD * self.workers)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.workers)]
+        marker = asyncio.create_task(self._mark_sent())
         pause = Backoff()
         recovered_all = not self.predecessor_gone
         last_recovery = -RECOVER_EVERY
@@ -255,10 +263,10 @@ class OutboxSender:
                         await self._recover(everything=False)
                         last_recovery = asyncio.get_running_loop().time()
                     if free > 0 and self.leader.may_send():
-                        async with self.db.write() as session:
-                            rows = await outbox.claim(
-                                session, now=self.clock.now(), limit=free, epoch=self.epoch
-                            )
+                        claim = partial(
+                            outbox.claim_now, now=self.clock.now(), limit=free, epoch=self.epoch
+                        )
+                        rows = await self.db.unit(claim, short=True)
                 except Exception as exc:  # the database locked or gone, anything: wait, go on
                     wait = pause.next()
                     self.liveness.failed("sender", exc)
@@ -267,18 +275,21 @@ class OutboxSender:
                     continue
                 pause.reset()
                 self.liveness.ok("sender")
-                if not rows:
+                if not rows and free > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wake.wait(), self.idle_seconds if free > 0 else 0.05
-                        )
+                        await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
                     self._wake.clear()
                     continue
                 for row in rows:
                     self._held.add(row.id)
-                    await queue.put(row)
+                    queue.put_nowait(row)  # claimed no more than there was room for
+                if queue.qsize() > queue.maxsize // 2:
+                    # the next claim waits until the workers have taken half of what is queued
+                    self._room.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), self.idle_seconds)
         finally:
-            await self._wind_down(queue, workers)
+            await self._wind_down(queue, workers, marker)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -286,7 +297,10 @@ class OutboxSender:
         self._wake.clear()
 
     async def _wind_down(
-        self, queue: asyncio.Queue[outbox.Claimed], workers: list[asyncio.Task[None]]
+        self,
+        queue: asyncio.Queue[outbox.Claimed],
+        workers: list[asyncio.Task[None]],
+        marker: asyncio.Task[None],
     ) -> None:
         while not queue.empty():
             self._untried.add(queue.get_nowait().id)
@@ -299,6 +313,10 @@ class OutboxSender:
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        # what went out is marked before the stop (a write under way is not cut short)
+        self._closing = True
+        self._marked.set()
+        await asyncio.gather(marker, return_exceptions=True)
         untried = self._untried - self._busy
         if untried:
             try:
@@ -316,6 +334,8 @@ class OutboxSender:
     async def _work(self, queue: asyncio.Queue[outbox.Claimed]) -> None:
         while True:
             row = await queue.get()
+            if queue.qsize() <= queue.maxsize // 2:
+                self._room.set()
             try:
                 if self._stopping:
                     self._untried.add(row.id)
@@ -336,14 +356,21 @@ class OutboxSender:
         self, write: Callable[[AsyncSession], Awaitable[object]], *, tries: int = RECORD_TRIES
     ) -> None:
         """Write an outcome; a database error is retried with a backoff (bounded)."""
+
+        async def once() -> None:
+            async with self.db.write() as session:
+                await write(session)
+
+        await self._retrying(once, tries)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[object]], tries: int) -> None:
         pause = Backoff(cap=10.0)
-        for attempt in range(1, tries + 1):
+        for n in range(1, tries + 1):
             try:
-                async with self.db.write() as session:
-                    await write(session)
+                await attempt()
                 return
             except (SQLAlchemyError, OSError) as exc:
-                if attempt == tries:
+                if n == tries:
                     raise
                 wait = pause.next()
                 log.warning("outbox: cannot record (%s); again in %.1f s", _one_line(exc), wait)
@@ -396,16 +423,37 @@ class OutboxSender:
             except TelegramError as exc:  # anything else will not get better by trying again
                 await self._give_up(row, tries + 1, f"{type(exc).__name__}: {exc.message}")
                 return
-            await self._record(
-                partial(
-                    outbox.mark_sent,
-                    row_id=row.id,
-                    now=self.clock.now(),
-                    message_id=message_id,
-                )
-            )
-            self._held.discard(row.id)
+            # marked sent with others in one write (see _mark_sent); held until then
+            self._sent.append(outbox.Sent(row.id, self.clock.now(), message_id))
+            self._marked.set()
             return
+
+    async def _mark_sent(self) -> None:
+        """Marks what went out, in batches: whatever was sent while the last write ran goes
+        into the next. A message sent but not yet marked is still claimed: after a crash its
+        lease runs out and it is sent again (twice, never lost) — as for any claimed row."""
+        while not (self._closing and not self._sent):
+            await self._marked.wait()
+            if self._busy and not self._closing:  # more are going out: one write for all
+                await asyncio.sleep(MARK_EVERY)
+            self._marked.clear()
+            try:
+                await self._flush_sent()
+            except Exception as exc:  # unexpected: log; those rows' claims run out (resent)
+                self.liveness.failed("sender", exc)
+                log.exception("outbox: could not mark sent messages")
+
+    async def _flush_sent(self) -> None:
+        batch, self._sent = self._sent, []
+        if not batch:
+            return
+        try:
+            await self._retrying(
+                partial(self.db.unit, partial(outbox.mark_sent, sent=batch), short=True),
+                RECORD_TRIES,
+            )
+        finally:
+            self._held.difference_update(s.row_id for s in batch)
 
     async def _send_or_edit(self, row: outbox.Claimed, markup: InlineKeyboardMarkup | None) -> int:
         """Send the row's message, or edit the one it replaces; the message's id."""

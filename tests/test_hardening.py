@@ -67,22 +67,32 @@ def started(fake: FakeTelegram, n: int) -> list[Any]:
 
 
 class Outage:
-    """Every write transaction of ``db`` fails ("database is locked") while ``on``."""
+    """Every write transaction of ``db`` fails ("database is locked") while ``on``, whether
+    written with ``write`` or as a ``unit``."""
 
     def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.on = False
         self.failures = 0
-        real = db.write
+        real, real_unit = db.write, db.unit
 
-        def write() -> Any:
+        def fail() -> None:
             if self.on:
                 self.failures += 1
                 raise OperationalError(
                     "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
                 )
+
+        def write() -> Any:
+            fail()
             return real()
 
+        async def unit(work: Any, *, write: bool = True, short: bool = False) -> Any:
+            if write:
+                fail()
+            return await real_unit(work, write=write, short=short)
+
         monkeypatch.setattr(db, "write", write)
+        monkeypatch.setattr(db, "unit", unit)
 
 
 # ---------------------------------------------------------------- 1. tasks survive

@@ -45,6 +45,8 @@ def _wait_for_window(slots: deque[Slot], limit: int, span: float, now: float) ->
     """How long until fewer than ``limit`` of ``slots`` lie within the last ``span`` seconds."""
     while slots and slots[0].at <= now - span:  # slots only move later, so the oldest go first
         slots.popleft()
+    if len(slots) < limit:  # fewer than the limit at all: no need to look closer
+        return 0.0
     inside = sorted(s.at for s in slots if s.at > now - span)
     if len(inside) < limit:
         return 0.0

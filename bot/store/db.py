@@ -3,27 +3,38 @@
 SQLite runs in WAL mode with a busy timeout; write transactions start with
 ``BEGIN IMMEDIATE`` and are serialised inside the process by a lock, so two writers
 never meet half-way. PostgreSQL uses its own locking.
+
+``Database.unit`` runs a whole transaction written as plain (synchronous) SQLAlchemy code in
+one go: on SQLite in the database's own thread, so its statements cost no trip each through
+the event loop (which, while the bot is busy, is what a transaction mostly waits for); on
+PostgreSQL (asyncpg has no thread) through the async session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+QUICK_BUSY_TIMEOUT_MS = 20  # a short unit on the event loop waits no longer than this
 # What a database that is not there (gone, locked, full, unreachable) raises: callers above
 # the store catch these without knowing the driver.
 UNAVAILABLE: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
@@ -45,19 +56,26 @@ def riding(rider: Rider | None) -> Iterator[None]:
         _rider.reset(token)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _busy(exc: OperationalError) -> bool:
+    """SQLite could not get its lock in time (another process is writing)."""
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
+def _configure_sqlite(engine: AsyncEngine | Engine, busy_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's implicit transactions are unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync, "begin")
     def _on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get(_WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -84,6 +102,18 @@ class Database:
             engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # SQLite on a file: a plain engine on the same file, used from one thread of its own
+        self._direct: Engine | None = None
+        self._quick: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        url = engine.url
+        if self.is_sqlite and url.database not in (None, "", ":memory:"):
+            self._direct = create_engine(url.set(drivername="sqlite"))
+            _configure_sqlite(self._direct)
+            # the same, for short units on the event loop's thread: it never waits long
+            self._quick = create_engine(url.set(drivername="sqlite"))
+            _configure_sqlite(self._quick, busy_ms=QUICK_BUSY_TIMEOUT_MS)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="zhibu-db")
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -110,5 +140,43 @@ class Database:
             if rider is not None:
                 await rider(session)
 
+    async def unit(
+        self, work: Callable[[Session], T], *, write: bool = True, short: bool = False
+    ) -> T:
+        """Run ``work`` in one transaction (committed if ``write`` and it returns, else rolled
+        back) and return what it returns. ``work`` is plain SQLAlchemy, with no awaits, and
+        may be run again from the start if the database was busy.
+
+        ``short``: a few quick statements. On SQLite they run right here, on the event loop's
+        thread (a hop to another thread costs more than they do, and the two threads then
+        fight over the interpreter); if another process holds the database, in its thread."""
+        if _rider.get() is not None:
+            raise RuntimeError("Database.unit cannot carry a rider (an async step)")
+        if self._direct is None or self._quick is None or self._thread is None:
+            context = self.write() if write else self.read()
+            async with context as session:
+                return await session.run_sync(work)
+
+        def run(engine: Engine) -> T:
+            bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
+            with Session(bind, expire_on_commit=False) as session:  # closing rolls back
+                if not write:
+                    return work(session)
+                with session.begin():
+                    return work(session)
+
+        loop = asyncio.get_running_loop()
+        async with self._write_lock if write and self._write_lock else contextlib.nullcontext():
+            if short:
+                try:
+                    return run(self._quick)
+                except OperationalError as exc:
+                    if not _busy(exc):
+                        raise
+            return await loop.run_in_executor(self._thread, run, self._direct)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        for direct in (self._direct, self._quick):
+            if direct is not None:
+                direct.dispose()

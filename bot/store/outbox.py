@@ -14,12 +14,14 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.store.db import Database
 from bot.store.models import LeaderState, OutboxMessage, OutboxStatus
@@ -56,6 +58,7 @@ class NewMessage:
             raise ValueError("an edit is queued with kind EDIT")
 
 
+OUTBOX = cast(Table, OutboxMessage.__table__)  # the table, for statements without the ORM
 EDIT = "edit"  # the kind of a row that edits a message the bot sent earlier (no notification)
 
 
@@ -139,39 +142,58 @@ async def recover(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def current_epoch(session: AsyncSession, *, lock: bool = False) -> int | None:
-    """The active process's epoch; ``lock`` holds the row (PostgreSQL) so a takeover waits
-    for this transaction to end."""
+def _epoch_query(session: Session | AsyncSession, lock: bool) -> Select[Any]:
     query = select(LeaderState.epoch).where(LeaderState.id == 1)
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(read=True)
-    return await session.scalar(query)
+    return query
 
 
-async def claim(
-    session: AsyncSession, *, now: datetime, limit: int, epoch: int | None = None
+async def current_epoch(session: AsyncSession, *, lock: bool = False) -> int | None:
+    """The active process's epoch; ``lock`` holds the row (PostgreSQL) so a takeover waits
+    for this transaction to end."""
+    epoch = await session.scalar(_epoch_query(session, lock))
+    return int(epoch) if epoch is not None else None
+
+
+def claim_now(
+    session: Session, *, now: datetime, limit: int, epoch: int | None = None
 ) -> list[Claimed]:
     """Claim due rows for sending, as the process of ``epoch``: none if that is no longer
-    the current one. Rows another claimer holds are skipped (PostgreSQL)."""
-    if epoch is not None and await current_epoch(session, lock=True) != epoch:
+    the current one. Rows another claimer holds are skipped (PostgreSQL).
+
+    Plain SQLAlchemy (see ``Database.unit``); two statements whatever the number of rows:
+    one read, one update of them all."""
+    if epoch is not None and session.scalar(_epoch_query(session, True)) != epoch:
         return []
+    table = OUTBOX
     query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING.value,
-            OutboxMessage.not_before <= now,
+        select(
+            table.c.id,
+            table.c.chat_id,
+            table.c.text,
+            table.c.reply_markup,
+            table.c.tries,
+            table.c.kind,
+            table.c.message_id,
         )
-        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .where(
+            table.c.status == OutboxStatus.PENDING.value,
+            table.c.not_before <= now,
+        )
+        .order_by(table.c.not_before, table.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    rows = list((await session.execute(query)).scalars())
-    for row in rows:
-        row.status = OutboxStatus.SENDING.value
-        row.epoch = epoch
-        row.lease_until = now + LEASE
-    await session.flush()
+    rows = list(session.execute(query))
+    if not rows:
+        return []
+    session.execute(
+        update(table)
+        .where(table.c.id.in_([r.id for r in rows]))
+        .values(status=OutboxStatus.SENDING.value, epoch=epoch, lease_until=now + LEASE)
+    )
     return [
         Claimed(
             r.id,
@@ -183,6 +205,13 @@ async def claim(
         )
         for r in rows
     ]
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, epoch: int | None = None
+) -> list[Claimed]:
+    """``claim_now`` in an async session."""
+    return await session.run_sync(partial(claim_now, now=now, limit=limit, epoch=epoch))
 
 
 async def release(session: AsyncSession, ids: Collection[int]) -> int:
@@ -197,13 +226,29 @@ async def release(session: AsyncSession, ids: Collection[int]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def mark_sent(
-    session: AsyncSession, row_id: int, *, now: datetime, message_id: int | None
-) -> None:
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id)
-        .values(status=OutboxStatus.SENT.value, sent_at=now, message_id=message_id)
+@dataclass(frozen=True)
+class Sent:
+    """A row that went out: when, and the id Telegram gave its message."""
+
+    row_id: int
+    at: datetime
+    message_id: int | None
+
+
+def mark_sent(session: Session, sent: Collection[Sent]) -> None:
+    """Mark rows sent, all in one statement (executed for each row). Plain SQLAlchemy."""
+    if not sent:
+        return
+    table = OUTBOX
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            status=OutboxStatus.SENT.value,
+            sent_at=bindparam("at"),
+            message_id=bindparam("message_id"),
+        ),
+        [{"row_id": s.row_id, "at": s.at, "message_id": s.message_id} for s in sent],
     )
 
 

@@ -1,0 +1,162 @@
+"""The outbox sender's own ceiling, as a ratio of a bare python-telegram-bot sender (#15).
+
+With paid broadcasts Telegram lets a bot send up to 1,000 messages a second; zhibu must not be
+its own bottleneck. Both senders send the same messages, one to each of N users, with the same
+number of workers, to the same fake Bot API running in its own process with flood limits off:
+
+- bare: N workers each take a chat from a queue and call ``send_message``; nothing else;
+- zhibu: the messages are outbox rows; the OutboxSender claims them, sends them through the
+  throttle (set to 1,000/s), and marks each one sent in the database.
+
+Each sender runs 3 times, alternating; the verdict is the ratio of the medians (goal ≥ 0.9).
+Run: ``.venv/bin/python -m bench.sender [--messages N] [--workers W]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.request import HTTPXRequest
+
+from bench.report import RUNS, figure, median, spread
+from bot.rules.clock import SystemClock
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import OutboxMessage
+from bot.store.outbox import NewMessage, enqueue
+from handlers.app import build_application
+from settings import get_settings
+
+PAID_LIMIT = 1000  # messages a second with paid broadcasts
+
+
+async def bare(base: str, chats: list[int], workers: int) -> float:
+    """Seconds for a bare PTB bot's ``workers`` to send one message to each chat."""
+    request = HTTPXRequest(connection_pool_size=max(workers, 8))
+    bot = Bot("1:bare", base_url=base, request=request)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for chat in chats:
+        queue.put_nowait(chat)
+
+    async def work() -> None:
+        while not queue.empty():
+            chat = queue.get_nowait()
+            await bot.send_message(chat, f"提醒 {chat}", parse_mode=ParseMode.HTML)
+
+    async with bot:
+        started = time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(workers)))
+        return time.perf_counter() - started
+
+
+async def zhibu(base: str, chats: list[int], workers: int, run: int) -> float:
+    """Seconds for zhibu's outbox sender to send one queued message to each chat."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        db = Database.from_url(url)
+        await upgrade(db.engine)
+        now = SystemClock().now()
+        async with db.write() as session:
+            await enqueue(
+                session,
+                [
+                    NewMessage(f"bench|{run}|{chat}", "reminder", chat, f"提醒 {chat}", now)
+                    for chat in chats
+                ],
+                now=now,
+            )
+        settings = get_settings(
+            _env_file=None,
+            bot_token="1:bench",
+            database_url=url,
+            api_base_url=base,
+            rate_overall_per_second=PAID_LIMIT,
+            scheduler_enabled=False,
+            sender_workers=workers,
+        )
+        app = build_application(settings, db=db)
+        sender = app.bot_data["deps"].sender
+        await app.initialize()
+        started = time.perf_counter()
+        await sender.start()
+        query = (
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
+        )
+
+        def sent(session: Session) -> int:
+            return int(session.scalar(query) or 0)
+
+        # looked at on the event loop's own thread: watching costs the sender next to nothing
+        while await db.unit(sent, write=False, short=True) < len(chats):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        await sender.stop()
+        await app.shutdown()
+        await db.dispose()
+    return elapsed
+
+
+async def main(messages: int, workers: int) -> None:
+    fake = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakegram",
+        "--port",
+        "0",
+        "--no-limits",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert fake.stdout is not None
+    base = (await fake.stdout.readline()).decode().strip().rsplit(" ", 1)[-1]
+    control = base.rsplit("/bot", 1)[0] + "/_fake/"
+    rates: dict[str, list[float]] = {"bare": [], "zhibu": []}
+    try:
+        async with httpx.AsyncClient(base_url=control, timeout=60) as client:
+            chats = (await client.post("users", json={"count": messages, "started": True})).json()[
+                "result"
+            ]
+            for run in range(RUNS):  # alternating which goes first
+                for name in ("bare", "zhibu") if run % 2 == 0 else ("zhibu", "bare"):
+                    took = (
+                        await bare(base, chats, workers)
+                        if name == "bare"
+                        else await zhibu(base, chats, workers, run)
+                    )
+                    rates[name].append(messages / took)
+            stats = (await client.post("stats")).json()["result"]
+    finally:
+        fake.terminate()
+        await fake.wait()
+    print(
+        f"inputs: {messages} messages to {messages} users, {workers} workers, fake Bot API in "
+        f"its own process with flood limits off; zhibu's throttle at {PAID_LIMIT}/s; {RUNS} runs"
+    )
+    print(f"messages the fake received: {stats['messages']} (expected {2 * RUNS * messages})")
+    for name, values in rates.items():
+        print(f"{name:>6}: {spread(values, 'messages/s', 0)}")
+    ratio = median(rates["zhibu"]) / median(rates["bare"])
+    complete = stats["messages"] == 2 * RUNS * messages
+    figure(
+        f"sender: {workers} workers, rate / bare PTB",
+        f"{ratio:.2f} ({median(rates['zhibu']):.0f} vs {median(rates['bare']):.0f}/s)",
+        "≥ 0.9",
+        "ok" if ratio >= 0.9 and complete else "MISSED",
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=32)
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.workers))
