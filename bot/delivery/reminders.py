@@ -426,7 +426,9 @@ async def digests_at(
                 periods = [*periods_of(eff, today.year - 1), *periods]
             return periods
 
-        occs = compute_occurrences(facts[org.id], this_year, now=now, cal=cal, policy=policy)
+        occs = compute_occurrences(
+            facts[org.id], this_year, now=now, cal=cal, policy=policy, plans=False
+        )
         overdue = [o for o in occs if o.status is Status.OVERDUE]
         behind[org.id] = [(o, names[o.obligation]) for o in overdue]
         if not cal.is_workday(today):

@@ -244,7 +244,10 @@ def build_occurrence(
     cal: WorkdayCalendar,
     policy: ReminderPolicy,
     rule: DayRule | None = None,
+    plans: bool = True,
 ) -> Occurrence:
+    """One occurrence with its status; ``plans``: with its reminder and escalation times (the
+    scheduler's and the calendar's business; a score or a progress view needs none)."""
     deadline = end
     last_workday = cal.on_or_before(deadline)
     grace_end = cal.shift(deadline, policy.grace_workdays)
@@ -259,7 +262,7 @@ def build_occurrence(
     planned = planned_day(rule, start, end, cal) if rule is not None else None
     reminders: tuple[datetime, ...] = ()
     escalations: tuple[datetime, ...] = ()
-    if status not in (Status.DONE, Status.NOT_APPLICABLE):
+    if plans and status not in (Status.DONE, Status.NOT_APPLICABLE):
         days = reminder_days(
             ob, start=start, anchor=planned or last_workday, cal=cal, policy=policy
         )

@@ -6,6 +6,7 @@ pure; ``assess`` loads what they need for many branches in a handful of queries.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.calendar import Occurrence, Status
@@ -40,7 +41,6 @@ from bot.store.models import (
     Org,
     OrgKind,
     Record,
-    Role,
 )
 
 
@@ -192,9 +192,10 @@ def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) ->
     )
     edge = sorted(values)[lowest_k - 1] if lowest_k else None
     results: list[Result] = []
+    ascending = values[::-1]
     for inputs, value, parts in scored:
-        higher = sum(1 for v in values if v > value)
-        at_least = sum(1 for v in values if v >= value)
+        at_least = n - bisect.bisect_left(ascending, value)  # scores ≥ this one
+        higher = n - bisect.bisect_right(ascending, value)  # scores > this one
         grade = grade_of(value, rules)
         if grade == best and at_least > quota:
             grade = second  # outside the quota, or tied at its edge with too many to fit
@@ -229,15 +230,19 @@ def credit(occ: Occurrence, rules: Rules = RULES) -> float | None:
     return 0.0
 
 
-def expected_count(meeting: Meeting, org_kind: str, people: list[Person]) -> int:
-    """How many were expected, as ``bot.meetings.expected`` decides it, from loaded members."""
+def expected_count(org_id: int, obligation: str, org_kind: str, people: list[Person]) -> int:
+    """How many were expected at a meeting of ``org_id`` for ``obligation``, as
+    ``bot.meetings.expected`` decides it, from loaded members."""
     if org_kind == OrgKind.GROUP.value:
-        chosen = [p for p in people if p.group_id == meeting.org_id]
+        chosen = [p for p in people if p.group_id == org_id]
     else:
         chosen = list(people)
-    if meeting.obligation == "committee_meeting":
-        chosen = [p for p in chosen if Role(p.role) in COMMITTEE_ROLES]
+    if obligation == "committee_meeting":
+        chosen = [p for p in chosen if p.role in COMMITTEE_ROLE_NAMES]
     return len(chosen)
+
+
+COMMITTEE_ROLE_NAMES = frozenset(r.value for r in COMMITTEE_ROLES)
 
 
 async def inputs_for(
@@ -268,14 +273,20 @@ async def inputs_for(
     meetings = list(
         (
             await session.execute(
-                select(Meeting).where(
+                select(
+                    Meeting.id,
+                    Meeting.org_id,
+                    Meeting.obligation,
+                    Meeting.starts_at,
+                    Meeting.record_id,
+                ).where(
                     Meeting.org_id.in_(list(owner)),
                     Meeting.status == "closed",
                     Meeting.starts_at >= first,
                     Meeting.starts_at < last,
                 )
             )
-        ).scalars()
+        ).all()
     )
     counts: dict[tuple[int, str], int] = {}
     if meetings:
@@ -296,6 +307,7 @@ async def inputs_for(
             ).all()
         )
     held: dict[int, list[HeldMeeting]] = defaultdict(list)
+    expected: dict[tuple[int, bool], int] = {}  # (org, committee only): how many, counted once
     for m in meetings:
         branch_id = owner[m.org_id]
         tz = tz_of[branch_id]
@@ -306,14 +318,21 @@ async def inputs_for(
         at = filed.get(m.record_id) if m.record_id is not None else None
         held[branch_id].append(
             HeldMeeting(
-                expected_count(m, kinds[m.org_id], facts[branch_id].members),
+                expected[key]
+                if (key := (m.org_id, m.obligation == "committee_meeting")) in expected
+                else expected.setdefault(
+                    key,
+                    expected_count(
+                        m.org_id, m.obligation, kinds[m.org_id], facts[branch_id].members
+                    ),
+                ),
                 counts.get((m.id, "present"), 0),
                 counts.get((m.id, "leave"), 0),
                 at is not None and at.astimezone(tz).date() <= due,
             )
         )
     by_hand = await session.execute(
-        select(Record).where(
+        select(Record.org_id, Record.details, Record.held_on, Record.filed_at).where(
             Record.org_id.in_(list(owner)),
             Record.kind == "meeting_record",
             Record.withdrawn_at.is_(None),
@@ -321,7 +340,7 @@ async def inputs_for(
             Record.held_on <= end,
         )
     )
-    for r in by_hand.scalars():
+    for r in by_hand:
         d = r.details or {}
         if d.get("meeting_id") is not None or "expected" not in d:
             continue
@@ -336,30 +355,31 @@ async def inputs_for(
             )
         )
     asked: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # in time, asked
-    for org_id, deadline, submitted_at, late in await session.execute(
-        select(
-            Collection.org_id,
-            Collection.deadline,
-            CollectionTarget.submitted_at,
-            CollectionTarget.late,
-        )
+    in_time = case(
+        (CollectionTarget.submitted_at.is_not(None) & ~CollectionTarget.late, 1), else_=0
+    )
+    for org_id, deadline, answered, targets in await session.execute(
+        select(Collection.org_id, Collection.deadline, func.sum(in_time), func.count())
         .join(CollectionTarget, CollectionTarget.collection_id == Collection.id)
         .where(
             Collection.org_id.in_(ids),
             Collection.deadline >= first,
             Collection.deadline < last,
         )
+        .group_by(Collection.id)
     ):
         if start <= deadline.astimezone(tz_of[org_id]).date() <= end:  # dated by its deadline
-            asked[org_id][0] += submitted_at is not None and not late
-            asked[org_id][1] += 1
+            asked[org_id][0] += int(answered or 0)
+            asked[org_id][1] += targets
     result: list[Inputs] = []
     for b in branches:
 
         def within(eff: Effective) -> list[tuple[date, date]]:
             return [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
 
-        occurrences = compute_occurrences(facts[b.id], within, now=now, cal=cal, policy=policy)
+        occurrences = compute_occurrences(
+            facts[b.id], within, now=now, cal=cal, policy=policy, plans=False
+        )
         credits = tuple(
             (rules.weight(o.obligation), c)
             for o in occurrences

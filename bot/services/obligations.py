@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -193,6 +193,16 @@ PERSON_COLUMNS = (
 )
 
 
+class RecordFact(NamedTuple):
+    """What the calendar counts of a record (a light row, not the whole record)."""
+
+    org_id: int
+    member_id: int | None
+    partner_id: int | None
+    held_on: date
+    filed_at: datetime
+
+
 @dataclass
 class _Facts:
     """What one branch or committee looks like, loaded once."""
@@ -201,7 +211,7 @@ class _Facts:
     obligations: list[Effective] = field(default_factory=list)
     members: list[Person] = field(default_factory=list)
     groups: list[Org] = field(default_factory=list)
-    records: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    records: dict[str, list[RecordFact]] = field(default_factory=lambda: defaultdict(list))
     held: dict[str, list[tuple[int, date]]] = field(default_factory=lambda: defaultdict(list))
 
     @property
@@ -259,7 +269,14 @@ async def load_facts(
         facts[g.parent_id].groups.append(g)
         owner[g.id] = g.parent_id
     rows = await session.execute(
-        select(Record, RecordObligation.code)
+        select(
+            Record.org_id,
+            Record.member_id,
+            Record.partner_id,
+            Record.held_on,
+            Record.filed_at,
+            RecordObligation.code,
+        )
         .join(RecordObligation, RecordObligation.record_id == Record.id)
         .where(
             Record.org_id.in_(list(owner)),
@@ -268,27 +285,26 @@ async def load_facts(
             Record.withdrawn_at.is_(None),
         )
     )
-    for record, code in rows:
-        facts[owner[record.org_id]].records[code].append(record)
+    for org_id, member_id, partner_id, held_on, filed_at, code in rows:
+        record = RecordFact(org_id, member_id, partner_id, held_on, filed_at)
+        facts[owner[org_id]].records[code].append(record)
     held = await session.execute(
-        select(Meeting).where(
+        select(Meeting.org_id, Meeting.starts_at, Meeting.obligation, Meeting.also).where(
             Meeting.org_id.in_(list(owner)),
             Meeting.status == "closed",
             Meeting.quorum_met.is_(True),
             Meeting.record_id.is_(None),
         )
     )
-    for meeting in held.scalars():
-        day = meeting.starts_at.astimezone(
-            ZoneInfo(facts[owner[meeting.org_id]].org.timezone)
-        ).date()
-        for code in [meeting.obligation, *meeting.also]:
-            facts[owner[meeting.org_id]].held[code].append((meeting.org_id, day))
+    for org_id, starts_at, obligation, also in held:
+        day = starts_at.astimezone(ZoneInfo(facts[owner[org_id]].org.timezone)).date()
+        for code in [obligation, *also]:
+            facts[owner[org_id]].held[code].append((org_id, day))
     return facts
 
 
 def _count(
-    records: list[Record],
+    records: list[RecordFact],
     *,
     org_id: int,
     member_id: int | None,
@@ -371,10 +387,12 @@ def compute_occurrences(
     cal: WorkdayCalendar,
     policy: ReminderPolicy,
     on_day: date | None = None,
+    plans: bool = True,
 ) -> list[Occurrence]:
     """The occurrences of one org (and its 党小组 and members) for the periods chosen. Pure.
 
     ``on_day``: only those with a reminder or an escalation planned that day (the scheduler).
+    ``plans``: with their reminder and escalation times (else left empty: statuses only).
     """
     org = facts.org
     tz = ZoneInfo(org.timezone)
@@ -425,6 +443,7 @@ def compute_occurrences(
                     cal=cal,
                     policy=policy,
                     rule=rule if ob.code == "theme_day" else None,
+                    plans=plans,
                 )
                 held = [d for oid, d in facts.held[ob.code] if oid == org_id and start <= d <= end]
                 if held and count < required and member is None:

@@ -118,6 +118,7 @@ async def branch_status(session: AsyncSession, org_id: int, *, now: datetime) ->
         now=now,
         cal=cal,
         policy=DEFAULT_POLICY,
+        plans=False,
     )
     start, end = period_bounds(today.year, quarter_of(today))
     inputs = (await inputs_for(session, [org], start=start, end=end, now=now, cal=cal))[0]
@@ -166,6 +167,7 @@ async def overview(session: AsyncSession, roots: list[int] | None, *, now: datet
             now=now,
             cal=cal,
             policy=DEFAULT_POLICY,
+            plans=False,
         )
         done: dict[str, list[bool]] = defaultdict(list)
         for o in occ:
