@@ -83,16 +83,20 @@ class _People:
     def __init__(self, default: Lang) -> None:
         self.rows: list[tuple[Person, int | None, str | None]] = []
         self.default = default
+        self._managers: list[Recipient] | None = None
 
     def recipient(self, member: Person, telegram_id: int | None, lang: str | None) -> Recipient:
         return Recipient(member_key(member), telegram_id, normalise_lang(lang, self.default))
 
     def managers(self) -> list[Recipient]:
-        return [
-            self.recipient(m, tg, lang)
-            for m, tg, lang in self.rows
-            if Role(m.role) in MANAGER_ROLES
-        ]
+        """The branch's managers (worked out once: the rows do not change after loading)."""
+        if self._managers is None:
+            self._managers = [
+                self.recipient(m, tg, lang)
+                for m, tg, lang in self.rows
+                if m.role in MANAGER_ROLES  # a StrEnum set: the stored string is found as is
+            ]
+        return list(self._managers)
 
     def group_leaders(self, group_id: int) -> list[Recipient]:
         return [

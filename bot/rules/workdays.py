@@ -98,6 +98,9 @@ class WorkdayCalendar:
 
     def on_or_before(self, day: date) -> date:
         """The last workday on or before ``day``."""
+        return self.shift(day, 0)  # remembered there
+
+    def _on_or_before(self, day: date) -> date:
         for _ in range(MAX_SCAN_DAYS):
             if self.is_workday(day):
                 return day
@@ -126,7 +129,7 @@ class WorkdayCalendar:
 
     def _shift(self, day: date, n: int) -> date:
         if n == 0:
-            return self.on_or_before(day)
+            return self._on_or_before(day)
         step = timedelta(days=1 if n > 0 else -1)
         remaining = abs(n)
         while remaining:

@@ -31,7 +31,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store.db import Database
+from bot.store.db import Database, among
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,
@@ -270,42 +270,44 @@ async def inputs_for(
     tz_of = {b.id: ZoneInfo(b.timezone) for b in branches}
     first = datetime.combine(start, time(0), tzinfo=ZoneInfo("UTC")) - _DAY
     last = datetime.combine(end, time(0), tzinfo=ZoneInfo("UTC")) + 2 * _DAY
-    meetings = list(
-        (
-            await session.execute(
-                select(
-                    Meeting.id,
-                    Meeting.org_id,
-                    Meeting.obligation,
-                    Meeting.starts_at,
-                    Meeting.record_id,
-                ).where(
-                    Meeting.org_id.in_(list(owner)),
-                    Meeting.status == "closed",
-                    Meeting.starts_at >= first,
-                    Meeting.starts_at < last,
-                )
-            )
-        ).all()
+    closed = (
+        among(Meeting.org_id, owner),
+        Meeting.status == "closed",
+        Meeting.starts_at >= first,
+        Meeting.starts_at < last,
     )
+    meetings = [
+        m
+        for m in await session.execute(
+            select(
+                Meeting.id,
+                Meeting.org_id,
+                Meeting.obligation,
+                Meeting.starts_at,
+                Meeting.record_id,
+            ).where(*closed)
+        )
+        if m.org_id in owner
+    ]
     counts: dict[tuple[int, str], int] = {}
-    if meetings:
+    if meetings:  # the same meetings, joined rather than listed
         for meeting_id, status, n in await session.execute(
             select(Attendance.meeting_id, Attendance.status, func.count())
-            .where(Attendance.meeting_id.in_([m.id for m in meetings]))
+            .join(Meeting, Meeting.id == Attendance.meeting_id)
+            .where(*closed)
             .group_by(Attendance.meeting_id, Attendance.status)
         ):
             counts[(meeting_id, status)] = n
-    record_ids = [m.record_id for m in meetings if m.record_id is not None]
     filed: dict[int, datetime] = {}
-    if record_ids:
-        filed = dict(
-            (
-                await session.execute(
-                    select(Record.id, Record.filed_at).where(Record.id.in_(record_ids))
-                )
-            ).all()
-        )
+    if any(m.record_id is not None for m in meetings):
+        filed = {
+            record_id: at
+            for record_id, at in await session.execute(
+                select(Record.id, Record.filed_at)
+                .join(Meeting, Meeting.record_id == Record.id)
+                .where(*closed)
+            )
+        }
     held: dict[int, list[HeldMeeting]] = defaultdict(list)
     expected: dict[tuple[int, bool], int] = {}  # (org, committee only): how many, counted once
     for m in meetings:
@@ -333,7 +335,7 @@ async def inputs_for(
         )
     by_hand = await session.execute(
         select(Record.org_id, Record.details, Record.held_on, Record.filed_at).where(
-            Record.org_id.in_(list(owner)),
+            among(Record.org_id, owner),
             Record.kind == "meeting_record",
             Record.withdrawn_at.is_(None),
             Record.held_on >= start,
@@ -342,7 +344,7 @@ async def inputs_for(
     )
     for r in by_hand:
         d = r.details or {}
-        if d.get("meeting_id") is not None or "expected" not in d:
+        if r.org_id not in owner or d.get("meeting_id") is not None or "expected" not in d:
             continue
         branch_id = owner[r.org_id]
         due = cal.shift(r.held_on, rules.record_workdays)
@@ -362,13 +364,14 @@ async def inputs_for(
         select(Collection.org_id, Collection.deadline, func.sum(in_time), func.count())
         .join(CollectionTarget, CollectionTarget.collection_id == Collection.id)
         .where(
-            Collection.org_id.in_(ids),
+            among(Collection.org_id, ids),
             Collection.deadline >= first,
             Collection.deadline < last,
         )
         .group_by(Collection.id)
     ):
-        if start <= deadline.astimezone(tz_of[org_id]).date() <= end:  # dated by its deadline
+        # a collection counts in the period of its deadline
+        if org_id in tz_of and start <= deadline.astimezone(tz_of[org_id]).date() <= end:
             asked[org_id][0] += int(answered or 0)
             asked[org_id][1] += targets
     result: list[Inputs] = []

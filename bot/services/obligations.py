@@ -42,7 +42,7 @@ from bot.rules.catalogue import (
 from bot.rules.workdays import WorkdayCalendar, YearData
 from bot.services.access import Actor, Declined, require_manager
 from bot.store import audit
-from bot.store.db import Database
+from bot.store.db import Database, among
 from bot.store.models import (
     COMMITTEE_ROLES,
     CustomObligation,
@@ -213,10 +213,16 @@ class _Facts:
     groups: list[Org] = field(default_factory=list)
     records: dict[str, list[RecordFact]] = field(default_factory=lambda: defaultdict(list))
     held: dict[str, list[tuple[int, date]]] = field(default_factory=lambda: defaultdict(list))
+    _committee: tuple[tuple[int, int], list[Person]] | None = field(default=None, repr=False)
 
     @property
     def committee(self) -> list[Person]:
-        return [m for m in self.members if Role(m.role) in COMMITTEE_ROLES]
+        """The members of the branch committee (worked out once for the members as loaded)."""
+        seen = (id(self.members), len(self.members))
+        if self._committee is None or self._committee[0] != seen:
+            chosen = [m for m in self.members if m.role in COMMITTEE_ROLES]  # a StrEnum set
+            self._committee = (seen, chosen)
+        return list(self._committee[1])
 
 
 async def load_facts(
@@ -233,14 +239,14 @@ async def load_facts(
     ids = list(facts)
     settings: dict[int, list[ObligationSetting]] = defaultdict(list)
     for s in (
-        await session.execute(select(ObligationSetting).where(ObligationSetting.org_id.in_(ids)))
+        await session.execute(select(ObligationSetting).where(among(ObligationSetting.org_id, ids)))
     ).scalars():
         settings[s.org_id].append(s)
     customs: dict[int, list[CustomObligation]] = defaultdict(list)
     for c in (
         await session.execute(
             select(CustomObligation).where(
-                CustomObligation.org_id.in_(ids), CustomObligation.active
+                among(CustomObligation.org_id, ids), CustomObligation.active
             )
         )
     ).scalars():
@@ -254,18 +260,22 @@ async def load_facts(
             f.members = list(people.get(f.org.id, []))
     else:
         for row in await session.execute(
-            select(*PERSON_COLUMNS).where(Member.org_id.in_(ids), Member.active).order_by(Member.id)
+            select(*PERSON_COLUMNS)
+            .where(among(Member.org_id, ids), Member.active)
+            .order_by(Member.id)
         ):
-            facts[row[1]].members.append(Person(*row))
+            if row[1] in facts:
+                facts[row[1]].members.append(Person(*row))
     owner: dict[int, int] = {i: i for i in ids}
     for g in (
         await session.execute(
             select(Org)
-            .where(Org.parent_id.in_(ids), Org.kind == OrgKind.GROUP.value)
+            .where(among(Org.parent_id, ids), Org.kind == OrgKind.GROUP.value)
             .order_by(Org.code)
         )
     ).scalars():
-        assert g.parent_id is not None
+        if g.parent_id not in facts:
+            continue
         facts[g.parent_id].groups.append(g)
         owner[g.id] = g.parent_id
     rows = await session.execute(
@@ -279,24 +289,27 @@ async def load_facts(
         )
         .join(RecordObligation, RecordObligation.record_id == Record.id)
         .where(
-            Record.org_id.in_(list(owner)),
+            among(Record.org_id, owner),
             Record.held_on >= records[0],
             Record.held_on <= records[1],
             Record.withdrawn_at.is_(None),
         )
     )
     for org_id, member_id, partner_id, held_on, filed_at, code in rows:
-        record = RecordFact(org_id, member_id, partner_id, held_on, filed_at)
-        facts[owner[org_id]].records[code].append(record)
+        if org_id in owner:
+            record = RecordFact(org_id, member_id, partner_id, held_on, filed_at)
+            facts[owner[org_id]].records[code].append(record)
     held = await session.execute(
         select(Meeting.org_id, Meeting.starts_at, Meeting.obligation, Meeting.also).where(
-            Meeting.org_id.in_(list(owner)),
+            among(Meeting.org_id, owner),
             Meeting.status == "closed",
             Meeting.quorum_met.is_(True),
             Meeting.record_id.is_(None),
         )
     )
     for org_id, starts_at, obligation, also in held:
+        if org_id not in owner:
+            continue
         day = starts_at.astimezone(ZoneInfo(facts[owner[org_id]].org.timezone)).date()
         for code in [obligation, *also]:
             facts[owner[org_id]].held[code].append((org_id, day))

@@ -23,6 +23,7 @@ from bot.rules.catalogue import CATALOGUE
 from bot.services.assessment import RULES, Inputs, Parts, assess, rank, score
 from bot.services.obligations import add_record
 from bot.services.roster import import_roster, read_workbook
+from bot.store import db as store_db
 from bot.store.db import Database
 from bot.store.models import (
     Attendance,
@@ -245,6 +246,28 @@ async def test_a_seeded_year_scores_as_computed_by_hand(db: Database) -> None:
     assert [r.org for r in results][:2] == ["ZB01", "ZB02"]
     assert got["ZB07"].parts.collections is None and got["ZB01"].parts.collections == 10.0
     assert got["ZB06"].parts == Parts(42.0, 16.7, 5.0, 3.3)
+
+
+async def test_long_id_lists_are_read_as_whole_tables_with_the_same_result(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``WIDE`` ids a query reads the whole table and keeps the rows it knows (#15):
+    the scores, for every branch or for one, are those of the narrow queries."""
+    await seed(db)
+
+    async def both() -> tuple[list[object], list[object]]:
+        async with db.read() as session:
+            one = await session.scalar(select(Org.id).where(Org.code == "ZB06"))
+            assert one is not None
+            every = await assess(session, year=2026, now=NOW)
+            alone = await assess(session, year=2026, now=NOW, roots=[one])
+        return list(every), list(alone)
+
+    narrow = await both()
+    monkeypatch.setattr(store_db, "WIDE", 0)
+    wide = await both()
+    assert wide == narrow
+    assert [r.org for r in wide[1]] == ["ZB06"]  # 党员 of other branches left out
 
 
 async def test_assess_json_from_the_command_line(
