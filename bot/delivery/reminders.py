@@ -31,6 +31,7 @@ from bot.services.obligations import (
     periods_near,
     periods_of,
 )
+from bot.store.db import let_others_run
 from bot.store.models import (
     MANAGER_ROLES,
     Member,
@@ -168,7 +169,7 @@ class Directory:
             return self
         orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
         self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
-        rows = await session.execute(
+        rows = await session.stream(  # read in parts: other work runs between them
             select(
                 *PERSON_COLUMNS,
                 TelegramLink.telegram_user_id,
@@ -179,13 +180,16 @@ class Directory:
             .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
             .where(Member.active)
             .order_by(Member.id)
+            .execution_options(yield_per=PART)
         )
         width = len(PERSON_COLUMNS)
-        for row in rows:
-            values: tuple[Any, ...] = tuple(row)
-            person = Person(*values[:width])
-            account, chosen, told = values[width:]
-            self._people[person.org_id].rows.append((person, account, chosen or told))
+        async for part in rows.partitions():
+            for row in part:
+                values: tuple[Any, ...] = tuple(row)
+                person = Person(*values[:width])
+                account, chosen, told = values[width:]
+                self._people[person.org_id].rows.append((person, account, chosen or told))
+            await let_others_run()
         admins = await session.execute(
             select(
                 OrgAdmin.org_id,
@@ -242,6 +246,9 @@ class Directory:
         return found
 
 
+PART = 2000  # rows read at a time from a long result
+
+
 def _e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
@@ -293,6 +300,7 @@ async def planned_at(
     result: list[Planned] = []
     near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in targets:
+        await let_others_run()  # a tick over 10,000 branches must not hold up a button
         local = at.astimezone(ZoneInfo(org.timezone))
         periods = near.setdefault(local.date(), periods_near(local.date()))
         own = policy.with_rule(org.reminder_rule)  # the branch's own reminder settings
@@ -332,28 +340,26 @@ def _for_occurrence(
     elif occ.org in directory.by_code and occ.org != org.code:
         who = f"{org.name} · {directory.by_code[occ.org].name}"
     text_key = "oversight" if oversight else step
-    return [
-        Planned(
-            step,
-            occ.obligation,
-            occ.org,
-            r,
-            t(
-                r.lang,
+    texts: dict[Lang, str] = {}  # one text per language, however many recipients share it
+
+    def text(lang: Lang) -> str:
+        if lang not in texts:
+            texts[lang] = t(
+                lang,
                 names.REMINDER_STEP[text_key],
                 org=_e(who),
-                obligation=_e(ob.name(r.lang)),
-                period=period_label(r.lang, occ.start, occ.end),
+                obligation=_e(ob.name(lang)),
+                period=period_label(lang, occ.start, occ.end),
                 count=occ.count,
                 required=occ.required,
-                last_workday=fmt_date(r.lang, occ.last_workday),
-                deadline=fmt_date(r.lang, occ.deadline),
-            ),
-            at,
-            org.timezone,
-            (occ.obligation, occ.org, occ.member, occ.start),
-            org.id,
-        )
+                last_workday=fmt_date(lang, occ.last_workday),
+                deadline=fmt_date(lang, occ.deadline),
+            )
+        return texts[lang]
+
+    where = (occ.obligation, occ.org, occ.member, occ.start)
+    return [
+        Planned(step, occ.obligation, occ.org, r, text(r.lang), at, org.timezone, where, org.id)
         for r in recipients
     ]
 
@@ -421,6 +427,7 @@ async def digests_at(
     behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
     result: list[Planned] = []
     for org in branches:
+        await let_others_run()  # a tick over 10,000 branches must not hold up a button
         today = days[org.id]
         names = {e.ob.code: e.ob for e in facts[org.id].obligations}
 

@@ -25,7 +25,7 @@ from bot.rules.catalogue import ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
 from bot.services.obligations import RECORD_WORKDAYS, load_workdays, obligation_name
-from bot.store.db import Database
+from bot.store.db import Database, let_others_run
 from bot.store.models import Collection, Org, OutboxStatus, TickState
 from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
@@ -142,6 +142,9 @@ def choose(
     return messages
 
 
+ENQUEUE_CHUNK = 500  # rows per write transaction: a button waits for at most one chunk
+
+
 async def tick(
     db: Database,
     *,
@@ -150,9 +153,16 @@ async def tick(
     bootstrap_ids: frozenset[int],
     default_lang: Lang,
 ) -> TickResult:
-    """Look at (last tick, now]; put what became due into the outbox, once."""
+    """Look at (last tick, now]; put what became due into the outbox, once.
+
+    The reminders and digests are worked out in a read transaction (holding no write lock,
+    and letting other work run between branches) and queued in chunks of short write
+    transactions; the meetings' and collections' news, which change what they read, and the
+    tick's own mark come last, in one. A crash half-way leaves the mark where it was: the next
+    tick works the minute out again, and the keys already queued are skipped (exactly once).
+    """
     until = floor_minute(now)
-    async with db.write() as session:
+    async with db.read() as session:
         state = await session.get(TickState, 1)
         since = state.last_minute if state is not None else until - FIRST_LOOK_BACK
         if until <= since:
@@ -182,14 +192,29 @@ async def tick(
                     directory=directory,
                     cal=cal,
                 )
-        messages = choose(planned, now=until, policy=policy, cal=cal, own=own)
-        messages += await meeting_messages(
+    by_org: dict[int | None, list[Planned]] = {}
+    for p in planned:  # the catch-up rule compares items of one org only: chosen org by org
+        by_org.setdefault(p.org_id, []).append(p)
+    messages: list[NewMessage] = []
+    for items in by_org.values():
+        messages += choose(items, now=until, policy=policy, cal=cal, own=own)
+        await let_others_run()  # a button press goes in between
+    added = 0
+    for first in range(0, len(messages), ENQUEUE_CHUNK):
+        async with db.write() as session:
+            added += await enqueue(session, messages[first : first + ENQUEUE_CHUNK], now=until)
+        await let_others_run()  # what waits for the database goes in between
+    async with db.write() as session:
+        state = await session.get(TickState, 1)
+        if state is not None and state.last_minute >= until:
+            return TickResult(since, until, added, 0)  # another tick did this minute meanwhile
+        news = await meeting_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
-        messages += await collection_messages(
+        news += await collection_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
-        added = await enqueue(session, messages, now=until)
+        added += await enqueue(session, news, now=until)
         if state is None:
             session.add(TickState(id=1, last_minute=until))
         else:

@@ -263,14 +263,22 @@ def build_occurrence(
     reminders: tuple[datetime, ...] = ()
     escalations: tuple[datetime, ...] = ()
     if plans and status not in (Status.DONE, Status.NOT_APPLICABLE):
-        days = reminder_days(
-            ob, start=start, anchor=planned or last_workday, cal=cal, policy=policy
-        )
-        reminders = tuple(send_time(d, policy.at, tz, cal, policy) for d in days)
-        escalations = tuple(
-            send_time(cal.shift(deadline, k), policy.at, tz, cal, policy)
-            for k in policy.escalation_offsets
-        )
+
+        def schedule() -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
+            days = reminder_days(
+                ob, start=start, anchor=planned or last_workday, cal=cal, policy=policy
+            )
+            return (
+                tuple(send_time(d, policy.at, tz, cal, policy) for d in days),
+                tuple(
+                    send_time(cal.shift(deadline, k), policy.at, tz, cal, policy)
+                    for k in policy.escalation_offsets
+                ),
+            )
+
+        # the same for every org with these rules: worked out once per calendar
+        key = ("schedule", ob.code, start, deadline, planned, tz, policy)
+        reminders, escalations = cal.remember(key, schedule)
     return Occurrence(
         ob.code, org, member, start, end, deadline, last_workday, status, required, count, late,
         planned, reminders, escalations,

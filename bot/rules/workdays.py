@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
+from typing import Any, TypeVar, cast
 
 import chinese_calendar
 import holidays
+
+T = TypeVar("T")
 
 log = logging.getLogger("zhibu.workdays")
 
@@ -62,6 +65,15 @@ class WorkdayCalendar:
         self._known: dict[date, bool] = {}  # answers already worked out; days do not change
         self._shifts: dict[tuple[date, int], date] = {}
         self.fallback_years: set[int] = set()
+        self._remembered: dict[Hashable, Any] = {}
+
+    def remember(self, key: Hashable, work: Callable[[], T]) -> T:
+        """``work()``, worked out once per ``key`` for as long as this calendar lives: for
+        answers that depend only on the workdays and the key (a reminder schedule is the same
+        for every branch with the same rules, so a tick over 10,000 branches asks it once)."""
+        if key not in self._remembered:
+            self._remembered[key] = work()
+        return cast(T, self._remembered[key])
 
     def source(self, year: int) -> Source:
         if year in self._imported:

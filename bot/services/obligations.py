@@ -421,7 +421,7 @@ def compute_occurrences(
             if on_day is not None and on_day not in plan_days(
                 ob, start, end, rule if ob.code == "theme_day" else None, cal, policy
             ):
-                continue
+                continue  # (plan_days is remembered by the calendar: asked once per tick)
             for org_code, org_id, member, applicable in owners:
                 required, count, late = ob.min_count, 0, 0
                 if ob.coverage:
@@ -476,6 +476,18 @@ def plan_days(
     policy: ReminderPolicy,
 ) -> frozenset[date]:
     """The days on which a not-yet-done occurrence has a reminder or an escalation."""
+    key = ("plan_days", ob.code, start, end, rule, policy)
+    return cal.remember(key, lambda: _plan_days(ob, start, end, rule, cal, policy))
+
+
+def _plan_days(
+    ob: Obligation,
+    start: date,
+    end: date,
+    rule: DayRule | None,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+) -> frozenset[date]:
     last = cal.on_or_before(end)
     anchor = planned_day(rule, start, end, cal) if rule is not None else last
     days = set(reminder_days(ob, start=start, anchor=anchor, cal=cal, policy=policy))

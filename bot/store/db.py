@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -54,6 +55,23 @@ def riding(rider: Rider | None) -> Iterator[None]:
         yield
     finally:
         _rider.reset(token)
+
+
+SLICE = 0.01  # seconds of work in one go, in a long loop on the event loop's thread
+PAUSE = 0.0005  # then this long asleep, so that the database's threads get the interpreter
+_last_pause = 0.0
+
+
+async def let_others_run() -> None:
+    """Call often from a long loop on the event loop's thread: every ``SLICE`` seconds it
+    sleeps ``PAUSE``, letting waiting tasks (a member's button press) and the database's
+    threads run. A bare ``sleep(0)`` is not enough: the interpreter's lock is then dropped
+    and taken back so briefly that a database thread waiting for it may never get it."""
+    global _last_pause
+    now = time.perf_counter()
+    if now - _last_pause >= SLICE:
+        await asyncio.sleep(PAUSE)
+        _last_pause = time.perf_counter()
 
 
 WIDE = 500  # more values than this in an IN list cost more to build than the rows they skip

@@ -88,9 +88,10 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
         return 0
     dialect = session.get_bind().dialect.name
     insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    # one executemany that skips keys already there, not thousands of ORM objects
+    # one executemany on the table that skips keys already there: no ORM objects, no ORM
+    # bulk machinery (at 09:00 a large deployment queues 100,000 rows)
     await session.execute(
-        insert_(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]), list(rows.values())
+        insert_(OUTBOX).on_conflict_do_nothing(index_elements=["key"]), list(rows.values())
     )
     return len(rows)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery import scheduler
 from bot.delivery.scheduler import tick
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.rules.clock import FrozenClock
@@ -79,6 +82,58 @@ async def test_reminders_at_nine_go_to_linked_managers_once(db: Database, branch
     assert len(await rows(db)) == len(found)
     nothing = await run(db, local("2026-03-17T09:01"))
     assert nothing.enqueued == 0
+
+
+async def test_a_tick_cut_short_between_chunks_is_finished_by_the_next_once(
+    db: Database, branch: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reminders are queued in chunks of short write transactions (#15); a tick that
+    dies after the first leaves its minute unmarked, and the next queues the rest, none twice."""
+    whole = await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
+    expected = sorted((r.key, r.chat_id) for r in await rows(db))
+    assert whole.enqueued == len(expected) > 2
+    async with db.write() as session:  # start again from nothing
+        for row in await rows(db):
+            await session.delete(await session.get_one(OutboxMessage, row.id))
+    monkeypatch.setattr(scheduler, "ENQUEUE_CHUNK", 1)
+    real, calls = scheduler.enqueue, []
+
+    async def dies_second_time(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("power cut")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "enqueue", dies_second_time)
+    with pytest.raises(OSError):
+        await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
+    assert len(await rows(db)) == 1  # the first chunk is in; the minute is not marked done
+    async with db.read() as session:
+        assert (await session.get_one(TickState, 1)).last_minute == local("2026-03-17T08:59")
+    monkeypatch.setattr(scheduler, "enqueue", real)
+    await run(db, local("2026-03-17T09:00"))
+    assert sorted((r.key, r.chat_id) for r in await rows(db)) == expected
+    async with db.read() as session:
+        assert (await session.get_one(TickState, 1)).last_minute == local("2026-03-17T09:00")
+
+
+async def test_the_tick_works_out_reminders_without_the_write_lock(
+    db: Database, branch: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the tick works out who is due (the long part at scale), a button press can
+    write: the tick holds no write transaction then (#15)."""
+    real, wrote = scheduler.planned_at, []
+
+    async def planned_while_someone_writes(*args: Any, **kwargs: Any) -> Any:
+        async with asyncio.timeout(2):  # a tick holding the write lock would block this
+            async with db.write() as session:
+                session.add(TickState(id=2, last_minute=local("2026-03-17T08:00")))
+        wrote.append(True)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "planned_at", planned_while_someone_writes)
+    result = await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
+    assert wrote and result.enqueued > 0
 
 
 async def test_a_done_occurrence_gets_no_reminder(
