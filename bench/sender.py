@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from telegram import Bot
+from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.request import HTTPXRequest
 
@@ -38,6 +38,7 @@ from handlers.app import build_application
 from settings import get_settings
 
 PAID_LIMIT = 1000  # messages a second with paid broadcasts
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 async def bare(base: str, chats: list[int], workers: int) -> float:
@@ -51,7 +52,9 @@ async def bare(base: str, chats: list[int], workers: int) -> float:
     async def work() -> None:
         while not queue.empty():
             chat = queue.get_nowait()
-            await bot.send_message(chat, f"提醒 {chat}", parse_mode=ParseMode.HTML)
+            await bot.send_message(  # the same request as zhibu's (its Defaults)
+                chat, f"提醒 {chat}", parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+            )
 
     async with bot:
         started = time.perf_counter()

@@ -167,7 +167,13 @@ class Directory:
         """Load the org tree, the people and the admins, once."""
         if self._loaded:
             return self
-        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
+        orgs: list[Org] = []
+        found = await session.stream(
+            select(Org).order_by(Org.code).execution_options(yield_per=PART)
+        )
+        async for some in found.scalars().partitions():
+            orgs += some
+            await let_others_run()
         self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
         rows = await session.stream(  # read in parts: other work runs between them
             select(

@@ -42,7 +42,7 @@ from bot.rules.catalogue import (
 from bot.rules.workdays import WorkdayCalendar, YearData
 from bot.services.access import Actor, Declined, require_manager
 from bot.store import audit
-from bot.store.db import Database, among
+from bot.store.db import Database, among, let_others_run
 from bot.store.models import (
     COMMITTEE_ROLES,
     CustomObligation,
@@ -253,6 +253,7 @@ async def load_facts(
         customs[c.org_id].append(c)
     for f in facts.values():
         f.obligations = effective_obligations(f.org, settings[f.org.id], customs[f.org.id])
+        await let_others_run()  # thousands of branches: a button press goes in between
     if records is None:
         return facts
     if people is not None:  # already loaded by the caller
