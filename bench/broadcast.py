@@ -11,88 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
 
+from bench.outbox import drain, start_fake
 from bench.report import RUNS, figure, median, spread
-from bot.rules.clock import SystemClock
-from bot.store.db import Database
-from bot.store.migrate import upgrade
-from bot.store.models import OutboxMessage
-from bot.store.outbox import NewMessage, enqueue
-from handlers.app import build_application
-from settings import get_settings
 
 SCALE = 5
 LIMIT = 30 * SCALE
 
 
-async def one_run(base: str, ids: list[int], run: int) -> float:
-    """Seconds for the outbox to send one queued message to each of ``ids``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        db = Database.from_url(url)
-        await upgrade(db.engine)
-        now = SystemClock().now()
-        async with db.write() as session:
-            await enqueue(
-                session,
-                [
-                    NewMessage(f"bench|{run}|{i}", "reminder", chat, f"提醒 {i}", now)
-                    for i, chat in enumerate(ids)
-                ],
-                now=now,
-            )
-        settings = get_settings(
-            _env_file=None,
-            bot_token="1:bench",
-            database_url=url,
-            api_base_url=base,
-            rate_overall_per_second=LIMIT,
-            scheduler_enabled=False,
-            sender_workers=32,
-        )
-        app = build_application(settings, db=db)
-        sender = app.bot_data["deps"].sender
-        await app.initialize()
-        started = time.perf_counter()
-        await sender.start()
-        while True:
-            async with db.read() as session:
-                done = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(OutboxMessage.status == "sent")
-                )
-            if done == len(ids):
-                break
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        await sender.stop()
-        await app.shutdown()
-        await db.dispose()
-    return elapsed
-
-
 async def main(recipients: int) -> None:
-    fake = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.fakegram",
-        "--port",
-        "0",
-        "--scale",
-        str(SCALE),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert fake.stdout is not None
-    base = (await fake.stdout.readline()).decode().strip().rsplit(" ", 1)[-1]
-    control = base.rsplit("/bot", 1)[0] + "/_fake/"
+    fake, base, control = await start_fake("--scale", str(SCALE))
     try:
         async with httpx.AsyncClient(base_url=control, timeout=60) as client:
             ids = (await client.post("users", json={"count": recipients, "started": True})).json()[
@@ -101,7 +31,8 @@ async def main(recipients: int) -> None:
             ratios, refused = [], []
             for run in range(RUNS):
                 before = (await client.post("stats")).json()["result"]["flood_429"]
-                ratios.append(recipients / await one_run(base, ids, run) / LIMIT)
+                took = await drain(base, ids, limit=LIMIT, workers=32, run=run)
+                ratios.append(recipients / took / LIMIT)
                 refused.append((await client.post("stats")).json()["result"]["flood_429"] - before)
                 await asyncio.sleep(1.1)  # the next run starts with an empty one-second window
             stats = (await client.post("stats")).json()["result"]

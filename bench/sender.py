@@ -16,26 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.request import HTTPXRequest
 
+from bench.outbox import drain, start_fake
 from bench.report import RUNS, figure, median, spread
-from bot.rules.clock import SystemClock
-from bot.store.db import Database
-from bot.store.migrate import upgrade
-from bot.store.models import OutboxMessage
-from bot.store.outbox import NewMessage, enqueue
-from handlers.app import build_application
-from settings import get_settings
 
 PAID_LIMIT = 1000  # messages a second with paid broadcasts
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -62,66 +51,8 @@ async def bare(base: str, chats: list[int], workers: int) -> float:
         return time.perf_counter() - started
 
 
-async def zhibu(base: str, chats: list[int], workers: int, run: int) -> float:
-    """Seconds for zhibu's outbox sender to send one queued message to each chat."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        db = Database.from_url(url)
-        await upgrade(db.engine)
-        now = SystemClock().now()
-        async with db.write() as session:
-            await enqueue(
-                session,
-                [
-                    NewMessage(f"bench|{run}|{chat}", "reminder", chat, f"提醒 {chat}", now)
-                    for chat in chats
-                ],
-                now=now,
-            )
-        settings = get_settings(
-            _env_file=None,
-            bot_token="1:bench",
-            database_url=url,
-            api_base_url=base,
-            rate_overall_per_second=PAID_LIMIT,
-            scheduler_enabled=False,
-            sender_workers=workers,
-        )
-        app = build_application(settings, db=db)
-        sender = app.bot_data["deps"].sender
-        await app.initialize()
-        started = time.perf_counter()
-        await sender.start()
-        query = (
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
-        )
-
-        def sent(session: Session) -> int:
-            return int(session.scalar(query) or 0)
-
-        # looked at on the event loop's own thread: watching costs the sender next to nothing
-        while await db.unit(sent, write=False, short=True) < len(chats):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        elapsed = time.perf_counter() - started
-        await sender.stop()
-        await app.shutdown()
-        await db.dispose()
-    return elapsed
-
-
 async def main(messages: int, workers: int) -> None:
-    fake = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.fakegram",
-        "--port",
-        "0",
-        "--no-limits",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert fake.stdout is not None
-    base = (await fake.stdout.readline()).decode().strip().rsplit(" ", 1)[-1]
-    control = base.rsplit("/bot", 1)[0] + "/_fake/"
+    fake, base, control = await start_fake("--no-limits")
     rates: dict[str, list[float]] = {"bare": [], "zhibu": []}
     try:
         async with httpx.AsyncClient(base_url=control, timeout=60) as client:
@@ -133,7 +64,7 @@ async def main(messages: int, workers: int) -> None:
                     took = (
                         await bare(base, chats, workers)
                         if name == "bare"
-                        else await zhibu(base, chats, workers, run)
+                        else await drain(base, chats, limit=PAID_LIMIT, workers=workers, run=run)
                     )
                     rates[name].append(messages / took)
             stats = (await client.post("stats")).json()["result"]

@@ -310,6 +310,14 @@ async def inputs_for(
         }
     held: dict[int, list[HeldMeeting]] = defaultdict(list)
     expected: dict[tuple[int, bool], int] = {}  # (org, committee only): how many, counted once
+
+    def how_many(org_id: int, obligation: str, branch_id: int) -> int:
+        key = (org_id, obligation == "committee_meeting")
+        if key not in expected:
+            people = facts[branch_id].members
+            expected[key] = expected_count(org_id, obligation, kinds[org_id], people)
+        return expected[key]
+
     for m in meetings:
         branch_id = owner[m.org_id]
         tz = tz_of[branch_id]
@@ -320,14 +328,7 @@ async def inputs_for(
         at = filed.get(m.record_id) if m.record_id is not None else None
         held[branch_id].append(
             HeldMeeting(
-                expected[key]
-                if (key := (m.org_id, m.obligation == "committee_meeting")) in expected
-                else expected.setdefault(
-                    key,
-                    expected_count(
-                        m.org_id, m.obligation, kinds[m.org_id], facts[branch_id].members
-                    ),
-                ),
+                how_many(m.org_id, m.obligation, branch_id),
                 counts.get((m.id, "present"), 0),
                 counts.get((m.id, "leave"), 0),
                 at is not None and at.astimezone(tz).date() <= due,

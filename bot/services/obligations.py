@@ -213,16 +213,10 @@ class _Facts:
     groups: list[Org] = field(default_factory=list)
     records: dict[str, list[RecordFact]] = field(default_factory=lambda: defaultdict(list))
     held: dict[str, list[tuple[int, date]]] = field(default_factory=lambda: defaultdict(list))
-    _committee: tuple[tuple[int, int], list[Person]] | None = field(default=None, repr=False)
 
     @property
     def committee(self) -> list[Person]:
-        """The members of the branch committee (worked out once for the members as loaded)."""
-        seen = (id(self.members), len(self.members))
-        if self._committee is None or self._committee[0] != seen:
-            chosen = [m for m in self.members if m.role in COMMITTEE_ROLES]  # a StrEnum set
-            self._committee = (seen, chosen)
-        return list(self._committee[1])
+        return [m for m in self.members if m.role in COMMITTEE_ROLES]  # a StrEnum set
 
 
 async def load_facts(
@@ -422,7 +416,7 @@ def compute_occurrences(
             if on_day is not None and on_day not in plan_days(
                 ob, start, end, rule if ob.code == "theme_day" else None, cal, policy
             ):
-                continue  # (plan_days is remembered by the calendar: asked once per tick)
+                continue
             for org_code, org_id, member, applicable in owners:
                 required, count, late = ob.min_count, 0, 0
                 if ob.coverage:
@@ -476,26 +470,19 @@ def plan_days(
     cal: WorkdayCalendar,
     policy: ReminderPolicy,
 ) -> frozenset[date]:
-    """The days on which a not-yet-done occurrence has a reminder or an escalation."""
-    key = ("plan_days", ob.code, start, end, rule, policy)
-    return cal.remember(key, lambda: _plan_days(ob, start, end, rule, cal, policy))
+    """The days on which a not-yet-done occurrence has a reminder or an escalation (the same
+    for every org with these rules: worked out once per calendar)."""
 
+    def work() -> frozenset[date]:
+        last = cal.on_or_before(end)
+        anchor = planned_day(rule, start, end, cal) if rule is not None else last
+        days = set(reminder_days(ob, start=start, anchor=anchor, cal=cal, policy=policy))
+        days |= {cal.shift(end, k) for k in policy.escalation_offsets}
+        if policy.in_quiet_hours(policy.at):  # moved to the end of quiet hours, maybe a day later
+            days |= {cal.shift(d, 1) for d in days}
+        return frozenset(days)
 
-def _plan_days(
-    ob: Obligation,
-    start: date,
-    end: date,
-    rule: DayRule | None,
-    cal: WorkdayCalendar,
-    policy: ReminderPolicy,
-) -> frozenset[date]:
-    last = cal.on_or_before(end)
-    anchor = planned_day(rule, start, end, cal) if rule is not None else last
-    days = set(reminder_days(ob, start=start, anchor=anchor, cal=cal, policy=policy))
-    days |= {cal.shift(end, k) for k in policy.escalation_offsets}
-    if policy.in_quiet_hours(policy.at):  # moved to the end of quiet hours, maybe a day later
-        days |= {cal.shift(d, 1) for d in days}
-    return frozenset(days)
+    return cal.remember(("plan_days", ob.code, start, end, rule, policy), work)
 
 
 def _owners(scope: Scope, org: Org, facts: _Facts) -> list[tuple[str, int, Person | None, bool]]:

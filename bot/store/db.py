@@ -5,9 +5,10 @@ SQLite runs in WAL mode with a busy timeout; write transactions start with
 never meet half-way. PostgreSQL uses its own locking.
 
 ``Database.unit`` runs a whole transaction written as plain (synchronous) SQLAlchemy code in
-one go: on SQLite in the database's own thread, so its statements cost no trip each through
-the event loop (which, while the bot is busy, is what a transaction mostly waits for); on
-PostgreSQL (asyncpg has no thread) through the async session.
+one go, so its statements cost no trip each through the event loop (which, while the bot is
+busy, is what a transaction mostly waits for): on a SQLite file in a database thread of its
+own, or — a short unit — right on the event loop's thread; on PostgreSQL (asyncpg has no
+thread) and in-memory SQLite through the async session.
 """
 
 from __future__ import annotations
@@ -145,7 +146,6 @@ class Database:
             # the same, for short units on the event loop's thread: it never waits long
             self._quick = create_engine(url.set(drivername="sqlite"))
             _configure_sqlite(self._quick, busy_ms=QUICK_BUSY_TIMEOUT_MS)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="zhibu-db")
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -184,7 +184,7 @@ class Database:
         fight over the interpreter); if another process holds the database, in its thread."""
         if _rider.get() is not None:
             raise RuntimeError("Database.unit cannot carry a rider (an async step)")
-        if self._direct is None or self._quick is None or self._thread is None:
+        if self._direct is None or self._quick is None:
             context = self.write() if write else self.read()
             async with context as session:
                 return await session.run_sync(work)
@@ -205,10 +205,15 @@ class Database:
                 except OperationalError as exc:
                     if not _busy(exc):
                         raise
+            if self._thread is None:  # started on first use, stopped by dispose()
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="zhibu-db")
             return await loop.run_in_executor(self._thread, run, self._direct)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
         for direct in (self._direct, self._quick):
             if direct is not None:
                 direct.dispose()
