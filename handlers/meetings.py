@@ -430,12 +430,13 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not isinstance(button, CARD_BUTTONS):
         await bad_button(update, context, actor)
         return
+    if isinstance(button, CheckIn):  # the busiest button: one unit of work, no lookup first
+        await _check_in(update, context, actor, button.meeting_id, None)
+        return
     meeting = await _member_meeting(update, context, actor, button.meeting_id)
     if meeting is None:
         return
     match button:
-        case CheckIn():
-            await _check_in(update, context, actor, meeting, None)
         case Leave():
             await _ask_leave(update, context, actor, meeting)
         case ChangeWhen():
@@ -466,11 +467,17 @@ async def _check_in(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     actor: Actor,
-    meeting: MeetingInfo,
+    meeting_id: int,
     code: str | None,
-) -> Answer:
+) -> Answer | None:
     d = deps(context)
-    answer = await meetings.sign_in(d.db, actor, meeting.id, now=d.clock.now(), code=code)
+    signed = await meetings.sign_in(d.db, actor, meeting_id, now=d.clock.now(), code=code)
+    if signed is None:  # no such meeting (any more)
+        CHECKIN.finish(context, actor.telegram_id)
+        if update.callback_query is not None:
+            await bad_button(update, context, actor)
+        return None
+    answer = signed.answer
     text = t(actor.lang, names.CHECKIN_ANSWER[answer.value])
     if answer is Answer.NOT_EXPECTED:  # not this person's meeting: refused and audited
         await refuse(
@@ -478,10 +485,10 @@ async def _check_in(
         )
         return answer
     waiting = CHECKIN.draft(context)
-    same = waiting is not None and waiting.meeting_id == meeting.id
+    same = waiting is not None and waiting.meeting_id == meeting_id
     card = _private_card(update) or (waiting.card if waiting is not None and same else None)
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
-        CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting.id, card=card), "code")
+        CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting_id, card=card), "code")
     if update.callback_query is not None:
         await toast(update, text, alert=answer not in (Answer.OK, Answer.ALREADY))
     else:
@@ -489,8 +496,8 @@ async def _check_in(
     if answer is Answer.OK:
         CHECKIN.finish(context, actor.telegram_id)
         if card is not None:  # the private card the member pressed 签到 on now says so
-            await _mark_present(context, actor, meeting.id, card)
-        _refresh_group_card_soon(context, meeting.id)
+            await _mark_present(context, actor, signed, card)
+        _refresh_group_card_soon(context, meeting_id)
     return answer
 
 
@@ -503,15 +510,15 @@ def _private_card(update: Update) -> int | None:
 
 
 async def _mark_present(
-    context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting_id: int, message_id: int
+    context: ContextTypes.DEFAULT_TYPE, actor: Actor, signed: meetings.SignedIn, message_id: int
 ) -> None:
     """Show a member's private card as checked in (counts as they are now, no buttons)."""
-    fresh = await meetings.card_state(deps(context).db, meeting_id)
-    text = meeting_texts.card(actor.lang, fresh.meeting, fresh.timezone, fresh.counts, "present")
+    meeting = signed.meeting
+    text = meeting_texts.card(actor.lang, meeting, signed.timezone, signed.counts, "present")
     try:
         await context.bot.edit_message_text(text, chat_id=actor.telegram_id, message_id=message_id)
     except TelegramError as exc:  # deleted, or too old to edit: the answer said it anyway
-        log.info("could not mark the card of meeting %s: %s", meeting_id, exc)
+        log.info("could not mark the card of meeting %s: %s", meeting.id, exc)
 
 
 def _is_private(update: Update) -> bool:
@@ -761,11 +768,7 @@ async def _change(
 async def code_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting) -> None:
     """A member typed the check-in code shown in the room."""
     actor = await actor_of(update, context)
-    meeting = await meetings.find(deps(context).db, draft.meeting_id)
-    if meeting is None:
-        CHECKIN.finish(context, actor.telegram_id)
-        return
-    await _check_in(update, context, actor, meeting, typed(update))
+    await _check_in(update, context, actor, draft.meeting_id, typed(update))
 
 
 async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE, draft: AtMeeting) -> None:
@@ -852,9 +855,8 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await answer_in_group(update, context, t(actor.lang, "checkin.none"), actor.telegram_id)
         return
     code = context.args[0] if context.args else None
-    await _check_in(
-        update, context, actor, min(open_now, key=lambda m: abs(m.starts_at - now)), code
-    )
+    nearest = min(open_now, key=lambda m: abs(m.starts_at - now))
+    await _check_in(update, context, actor, nearest.id, code)
 
 
 async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -137,12 +137,10 @@ async def two_branches(
 async def acting(db: Database, telegram_id: int) -> Actor:
     """The actor a service sees for this Telegram account (no bootstrap admins)."""
     async with db.read() as session:
-        return await load_actor(
-            session,
-            telegram_id,
-            telegram_language=None,
-            default_lang="zh",
-            bootstrap_ids=frozenset(),
+        return await session.run_sync(
+            lambda s: load_actor(
+                s, telegram_id, telegram_language=None, default_lang="zh", bootstrap_ids=frozenset()
+            )
         )
 
 

@@ -329,7 +329,11 @@ async def test_a_change_saved_but_never_answered_is_answered_after_a_restart(
     async with db.write() as session:  # as the process that died left them: handled, payload kept
         await inbox.store(session, [(u["update_id"], u) for u in (typed, pressed)], now=clock.now())
         for u in (typed, pressed):
-            await inbox.mark_handled(session, u["update_id"], now=clock.now(), answered=False)
+            await session.run_sync(
+                lambda s, uid=u["update_id"]: inbox.mark_handled(
+                    s, uid, now=clock.now(), answered=False
+                )
+            )
     fake.updates.clear()
     for _ in range(2):  # the second start owes nobody anything
         running = await start_bot(fake, db, clock, settings)

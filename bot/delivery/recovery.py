@@ -72,5 +72,5 @@ async def _tell(session: AsyncSession, *, now: datetime, default_lang: Lang) -> 
             )
         )
     await enqueue(session, notices, now=now)
-    await inbox.mark_answered(session, [uid for uid, _ in owed])
+    await session.run_sync(inbox.mark_answered, [uid for uid, _ in owed])
     return len(notices)

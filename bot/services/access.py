@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.i18n.texts import Lang, normalise_lang
 from bot.store.models import (
@@ -93,6 +96,28 @@ def require_admin(actor: Actor) -> None:
         raise NotAllowed("common.admins_only")
 
 
+# the columns of MemberInfo and OrgInfo, in order (rows read straight into them)
+MEMBER_COLUMNS = (
+    Member.id,
+    Member.name,
+    Member.role,
+    Member.org_id,
+    Member.group_id,
+    Member.member_code,
+    Member.active,
+)
+ORG_COLUMNS = (Org.id, Org.code, Org.name, Org.kind, Org.parent_id, Org.group_chat_id)
+
+
+class Unknown(enum.Enum):
+    """Not read yet (a language of None means: not chosen)."""
+
+    TOKEN = 0
+
+
+UNKNOWN = Unknown.TOKEN
+
+
 def member_info(m: Member) -> MemberInfo:
     return MemberInfo(m.id, m.name, m.role, m.org_id, m.group_id, m.member_code, m.active)
 
@@ -101,38 +126,59 @@ def org_info(o: Org) -> OrgInfo:
     return OrgInfo(o.id, o.code, o.name, o.kind, o.parent_id, o.group_chat_id)
 
 
-async def remember_user(
-    session: AsyncSession,
+USERS = cast(Table, TelegramUser.__table__)
+# Statements on the path of every update, built once (building one costs more than running it)
+_USER = select(
+    USERS.c.first_name,
+    USERS.c.username,
+    USERS.c.telegram_language,
+    USERS.c.blocked_at,
+    USERS.c.language,
+).where(USERS.c.id == bindparam("tg"))
+_USER_NOW = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("tg"))
+    .values(
+        first_name=bindparam("first_name"),
+        username=bindparam("username"),
+        telegram_language=bindparam("telegram_language"),
+        blocked_at=None,  # they talk to us again, so they have unblocked the bot
+        updated_at=bindparam("now"),
+    )
+)
+_LINKED = (
+    select(*MEMBER_COLUMNS, *ORG_COLUMNS)
+    .join(TelegramLink, TelegramLink.member_id == Member.id)
+    .join(Org, Org.id == Member.org_id)
+    .where(TelegramLink.telegram_user_id == bindparam("tg"), Member.active.is_(True))
+)
+_ADMIN_OF = select(OrgAdmin.org_id).where(OrgAdmin.telegram_user_id == bindparam("tg"))
+
+
+def remember_user(
+    session: Session,
     *,
     telegram_id: int,
     first_name: str,
     username: str | None,
     telegram_language: str | None,
     now: datetime,
-) -> None:
-    """Keep the account's name and language current; writes only when something changed."""
-    user = await session.get(TelegramUser, telegram_id)
-    if user is None:
-        session.add(
-            TelegramUser(
-                id=telegram_id,
-                first_name=first_name[:128],
-                username=username,
-                telegram_language=telegram_language,
-                updated_at=now,
-            )
-        )
-        return
-    if (user.first_name, user.username, user.telegram_language, user.blocked_at) != (
-        first_name[:128],
-        username,
-        telegram_language,
-        None,
-    ):
-        user.first_name, user.username = first_name[:128], username
-        user.telegram_language = telegram_language
-        user.blocked_at = None  # they talk to us again, so they have unblocked the bot
-        user.updated_at = now
+) -> str | None:
+    """Keep the account's name and language current; writes only when something changed.
+    Returns the language the person chose with /lang (None: not chosen)."""
+    conn = session.connection()
+    known = conn.execute(_USER, {"tg": telegram_id}).first()
+    current = {
+        "first_name": first_name[:128],
+        "username": username,
+        "telegram_language": telegram_language,
+    }
+    if known is None:
+        conn.execute(insert(USERS), current | {"id": telegram_id, "updated_at": now})
+        return None
+    if tuple(known[:4]) != (*current.values(), None):
+        conn.execute(_USER_NOW, current | {"tg": telegram_id, "now": now})
+    return cast(str | None, known.language)
 
 
 async def mark_blocked(session: AsyncSession, telegram_id: int, *, now: datetime) -> None:
@@ -151,34 +197,28 @@ async def user_language(session: AsyncSession, telegram_id: int, default: Lang) 
     return normalise_lang(user.language or user.telegram_language, default)
 
 
-async def load_actor(
-    session: AsyncSession,
+def load_actor(
+    session: Session,
     telegram_id: int,
     *,
     telegram_language: str | None,
     default_lang: Lang,
     bootstrap_ids: frozenset[int],
+    chosen: str | Unknown | None = UNKNOWN,
 ) -> Actor:
-    stored = await session.get(TelegramUser, telegram_id)
-    chosen = stored.language if stored is not None else None
+    """Who this account is right now (plain SQLAlchemy: an async caller runs it with
+    ``run_sync``; the update's arrival runs it in its one unit of work and passes the
+    ``chosen`` language it has just read)."""
+    conn = session.connection()
+    if isinstance(chosen, Unknown):
+        known = conn.execute(_USER, {"tg": telegram_id}).first()
+        chosen = known.language if known is not None else None
     lang = normalise_lang(chosen or telegram_language, default_lang)
-    row = (
-        await session.execute(
-            select(Member, Org)
-            .join(TelegramLink, TelegramLink.member_id == Member.id)
-            .join(Org, Org.id == Member.org_id)
-            .where(TelegramLink.telegram_user_id == telegram_id, Member.active.is_(True))
-        )
-    ).first()
-    member = member_info(row[0]) if row else None
-    branch = org_info(row[1]) if row else None
-    admin_ids = frozenset(
-        (
-            await session.execute(
-                select(OrgAdmin.org_id).where(OrgAdmin.telegram_user_id == telegram_id)
-            )
-        ).scalars()
-    )
+    row: Any = conn.execute(_LINKED, {"tg": telegram_id}).first()
+    split = len(MEMBER_COLUMNS)
+    member = MemberInfo(*row[:split]) if row else None
+    branch = OrgInfo(*row[split:]) if row else None
+    admin_ids = frozenset(conn.execute(_ADMIN_OF, {"tg": telegram_id}).scalars())
     return Actor(telegram_id, lang, member, branch, admin_ids, telegram_id in bootstrap_ids)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import enum
+import functools
 import html
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ScalarSelect, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import Rows, stored
@@ -26,7 +28,7 @@ from bot.services.obligations import (
     obligations_for,
 )
 from bot.store import audit, outbox
-from bot.store.db import Database
+from bot.store.db import Database, insert_skipping
 from bot.store.models import (
     COMMITTEE_ROLES,
     NON_FULL_ROLES,
@@ -138,18 +140,27 @@ async def expected(session: AsyncSession, meeting: Meeting) -> list[Person]:
     return people
 
 
-async def is_expected(session: AsyncSession, meeting: Meeting, member_id: int) -> bool:
+def expects(session: Session, meeting: Meeting, member_id: int) -> bool:
     """Whether one member is expected, without loading everyone."""
-    member = await session.get(Member, member_id)
+    member = session.connection().execute(_MEMBER_PLACE, {"mid": member_id}).first()
     if member is None or not member.active:
         return False
-    org = await session.get_one(Org, meeting.org_id)
+    org = session.get_one(Org, meeting.org_id)
     if org.kind == OrgKind.GROUP.value:
         if member.group_id != org.id:
             return False
     elif member.org_id != org.id:
         return False
     return meeting.obligation != "committee_meeting" or Role(member.role) in COMMITTEE_ROLES
+
+
+_MEMBER_PLACE = select(Member.active, Member.org_id, Member.group_id, Member.role).where(
+    Member.id == bindparam("mid")
+)
+
+
+async def is_expected(session: AsyncSession, meeting: Meeting, member_id: int) -> bool:
+    return await session.run_sync(expects, meeting, member_id)
 
 
 def voting(meeting: Meeting, people: list[Person]) -> list[Person]:
@@ -171,16 +182,16 @@ class Answer(enum.StrEnum):
     PRESENT = "present"
 
 
-async def _attendance(session: AsyncSession, meeting_id: int, member_id: int) -> Attendance | None:
-    return await session.scalar(
+def _attendance(session: Session, meeting_id: int, member_id: int) -> Attendance | None:
+    return session.scalar(
         select(Attendance).where(
             Attendance.meeting_id == meeting_id, Attendance.member_id == member_id
         )
     )
 
 
-async def check_in(
-    session: AsyncSession,
+def check_in(
+    session: Session,
     meeting: Meeting,
     member_id: int,
     *,
@@ -188,55 +199,58 @@ async def check_in(
     code: str | None = None,
     via: str = "button",
     by: int | None = None,
+    makeup_allowed: bool = False,
 ) -> Answer:
     """Idempotent: a second check-in changes nothing. A manager's entries (``proxy`` 代签 in
-    the window, ``makeup`` 补签 after it) skip the code; 补签 is taken while ``makeup_open``."""
+    the window, ``makeup`` 补签 after it) skip the code; 补签 is taken after the tally when
+    the caller found it still open (``makeup_allowed``, see ``makeup_open``). Plain SQLAlchemy: an async caller runs
+    it with ``run_sync``."""
     by_hand = via in BY_HAND
     if meeting.status == "cancelled":
         return Answer.CANCELLED
-    if not await is_expected(session, meeting, member_id):
+    if not expects(session, meeting, member_id):
         return Answer.NOT_EXPECTED
     if now < meeting.starts_at - WINDOW_BEFORE:
         return Answer.TOO_EARLY
     if now > meeting.starts_at + WINDOW_AFTER and not by_hand:
         return Answer.TOO_LATE
-    if meeting.status == "closed" and not (
-        via == "makeup" and await makeup_open(session, meeting, now)
-    ):
+    if meeting.status == "closed" and not (via == "makeup" and makeup_allowed):
         return Answer.TOO_LATE
-    existing = await _attendance(session, meeting.id, member_id)
+    conn = session.connection()
+    existing = conn.execute(_ANSWER_OF, {"meeting": meeting.id, "member": member_id}).first()
     if existing is not None and existing.status == "present":
         return Answer.ALREADY
     if meeting.checkin_mode == "code" and not by_hand:
-        answer = await _check_code(session, meeting, member_id, code, now)
+        answer = _check_code(session, meeting, member_id, code, now)
         if answer is not Answer.OK:
             return answer
+    entry = {"status": "present", "via": via, "by_telegram_id": by, "at": now}
     if existing is not None:  # on leave, but came after all
-        existing.status, existing.via, existing.by_telegram_id, existing.at = (
-            "present",
-            via,
-            by,
-            now,
-        )
-        existing.reason = None
+        conn.execute(_CAME_AFTER_ALL, entry | {"answer": existing.id})
         return Answer.OK
-    try:
-        async with session.begin_nested():
-            session.add(
-                Attendance(
-                    meeting_id=meeting.id,
-                    member_id=member_id,
-                    status="present",
-                    via=via,
-                    by_telegram_id=by,
-                    at=now,
-                )
-            )
-    except IntegrityError:  # the same member, at the same moment, from another update
-        return Answer.ALREADY
-    return Answer.OK
+    went_in = conn.execute(
+        insert_skipping(session.get_bind().dialect.name, ATTENDANCE, ("meeting_id", "member_id")),
+        entry | {"meeting_id": meeting.id, "member_id": member_id},
+    )
+    # none went in: the same member, at the same moment, from another update
+    return Answer.OK if went_in.rowcount else Answer.ALREADY
 
 
+ATTENDANCE = cast(Table, Attendance.__table__)
+_ANSWER_OF = select(ATTENDANCE.c.id, ATTENDANCE.c.status).where(
+    ATTENDANCE.c.meeting_id == bindparam("meeting"), ATTENDANCE.c.member_id == bindparam("member")
+)
+_CAME_AFTER_ALL = (
+    update(ATTENDANCE)
+    .where(ATTENDANCE.c.id == bindparam("answer"))
+    .values(
+        status=bindparam("status"),
+        via=bindparam("via"),
+        by_telegram_id=bindparam("by_telegram_id"),
+        at=bindparam("at"),
+        reason=None,
+    )
+)
 BY_HAND = frozenset({"proxy", "makeup"})  # a manager's entries: 代签 in the window, 补签 after
 
 
@@ -283,10 +297,10 @@ async def follow_tally(session: AsyncSession, meeting: Meeting, result: Tally) -
     await session.flush()
 
 
-async def _check_code(
-    session: AsyncSession, meeting: Meeting, member_id: int, code: str | None, now: datetime
+def _check_code(
+    session: Session, meeting: Meeting, member_id: int, code: str | None, now: datetime
 ) -> Answer:
-    attempt = await session.scalar(
+    attempt = session.scalar(
         select(CodeAttempt).where(
             CodeAttempt.meeting_id == meeting.id, CodeAttempt.member_id == member_id
         )
@@ -326,7 +340,7 @@ async def take_leave(
     text = reason.strip()
     if not REASON_MIN <= len(text) <= REASON_MAX:
         raise MeetingError("leave.reason_length", min=REASON_MIN, max=REASON_MAX, count=len(text))
-    existing = await _attendance(session, meeting.id, member_id)
+    existing = await session.run_sync(_attendance, meeting.id, member_id)
     if existing is not None and existing.status == "present":
         return Answer.PRESENT
     if existing is not None:
@@ -655,7 +669,15 @@ async def sign_in_for(
         meeting, branch = await _managed(session, actor, meeting_id)
         late = meeting.status == "closed" or now > meeting.starts_at + WINDOW_AFTER
         via = "makeup" if late else "proxy"
-        answer = await check_in(session, meeting, member_id, now=now, via=via, by=actor.telegram_id)
+        answer = await session.run_sync(
+            check_in,
+            meeting,
+            member_id,
+            now=now,
+            via=via,
+            by=actor.telegram_id,
+            makeup_allowed=late and await makeup_open(session, meeting, now),
+        )
         if answer is Answer.OK and late:
             await follow_tally(session, meeting, await tally(session, meeting))
             await audit.record(
@@ -778,10 +800,13 @@ async def card_state(db: Database, meeting_id: int) -> CardState:
     async with db.read() as session:
         meeting = await session.get_one(Meeting, meeting_id)
         branch = await branch_of(session, meeting)
+        if meeting.status != "closed":
+            org = await session.get_one(Org, meeting.org_id)
+            counts = await session.run_sync(head_count, meeting, org)
+            return CardState(info_of(meeting), branch.timezone, counts)
         result = await tally(session, meeting)
     counts = (len(result.expected), len(result.present), len(result.leave))
-    final = result if meeting.status == "closed" else None
-    return CardState(info_of(meeting), branch.timezone, counts, final)
+    return CardState(info_of(meeting), branch.timezone, counts, result)
 
 
 async def choices(
@@ -793,16 +818,74 @@ async def choices(
         return await kinds_for(session, org_id), await groups_of(session, org_id)
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """A member's check-in: the answer, the meeting, and the counts its card shows now."""
+
+    answer: Answer
+    meeting: MeetingInfo
+    timezone: str  # the branch's
+    counts: tuple[int, int, int]  # expected, present, on leave (after the answer)
+
+
 async def sign_in(
     db: Database, actor: Actor, meeting_id: int, *, now: datetime, code: str | None
-) -> Answer:
-    """The acting member checks in (by button, or with the code in the room)."""
-    if actor.member is None:
-        return Answer.NOT_EXPECTED
-    async with db.write() as session:
-        meeting = await session.get_one(Meeting, meeting_id)
-        via = "code" if meeting.checkin_mode == "code" else "button"
-        return await check_in(session, meeting, actor.member.id, now=now, code=code, via=via)
+) -> SignedIn | None:
+    """The acting member checks in (by button, or with the code in the room), in one short
+    unit of work; None when there is no such meeting."""
+
+    def work(session: Session) -> SignedIn | None:
+        found = session.execute(_MEETING_AND_ORG, {"meeting": meeting_id}).first()
+        if found is None:
+            return None
+        meeting = found[0]  # and its org, in the session for what follows
+        answer = Answer.NOT_EXPECTED
+        if actor.member is not None:
+            via = "code" if meeting.checkin_mode == "code" else "button"
+            answer = check_in(session, meeting, actor.member.id, now=now, code=code, via=via)
+        org = branch = session.get_one(Org, meeting.org_id)
+        if org.kind == OrgKind.GROUP.value and org.parent_id is not None:
+            branch = session.get_one(Org, org.parent_id)
+        counts = head_count(session, meeting, org) if answer is Answer.OK else (0, 0, 0)
+        return SignedIn(answer, info_of(meeting), branch.timezone, counts)
+
+    return await db.unit(work, short=True)
+
+
+_MEETING_AND_ORG = (
+    select(Meeting, Org)
+    .join(Org, Org.id == Meeting.org_id)
+    .where(Meeting.id == bindparam("meeting"))
+)
+
+
+def head_count(session: Session, meeting: Meeting, org: Org) -> tuple[int, int, int]:
+    """(expected, present, on leave) as ``tally`` counts them, counted by the database in one
+    statement."""
+    by_group = org.kind == OrgKind.GROUP.value
+    counting = _head_count(by_group, meeting.obligation == "committee_meeting")
+    row = session.connection().execute(counting, {"org": org.id, "meeting": meeting.id}).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+@functools.cache
+def _head_count(by_group: bool, committee: bool) -> Select[Any]:
+    """The statement ``head_count`` runs for such a meeting (built once per kind)."""
+    where = Member.group_id if by_group else Member.org_id
+    who = [Member.active.is_(True), where == bindparam("org")]
+    if committee:
+        who.append(Member.role.in_([r.value for r in COMMITTEE_ROLES]))
+
+    def answered(status: str) -> ScalarSelect[int]:
+        return (
+            select(func.count(Attendance.id))
+            .join(Member, Member.id == Attendance.member_id)
+            .where(Attendance.meeting_id == bindparam("meeting"), Attendance.status == status, *who)
+            .scalar_subquery()
+        )
+
+    everyone = select(func.count(Member.id)).where(*who).scalar_subquery()
+    return select(everyone, answered("present"), answered("leave"))
 
 
 async def may_ask_leave(db: Database, actor: Actor, meeting_id: int, *, now: datetime) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.i18n.texts import Lang
 from bot.services.access import (
@@ -38,6 +39,7 @@ class Arrival:
     fresh: bool  # not handled before: go on
     state: dict[str, Any]  # the person's stored conversation
     expired: bool  # their conversation had been idle too long and was dropped
+    actor: Actor | None = None  # who they are, as the update arrived (None: not a person)
 
 
 async def acting(
@@ -49,37 +51,57 @@ async def acting(
     bootstrap_ids: frozenset[int],
 ) -> Actor:
     """Who this account is, what they may do, and in which language, right now."""
-    async with db.read() as session:
-        return await load_actor(
+    return await db.unit(
+        lambda session: load_actor(
             session,
             telegram_id,
             telegram_language=telegram_language,
             default_lang=default_lang,
             bootstrap_ids=bootstrap_ids,
-        )
+        ),
+        write=False,
+        short=True,
+    )
 
 
 async def arrive(
-    db: Database, update_id: int, person: Person | None, *, now: datetime, idle: timedelta
+    db: Database,
+    update_id: int,
+    person: Person | None,
+    *,
+    now: datetime,
+    idle: timedelta,
+    default_lang: Lang,
+    bootstrap_ids: frozenset[int],
 ) -> Arrival:
-    """An update comes in: seen before? Remember its sender and load their conversation."""
+    """An update comes in: seen before? Remember its sender, load their conversation and
+    who they are — one short unit of work, whatever the update is."""
+
+    def work(session: Session) -> Arrival:
+        fresh = inbox.begin_handling(session, update_id, now=now)
+        if not fresh or person is None:
+            return Arrival(fresh, {}, False)
+        chosen = remember_user(
+            session,
+            telegram_id=person.telegram_id,
+            first_name=person.first_name,
+            username=person.username,
+            telegram_language=person.language,
+            now=now,
+        )
+        state, expired = conversations.load(session, person.telegram_id, now=now, idle=idle)
+        actor = load_actor(
+            session,
+            person.telegram_id,
+            telegram_language=person.language,
+            default_lang=default_lang,
+            bootstrap_ids=bootstrap_ids,
+            chosen=chosen,
+        )
+        return Arrival(True, state, expired, actor)
+
     try:
-        async with db.write() as session:
-            fresh = await inbox.begin_handling(session, update_id, now=now)
-            if not fresh or person is None:
-                return Arrival(fresh, {}, False)
-            await remember_user(
-                session,
-                telegram_id=person.telegram_id,
-                first_name=person.first_name,
-                username=person.username,
-                telegram_language=person.language,
-                now=now,
-            )
-            state, expired = await conversations.load(
-                session, person.telegram_id, now=now, idle=idle
-            )
-            return Arrival(True, state, expired)
+        return await db.unit(work, short=True)
     except IntegrityError:  # the same update handled side by side: the other one has it
         return Arrival(False, {}, False)
 

@@ -14,23 +14,32 @@ import dataclasses
 import types
 import typing
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.store.models import Conversation
 
+CONVERSATIONS = cast(Table, Conversation.__table__)
+# read at every update: built once
+_STATE = select(CONVERSATIONS.c.state, CONVERSATIONS.c.updated_at).where(
+    CONVERSATIONS.c.telegram_id == bindparam("tg")
+)
+_DROP = delete(CONVERSATIONS).where(CONVERSATIONS.c.telegram_id == bindparam("tg"))
 
-async def load(
-    session: AsyncSession, telegram_id: int, *, now: datetime, idle: timedelta
+
+def load(
+    session: Session, telegram_id: int, *, now: datetime, idle: timedelta
 ) -> tuple[dict[str, Any], bool]:
     """(state, expired): the user's state, or an empty one; an idle state is dropped."""
-    row = await session.get(Conversation, telegram_id)
+    conn = session.connection()
+    row = conn.execute(_STATE, {"tg": telegram_id}).first()
     if row is None:
         return {}, False
     if now - row.updated_at > idle:
-        await session.delete(row)
+        conn.execute(_DROP, {"tg": telegram_id})
         return {}, True
     return dict(row.state), False
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, create_engine, event, true
+from sqlalchemy import ColumnElement, Insert, Table, create_engine, event, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -42,9 +45,10 @@ QUICK_BUSY_TIMEOUT_MS = 20  # a short unit on the event loop waits no longer tha
 UNAVAILABLE: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
 _WRITE_OPTION = "zhibu_write"
 
-# Work that rides along in the next write transaction of the current task (e.g. marking the
-# update being handled as done in the same transaction as its first change).
-Rider = Callable[[AsyncSession], Awaitable[None]]
+# Work that rides along in every write transaction of the current task (e.g. marking the
+# update being handled as done in the same transaction as its first change). Plain
+# SQLAlchemy, so that it rides in a ``unit`` as well as in a ``write``.
+Rider = Callable[[Session], None]
 _rider: ContextVar[Rider | None] = ContextVar("zhibu_rider", default=None)
 
 
@@ -87,6 +91,15 @@ def among(
     if len(values) > WIDE:
         return true()
     return column.in_(list(values))
+
+
+@functools.cache
+def insert_skipping(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
+    """``INSERT`` into ``table`` that skips a row whose ``keys`` are already taken, in one
+    statement (SQLite and PostgreSQL both say ``ON CONFLICT DO NOTHING``); its rowcount says
+    how many rows went in. Built once per table."""
+    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert_(table).on_conflict_do_nothing(index_elements=keys)
 
 
 def _busy(exc: OperationalError) -> bool:
@@ -165,29 +178,29 @@ class Database:
             async with self._write() as session, session.begin():
                 yield session
                 if rider is not None:
-                    await rider(session)
+                    await session.run_sync(rider)
             return
         async with self._write_lock, self._write() as session, session.begin():
             yield session
             if rider is not None:
-                await rider(session)
+                await session.run_sync(rider)
 
     async def unit(
         self, work: Callable[[Session], T], *, write: bool = True, short: bool = False
     ) -> T:
         """Run ``work`` in one transaction (committed if ``write`` and it returns, else rolled
         back) and return what it returns. ``work`` is plain SQLAlchemy, with no awaits, and
-        may be run again from the start if the database was busy.
+        may be run again from the start if the database was busy. A write carries the task's
+        rider, like ``write``.
 
         ``short``: a few quick statements. On SQLite they run right here, on the event loop's
         thread (a hop to another thread costs more than they do, and the two threads then
         fight over the interpreter); if another process holds the database, in its thread."""
-        if _rider.get() is not None:
-            raise RuntimeError("Database.unit cannot carry a rider (an async step)")
         if self._direct is None or self._quick is None:
             context = self.write() if write else self.read()
-            async with context as session:
+            async with context as session:  # write() adds the rider
                 return await session.run_sync(work)
+        rider = _rider.get() if write else None
 
         def run(engine: Engine) -> T:
             bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
@@ -195,7 +208,10 @@ class Database:
                 if not write:
                     return work(session)
                 with session.begin():
-                    return work(session)
+                    done = work(session)
+                    if rider is not None:
+                        rider(session)
+                    return done
 
         loop = asyncio.get_running_loop()
         async with self._write_lock if write and self._write_lock else contextlib.nullcontext():

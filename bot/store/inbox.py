@@ -20,13 +20,31 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.store.db import Database, riding
 from bot.store.models import InboxUpdate
+
+INBOX = cast(Table, InboxUpdate.__table__)
+# on the path of every update: built once
+_HANDLED_AT = select(INBOX.c.handled_at).where(INBOX.c.update_id == bindparam("uid"))
+_HANDLED = (
+    update(INBOX)
+    .where(INBOX.c.update_id == bindparam("uid"), INBOX.c.handled_at.is_(None))
+    .values(handled_at=bindparam("at"))
+)
+_HANDLED_AND_ANSWERED = _HANDLED.values(payload=None)
+_ANSWERED = (
+    update(INBOX)
+    .where(
+        INBOX.c.update_id.in_(bindparam("uids", expanding=True)), INBOX.c.handled_at.is_not(None)
+    )
+    .values(payload=None)
+)
 
 # Telegram redelivers an unconfirmed update for at most a day; a week is plenty.
 KEEP_HANDLED = timedelta(days=7)
@@ -69,39 +87,27 @@ async def pending(session: AsyncSession, *, limit: int = 10_000) -> list[dict[st
     return [payload for payload in rows.scalars() if payload is not None]
 
 
-async def begin_handling(session: AsyncSession, update_id: int, *, now: datetime) -> bool:
+def begin_handling(session: Session, update_id: int, *, now: datetime) -> bool:
     """Whether this update is still to be handled; an update that did not come through the
-    inbox (handed to the application directly) is recorded now."""
-    handled = await session.execute(
-        select(InboxUpdate.handled_at).where(InboxUpdate.update_id == update_id)
-    )
-    row = handled.first()
+    inbox (handed to the application directly) is recorded now (an IntegrityError if the
+    same update is being recorded side by side)."""
+    conn = session.connection()
+    row = conn.execute(_HANDLED_AT, {"uid": update_id}).first()
     if row is None:
-        session.add(InboxUpdate(update_id=update_id, received_at=now))
-        await session.flush()
+        conn.execute(insert(INBOX), {"update_id": update_id, "received_at": now})
         return True
     return row[0] is None
 
 
-async def mark_handled(
-    session: AsyncSession, update_id: int, *, now: datetime, answered: bool = True
-) -> None:
+def mark_handled(session: Session, update_id: int, *, now: datetime, answered: bool = True) -> None:
     """The update's change is made; ``answered``: and its handlers are done with it."""
-    done: dict[str, Any] = {"payload": None} if answered else {}
-    await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id, InboxUpdate.handled_at.is_(None))
-        .values(handled_at=now, **done)
-    )
+    mark = _HANDLED_AND_ANSWERED if answered else _HANDLED
+    session.connection().execute(mark, {"uid": update_id, "at": now})
 
 
-async def mark_answered(session: AsyncSession, update_ids: Sequence[int]) -> None:
+def mark_answered(session: Session, update_ids: Sequence[int]) -> None:
     """The handlers of these updates have finished: nothing is owed to anyone for them."""
-    await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id.in_(list(update_ids)), InboxUpdate.handled_at.is_not(None))
-        .values(payload=None)
-    )
+    session.connection().execute(_ANSWERED, {"uids": list(update_ids)})
 
 
 async def unanswered(
@@ -129,26 +135,34 @@ async def prune(session: AsyncSession, *, now: datetime) -> int:
 
 async def finish(db: Database, update_id: int, *, marked: bool, now: datetime) -> None:
     """The handlers of an update are done: handled (if nothing changed it yet) and answered."""
-    async with db.write() as session:
+
+    def done(session: Session) -> None:
         if marked:
-            await mark_answered(session, [update_id])
+            mark_answered(session, [update_id])
         else:
-            await mark_handled(session, update_id, now=now)
+            mark_handled(session, update_id, now=now)
+
+    with riding(None):  # the mark is this unit's whole work
+        await db.unit(done, short=True)
 
 
 @dataclass
 class Handling:
-    """The update this task is handling. Once ``armed`` (it was new), the first write
-    transaction of its handlers also marks it handled; ``finish`` marks it if none did."""
+    """The update this task is handling. Once ``armed`` (it was new), every write transaction
+    of its handlers also marks it handled (the first one does it; the mark is idempotent, so
+    a transaction that is rolled back and run again still carries it); ``finish`` marks it if
+    none did. ``writes`` counts the write transactions of the task."""
 
     update_id: int
     now: datetime
     armed: bool = False
     marked: bool = False
+    writes: int = 0
 
-    async def __call__(self, session: AsyncSession) -> None:
-        if self.armed and not self.marked:
-            await mark_handled(session, self.update_id, now=self.now, answered=False)
+    def __call__(self, session: Session) -> None:
+        self.writes += 1
+        if self.armed:
+            mark_handled(session, self.update_id, now=self.now, answered=False)
             self.marked = True  # a rollback after this point re-raises: the update stays pending
 
 

@@ -18,12 +18,10 @@ from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.store.db import Database
+from bot.store.db import Database, insert_skipping
 from bot.store.models import LeaderState, OutboxMessage, OutboxStatus
 
 KEY_MAX = 200
@@ -86,12 +84,10 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
     }
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
     # one executemany on the table that skips keys already there: no ORM objects, no ORM
     # bulk machinery (at 09:00 a large deployment queues 100,000 rows)
     await session.execute(
-        insert_(OUTBOX).on_conflict_do_nothing(index_elements=["key"]), list(rows.values())
+        insert_skipping(session.get_bind().dialect.name, OUTBOX, ("key",)), list(rows.values())
     )
     return len(rows)
 

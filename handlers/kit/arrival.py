@@ -14,7 +14,7 @@ from bot.services import visits
 from bot.store.db import UNAVAILABLE
 from bot.store.inbox import current_handling
 from handlers.kit import flow
-from handlers.kit.common import actor_of, deps, report_error
+from handlers.kit.common import actor_of, arrived_as, deps, report_error
 
 log = logging.getLogger("zhibu.handlers")
 
@@ -37,6 +37,8 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             sender,
             now=now,
             idle=timedelta(seconds=d.settings.conversation_timeout_seconds),
+            default_lang=d.settings.language,
+            bootstrap_ids=d.bootstrap_ids,
         )
     except UNAVAILABLE as exc:  # the database is not there: say so once, stop
         await report_error(update, context, exc)
@@ -48,8 +50,9 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     handling = current_handling()
     if handling is not None:
         handling.armed = True  # from here on, the first change also marks the update handled
-    if not person:
+    if not person or arrival.actor is None:
         raise ApplicationHandlerStop
+    arrived_as(arrival.actor)
     flow.arrived(context, state)
     if expired and update.effective_chat is not None and update.effective_chat.type == "private":
         lang = (await actor_of(update, context)).lang

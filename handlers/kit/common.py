@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Coroutine
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,9 +48,37 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+# The actor as the update arrived (read in the arrival's unit of work), while this update's
+# handlers have written nothing: after their first write (a /lang, a link) it is read again.
+_arrived: ContextVar[tuple[inbox.Handling, int, Actor] | None] = ContextVar(
+    "zhibu_arrived_actor", default=None
+)
+
+
+def arrived_as(actor: Actor) -> None:
+    """The arrival read who is acting: handlers use it until they write something."""
+    handling = current_handling()
+    if handling is not None:
+        _arrived.set((handling, handling.writes, actor))
+
+
+def _still_as_arrived(telegram_id: int) -> Actor | None:
+    """The actor read at arrival, if it is this update's, this person's, and nothing has been
+    written since."""
+    known, handling = _arrived.get(), current_handling()
+    if known is None or handling is None:
+        return None
+    was, writes, actor = known
+    fresh = was is handling and writes == handling.writes and actor.telegram_id == telegram_id
+    return actor if fresh else None
+
+
 async def actor_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor:
     user = update.effective_user
     assert user is not None
+    known = _still_as_arrived(user.id)
+    if known is not None:
+        return known
     d = deps(context)
     return await visits.acting(
         d.db,

@@ -64,8 +64,10 @@ async def held_general_meeting(db: Database, clock: FrozenClock, by: int, presen
         )
         people = await meetings.expected(session, meeting)
         for p in people[:present]:
-            await meetings.check_in(
-                session, meeting, p.id, now=local("2026-11-23T10:05"), via="proxy", by=by
+            await session.run_sync(
+                lambda s, who=p.id: meetings.check_in(
+                    s, meeting, who, now=local("2026-11-23T10:05"), via="proxy", by=by
+                )
             )
         await meetings.close(session, meeting, now=local("2026-11-23T12:01"))
         return meeting.id

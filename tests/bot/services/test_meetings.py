@@ -48,6 +48,13 @@ async def act(db: Database, meeting_id: int, work):  # type: ignore[no-untyped-d
         return await work(session, meeting)
 
 
+async def checks_in(db: Database, meeting_id: int, member_id: int, **kw: object) -> Answer:
+    """check_in (plain SQLAlchemy) in a write transaction, as the services run it."""
+    async with db.write() as session:
+        meeting = await session.get_one(Meeting, meeting_id)
+        return await session.run_sync(lambda s: check_in(s, meeting, member_id, **kw))  # type: ignore[arg-type]
+
+
 async def test_scheduling_refuses_past_far_and_bad_text(
     db: Database, branch: dict[str, int]
 ) -> None:
@@ -69,13 +76,8 @@ async def test_a_general_meeting_of_thirty(db: Database, branch: dict[str, int])
     mid = await general(db, branch["ZB"])
     during = START + timedelta(minutes=5)
     for i in range(20):
-        assert (
-            await act(db, mid, lambda s, m, i=i: check_in(s, m, branch[f"M{i:02d}"], now=during))
-            is Answer.OK
-        )
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, branch["M00"], now=during)) is Answer.ALREADY
-    )
+        assert await checks_in(db, mid, branch[f"M{i:02d}"], now=during) is Answer.OK
+    assert await checks_in(db, mid, branch["M00"], now=during) is Answer.ALREADY
     for i in range(20, 23):
         answer = await act(
             db,
@@ -83,9 +85,7 @@ async def test_a_general_meeting_of_thirty(db: Database, branch: dict[str, int])
             lambda s, m, i=i: take_leave(s, m, branch[f"M{i:02d}"], "出差在外地", now=NOW, cal=CAL),
         )
         assert answer is Answer.OK
-    proxy = await act(
-        db, mid, lambda s, m: check_in(s, m, branch["M23"], now=during, via="proxy", by=77)
-    )
+    proxy = await checks_in(db, mid, branch["M23"], now=during, via="proxy", by=77)
     assert proxy is Answer.OK
     result = await act(db, mid, lambda s, m: close(s, m, now=START + timedelta(hours=2)))
     assert (len(result.expected), len(result.present), len(result.leave), len(result.absent)) == (
@@ -101,19 +101,14 @@ async def test_a_general_meeting_of_thirty(db: Database, branch: dict[str, int])
         tasks = list((await session.execute(select(MakeupTask))).scalars())
     assert len(tasks) == 3 and tasks[0].due_on == CAL.shift(START.date(), 5)
     # once closed, nothing more is taken
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, branch["M29"], now=during))
-        is Answer.TOO_LATE
-    )
+    assert await checks_in(db, mid, branch["M29"], now=during) is Answer.TOO_LATE
 
 
 async def test_without_quorum(db: Database, branch: dict[str, int]) -> None:
     mid = await general(db, branch["ZB"])
     for i in range(14):
-        await act(db, mid, lambda s, m, i=i: check_in(s, m, branch[f"M{i:02d}"], now=START))
-    await act(
-        db, mid, lambda s, m: check_in(s, m, branch["A01"], now=START)
-    )  # an activist: no vote
+        await checks_in(db, mid, branch[f"M{i:02d}"], now=START)
+    await checks_in(db, mid, branch["A01"], now=START)  # an activist: no vote
     result = await act(db, mid, lambda s, m: close(s, m, now=START + timedelta(hours=2)))
     assert (result.voting_base, result.voting_present, result.quorum_met) == (30, 14, False)
 
@@ -121,14 +116,9 @@ async def test_without_quorum(db: Database, branch: dict[str, int]) -> None:
 async def test_window_and_leave_rules(db: Database, branch: dict[str, int]) -> None:
     mid = await general(db, branch["ZB"])
     member = branch["M05"]
+    assert await checks_in(db, mid, member, now=START - timedelta(minutes=31)) is Answer.TOO_EARLY
     assert (
-        await act(db, mid, lambda s, m: check_in(s, m, member, now=START - timedelta(minutes=31)))
-        is Answer.TOO_EARLY
-    )
-    assert (
-        await act(
-            db, mid, lambda s, m: check_in(s, m, member, now=START + timedelta(hours=2, seconds=1))
-        )
+        await checks_in(db, mid, member, now=START + timedelta(hours=2, seconds=1))
         is Answer.TOO_LATE
     )
     assert (
@@ -137,12 +127,10 @@ async def test_window_and_leave_rules(db: Database, branch: dict[str, int]) -> N
     )
     with pytest.raises(MeetingError):
         await act(db, mid, lambda s, m: take_leave(s, m, member, "x", now=NOW, cal=CAL))
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, 999_999, now=START)) is Answer.NOT_EXPECTED
-    )
+    assert await checks_in(db, mid, 999_999, now=START) is Answer.NOT_EXPECTED
     # on leave, but came after all
     await act(db, mid, lambda s, m: take_leave(s, m, member, "可能出差", now=NOW, cal=CAL))
-    assert await act(db, mid, lambda s, m: check_in(s, m, member, now=START)) is Answer.OK
+    assert await checks_in(db, mid, member, now=START) is Answer.OK
     result = await act(db, mid, lambda s, m: tally(s, m))
     assert member in {p.id for p, _, _ in result.present} and not result.leave
 
@@ -156,22 +144,11 @@ async def test_code_mode_and_lock_out(db: Database, branch: dict[str, int]) -> N
         code = (await session.get_one(Meeting, mid)).code
     assert code is not None and len(code) == 6 and code.isdigit()
     member = branch["M01"]
-    assert await act(db, mid, lambda s, m: check_in(s, m, member, now=START)) is Answer.NEED_CODE
+    assert await checks_in(db, mid, member, now=START) is Answer.NEED_CODE
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(4):
-        assert (
-            await act(db, mid, lambda s, m: check_in(s, m, member, now=START, code=wrong))
-            is Answer.WRONG_CODE
-        )
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, member, now=START, code=wrong))
-        is Answer.LOCKED
-    )
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, member, now=START, code=code))
-        is Answer.LOCKED
-    )
+        assert await checks_in(db, mid, member, now=START, code=wrong) is Answer.WRONG_CODE
+    assert await checks_in(db, mid, member, now=START, code=wrong) is Answer.LOCKED
+    assert await checks_in(db, mid, member, now=START, code=code) is Answer.LOCKED
     later = START + timedelta(minutes=11)
-    assert (
-        await act(db, mid, lambda s, m: check_in(s, m, member, now=later, code=code)) is Answer.OK
-    )
+    assert await checks_in(db, mid, member, now=later, code=code) is Answer.OK
