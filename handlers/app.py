@@ -87,6 +87,9 @@ class InboxApplication(Application):  # type: ignore[type-arg]
 
 async def finish_handling(d: Deps, work: inbox.Handling) -> None:
     """After the handlers of an update: handled (if nothing changed) and answered."""
+    if d.finishing is not None:
+        d.finishing.finished(work.update_id, marked=work.marked, now=d.clock.now())
+        return
     try:
         await inbox.finish(d.db, work.update_id, marked=work.marked, now=d.clock.now())
     except UNAVAILABLE as exc:  # a restart handles it again, or tells them
@@ -180,20 +183,29 @@ def build_application(
         predecessor_gone=leadership.predecessor_gone if leadership else True,
         liveness=liveness,
     )
-    deps = Deps(settings=settings, db=db, clock=clock, sender=sender, liveness=liveness)
+    deps = Deps(
+        settings=settings,
+        db=db,
+        clock=clock,
+        sender=sender,
+        liveness=liveness,
+        finishing=inbox.Finishing(db),
+    )
     app.bot_data["deps"] = deps
 
     _add_handlers(app)
-    if app.job_queue is not None and settings.scheduler_enabled:
-        holidays.schedule(app.job_queue, deps)
-        tick.schedule(app.job_queue, deps)
-        for name in (
-            "tick",
-            "housekeeping",
-            "holiday check",
-        ):  # watched from the start, not from their first run
-            liveness.register(name)
+    _schedule(app, deps, liveness)
     return app
+
+
+def _schedule(app: Application, deps: Deps, liveness: Liveness) -> None:  # type: ignore[type-arg]
+    """The minute tick and the daily jobs, when the scheduler is on."""
+    if app.job_queue is None or not deps.settings.scheduler_enabled:
+        return
+    holidays.schedule(app.job_queue, deps)
+    tick.schedule(app.job_queue, deps)
+    for name in ("tick", "housekeeping", "holiday check"):  # watched from the start
+        liveness.register(name)
 
 
 def polling_intake(app: Application, *, timeout: int = POLL_TIMEOUT) -> PollingIntake:  # type: ignore[type-arg]
@@ -235,6 +247,8 @@ async def tell_unanswered(deps: Deps) -> None:
 
 async def stop_services(app: Application) -> None:  # type: ignore[type-arg]
     deps: Deps = app.bot_data["deps"]
+    if deps.finishing is not None:  # the updates handled so far are marked done
+        await deps.finishing.close()
     if deps.sender is not None:
         await deps.sender.stop()
 

@@ -471,7 +471,12 @@ async def _check_in(
     code: str | None,
 ) -> Answer | None:
     d = deps(context)
-    signed = await meetings.sign_in(d.db, actor, meeting_id, now=d.clock.now(), code=code)
+    waiting = CHECKIN.draft(context)
+    same = waiting is not None and waiting.meeting_id == meeting_id
+    card = _private_card(update) or (waiting.card if waiting is not None and same else None)
+    signed = await meetings.sign_in(
+        d.db, actor, meeting_id, now=d.clock.now(), code=code, counts=card is not None
+    )
     if signed is None:  # no such meeting (any more)
         CHECKIN.finish(context, actor.telegram_id)
         if update.callback_query is not None:
@@ -484,9 +489,6 @@ async def _check_in(
             update, context, actor, action="checkin", key=names.CHECKIN_ANSWER[answer.value]
         )
         return answer
-    waiting = CHECKIN.draft(context)
-    same = waiting is not None and waiting.meeting_id == meeting_id
-    card = _private_card(update) or (waiting.card if waiting is not None and same else None)
     if answer is Answer.NEED_CODE or answer is Answer.WRONG_CODE:
         CHECKIN.start(context, actor.telegram_id, AtMeeting(meeting_id, card=card), "code")
     if update.callback_query is not None:

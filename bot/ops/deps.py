@@ -7,7 +7,7 @@ job data. No ORM objects and no sessions live here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,14 @@ class Sender(Protocol):
     async def stop(self) -> None: ...
 
 
+class Finisher(Protocol):
+    """Marks updates finished, in batches (bot/store/inbox.py's Finishing)."""
+
+    def finished(self, update_id: int, *, marked: bool, now: datetime) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Deps:
     """Long-lived services every handler and job may use."""
@@ -36,6 +44,7 @@ class Deps:
     clock: Clock
     sender: Sender | None = None
     liveness: Liveness | None = None
+    finishing: Finisher | None = None  # None: each update is marked on its own
 
     @property
     def bootstrap_ids(self) -> frozenset[int]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import html
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ScalarSelect, Select, Table, bindparam, delete, func, select, update
@@ -140,16 +141,38 @@ async def expected(session: AsyncSession, meeting: Meeting) -> list[Person]:
     return people
 
 
-def expects(session: Session, meeting: Meeting, member_id: int) -> bool:
-    """Whether one member is expected, without loading everyone."""
+class MeetingHead(Protocol):
+    """What a check-in reads of a meeting: the stored meeting, or its row read as columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def obligation(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def checkin_mode(self) -> str: ...
+    @property
+    def code(self) -> str | None: ...
+
+
+def expects(
+    session: Session, meeting: MeetingHead, member_id: int, *, org_kind: str | None = None
+) -> bool:
+    """Whether one member is expected, without loading everyone (``org_kind``: the kind of
+    the meeting's org, when the caller has read it)."""
     member = session.connection().execute(_MEMBER_PLACE, {"mid": member_id}).first()
     if member is None or not member.active:
         return False
-    org = session.get_one(Org, meeting.org_id)
-    if org.kind == OrgKind.GROUP.value:
-        if member.group_id != org.id:
+    kind = org_kind or session.get_one(Org, meeting.org_id).kind
+    if kind == OrgKind.GROUP.value:
+        if member.group_id != meeting.org_id:
             return False
-    elif member.org_id != org.id:
+    elif member.org_id != meeting.org_id:
         return False
     return meeting.obligation != "committee_meeting" or Role(member.role) in COMMITTEE_ROLES
 
@@ -192,7 +215,7 @@ def _attendance(session: Session, meeting_id: int, member_id: int) -> Attendance
 
 def check_in(
     session: Session,
-    meeting: Meeting,
+    meeting: MeetingHead,
     member_id: int,
     *,
     now: datetime,
@@ -200,6 +223,7 @@ def check_in(
     via: str = "button",
     by: int | None = None,
     makeup_allowed: bool = False,
+    org_kind: str | None = None,
 ) -> Answer:
     """Idempotent: a second check-in changes nothing. A manager's entries (``proxy`` 代签 in
     the window, ``makeup`` 补签 after it) skip the code; 补签 is taken after the tally when
@@ -208,7 +232,7 @@ def check_in(
     by_hand = via in BY_HAND
     if meeting.status == "cancelled":
         return Answer.CANCELLED
-    if not expects(session, meeting, member_id):
+    if not expects(session, meeting, member_id, org_kind=org_kind):
         return Answer.NOT_EXPECTED
     if now < meeting.starts_at - WINDOW_BEFORE:
         return Answer.TOO_EARLY
@@ -298,7 +322,7 @@ async def follow_tally(session: AsyncSession, meeting: Meeting, result: Tally) -
 
 
 def _check_code(
-    session: Session, meeting: Meeting, member_id: int, code: str | None, now: datetime
+    session: Session, meeting: MeetingHead, member_id: int, code: str | None, now: datetime
 ) -> Answer:
     attempt = session.scalar(
         select(CodeAttempt).where(
@@ -802,7 +826,7 @@ async def card_state(db: Database, meeting_id: int) -> CardState:
         branch = await branch_of(session, meeting)
         if meeting.status != "closed":
             org = await session.get_one(Org, meeting.org_id)
-            counts = await session.run_sync(head_count, meeting, org)
+            counts = await session.run_sync(head_count, meeting, org.kind)
             return CardState(info_of(meeting), branch.timezone, counts)
         result = await tally(session, meeting)
     counts = (len(result.expected), len(result.present), len(result.leave))
@@ -829,42 +853,67 @@ class SignedIn:
 
 
 async def sign_in(
-    db: Database, actor: Actor, meeting_id: int, *, now: datetime, code: str | None
+    db: Database,
+    actor: Actor,
+    meeting_id: int,
+    *,
+    now: datetime,
+    code: str | None,
+    counts: bool = False,
 ) -> SignedIn | None:
     """The acting member checks in (by button, or with the code in the room), in one short
-    unit of work; None when there is no such meeting."""
+    unit of work; None when there is no such meeting. ``counts``: the card's counts after
+    an accepted check-in are wanted (a private card shows them at once)."""
 
     def work(session: Session) -> SignedIn | None:
-        found = session.execute(_MEETING_AND_ORG, {"meeting": meeting_id}).first()
-        if found is None:
+        meeting = session.connection().execute(_HEAD, {"meeting": meeting_id}).first()
+        if meeting is None:
             return None
-        meeting = found[0]  # and its org, in the session for what follows
         answer = Answer.NOT_EXPECTED
         if actor.member is not None:
             via = "code" if meeting.checkin_mode == "code" else "button"
-            answer = check_in(session, meeting, actor.member.id, now=now, code=code, via=via)
-        org = branch = session.get_one(Org, meeting.org_id)
-        if org.kind == OrgKind.GROUP.value and org.parent_id is not None:
-            branch = session.get_one(Org, org.parent_id)
-        counts = head_count(session, meeting, org) if answer is Answer.OK else (0, 0, 0)
-        return SignedIn(answer, info_of(meeting), branch.timezone, counts)
+            answer = check_in(
+                session,
+                meeting,
+                actor.member.id,
+                now=now,
+                code=code,
+                via=via,
+                org_kind=meeting.org_kind,
+            )
+        timezone = meeting.timezone
+        if meeting.org_kind == OrgKind.GROUP.value and meeting.parent_id is not None:
+            timezone = session.get_one(Org, meeting.parent_id).timezone
+        shown = (0, 0, 0)
+        if counts and answer is Answer.OK:
+            shown = head_count(session, meeting, meeting.org_kind)
+        info = MeetingInfo(*(getattr(meeting, f.name) for f in dataclasses.fields(MeetingInfo)))
+        return SignedIn(answer, info, timezone, shown)
 
     return await db.unit(work, short=True)
 
 
-_MEETING_AND_ORG = (
-    select(Meeting, Org)
+# a meeting as a check-in reads it: MeetingInfo's fields, the code, and its org's place
+_HEAD = (
+    select(
+        *(getattr(Meeting, f.name) for f in dataclasses.fields(MeetingInfo)),
+        Meeting.code,
+        Org.kind.label("org_kind"),
+        Org.parent_id,
+        Org.timezone,
+    )
     .join(Org, Org.id == Meeting.org_id)
     .where(Meeting.id == bindparam("meeting"))
 )
 
 
-def head_count(session: Session, meeting: Meeting, org: Org) -> tuple[int, int, int]:
+def head_count(session: Session, meeting: MeetingHead, org_kind: str) -> tuple[int, int, int]:
     """(expected, present, on leave) as ``tally`` counts them, counted by the database in one
     statement."""
-    by_group = org.kind == OrgKind.GROUP.value
+    by_group = org_kind == OrgKind.GROUP.value
     counting = _head_count(by_group, meeting.obligation == "committee_meeting")
-    row = session.connection().execute(counting, {"org": org.id, "meeting": meeting.id}).one()
+    params = {"org": meeting.org_id, "meeting": meeting.id}
+    row = session.connection().execute(counting, params).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 

@@ -159,6 +159,12 @@ class Database:
             # the same, for short units on the event loop's thread: it never waits long
             self._quick = create_engine(url.set(drivername="sqlite"))
             _configure_sqlite(self._quick, busy_ms=QUICK_BUSY_TIMEOUT_MS)
+        # the same engines, for writes (made once: making one per unit costs more than a query)
+        self._writing: dict[Engine, Engine] = {
+            e: e.execution_options(**{_WRITE_OPTION: True})
+            for e in (self._direct, self._quick)
+            if e is not None
+        }
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -203,7 +209,7 @@ class Database:
         rider = _rider.get() if write else None
 
         def run(engine: Engine) -> T:
-            bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
+            bind = self._writing[engine] if write else engine
             with Session(bind, expire_on_commit=False) as session:  # closing rolls back
                 if not write:
                     return work(session)

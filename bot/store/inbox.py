@@ -15,6 +15,8 @@ handled but unanswered, and the next process tells that person their action was 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,8 +28,10 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.store.db import Database, riding
+from bot.store.db import UNAVAILABLE, Database, riding
 from bot.store.models import InboxUpdate
+
+log = logging.getLogger("zhibu.inbox")
 
 INBOX = cast(Table, InboxUpdate.__table__)
 # on the path of every update: built once
@@ -38,6 +42,11 @@ _HANDLED = (
     .values(handled_at=bindparam("at"))
 )
 _HANDLED_AND_ANSWERED = _HANDLED.values(payload=None)
+_ANSWERED_ONE = (
+    update(INBOX)
+    .where(INBOX.c.update_id == bindparam("uid"), INBOX.c.handled_at.is_not(None))
+    .values(payload=None)
+)
 _ANSWERED = (
     update(INBOX)
     .where(
@@ -107,6 +116,9 @@ def mark_handled(session: Session, update_id: int, *, now: datetime, answered: b
 
 def mark_answered(session: Session, update_ids: Sequence[int]) -> None:
     """The handlers of these updates have finished: nothing is owed to anyone for them."""
+    if len(update_ids) == 1:  # each update as it finishes: the statement built once
+        session.connection().execute(_ANSWERED_ONE, {"uid": update_ids[0]})
+        return
     session.connection().execute(_ANSWERED, {"uids": list(update_ids)})
 
 
@@ -135,15 +147,77 @@ async def prune(session: AsyncSession, *, now: datetime) -> int:
 
 async def finish(db: Database, update_id: int, *, marked: bool, now: datetime) -> None:
     """The handlers of an update are done: handled (if nothing changed it yet) and answered."""
+    await _finish_all(db, [update_id] if marked else [], [(update_id, now)] if not marked else [])
 
+
+async def _finish_all(
+    db: Database, answered: list[int], unchanged: list[tuple[int, datetime]]
+) -> None:
     def done(session: Session) -> None:
-        if marked:
-            mark_answered(session, [update_id])
-        else:
+        if answered:
+            mark_answered(session, answered)
+        for update_id, now in unchanged:
             mark_handled(session, update_id, now=now)
 
-    with riding(None):  # the mark is this unit's whole work
+    with riding(None):  # the marks are this unit's whole work
         await db.unit(done, short=True)
+
+
+FINISH_EVERY = 0.02  # seconds: updates finished within this are marked in one transaction
+
+
+class Finishing:
+    """Marks finished updates in batches: the updates that finish within ``FINISH_EVERY``
+    of one another are marked in one transaction instead of one each (under a burst of
+    presses that transaction was a third of the database work per press). Flushed at stop.
+
+    What a crash costs in that window is what it costs between an answer and its mark
+    today: an update whose change was saved is told "saved" by the next process
+    (``recovery.tell_unanswered``); one that changed nothing is handled again."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._answered: list[int] = []
+        self._unchanged: list[tuple[int, datetime]] = []
+        self._waiting = False  # a flush is due within FINISH_EVERY
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def finished(self, update_id: int, *, marked: bool, now: datetime) -> None:
+        if marked:
+            self._answered.append(update_id)
+        else:
+            self._unchanged.append((update_id, now))
+        if not self._waiting:
+            self._waiting = True
+            task = asyncio.get_running_loop().create_task(self._flush_soon())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FINISH_EVERY)
+        self._waiting = False
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Mark everything finished so far (at stop: cancel the wait and mark now)."""
+        answered, unchanged = self._answered, self._unchanged
+        self._answered, self._unchanged = [], []
+        if not answered and not unchanged:
+            return
+        try:
+            await _finish_all(self._db, answered, unchanged)
+        except UNAVAILABLE as exc:  # a restart handles them again, or tells them
+            log.warning(
+                "%s updates not marked done: %s", len(answered) + len(unchanged), type(exc).__name__
+            )
+        except Exception:  # the same; and say what went wrong
+            log.exception("%s updates not marked done", len(answered) + len(unchanged))
+
+    async def close(self) -> None:
+        """At stop: the marks on their way are written, and then whatever is left."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush()
 
 
 @dataclass

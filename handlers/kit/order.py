@@ -4,7 +4,9 @@ python-telegram-bot handles one update at a time by default, so one slow chat (a
 20-a-minute budget is spent, a large upload) holds up every other chat of every branch.
 ``ChatOrder`` lets updates of different chats run concurrently (up to the application's
 limit) while the updates of one chat, and of one person, keep their order: a conversation's
-steps and a double press are still handled one after the other.
+steps and a double press are still handled one after the other. A button pressed in a group
+keeps only its presser's order: 60 members pressing 签到 on the group's card act each for
+themselves and need not wait for one another (the card's counts are refreshed afterwards).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from telegram.ext import BaseUpdateProcessor
 
 
 def lanes_of(update: object) -> tuple[int, ...]:
-    """The lanes an update must keep its order in: its chat and its sender."""
+    """The lanes an update must keep its order in: its chat and its sender (only the sender
+    for a button pressed in a group)."""
     if not isinstance(update, Update):
         return ()
     keys: set[int] = set()
-    if update.effective_chat is not None:
+    # a press's lane is its presser's (in a private chat that is the chat's lane too)
+    pressed = update.callback_query is not None and update.effective_user is not None
+    if update.effective_chat is not None and not pressed:
         keys.add(update.effective_chat.id)
     if update.effective_user is not None:
         keys.add(update.effective_user.id)

@@ -8,9 +8,20 @@ import pytest
 from sqlalchemy import select
 
 from bot.rules.workdays import WorkdayCalendar
-from bot.services.meetings import Answer, MeetingError, check_in, close, create, take_leave, tally
+from bot.services.access import Actor, MemberInfo
+from bot.services.meetings import (
+    Answer,
+    MeetingError,
+    check_in,
+    close,
+    create,
+    sign_in,
+    take_leave,
+    tally,
+)
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
+from bot.store.migrate import upgrade
 from bot.store.models import MakeupTask, Meeting, Member, Org
 from tests.helpers import workbook_bytes
 
@@ -21,6 +32,10 @@ CAL = WorkdayCalendar()
 
 @pytest.fixture
 async def branch(db: Database) -> dict[str, int]:
+    return await a_branch(db)
+
+
+async def a_branch(db: Database) -> dict[str, int]:
     orgs = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
     roles = ["书记", "副书记", "组织委员"] + [""] * 27
     members = [
@@ -152,3 +167,46 @@ async def test_code_mode_and_lock_out(db: Database, branch: dict[str, int]) -> N
     assert await checks_in(db, mid, member, now=START, code=code) is Answer.LOCKED
     later = START + timedelta(minutes=11)
     assert await checks_in(db, mid, member, now=later, code=code) is Answer.OK
+
+
+def member_actor(member_id: int, org_id: int) -> Actor:
+    info = MemberInfo(member_id, "党员", "member", org_id, None, None, True)
+    return Actor(9000 + member_id, "zh", info, None, frozenset(), False)
+
+
+async def signing_in(db: Database) -> None:
+    """签到 as one unit: counted once, the card's counts, a leave turned present."""
+    branch = await a_branch(db)
+    mid = await general(db, branch["ZB"])
+    first, second = (
+        member_actor(branch["M05"], branch["ZB"]),
+        member_actor(branch["M06"], branch["ZB"]),
+    )
+    signed = await sign_in(db, first, mid, now=START, code=None, counts=True)
+    assert signed is not None and signed.answer is Answer.OK
+    assert signed.counts == (31, 1, 0) and signed.timezone == "Asia/Shanghai"
+    again = await sign_in(db, first, mid, now=START, code=None)
+    assert again is not None and again.answer is Answer.ALREADY and again.counts == (0, 0, 0)
+    await act(db, mid, lambda s, m: take_leave(s, m, branch["M06"], "病假在家", now=NOW, cal=CAL))
+    came = await sign_in(db, second, mid, now=START, code=None, counts=True)
+    assert came is not None and came.answer is Answer.OK and came.counts == (31, 2, 0)
+    outsider = member_actor(999_999, branch["ZB"])
+    refused = await sign_in(db, outsider, mid, now=START, code=None)
+    assert refused is not None and refused.answer is Answer.NOT_EXPECTED
+    assert await sign_in(db, first, 424242, now=START, code=None) is None
+    result = await act(db, mid, lambda s, m: tally(s, m))
+    assert [p.id for p, _, _ in result.present] == [branch["M05"], branch["M06"]]
+    assert result.leave == []
+
+
+async def test_sign_in_is_one_unit_on_sqlite(db: Database) -> None:
+    await signing_in(db)
+
+
+async def test_sign_in_is_one_unit_on_postgresql(pg_url: str) -> None:
+    db = Database.from_url(pg_url)
+    await upgrade(db.engine)
+    try:
+        await signing_in(db)
+    finally:
+        await db.dispose()

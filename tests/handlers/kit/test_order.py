@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import Chat, Message, Update, User
+from telegram import CallbackQuery, Chat, Message, Update, User
 
 from handlers.kit.order import ChatOrder
 
@@ -80,3 +80,35 @@ async def test_a_cancelled_update_does_not_block_its_chat() -> None:
     await first
     await asyncio.wait_for(third, 1)
     assert ran == [1, 3]
+
+
+def press(update_id: int, chat_id: int, user_id: int) -> Update:
+    chat = Chat(chat_id, "group" if chat_id < 0 else "private")
+    user = User(user_id, f"U{user_id}", False)
+    card = Message(1, None, chat, text="card")
+    query = CallbackQuery(str(update_id), user, "1", message=card, data="mt:c:1")
+    return Update(update_id, callback_query=query)
+
+
+async def test_presses_on_a_group_card_run_side_by_side_each_person_in_order() -> None:
+    order = ChatOrder(running=8)
+    gate = asyncio.Event()
+    done: list[int] = []
+
+    async def work(uid: int, wait: bool) -> None:
+        if wait:
+            await gate.wait()
+        done.append(uid)
+
+    first = asyncio.create_task(order.process_update(press(1, -100, 7), work(1, True)))
+    await asyncio.sleep(0.01)
+    others = [
+        asyncio.create_task(order.process_update(press(i, -100, 100 + i), work(i, False)))
+        for i in range(2, 6)
+    ]
+    again = asyncio.create_task(order.process_update(press(9, -100, 7), work(9, False)))
+    await asyncio.wait_for(asyncio.gather(*others), 1)  # not held up by the first presser
+    assert done == [2, 3, 4, 5]  # and the first presser's second press still waits
+    gate.set()
+    await asyncio.gather(first, again)
+    assert done[4:] == [1, 9]

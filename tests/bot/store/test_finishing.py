@@ -1,0 +1,72 @@
+"""Finishing: updates that finish close together are marked done in one transaction, and
+whatever is still waiting is written at stop (issue #15)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.store import inbox
+from bot.store.db import Database
+from bot.store.models import InboxUpdate
+
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
+async def rows(db: Database) -> dict[int, tuple[bool, bool]]:
+    """update id -> (handled, payload still kept)"""
+    async with db.read() as session:
+        found = await session.execute(
+            select(InboxUpdate.update_id, InboxUpdate.handled_at, InboxUpdate.payload)
+        )
+        return {uid: (at is not None, payload is not None) for uid, at, payload in found}
+
+
+async def stored_and_changed(db: Database) -> None:
+    """Five updates in the inbox; 1–3 made their change (handled, payload kept)."""
+    await inbox.keep(db, [{"update_id": i, "x": i} for i in range(1, 6)], now=NOW)
+    for uid in (1, 2, 3):
+        await db.unit(lambda s, uid=uid: inbox.mark_handled(s, uid, now=NOW, answered=False))
+
+
+def counting_units(db: Database) -> list[int]:
+    calls: list[int] = []
+    unit = db.unit
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return await unit(*args, **kwargs)
+
+    db.unit = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_updates_finished_together_are_marked_in_one_transaction(db: Database) -> None:
+    await stored_and_changed(db)
+    finishing = inbox.Finishing(db)
+    units = counting_units(db)
+    for uid in (1, 2, 3):
+        finishing.finished(uid, marked=True, now=NOW)
+    for uid in (4, 5):  # changed nothing
+        finishing.finished(uid, marked=False, now=NOW)
+    assert await rows(db) == {1: (True, True), 2: (True, True), 3: (True, True),
+                              4: (False, True), 5: (False, True)}  # fmt: skip
+    await asyncio.sleep(inbox.FINISH_EVERY * 5)
+    assert await rows(db) == {uid: (True, False) for uid in range(1, 6)}
+    assert units == [1]
+    await finishing.close()
+    assert units == [1]  # nothing left to write
+
+
+async def test_close_writes_what_is_still_waiting(db: Database) -> None:
+    await stored_and_changed(db)
+    finishing = inbox.Finishing(db)
+    finishing.finished(1, marked=True, now=NOW)
+    finishing.finished(4, marked=False, now=NOW)
+    await finishing.close()  # at once, not after the wait
+    assert (await rows(db))[1] == (True, False)
+    assert (await rows(db))[4] == (True, False)
+    assert (await rows(db))[2] == (True, True)  # not finished: still owed an answer
