@@ -279,7 +279,9 @@ async def test_updates_stored_but_not_handled_are_handled_after_a_restart(
         "message", fake.message_dict(fake.new_message(user.chat, user.id, text="/help"))
     )
     async with db.write() as session:  # as a process that died after storing it would leave it
-        await inbox.store(session, [(stored["update_id"], stored)], now=clock.now())
+        await session.run_sync(
+            lambda s: inbox.store(s, [(stored["update_id"], stored)], now=clock.now())
+        )
     fake.updates.clear()  # and Telegram has it confirmed
     running = await start_bot(fake, db, clock, settings)
     try:
@@ -327,7 +329,8 @@ async def test_a_change_saved_but_never_answered_is_answered_after_a_restart(
         {"id": "77", "from": user.user.as_dict(), "chat_instance": "1", "data": "mt:c:1"},
     )
     async with db.write() as session:  # as the process that died left them: handled, payload kept
-        await inbox.store(session, [(u["update_id"], u) for u in (typed, pressed)], now=clock.now())
+        both = [(u["update_id"], u) for u in (typed, pressed)]
+        await session.run_sync(lambda s: inbox.store(s, both, now=clock.now()))
         for u in (typed, pressed):
             await session.run_sync(
                 lambda s, uid=u["update_id"]: inbox.mark_handled(

@@ -35,6 +35,7 @@ log = logging.getLogger("zhibu.inbox")
 
 INBOX = cast(Table, InboxUpdate.__table__)
 # on the path of every update: built once
+_KNOWN = select(INBOX.c.update_id).where(INBOX.c.update_id.in_(bindparam("uids", expanding=True)))
 _HANDLED_AT = select(INBOX.c.handled_at).where(INBOX.c.update_id == bindparam("uid"))
 _HANDLED = (
     update(INBOX)
@@ -59,29 +60,25 @@ _ANSWERED = (
 KEEP_HANDLED = timedelta(days=7)
 
 
-async def store(
-    session: AsyncSession, updates: Sequence[tuple[int, dict[str, Any]]], *, now: datetime
+def store(
+    session: Session, updates: Sequence[tuple[int, dict[str, Any]]], *, now: datetime
 ) -> list[int]:
-    """Add the updates not seen before; return their ids in order (the ones to handle)."""
+    """Add the updates not seen before; return their ids in order (the ones to handle).
+    Plain SQLAlchemy on the table: one read of the ids known, one insert of the rest."""
     if not updates:
         return []
+    conn = session.connection()
     ids = [uid for uid, _ in updates]
-    known = set(
-        (
-            await session.execute(
-                select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
-            )
-        ).scalars()
-    )
+    known = set(conn.execute(_KNOWN, {"uids": ids}).scalars())
     fresh: dict[int, dict[str, Any]] = {}
     for uid, payload in updates:
         if uid not in known and uid not in fresh:
             fresh[uid] = payload
-    session.add_all(
-        InboxUpdate(update_id=uid, received_at=now, payload=payload)
-        for uid, payload in fresh.items()
-    )
-    await session.flush()
+    if fresh:
+        conn.execute(
+            insert(INBOX),
+            [{"update_id": uid, "received_at": now, "payload": p} for uid, p in fresh.items()],
+        )
     return sorted(fresh)
 
 
@@ -261,8 +258,8 @@ def handling(update_id: int, *, now: datetime) -> Iterator[Handling]:
 
 async def keep(db: Database, updates: Sequence[dict[str, Any]], *, now: datetime) -> list[int]:
     """Store a batch of raw updates in one transaction; the ids to hand on, in order."""
-    async with db.write() as session:
-        return await store(session, [(int(u["update_id"]), u) for u in updates], now=now)
+    batch = [(int(u["update_id"]), u) for u in updates]
+    return await db.unit(lambda session: store(session, batch, now=now), short=True)
 
 
 async def backlog(db: Database) -> list[dict[str, Any]]:
