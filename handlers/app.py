@@ -79,16 +79,24 @@ class InboxApplication(Application):  # type: ignore[type-arg]
             await super().process_update(update)
             return
         d: Deps = self.bot_data["deps"]
-        with inbox.handling(update.update_id, now=d.clock.now()) as work:
-            await super().process_update(update)
+        self.in_flight += 1
+        try:
+            with inbox.handling(update.update_id, now=d.clock.now()) as work:
+                await super().process_update(update)
+        finally:
+            self.in_flight -= 1
         if work.armed:  # the handlers are done (answered, or told the error): say so
-            await finish_handling(d, work)
+            await finish_handling(d, work, alone=self.in_flight == 0)
+
+    in_flight = 0  # updates being handled right now
 
 
-async def finish_handling(d: Deps, work: inbox.Handling) -> None:
-    """After the handlers of an update: handled (if nothing changed) and answered."""
+async def finish_handling(d: Deps, work: inbox.Handling, *, alone: bool = True) -> None:
+    """After the handlers of an update: handled (if nothing changed) and answered (in a
+    batch with others finishing meanwhile, unless it is ``alone``)."""
     if d.finishing is not None:
-        d.finishing.finished(work.update_id, marked=work.marked, now=d.clock.now())
+        now = d.clock.now()
+        await d.finishing.finished(work.update_id, marked=work.marked, now=now, alone=alone)
         return
     try:
         await inbox.finish(d.db, work.update_id, marked=work.marked, now=d.clock.now())

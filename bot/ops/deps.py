@@ -30,7 +30,9 @@ class Sender(Protocol):
 class Finisher(Protocol):
     """Marks updates finished, in batches (bot/store/inbox.py's Finishing)."""
 
-    def finished(self, update_id: int, *, marked: bool, now: datetime) -> None: ...
+    async def finished(
+        self, update_id: int, *, marked: bool, now: datetime, alone: bool
+    ) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,8 @@ from bot.store.models import InboxUpdate
 log = logging.getLogger("zhibu.inbox")
 
 INBOX = cast(Table, InboxUpdate.__table__)
+# A payload let go is SQL NULL (``null()``): a plain None in a JSON column is stored as the
+# JSON text 'null', which "payload IS NOT NULL" would count as a payload still owed.
 # on the path of every update: built once
 _KNOWN = select(INBOX.c.update_id).where(INBOX.c.update_id.in_(bindparam("uids", expanding=True)))
 _HANDLED_AT = select(INBOX.c.handled_at).where(INBOX.c.update_id == bindparam("uid"))
@@ -42,18 +44,18 @@ _HANDLED = (
     .where(INBOX.c.update_id == bindparam("uid"), INBOX.c.handled_at.is_(None))
     .values(handled_at=bindparam("at"))
 )
-_HANDLED_AND_ANSWERED = _HANDLED.values(payload=None)
+_HANDLED_AND_ANSWERED = _HANDLED.values(payload=null())
 _ANSWERED_ONE = (
     update(INBOX)
     .where(INBOX.c.update_id == bindparam("uid"), INBOX.c.handled_at.is_not(None))
-    .values(payload=None)
+    .values(payload=null())
 )
 _ANSWERED = (
     update(INBOX)
     .where(
         INBOX.c.update_id.in_(bindparam("uids", expanding=True)), INBOX.c.handled_at.is_not(None)
     )
-    .values(payload=None)
+    .values(payload=null())
 )
 
 # Telegram redelivers an unconfirmed update for at most a day; a week is plenty.
@@ -164,12 +166,14 @@ FINISH_EVERY = 0.02  # seconds: updates finished within this are marked in one t
 
 
 class Finishing:
-    """Marks finished updates in batches: the updates that finish within ``FINISH_EVERY``
-    of one another are marked in one transaction instead of one each (under a burst of
-    presses that transaction was a third of the database work per press). Flushed at stop.
+    """Marks finished updates done. While other updates are being handled (a burst), the
+    ones that finish within ``FINISH_EVERY`` of one another are marked in one transaction
+    instead of one each (under a burst of presses that transaction was a third of the
+    database work per press); an update that finishes alone is marked at once, with any
+    still waiting. Flushed at stop.
 
-    What a crash costs in that window is what it costs between an answer and its mark
-    today: an update whose change was saved is told "saved" by the next process
+    What a crash costs in that window is what it costs between an answer and its mark: an
+    update whose change was saved is told "saved" by the next process
     (``recovery.tell_unanswered``); one that changed nothing is handled again."""
 
     def __init__(self, db: Database) -> None:
@@ -179,12 +183,15 @@ class Finishing:
         self._waiting = False  # a flush is due within FINISH_EVERY
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def finished(self, update_id: int, *, marked: bool, now: datetime) -> None:
+    async def finished(self, update_id: int, *, marked: bool, now: datetime, alone: bool) -> None:
+        """``alone``: no other update is being handled now (so nothing would join a batch)."""
         if marked:
             self._answered.append(update_id)
         else:
             self._unchanged.append((update_id, now))
-        if not self._waiting:
+        if alone:
+            await self.flush()
+        elif not self._waiting:
             self._waiting = True
             task = asyncio.get_running_loop().create_task(self._flush_soon())
             self._tasks.add(task)
