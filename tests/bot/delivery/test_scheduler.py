@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -299,3 +300,28 @@ async def test_a_moved_meeting_is_reminded_again_a_day_before(db: Database, bran
     reminders = [r for r in await rows(db) if r.kind == "meeting"]
     assert len(reminders) == 6
     assert all("3月26日（周四） 15:00" in r.text for r in reminders[3:])
+
+
+async def test_the_collector_waits_while_the_tick_works_and_runs_after(
+    db: Database, branch: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No full garbage collection walks the tick's objects mid-tick (at scale that paused
+    every button for 0.3 s); the collector runs again once the tick is over, even if it
+    failed (#15)."""
+    real, seen = scheduler.planned_at, []
+
+    async def planned_noting_the_collector(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "planned_at", planned_noting_the_collector)
+    await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
+    assert seen and not any(seen) and gc.isenabled()
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(scheduler, "planned_at", failing)
+    with pytest.raises(RuntimeError):
+        await run(db, local("2026-03-17T09:00"), since=local("2026-03-17T08:59"))
+    assert gc.isenabled()
