@@ -74,6 +74,8 @@ LIVENESS_EVERY = 10.0  # seconds between writes of the task registry for zhibu d
 class InboxApplication(Application):  # type: ignore[type-arg]
     """Marks each update handled: with its first change (see bot/inbox.py), or at the end."""
 
+    in_flight = 0  # updates being handled right now
+
     async def process_update(self, update: object) -> None:
         if not isinstance(update, Update):
             await super().process_update(update)
@@ -88,18 +90,16 @@ class InboxApplication(Application):  # type: ignore[type-arg]
         if work.armed:  # the handlers are done (answered, or told the error): say so
             await finish_handling(d, work, alone=self.in_flight == 0)
 
-    in_flight = 0  # updates being handled right now
-
 
 async def finish_handling(d: Deps, work: inbox.Handling, *, alone: bool = True) -> None:
     """After the handlers of an update: handled (if nothing changed) and answered (in a
     batch with others finishing meanwhile, unless it is ``alone``)."""
+    now = d.clock.now()
     if d.finishing is not None:
-        now = d.clock.now()
         await d.finishing.finished(work.update_id, marked=work.marked, now=now, alone=alone)
         return
     try:
-        await inbox.finish(d.db, work.update_id, marked=work.marked, now=d.clock.now())
+        await inbox.finish(d.db, work.update_id, marked=work.marked, now=now)
     except UNAVAILABLE as exc:  # a restart handles it again, or tells them
         log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 

@@ -18,11 +18,11 @@ import contextlib
 import functools
 import gc
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Insert, Table, create_engine, event, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -103,6 +103,20 @@ def full_collections_later() -> Iterator[None]:
         _pausing -= 1
         if _pausing == 0:
             gc.enable()
+
+
+P = ParamSpec("P")
+
+
+def collecting_after(work: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """``work`` (a coroutine function) runs inside ``full_collections_later``."""
+
+    @functools.wraps(work)
+    async def held(*args: P.args, **kwargs: P.kwargs) -> T:
+        with full_collections_later():
+            return await work(*args, **kwargs)
+
+    return held
 
 
 WIDE = 500  # more values than this in an IN list cost more to build than the rows they skip

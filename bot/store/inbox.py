@@ -34,9 +34,9 @@ from bot.store.models import InboxUpdate
 log = logging.getLogger("zhibu.inbox")
 
 INBOX = cast(Table, InboxUpdate.__table__)
-# A payload let go is SQL NULL (``null()``): a plain None in a JSON column is stored as the
-# JSON text 'null', which "payload IS NOT NULL" would count as a payload still owed.
-# on the path of every update: built once
+# Statements on the path of every update, built once. A payload let go is SQL NULL
+# (``null()``): a plain None in a JSON column is stored as the JSON text 'null', which
+# "payload IS NOT NULL" would count as a payload still owed.
 _KNOWN = select(INBOX.c.update_id).where(INBOX.c.update_id.in_(bindparam("uids", expanding=True)))
 _HANDLED_AT = select(INBOX.c.handled_at).where(INBOX.c.update_id == bindparam("uid"))
 _HANDLED = (
