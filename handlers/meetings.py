@@ -143,12 +143,12 @@ async def _meet_step(
             await edit_or_send(update, text, keyboard(rows))
         case MeetTime(hhmm=hhmm) if (at := _hhmm(hhmm)) and state.day is not None:
             await _set_when(update, context, actor, state, datetime.combine(state.day, at))
-        case MeetOnline():
+        case MeetOnline() if state.starts_at:  # each button only at its own step: an
             await _set_place(update, context, actor, state, t(lang, "meet.online"))
-        case MeetSkipTopic():
-            state.topic = None
+        case MeetSkipTopic() if state.starts_at and state.place:  # old message's 跳过 or 线上
+            state.topic = None  # must not skip the time and the place
             await _to_also(update, context, actor, state)
-        case MeetAlso(code=code) if code in ALSO:
+        case MeetAlso(code=code) if code in ALSO and state.starts_at and state.place:
             state.also = sorted(set(state.also) ^ {code})
             await _to_also(update, context, actor, state)
         case MeetAlsoDone() if state.starts_at and state.place:
@@ -158,8 +158,8 @@ async def _meet_step(
         case MeetAbandon():
             MEET.finish(context, me)
             await edit_or_send(update, t(lang, "common.cancelled"))
-        case _:
-            await toast(update, t(lang, "common.button_invalid"), alert=True)
+        case _:  # the press is answered already (meet_button): say it in the chat
+            await reply(update, t(lang, "common.button_invalid"))
 
 
 async def _chose_kind(

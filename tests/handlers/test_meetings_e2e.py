@@ -376,3 +376,30 @@ async def test_tasks_lists_meetings_to_answer_and_makeup_study(
         assert "补学" not in (await member.ask("/tasks")).content
     finally:
         await running.stop()
+
+
+async def test_a_later_steps_button_cannot_skip_the_time_and_place(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    """跳过 or 线上 from an older /meet message, pressed while the time is asked, changes
+    nothing and says the button is no longer valid; the time is still asked."""
+    users, _ = branch
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        sec = users[0]
+        panel = await sec.ask("/meet")
+        await sec.click(panel, "支部党员大会")
+        await fake.wait_for(lambda: "请选择日期" in panel.content)
+        for stale in ("mk:s", "mk:o", "mk:a:theme_day"):
+            before = len(sec.bot_messages())
+            await sec.click_data(panel, stale)
+            said = await sec.next_message(before)
+            assert "这个按钮无效或已过期" in said.content
+        assert "请选择日期" in panel.content
+        assert "请输入地点" in (await sec.ask("12-3 9:00")).content
+    finally:
+        await running.stop()
