@@ -23,6 +23,7 @@ ICONS = {
     Status.OVERDUE: "⚠️",
     Status.MISSED: "❌",
     Status.NOT_APPLICABLE: "➖",
+    Status.NOT_TRACKED: "▫️",
 }
 DUE_DAYS = 30
 
@@ -73,8 +74,8 @@ def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = 
             if lang == "zh"
             else f" ({period_label(lang, occ.start, occ.end)})"
         )
-    if occ.status is Status.NOT_APPLICABLE:
-        return f"{ICONS[occ.status]} {name} · {t(lang, 'status.not_applicable')}"
+    if occ.status in (Status.NOT_APPLICABLE, Status.NOT_TRACKED):  # greyed: nothing owed
+        return f"{ICONS[occ.status]} {name} · {t(lang, names.STATUS[occ.status.value])}"
     parts = [f"{ICONS[occ.status]} {name} {occ.count}/{occ.required}"]
     if occ.planned_on and occ.status is not Status.DONE:
         parts.append(t(lang, "calendar.planned", day=fmt_date(lang, occ.planned_on)))

@@ -11,6 +11,7 @@ from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.exports import charts, ics, ledger
+from bot.exports.tables import part_values
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, grade_name, t
 from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
@@ -45,6 +46,7 @@ MARKS = {
     Status.OVERDUE: "⚠️",
     Status.MISSED: "❌",
     Status.NOT_APPLICABLE: "➖",
+    Status.NOT_TRACKED: "▫️",
 }
 HEATMAP_ROWS = 60
 
@@ -174,13 +176,16 @@ async def _overview(
 
 def _overview_line(lang: Lang, quarter: Result, year: Result | None) -> str:
     """One branch: its rank and score this quarter, and its score for the year so far."""
+    year_score = f"{year.score:.1f}" if year is not None and year.score is not None else "—"
+    if quarter.score is None:
+        return t(lang, "overview.line_not_judged", name=esc(quarter.name), year=year_score)
     return t(
         lang,
         "overview.line",
         rank=quarter.rank,
         name=esc(quarter.name),
         score=f"{quarter.score:.1f}",
-        year=f"{year.score:.1f}" if year else "—",
+        year=year_score,
     )
 
 
@@ -229,18 +234,7 @@ def assessment_page(
     lang: Lang, year: int, results: list[Result], page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     counts = {g: sum(1 for r in results if r.grade == g) for g in GRADES}
-    body = [
-        t(
-            lang,
-            "assess.line",
-            rank=r.rank,
-            name=esc(r.name),
-            score=f"{r.score:.1f}",
-            grade=grade_name(lang, r.grade),
-            mark=t(lang, "assess.interview_mark") if r.interview else "",
-        )
-        for r in results
-    ]
+    body = [_assessed(lang, r) for r in results]
     shown, page, pages = _page(body, page)
     interviews = "、".join(esc(r.name) for r in results if r.interview) or "—"
     text = "\n".join(
@@ -254,12 +248,41 @@ def assessment_page(
                 b=counts["良好"],
                 c=counts["一般"],
                 d=counts["较差"],
-            ),
+            )
+            + _not_judged_count(lang, results),
             *shown,
             t(lang, "assess.interviews", names=interviews),
         ]
     )
     return text, _pager(lang, page, pages, lambda p: AssessPage(year, p))
+
+
+def _assessed(lang: Lang, r: Result) -> str:
+    """A branch's rank, score and grade with its four parts (points/maximum) below; one not
+    judged yet says since when it is tracked."""
+    if r.score is None:
+        since = fmt_date(lang, r.tracking_since) if r.tracking_since else "—"
+        return t(lang, "assess.not_judged_line", name=esc(r.name), since=since)
+    head = t(
+        lang,
+        "assess.line",
+        rank=r.rank,
+        name=esc(r.name),
+        score=f"{r.score:.1f}",
+        grade=grade_name(lang, r.grade),
+        mark=t(lang, "assess.interview_mark") if r.interview else "",
+    )
+    o, a, rec, c = part_values(lang, r.parts)
+    return (
+        head
+        + "\n"
+        + t(lang, "assess.parts", obligations=o, attendance=a, records=rec, collections=c)
+    )
+
+
+def _not_judged_count(lang: Lang, results: list[Result]) -> str:
+    n = sum(1 for r in results if not r.judged)
+    return t(lang, "assess.not_judged_count", n=n) if n else ""
 
 
 async def page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

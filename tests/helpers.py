@@ -52,7 +52,8 @@ def workbook_bytes(orgs: Sequence[Sequence[Any]], members: Sequence[Sequence[Any
 
 def big_roster() -> tuple[list[list[Any]], list[list[Any]]]:
     """1 工委, 3 党委, 10 支部 and 300 members, 30 a branch, with 党小组 and every role."""
-    orgs: list[list[Any]] = [["GW", "市直机关工委", "", "工委", ""]]
+    # tracked since 2025 (children inherit it): the tests judge whole years
+    orgs: list[list[Any]] = [["GW", "市直机关工委", "", "工委", "", "2025-01-01"]]
     for c in range(1, 4):
         orgs.append([f"DW{c}", f"第{c}党委", "GW", "党委", ""])
     for b in range(1, 11):
@@ -86,7 +87,11 @@ def big_roster() -> tuple[list[list[Any]], list[list[Any]]]:
     return orgs, members
 
 
-SMALL_ORGS = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
+# tracked since 2025 (the branch inherits it): the tests judge whole years
+SMALL_ORGS = [
+    ["DW", "机关党委", "", "党委", "", "2025-01-01"],
+    ["ZB", "第一党支部", "DW", "党支部", ""],
+]
 SMALL_MEMBERS = [
     ["ZB", "王书记", "S001", "", "书记", "2001-07-01", ""],
     ["ZB", "李委员", "S002", "", "组织委员", "2005-07-01", ""],

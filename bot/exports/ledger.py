@@ -45,6 +45,7 @@ STATUS = {
     "missed": "ledger.status.missed",
     "open": "ledger.status.missed",
     "not_applicable": "ledger.status.not_applicable",
+    "not_tracked": "ledger.status.not_tracked",
 }
 FILLS = {
     "ledger.status.done": "C8E6C9",
@@ -52,6 +53,7 @@ FILLS = {
     "ledger.status.overdue": "FFCC80",
     "ledger.status.missed": "EF9A9A",
     "ledger.status.not_applicable": "EEEEEE",
+    "ledger.status.not_tracked": "F5F5F5",
 }
 VIA = {
     "button": "ledger.via.button",
@@ -377,14 +379,20 @@ def _assessment_rows(results: list[Result], only: str | None = None) -> list[lis
             r.name,
             r.org,
             r.score,
-            r.grade,
+            r.grade or w("grade.not_judged"),
             yes_no(r.interview),
-            r.parts.obligations,
-            r.parts.attendance,
-            r.parts.records,
-            r.parts.collections
-            if r.parts.collections is not None
-            else w("ledger.status.not_applicable"),
+            *(
+                (
+                    r.parts.obligations,
+                    r.parts.attendance,
+                    r.parts.records,
+                    r.parts.collections
+                    if r.parts.collections is not None
+                    else w("ledger.status.not_applicable"),
+                )
+                if r.judged
+                else (None, None, None, None)
+            ),
         ]
         for r in results
         if only is None or r.org == only
@@ -427,7 +435,8 @@ async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime
             )
             tally = Counter(status_key(o) for o in occurrences if o.end.year == year)
             r = ranked[b.code]
-            counted = sum(v for k, v in tally.items() if k != "ledger.status.not_applicable")
+            uncounted = ("ledger.status.not_applicable", "ledger.status.not_tracked")
+            counted = sum(v for k, v in tally.items() if k not in uncounted)
             done = tally["ledger.status.done"]
             overview.append(
                 [
@@ -440,7 +449,7 @@ async def export(session: AsyncSession, org_id: int, year: int, *, now: datetime
                     tally["ledger.status.not_applicable"],
                     round(done / counted, 3) if counted else None,
                     r.score,
-                    r.grade,
+                    r.grade or w("grade.not_judged"),
                     r.rank,
                     yes_no(r.interview),
                 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, grade_name, period_label, t
-from bot.services.assessment import Result
+from bot.services.assessment import Parts, Result
 from bot.services.obligations import BranchView
 
 
@@ -63,6 +63,23 @@ def part(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+def part_values(lang: Lang, parts: Parts) -> list[str]:
+    """Each part as points/maximum (a maximum above its weight: no collection counted and
+    the other three were scaled up to 100); a collection part that did not run says so."""
+
+    def one(value: float | None, most: float | None) -> str:
+        if value is None or most is None:
+            return t(lang, "assess.no_collection")
+        return t(lang, "assess.part_value", value=f"{value:.1f}", max=f"{most:g}")
+
+    return [
+        one(parts.obligations, parts.obligations_max),
+        one(parts.attendance, parts.attendance_max),
+        one(parts.records, parts.records_max),
+        one(parts.collections, parts.collections_max),
+    ]
+
+
 def assessment_table(lang: Lang, results: Sequence[Result]) -> str:
     headers = [
         t(lang, key)
@@ -81,16 +98,13 @@ def assessment_table(lang: Lang, results: Sequence[Result]) -> str:
     ]
     rows = [
         [
-            str(r.rank),
+            "—" if r.rank is None else str(r.rank),
             r.org,
             r.name,
-            f"{r.score:.1f}",
+            part(r.score),
             grade_name(lang, r.grade),
             t(lang, "table.yes") if r.interview else "",
-            part(r.parts.obligations),
-            part(r.parts.attendance),
-            part(r.parts.records),
-            part(r.parts.collections),
+            *(part_values(lang, r.parts) if r.judged else ["—"] * 4),
         ]
         for r in results
     ]

@@ -22,6 +22,7 @@ STATUS = {  # bot.rules.calendar.Status
     "overdue": "status.overdue",
     "missed": "status.missed",
     "not_applicable": "status.not_applicable",
+    "not_tracked": "status.not_tracked",
 }
 PERIOD_HEADING = {  # bot.rules.catalogue.Period, as a heading of /calendar
     "month": "calendar.month",

@@ -133,9 +133,10 @@ ROLE_KEYS = {
 }
 
 
-def grade_name(lang: Lang, grade: str) -> str:
-    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside."""
-    return t(lang, GRADE[grade])
+def grade_name(lang: Lang, grade: str | None) -> str:
+    """Grades are the Chinese terms of SPEC §8; English readers get a translation beside.
+    None: not assessed (nothing in the period could be judged yet)."""
+    return t(lang, GRADE[grade] if grade is not None else "grade.not_judged")
 
 
 def role_name(lang: Lang, role: str) -> str:

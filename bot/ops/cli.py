@@ -220,6 +220,35 @@ def cmd_admins(args: argparse.Namespace) -> int:
     return _with_db(work)
 
 
+def cmd_orgs(args: argparse.Namespace) -> int:
+    """``zhibu orgs list``: every org with its kind, parent and tracking day;
+    ``zhibu orgs since --org CODE DATE``: move the day tracking begins (org and subtree)."""
+    from bot.services.tracking import TrackingError, list_orgs, set_tracking_since
+
+    async def work(db: Database, settings: Settings) -> int:
+        lang = settings.language
+        if args.action == "list":
+            orgs = await list_orgs(db)
+            codes = {o.id: o.code for o in orgs}
+            for o in orgs:
+                since = o.tracking_since.isoformat() if o.tracking_since else "-"
+                parent = codes.get(o.parent_id, "-") if o.parent_id else "-"
+                print(f"{o.code}\t{o.name}\t{o.kind}\t{parent}\t{since}")
+            return 0
+        try:
+            code, changed = await set_tracking_since(
+                db, args.org, args.day, now=SystemClock().now()
+            )
+        except TrackingError as exc:
+            print(f"zhibu orgs: {t(lang, exc.key, **exc.params)}", file=sys.stderr)
+            return EXIT_USAGE
+        key = "orgs.since_done" if changed else "orgs.since_same"
+        print(t(lang, key, code=code, day=args.day.isoformat(), n=len(changed)))
+        return 0
+
+    return _with_db(work)
+
+
 def cmd_calendar(args: argparse.Namespace) -> int:
     from bot.exports.tables import calendar_table
     from bot.rules.catalogue import DEFAULT_POLICY
@@ -594,6 +623,14 @@ def build_parser() -> argparse.ArgumentParser:
     admins.add_argument("--user", type=int, help="Telegram user id")
     admins.add_argument("--name", help="a name to remember the admin by")
     admins.set_defaults(func=cmd_admins)
+
+    orgs = sub.add_parser("orgs", help="list the orgs; move the day an org's tracking begins")
+    orgs_sub = orgs.add_subparsers(dest="action", required=True)
+    orgs_sub.add_parser("list", help="every org: code, name, kind, parent, tracked since")
+    since = orgs_sub.add_parser("since", help="track an org (and every org below it) from DATE")
+    since.add_argument("--org", required=True, help="org code (case does not matter)")
+    since.add_argument("day", type=date.fromisoformat, metavar="DATE", help="YYYY-MM-DD")
+    orgs.set_defaults(func=cmd_orgs)
 
     calendar = sub.add_parser("calendar", help="every occurrence of an org's obligations in a year")
     calendar.add_argument("--org", required=True, help="org code")

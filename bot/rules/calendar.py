@@ -24,6 +24,7 @@ class Status(enum.StrEnum):
     OVERDUE = "overdue"
     MISSED = "missed"
     NOT_APPLICABLE = "not_applicable"
+    NOT_TRACKED = "not_tracked"  # its deadline came before the bot kept this org's calendar
 
 
 # ---------------------------------------------------------------- periods
@@ -245,24 +246,30 @@ def build_occurrence(
     policy: ReminderPolicy,
     rule: DayRule | None = None,
     plans: bool = True,
+    tracked_from: date | None = None,
 ) -> Occurrence:
     """One occurrence with its status; ``plans``: with its reminder and escalation times (the
-    scheduler's and the calendar's business; a score or a progress view needs none)."""
+    scheduler's and the calendar's business; a score or a progress view needs none).
+    ``tracked_from``: the org's tracking_since; an occurrence whose deadline is before it is
+    not tracked (a period straddling it counts: its deadline is after it)."""
     deadline = end
     last_workday = cal.on_or_before(deadline)
     grace_end = cal.shift(deadline, policy.grace_workdays)
-    status = status_of(
-        applicable=applicable,
-        required=required,
-        count=count,
-        today=today,
-        deadline=deadline,
-        grace_end=grace_end,
-    )
+    if applicable and tracked_from is not None and deadline < tracked_from:
+        status = Status.NOT_TRACKED
+    else:
+        status = status_of(
+            applicable=applicable,
+            required=required,
+            count=count,
+            today=today,
+            deadline=deadline,
+            grace_end=grace_end,
+        )
     planned = planned_day(rule, start, end, cal) if rule is not None else None
     reminders: tuple[datetime, ...] = ()
     escalations: tuple[datetime, ...] = ()
-    if plans and status not in (Status.DONE, Status.NOT_APPLICABLE):
+    if plans and status not in (Status.DONE, Status.NOT_APPLICABLE, Status.NOT_TRACKED):
 
         def schedule() -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
             days = reminder_days(

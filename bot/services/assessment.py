@@ -94,15 +94,52 @@ class Inputs:
     credits: tuple[tuple[float, float], ...]  # (weight, credit) per required occurrence
     meetings: tuple[HeldMeeting, ...]
     submissions_on_time: int
-    submissions_asked: int  # 0: no collection ran in the period
+    submissions_asked: int  # 0: no collection counted in the period
+    tracking_since: date | None = None  # the first day judged, when inside the period
+
+    @property
+    def judged(self) -> bool:
+        """Something in the period can be judged: an occurrence due, a meeting held or a
+        collection closed. A branch with none (new, or early in the period) is not scored."""
+        return bool(self.credits or self.meetings or self.submissions_asked)
 
 
 @dataclass(frozen=True)
 class Parts:
+    """The four parts, each with the most it could have earned (``*_max``): 60/20/10/10, or
+    66.7/22.2/11.1 when no collection counted and the others were scaled up to 100."""
+
     obligations: float
     attendance: float
     records: float
-    collections: float | None  # None: no collection ran; the others were scaled to 100
+    collections: float | None  # None: no collection counted; the others were scaled to 100
+    obligations_max: float = 0.0
+    attendance_max: float = 0.0
+    records_max: float = 0.0
+    collections_max: float | None = None
+
+    @property
+    def rescaled(self) -> bool:
+        return self.collections is None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "obligations": self.obligations,
+            "attendance": self.attendance,
+            "records": self.records,
+            "collections": self.collections,
+        }
+
+    def maximums_json(self) -> dict[str, object]:
+        return {
+            "obligations": self.obligations_max,
+            "attendance": self.attendance_max,
+            "records": self.records_max,
+            "collections": self.collections_max,
+        }
+
+
+NOT_JUDGED = Parts(0.0, 0.0, 0.0, None)
 
 
 def _round(value: float) -> float:
@@ -125,38 +162,51 @@ def score(inputs: Inputs, rules: Rules = RULES) -> tuple[float, Parts]:
         if inputs.meetings
         else 0.0
     )
+    scale = 1.0
     if inputs.submissions_asked:
         collections: float | None = (
             rules.collections_points * inputs.submissions_on_time / inputs.submissions_asked
         )
-        total = obligations + attendance + records + (collections or 0.0)
     else:
         collections = None
         base = rules.obligations_points + rules.attendance_points + rules.records_points
         scale = (base + rules.collections_points) / base
         obligations, attendance, records = obligations * scale, attendance * scale, records * scale
-        total = obligations + attendance + records
+    total = obligations + attendance + records + (collections or 0.0)
     parts = Parts(
         _round(obligations),
         _round(attendance),
         _round(records),
         None if collections is None else _round(collections),
+        _round(rules.obligations_points * scale),
+        _round(rules.attendance_points * scale),
+        _round(rules.records_points * scale),
+        None if collections is None else _round(rules.collections_points),
     )
     return _round(total), parts
 
 
 @dataclass(frozen=True)
 class Result:
+    """A branch's place in the assessment; ``score``, ``grade`` and ``rank`` are None when
+    nothing in the period could be judged yet (see ``Inputs.judged``)."""
+
     org: str
     name: str
-    score: float
-    grade: str
-    rank: int
+    score: float | None
+    grade: str | None
+    rank: int | None
     interview: bool
     parts: Parts
+    tracking_since: date | None = None
+
+    @property
+    def judged(self) -> bool:
+        return self.score is not None
 
     def as_json(self) -> dict[str, object]:
-        """The keys of SPEC §9 for ``zhibu assess --json``."""
+        """The keys of SPEC §9 for ``zhibu assess --json``, with each part's maximum, whether
+        the parts were rescaled (no collection counted) and the day tracking began."""
         return {
             "org": self.org,
             "name": self.name,
@@ -164,12 +214,10 @@ class Result:
             "grade": self.grade,
             "rank": self.rank,
             "interview": self.interview,
-            "parts": {
-                "obligations": self.parts.obligations,
-                "attendance": self.parts.attendance,
-                "records": self.parts.records,
-                "collections": self.parts.collections,
-            },
+            "parts": self.parts.as_json() if self.judged else None,
+            "maximums": self.parts.maximums_json() if self.judged else None,
+            "rescaled": self.parts.rescaled if self.judged else False,
+            "tracking_since": None if self.tracking_since is None else str(self.tracking_since),
         }
 
 
@@ -181,9 +229,11 @@ def grade_of(value: float, rules: Rules = RULES) -> str:
 
 
 def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) -> list[Result]:
-    """Ranks (1, 2, 2, 4), grades with the 优秀 quota, and the 双约谈 list."""
-    n = len(scored)
-    values = sorted((s for _, s, _ in scored), reverse=True)
+    """Ranks (1, 2, 2, 4), grades with the 优秀 quota, and the 双约谈 list, among the branches
+    judged; those with nothing to judge follow, unranked, ungraded and never interviewed."""
+    judged = [x for x in scored if x[0].judged]
+    n = len(judged)
+    values = sorted((s for _, s, _ in judged), reverse=True)
     quota = math.floor(rules.excellent_quota * n + 1e-9)
     best = rules.grade_floors[0][0]
     second = rules.grade_floors[1][0]
@@ -193,16 +243,32 @@ def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) ->
     edge = sorted(values)[lowest_k - 1] if lowest_k else None
     results: list[Result] = []
     ascending = values[::-1]
-    for inputs, value, parts in scored:
+    for inputs, value, parts in judged:
         at_least = n - bisect.bisect_left(ascending, value)  # scores ≥ this one
         higher = n - bisect.bisect_right(ascending, value)  # scores > this one
         grade = grade_of(value, rules)
         if grade == best and at_least > quota:
             grade = second  # outside the quota, or tied at its edge with too many to fit
         interview = grade == rules.lowest_grade or (edge is not None and value <= edge)
-        results.append(Result(inputs.org, inputs.name, value, grade, higher + 1, interview, parts))
-    results.sort(key=lambda r: (r.rank, r.org))
-    return results
+        results.append(
+            Result(
+                inputs.org,
+                inputs.name,
+                value,
+                grade,
+                higher + 1,
+                interview,
+                parts,
+                inputs.tracking_since,
+            )
+        )
+    results.sort(key=lambda r: (r.rank or 0, r.org))
+    waiting = [
+        Result(i.org, i.name, None, None, None, False, NOT_JUDGED, i.tracking_since)
+        for i, _, _ in scored
+        if not i.judged
+    ]
+    return results + sorted(waiting, key=lambda r: r.org)
 
 
 # ---------------------------------------------------------------- loading
@@ -220,8 +286,8 @@ def period_bounds(year: int, quarter: int | None) -> tuple[date, date]:
 
 def credit(occ: Occurrence, rules: Rules = RULES) -> float | None:
     """What one occurrence earns: 1 in time, 0.7 with a late record, 0 missed; None when it
-    does not count (not applicable, or its deadline has not come)."""
-    if occ.status is Status.NOT_APPLICABLE or occ.required <= 0:
+    does not count (not applicable, not tracked, or its deadline has not come)."""
+    if occ.status in (Status.NOT_APPLICABLE, Status.NOT_TRACKED) or occ.required <= 0:
         return None
     if occ.status is Status.DONE:
         return 1.0 if occ.count - occ.late >= occ.required else rules.late_credit
@@ -268,6 +334,8 @@ async def inputs_for(
             owner[g.id] = f.org.id
             kinds[g.id] = g.kind
     tz_of = {b.id: ZoneInfo(b.timezone) for b in branches}
+    # the first day judged: the period's, or the day tracking began when that is later
+    judged_from = {b.id: max(start, b.tracking_since or start) for b in branches}
     first = datetime.combine(start, time(0), tzinfo=ZoneInfo("UTC")) - _DAY
     last = datetime.combine(end, time(0), tzinfo=ZoneInfo("UTC")) + 2 * _DAY
     closed = (
@@ -322,7 +390,7 @@ async def inputs_for(
         branch_id = owner[m.org_id]
         tz = tz_of[branch_id]
         day = m.starts_at.astimezone(tz).date()
-        if not start <= day <= end:
+        if not judged_from[branch_id] <= day <= end:
             continue
         due = cal.shift(day, rules.record_workdays)
         at = filed.get(m.record_id) if m.record_id is not None else None
@@ -348,6 +416,8 @@ async def inputs_for(
         if r.org_id not in owner or d.get("meeting_id") is not None or "expected" not in d:
             continue
         branch_id = owner[r.org_id]
+        if r.held_on < judged_from[branch_id]:
+            continue
         due = cal.shift(r.held_on, rules.record_workdays)
         held[branch_id].append(
             HeldMeeting(
@@ -358,22 +428,24 @@ async def inputs_for(
             )
         )
     asked: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # in time, asked
-    in_time = case(
-        (CollectionTarget.submitted_at.is_not(None) & ~CollectionTarget.late, 1), else_=0
-    )
-    for org_id, deadline, answered, targets in await session.execute(
+    answered = CollectionTarget.submitted_at.is_not(None)
+    in_time = case((answered & ~CollectionTarget.late, 1), else_=0)
+    for org_id, deadline, on_time, targets in await session.execute(
         select(Collection.org_id, Collection.deadline, func.sum(in_time), func.count())
         .join(CollectionTarget, CollectionTarget.collection_id == Collection.id)
         .where(
             among(Collection.org_id, ids),
             Collection.deadline >= first,
             Collection.deadline < last,
+            Collection.deadline <= now,  # an open collection is not judged before its deadline
+            CollectionTarget.reached | answered,  # nor for those it could not reach
         )
         .group_by(Collection.id)
     ):
         # a collection counts in the period of its deadline
-        if org_id in tz_of and start <= deadline.astimezone(tz_of[org_id]).date() <= end:
-            asked[org_id][0] += int(answered or 0)
+        local = deadline.astimezone(tz_of[org_id]).date() if org_id in tz_of else None
+        if local is not None and judged_from[org_id] <= local <= end:
+            asked[org_id][0] += int(on_time or 0)
             asked[org_id][1] += targets
     result: list[Inputs] = []
     for b in branches:
@@ -390,7 +462,9 @@ async def inputs_for(
             if (c := credit(o, rules)) is not None
         )
         on_time, n = asked[b.id]
-        result.append(Inputs(b.code, b.name, credits, tuple(held[b.id]), on_time, n))
+        result.append(
+            Inputs(b.code, b.name, credits, tuple(held[b.id]), on_time, n, b.tracking_since)
+        )
     return result
 
 

@@ -144,9 +144,11 @@ async def create(
     )
     session.add(c)
     await session.flush()
-    for p in people:
-        session.add(CollectionTarget(collection_id=c.id, member_id=p.id))
     accounts = await _accounts(session, [p.id for p in people])
+    today = now.astimezone(ZoneInfo(tz)).date()
+    for p in people:  # away or not linked: not judged on it unless they answer anyway
+        reached = p.id in accounts and not (p.away_until and p.away_until >= today)
+        session.add(CollectionTarget(collection_id=c.id, member_id=p.id, reached=reached))
     langs = {m: normalise_lang(lang, default_lang) for m, (_, lang) in accounts.items()}
     messages = [
         outbox.NewMessage(

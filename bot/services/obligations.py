@@ -452,6 +452,7 @@ def compute_occurrences(
                     policy=policy,
                     rule=rule if ob.code == "theme_day" else None,
                     plans=plans,
+                    tracked_from=org.tracking_since,
                 )
                 held = [d for oid, d in facts.held[ob.code] if oid == org_id and start <= d <= end]
                 if held and count < required and member is None:

@@ -29,6 +29,8 @@ from bot.services.obligations import (
 from bot.store.db import Database
 from bot.store.models import Org
 
+UNCOUNTED = (Status.NOT_APPLICABLE, Status.NOT_TRACKED)  # shown as nothing owed
+
 
 def quarter_of(day: date) -> int:
     return (day.month - 1) // 3 + 1
@@ -65,11 +67,7 @@ class BranchStatus:
 
 def _current(occurrences: list[Occurrence], today: date) -> list[Occurrence]:
     """The periods running today (this month, quarter, half-year, year)."""
-    return [
-        o
-        for o in occurrences
-        if o.start <= today <= o.end and o.status is not Status.NOT_APPLICABLE
-    ]
+    return [o for o in occurrences if o.start <= today <= o.end and o.status not in UNCOUNTED]
 
 
 def _lines(current: list[Occurrence]) -> list[Line]:
@@ -171,7 +169,7 @@ async def overview(session: AsyncSession, roots: list[int] | None, *, now: datet
         )
         done: dict[str, list[bool]] = defaultdict(list)
         for o in occ:
-            if o.status is Status.NOT_APPLICABLE or o.start > today:
+            if o.status in UNCOUNTED or o.start > today:
                 continue
             done[o.obligation].append(o.status is Status.DONE)
             seen.add(o.obligation)

@@ -46,6 +46,8 @@ ORG_HEADERS = {
     "kind": "kind",
     "时区": "timezone",
     "timezone": "timezone",
+    "启用日期": "tracking_since",
+    "tracking_since": "tracking_since",
 }
 MEMBER_HEADERS = {
     "组织编码": "org_code",
@@ -65,7 +67,7 @@ MEMBER_HEADERS = {
 }
 ORG_REQUIRED = ("code", "name", "kind")
 MEMBER_REQUIRED = ("org_code", "name")
-TEMPLATE_ORG_HEADERS = ["组织编码", "组织名称", "上级组织编码", "组织类型", "时区"]
+TEMPLATE_ORG_HEADERS = ["组织编码", "组织名称", "上级组织编码", "组织类型", "时区", "启用日期"]
 TEMPLATE_MEMBER_HEADERS = ["组织编码", "姓名", "党员编号", "手机号", "职务", "入党日期", "党小组"]
 
 KIND_NAMES = {
@@ -155,6 +157,7 @@ class OrgRow:
     parent_code: str | None
     kind: OrgKind
     timezone: str | None
+    tracking_since: date | None = None  # blank: the parent's, else the day of the import
 
 
 @dataclass(frozen=True)
@@ -449,14 +452,19 @@ def validate(
     if problems:
         return Roster([], []), problems
 
-    org_rows = _validate_orgs(orgs, org_cols, existing, problems)
+    org_rows = _validate_orgs(orgs, org_cols, existing, problems, today=today)
     kinds = dict(existing) | {o.code: o.kind.value for o in org_rows}
     member_rows = _validate_members(members, member_cols, kinds, problems, today=today)
     return Roster(org_rows, member_rows), problems
 
 
 def _validate_orgs(
-    table: Table, cols: dict[str, int], existing: dict[str, str], problems: list[Problem]
+    table: Table,
+    cols: dict[str, int],
+    existing: dict[str, str],
+    problems: list[Problem],
+    *,
+    today: date,
 ) -> list[OrgRow]:
     result: list[OrgRow] = []
     seen: dict[str, int] = {}
@@ -502,9 +510,10 @@ def _validate_orgs(
                 problems.append(c.problem("timezone", "roster.bad_timezone", value=tz))
                 ok = False
         parent = c.text("parent_code") if "parent_code" in cols else None
-        if ok and code and name and kind:
+        since, fine = _date_cell(c, "tracking_since", today, problems)
+        if ok and fine and code and name and kind:
             parents[code] = (parent, c)
-            result.append(OrgRow(number, code, name, parent, kind, tz))
+            result.append(OrgRow(number, code, name, parent, kind, tz, since))
 
     kinds = dict(existing) | {o.code: o.kind.value for o in result}
     for row in result:
@@ -582,6 +591,22 @@ def parse_join_date(value: Any, today: date) -> date | None:
     return parsed
 
 
+def _date_cell(
+    c: _Cells, name: str, today: date, problems: list[Problem]
+) -> tuple[date | None, bool]:
+    """An optional date column: (the date or None, whether the cell was acceptable)."""
+    raw = c.raw(name)
+    if _blank(raw):
+        return None, True
+    try:
+        return parse_join_date(raw, today), True
+    except OverflowError:
+        problems.append(c.problem(name, "roster.date_range", value=c.text(name)))
+    except ValueError:
+        problems.append(c.problem(name, "roster.bad_date", value=c.text(name)))
+    return None, False
+
+
 def _validate_members(
     table: Table,
     cols: dict[str, int],
@@ -650,21 +675,8 @@ def _validate_members(
         if role is None:
             problems.append(c.problem("role", "roster.bad_role", value=role_text))
             ok = False
-        joined_on: date | None = None
-        raw_joined = c.raw("joined_on") if "joined_on" in cols else None
-        if not _blank(raw_joined):
-            try:
-                joined_on = parse_join_date(raw_joined, today)
-            except OverflowError:
-                problems.append(
-                    c.problem("joined_on", "roster.date_range", value=c.text("joined_on"))
-                )
-                ok = False
-            except ValueError:
-                problems.append(
-                    c.problem("joined_on", "roster.bad_date", value=c.text("joined_on"))
-                )
-                ok = False
+        joined_on, fine = _date_cell(c, "joined_on", today, problems)
+        ok = ok and fine
         group = c.text("group") if "group" in cols else None
         if group is not None and (len(group) > MAX_GROUP or "/" in group or _has_control(group)):
             problems.append(c.problem("group", "roster.bad_group", limit=MAX_GROUP))
@@ -800,11 +812,23 @@ async def apply_roster(
     orgs = {o.code: o for o in (await session.execute(select(Org))).scalars()}
 
     for row in _ordered(roster.orgs):
-        parent_id = orgs[row.parent_code].id if row.parent_code else None
+        parent = orgs[row.parent_code] if row.parent_code else None
         tz = row.timezone or (orgs[row.code].timezone if row.code in orgs else default_timezone)
-        wanted = {"name": row.name, "kind": row.kind.value, "parent_id": parent_id, "timezone": tz}
+        wanted: dict[str, Any] = {
+            "name": row.name,
+            "kind": row.kind.value,
+            "parent_id": parent.id if parent else None,
+            "timezone": tz,
+        }
+        if row.tracking_since is not None:  # blank keeps what is stored
+            wanted["tracking_since"] = row.tracking_since
         org = orgs.get(row.code)
         if org is None:
+            # tracking begins on the day given, else the parent's day, else today
+            first = now.astimezone(ZoneInfo(tz)).date()
+            wanted.setdefault(
+                "tracking_since", (parent.tracking_since if parent else None) or first
+            )
             org = Org(code=row.code, created_at=now, updated_at=now, **wanted)
             session.add(org)
             await session.flush()
@@ -827,6 +851,7 @@ async def apply_roster(
                     kind=OrgKind.GROUP.value,
                     parent_id=branch.id,
                     timezone=branch.timezone,
+                    tracking_since=branch.tracking_since,
                     created_at=now,
                     updated_at=now,
                 )
@@ -915,7 +940,7 @@ def write_template(path: str) -> None:
     orgs = wb.active
     orgs.title = ORG_SHEET
     append_row(orgs, TEMPLATE_ORG_HEADERS)
-    append_row(orgs, ["JG01", "示例机关第一党支部", "", "党支部", "Asia/Shanghai"])
+    append_row(orgs, ["JG01", "示例机关第一党支部", "", "党支部", "Asia/Shanghai", ""])
     members = wb.create_sheet(MEMBER_SHEET)
     append_row(members, TEMPLATE_MEMBER_HEADERS)
     append_row(

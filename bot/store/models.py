@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -95,6 +96,9 @@ class Org(Base):
     checkin_mode: Mapped[str] = mapped_column(String(8), default="button", server_default="button")
     # a branch's own reminder time, offsets and quiet hours (/settings); None: the defaults
     reminder_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the first day the bot keeps this org's calendar: periods whose deadline is before it are
+    # not tracked (never reminded of, assessed or shown as missed); set by the import
+    tracking_since: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -503,3 +507,6 @@ class CollectionTarget(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the prompt could reach them when it was sent (linked, not away): only those who could
+    # (or who answered anyway) count in the assessment
+    reached: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -31,10 +31,10 @@ def clock() -> FrozenClock:
 @pytest.fixture
 async def people(fake: FakeTelegram, db: Database, clock: FrozenClock) -> dict[str, UserHandle]:
     orgs = [
-        ["DW", "机关党委", "", "党委", ""],
+        ["DW", "机关党委", "", "党委", "", "2026-01-01"],  # tracked all year
         ["ZB1", "第一党支部", "DW", "党支部", ""],
         ["ZB2", "第二党支部", "DW", "党支部", ""],
-        ["DW2", "另一党委", "", "党委", ""],
+        ["DW2", "另一党委", "", "党委", "", "2026-01-01"],
         ["ZC", "外单位支部", "DW2", "党支部", ""],
     ]
     members = [

@@ -245,7 +245,22 @@ async def test_a_seeded_year_scores_as_computed_by_hand(db: Database) -> None:
     assert {r.org for r in results if r.interview} == {"ZB08", "ZB09"}
     assert [r.org for r in results][:2] == ["ZB01", "ZB02"]
     assert got["ZB07"].parts.collections is None and got["ZB01"].parts.collections == 10.0
-    assert got["ZB06"].parts == Parts(42.0, 16.7, 5.0, 3.3)
+    zb06 = got["ZB06"].parts
+    assert (zb06.obligations, zb06.attendance, zb06.records, zb06.collections) == (
+        42.0,
+        16.7,
+        5.0,
+        3.3,
+    )
+    assert zb06.maximums_json() == {
+        "obligations": 60,
+        "attendance": 20,
+        "records": 10,
+        "collections": 10,
+    }
+    zb07 = got["ZB07"].parts  # no collection ran: the other three scaled up to 100
+    assert zb07.rescaled and (zb07.obligations_max, zb07.attendance_max) == (66.7, 22.2)
+    assert zb07.records_max == 11.1 and zb07.collections_max is None
 
 
 async def test_long_id_lists_are_read_as_whole_tables_with_the_same_result(
@@ -300,8 +315,21 @@ async def test_assess_json_from_the_command_line(
     rows = json.loads(result.stdout)
     assert {r["org"] for r in rows} == set(HAND)
     first = rows[0]
-    assert set(first) == {"org", "name", "score", "grade", "rank", "interview", "parts"}
+    assert set(first) == {
+        "org",
+        "name",
+        "score",
+        "grade",
+        "rank",
+        "interview",
+        "parts",
+        "maximums",
+        "rescaled",
+        "tracking_since",
+    }
     assert set(first["parts"]) == {"obligations", "attendance", "records", "collections"}
+    assert set(first["maximums"]) == set(first["parts"])
+    assert first["tracking_since"] == "2026-01-02"  # the day the roster was imported
     assert {r["org"]: r["grade"] for r in rows} == GRADES
     text = await asyncio.to_thread(
         subprocess.run,
@@ -324,7 +352,7 @@ def settings_path(db: Database, tmp_path: Path) -> tuple[str, Path]:
 
 
 def inputs(code: str) -> Inputs:
-    return Inputs(code, code, (), (), 0, 0)
+    return Inputs(code, code, ((1.0, 1.0),), (), 0, 0)  # something to judge
 
 
 @given(st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=40))
