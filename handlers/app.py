@@ -36,6 +36,7 @@ from bot.store.migrate import upgrade
 from handlers import (
     ask,
     away,
+    branch,
     calendar,
     groups,
     help,
@@ -158,6 +159,7 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         *reports.HANDLERS,
         *ask.HANDLERS,
         *progress.HANDLERS,
+        *branch.HANDLERS,
         flow.text_handler(replies=ask.prompt_reply, stray=start.stray_text),
         CommandHandler("cancel", flow.cancel_command),
         MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, unknown_command),

@@ -15,6 +15,7 @@ from bot.rules.catalogue import Period
 from bot.services.access import Actor, Declined, NotAllowed, OrgInfo
 from bot.services.branches import calendar_of
 from bot.services.obligations import BranchView, view_of
+from handlers.branch import offer_branches, picked_or_offered
 from handlers.kit.common import actor_of, declined, deps, esc, refuse, reply
 
 ICONS = {
@@ -34,15 +35,25 @@ async def _branch_for(
     """Whose calendar: the group's bound branch, the caller's branch, or ``CODE`` for admins."""
     chat = update.effective_chat
     in_group = chat is not None and chat.type != ChatType.PRIVATE
+    code = context.args[0][:120] if context.args else None
+    if not in_group and actor.is_admin and code is None and actor.branch is None:
+        await offer_branches(update, context, actor, action)  # two taps to any branch
+        return None
     try:
         return await calendar_of(
             deps(context).db,
             actor,
             group_chat_id=chat.id if in_group and chat is not None else None,
-            code=context.args[0][:120] if context.args else None,
+            code=code,
             command=action,
         )
     except Declined as exc:
+        if exc.key == "invite.no_such_branch" and code is not None:  # part of a name?
+            org = await picked_or_offered(update, context, actor, action, code)
+            if org is not None:
+                context.args = [org.code]
+                return await _branch_for(update, context, actor, action)
+            return None
         await declined(update, actor.lang, exc)
     except NotAllowed as exc:
         await refuse(update, context, actor, action=action, key=exc.key, org_id=exc.org_id)

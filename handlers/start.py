@@ -109,7 +109,32 @@ async def home(
     else:
         lines = [t(lang, "home.unlinked")]
     lines.append(t(lang, "home.help_hint"))
+    lines.append(t(lang, "home.your_id", id=actor.telegram_id))
     return "\n\n".join(lines), rows
+
+
+async def whoami(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/whoami: the Telegram id (what `zhibu admins add --user` needs) and who I am here."""
+    actor = await actor_of(update, context)
+    if not await ensure_private(update, context, actor):
+        return
+    lang, user = actor.lang, update.effective_user
+    if user is None:
+        return
+    lines = [t(lang, "whoami.title", name=esc(user.full_name), id=user.id)]
+    if actor.member is not None and actor.branch is not None:
+        member, org = esc(actor.member.name), esc(actor.branch.name)
+        role = role_name(lang, actor.member.role)
+        lines.append(t(lang, "whoami.member", member=member, org=org, role=role))
+    else:
+        lines.append(t(lang, "whoami.unlinked"))
+    if actor.is_admin:
+        names = await branches.admin_org_names(deps(context).db, actor)
+        scope = t(lang, "home.all_orgs") if actor.is_bootstrap else "、".join(esc(n) for n in names)
+        lines.append(t(lang, "whoami.admin", orgs=scope))
+    else:
+        lines.append(t(lang, "whoami.add_hint", id=user.id))
+    await reply(update, "\n".join(lines))
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -318,6 +343,7 @@ HANDLERS: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]] = [
         "start", ask.submit_start, filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start s_")
     ),
     CommandHandler("start", start),
+    CommandHandler("whoami", whoami),
     CallbackQueryHandler(link_button, pattern=family("lk")),
     CallbackQueryHandler(join_decision, pattern=family("jr")),
 ]

@@ -480,6 +480,8 @@ async def workbook_for(
     async with db.read() as session:
         if code is not None:
             info = await org_by_code(session, code)
+            if info is None:  # say so, rather than that only managers may
+                raise Declined("export.no_such_org", code=code)
             allowed = info is not None and await manages_branch(session, actor, info.id)
         elif actor.is_manager and actor.branch is not None:
             info, allowed = actor.branch, True

@@ -82,6 +82,7 @@ COMMAND = {  # bot.rules.commands.COMMANDS: the one-line description of each
     "away": "cmd.away",
     "checkin": "cmd.checkin",
     "leave": "cmd.leave",
+    "whoami": "cmd.whoami",
 }
 CHECKIN_ANSWER = {  # bot.services.meetings.Answer, for a check-in
     "ok": "checkin.ok",

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, closing
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.exports.tables import pad
@@ -60,10 +62,10 @@ def _with_db(work: Callable[[Database, Settings], Awaitable[int]]) -> int:
 
 
 async def _org(session: AsyncSession, code: str, command: str) -> Org | None:
-    """The org with this code, or None after saying so on stderr."""
-    from bot.store.models import Org
+    """The org with this code (any case), or None after saying so on stderr."""
+    from bot.services.access import by_code
 
-    org = await session.scalar(select(Org).where(Org.code == code))
+    org = await session.scalar(by_code(code))
     if org is None:
         print(f"zhibu {command}: no org {code!r}", file=sys.stderr)
     return org
@@ -146,7 +148,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         render_result,
         write_template,
     )
-    from bot.store.migrate import upgrade
 
     settings = _settings()
     lang = settings.language
@@ -173,9 +174,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def go() -> int:
-        db = Database.from_url(settings.database_url)
-        try:
-            await upgrade(db.engine)
+        async with _database(settings, dry_run=args.dry_run) as (db, empty):
+            if empty:
+                print(t(lang, "roster.dry_run_empty"))
             result = await import_roster(
                 db,
                 orgs,
@@ -185,14 +186,64 @@ def cmd_import(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 by=Importer.of("cli", args.file or f"{args.orgs} + {args.members}", *contents),
             )
-        finally:
-            await db.dispose()
         stream = sys.stdout if result.counts is not None else sys.stderr
         for line in render_result(lang, result, dry_run=args.dry_run):
             print(line, file=stream)
         return 0 if result.counts is not None else EXIT_USAGE
 
     return asyncio.run(go())
+
+
+@asynccontextmanager
+async def _database(settings: Settings, *, dry_run: bool) -> AsyncIterator[tuple[Database, bool]]:
+    """The configured database, migrated; for a dry run, one that is thrown away after: a
+    copy of the SQLite file (or a migrated PostgreSQL database, in a transaction rolled
+    back), so that a dry run never creates, migrates or changes the real one. The flag says
+    the real database did not exist (or was not migrated) and an empty one stood in."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store.migrate import current_revision, head_revision, upgrade
+
+    url = make_url(settings.database_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch, empty = f"sqlite+aiosqlite:///{Path(tmp) / 'dry-run.db'}", True
+        if not dry_run:
+            db = Database.from_url(settings.database_url)
+            await upgrade(db.engine)
+            empty = False
+        elif url.get_backend_name() == "sqlite":
+            source = url.database or ""
+            copied = await asyncio.to_thread(_copy_sqlite, source, Path(tmp) / "dry-run.db")
+            empty = not copied
+            db = Database.from_url(scratch)
+            await upgrade(db.engine)
+        else:
+            db = Database.from_url(settings.database_url)
+            try:
+                empty = await current_revision(db.engine) != head_revision()
+            except OSError:
+                empty = True
+            if empty:
+                await db.dispose()
+                db = Database.from_url(scratch)
+                await upgrade(db.engine)
+        try:
+            yield db, empty
+        finally:
+            await db.dispose()
+
+
+def _copy_sqlite(source: str, target: Path) -> bool:
+    """A consistent copy of a SQLite database, opened read-only (nothing written to it);
+    False when there is no such file."""
+    if source in ("", ":memory:") or not Path(source).is_file():
+        return False
+    with (
+        closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return True
 
 
 def cmd_admins(args: argparse.Namespace) -> int:

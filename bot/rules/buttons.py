@@ -230,6 +230,19 @@ class OverviewPage(Button):
     page: int
 
 
+# a branch picked for a command (an admin named none, or part of a name)
+@button("br", "p")
+class BranchPick(Button):
+    command: str
+    org_id: int
+
+
+@button("br", "g")
+class BranchPage(Button):
+    command: str
+    page: int
+
+
 @button("pg", "a")
 class AssessPage(Button):
     year: int

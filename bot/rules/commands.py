@@ -39,6 +39,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("bind", "manager", "group"),
     CommandInfo("unbind", "manager_or_admin", "group"),
     CommandInfo("lang", "anyone", "private"),
+    CommandInfo("whoami", "anyone", "private"),
     CommandInfo("cancel", "anyone", "private"),
 )
 

@@ -101,7 +101,7 @@ class WorkdayCalendar:
         self.fallback_years.add(day.year)
         if day.year not in _warned:
             _warned.add(day.year)
-            log.warning(
+            log.debug(  # said at start-up (jobs/holidays.py) and by `zhibu doctor`, not here
                 "no holiday data for %s: using Monday–Friday minus statutory holidays; "
                 "import the State Council notice with `zhibu holidays import`",
                 day.year,

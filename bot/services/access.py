@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -263,8 +263,20 @@ async def admin_codes(session: AsyncSession, actor: Actor) -> set[str] | None:
     return set(rows.scalars())
 
 
+def by_code(code: str) -> Select[Org]:
+    """The org with this code, whatever its case (``fgw-01`` finds ``FGW-01``); a code that
+    matches exactly wins over one that differs only in case."""
+    wanted = code.strip()
+    return (
+        select(Org)
+        .where(func.lower(Org.code) == wanted.lower())
+        .order_by((Org.code == wanted).desc(), Org.code)
+        .limit(1)
+    )
+
+
 async def org_by_code(session: AsyncSession, code: str) -> OrgInfo | None:
-    org = await session.scalar(select(Org).where(Org.code == code))
+    org = await session.scalar(by_code(code))
     return org_info(org) if org else None
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from bot.services.access import by_code
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import Org, OrgAdmin
@@ -15,7 +16,7 @@ async def add_admin(
     db: Database, code: str, user_id: int, name: str | None, *, now: datetime
 ) -> bool:
     async with db.write() as session:
-        org = await session.scalar(select(Org).where(Org.code == code))
+        org = await session.scalar(by_code(code))
         if org is None:
             return False
         exists = await session.scalar(
@@ -31,7 +32,7 @@ async def add_admin(
 
 async def remove_admin(db: Database, code: str, user_id: int, *, now: datetime) -> bool:
     async with db.write() as session:
-        org = await session.scalar(select(Org).where(Org.code == code))
+        org = await session.scalar(by_code(code))
         if org is None:
             return False
         await session.execute(

@@ -8,12 +8,15 @@ from bot.services.access import (
     Declined,
     NotAllowed,
     OrgInfo,
+    admin_roots,
     administers,
     manages_branch,
     org_by_code,
     org_by_id,
+    org_info,
     org_names,
 )
+from bot.services.assessment import branches_under
 from bot.services.linking import bound_org
 from bot.store.db import Database
 from bot.store.models import OrgKind
@@ -31,6 +34,22 @@ async def by_code(db: Database, code: str) -> OrgInfo | None:
 async def by_id(db: Database, org_id: int) -> OrgInfo | None:
     async with db.read() as session:
         return await org_by_id(session, org_id)
+
+
+async def choices(db: Database, actor: Actor, text: str | None = None) -> list[OrgInfo]:
+    """The branches a command may be given for: an admin's, in their scope (a manager's own
+    branch otherwise); with ``text``, the one whose code it is (any case), else those whose
+    name or code contains it."""
+    if actor.is_admin:
+        async with db.read() as session:
+            found = [org_info(o) for o in await branches_under(session, admin_roots(actor))]
+    else:
+        found = [actor.branch] if actor.is_manager and actor.branch is not None else []
+    if not text or not text.strip():
+        return found
+    wanted = text.strip().casefold()
+    exact = [o for o in found if o.code.casefold() == wanted]
+    return exact or [o for o in found if wanted in o.name.casefold() or wanted in o.code.casefold()]
 
 
 async def managed(db: Database, actor: Actor, org: OrgInfo | None) -> OrgInfo | None:

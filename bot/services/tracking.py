@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.services.access import by_code
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import Org
@@ -41,11 +42,10 @@ async def set_tracking_since(
     one audited write. Returns the org's code as stored and each org changed with its former
     day; TrackingError when the code or the day is not accepted."""
     async with db.write() as session:
-        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
-        found = [o for o in orgs if o.code.casefold() == code.strip().casefold()]
-        if not found:
+        top = await session.scalar(by_code(code))
+        if top is None:
             raise TrackingError("orgs.unknown", code=code)
-        top = found[0]
+        orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
         check_day(day, now.date())
         children: dict[int | None, list[Org]] = defaultdict(list)
         for o in orgs:

@@ -223,6 +223,7 @@ def buttons(ids: dict[str, int], secretary: int) -> dict[str, Button]:
         "rp": Button("rp:k:work_report", MANAGERS),
         "ak": Button(f"ak:v:{ids['collection']}", (*MANAGERS, *admins)),
         "pg": Button("pg:o:0", ("admin", "other_admin")),
+        "br": Button(f"br:p:status:{ids['zb1']}", (*MANAGERS, *admins)),
     }
 
 

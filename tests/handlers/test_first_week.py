@@ -242,3 +242,58 @@ async def test_a_collection_counts_after_its_deadline_and_only_for_those_it_reac
     # after it, 2 of the 3 it reached: 10 × 2/3, not 10 × 2/30
     after = await quarter(datetime(2026, 11, 28, 12, 0, tzinfo=SH))
     assert after[1] == 6.7
+
+
+async def test_an_admin_reaches_any_branch_in_two_taps(
+    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> None:
+    orgs, members = big_roster()
+    orgs.append(["ZB11", "第11党支部", "DW1", "党支部", ""])
+    members.append(["ZB11", "孙书记", "M1100", "", "书记", "2010-07-01", ""])
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    await import_roster(db, o, m, now=IMPORTED, default_timezone="Asia/Shanghai")
+    admin = fake.add_user("Admin")
+    async with db.write() as session:
+        gw = await session.scalar(select(Org).where(Org.code == "GW"))
+        assert gw is not None
+        session.add(OrgAdmin(org_id=gw.id, telegram_user_id=admin.id, added_at=clock.now()))
+    picker = await admin.ask("/calendar")  # tap 1
+    assert "请选择支部（/calendar，共 11 个）" in picker.content
+    assert len(picker.button_labels) == 11 and "第11党支部" in picker.button_labels
+    before = len(admin.bot_messages())
+    await admin.click(picker, "第7党支部")  # tap 2
+    shown = await admin.next_message(before)
+    assert "第7党支部" in shown.content and "主题党日" in shown.content
+    # codes in any case, and part of a name
+    assert "第3党支部" in (await admin.ask("/calendar zb03")).content
+    assert "第11党支部" in (await admin.ask("/calendar 第11")).content
+    several = await admin.ask("/status 第1")  # 第1, 第10, 第11
+    assert "共 3 个" in several.content
+    assert sorted(several.button_labels) == ["第10党支部", "第11党支部", "第1党支部"]
+    before = len(admin.bot_messages())
+    await admin.click(several, "第10党支部")
+    assert "第10党支部 · 工作进度" in (await admin.next_message(before)).content
+    assert (await admin.next_message(before + 1)).photo is not None  # and its chart
+    none = await admin.ask("/invite 不存在")
+    assert "没有名称或编码含“不存在”的支部" in none.content and len(none.button_labels) == 11
+    assert "没有编码为“abc”的组织" in (await admin.ask("/export 2026 abc")).content
+    # a forged pick for a command not offered, or a branch out of scope, changes nothing
+    holder = fake.new_message(fake.chats[admin.id], int(fake.bot["id"]), from_bot=True, text="·")
+    assert (await admin.click_data(holder, "br:p:assess:1")).show_alert
+
+
+async def test_whoami_and_the_id_on_the_home_screen(
+    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> None:
+    await import_new(db)
+    stranger, member = fake.add_user("Stranger"), fake.add_user("Member")
+    await link(db, "M0105", member.id, clock.now())
+    me = await stranger.ask("/whoami")
+    assert f"Telegram ID：{stranger.id}" in me.content and "党员身份：未绑定" in me.content
+    assert f"zhibu admins add --org 组织编码 --user {stranger.id}" in me.content
+    linked = await member.ask("/whoami")
+    assert "党员身份：党员0105，第1党支部" in linked.content
+    home = await member.ask("/start")
+    assert f"您的 Telegram ID：{member.id}" in home.content
+    await stranger.ask("/lang en")
+    assert f"Telegram id: {stranger.id}" in (await stranger.ask("/whoami")).content

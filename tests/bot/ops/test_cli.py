@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -84,6 +86,28 @@ def test_bad_rows_exit_2_and_change_nothing(tmp_path: Path) -> None:
     dry = zhibu("import", "good.xlsx", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and "试运行" in dry.stdout
     assert (tmp_path / "zhibu.db").read_bytes() == before
+
+
+def test_a_dry_run_never_creates_or_changes_a_database(tmp_path: Path) -> None:
+    (tmp_path / "good.xlsx").write_bytes(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
+    first = zhibu("import", "good.xlsx", "--dry-run", cwd=tmp_path)
+    assert first.returncode == 0 and "按空数据库检查" in first.stdout
+    assert "新增 2" in first.stdout  # what a real import would do
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.xlsx"]  # no zhibu.db
+    assert zhibu("import", "good.xlsx", cwd=tmp_path).returncode == 0
+    changed = [list(r) for r in SMALL_MEMBERS]
+    changed[2][1] = "张三丰"
+    (tmp_path / "changed.xlsx").write_bytes(workbook_bytes(SMALL_ORGS, changed))
+    dry = zhibu("import", "changed.xlsx", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "按空数据库检查" not in dry.stdout
+    assert "更新 1，未变 4" in dry.stdout  # judged against what is stored
+    with closing(sqlite3.connect(tmp_path / "zhibu.db")) as stored:
+        (name,) = stored.execute("SELECT name FROM members WHERE member_code = 'S003'").fetchone()
+    assert name == "张三"  # and nothing written
+    listed = zhibu("calendar", "--org", "zb", "--year", "2026", cwd=tmp_path)
+    assert listed.returncode == 0 and "第一党支部" in listed.stdout  # codes in any case
+    # no holiday warning in a command's output (start-up and `zhibu doctor` say it)
+    assert "holiday" not in dry.stderr + listed.stderr
 
 
 def test_csv_import(tmp_path: Path) -> None:
