@@ -51,6 +51,7 @@ from handlers import (
 from handlers import settings as obligation_settings
 from handlers.kit import arrival, flow
 from handlers.kit.common import (
+    forget_answer,
     on_error,
     tell_not_stored,
     unknown_button,
@@ -88,6 +89,7 @@ class InboxApplication(Application):  # type: ignore[type-arg]
                 await super().process_update(update)
         finally:
             self.in_flight -= 1
+            forget_answer(update)
         if work.armed:  # the handlers are done (answered, or told the error): say so
             await finish_handling(d, work, alone=self.in_flight == 0)
 

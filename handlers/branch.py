@@ -147,9 +147,9 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             if org is None or handler is None:
                 await bad_button(update, context, actor)
                 return
-            await toast(update)
             context.args = [org.code]
             await handler.callback(update, context)
+            await toast(update)  # unless the command answered it (a refusal, a page)
         case BranchPage(command=command, page=page) if command in PICKABLE:
             await toast(update)
             await offer_branches(update, context, actor, command, None, page)

@@ -35,11 +35,13 @@ from bot.rules.buttons import (
     MeetDay,
     MeetGroup,
     MeetKind,
+    MeetManage,
     MeetOnline,
     MeetSkipTopic,
     MeetTime,
     ProxyPage,
     ProxySignIn,
+    RecordMeeting,
     Row,
     Rows,
     ShowCode,
@@ -96,13 +98,27 @@ async def meet_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     org = await target_branch(update, context, actor, "meet")
     if org is None:
         return
-    kinds, groups = await meetings.choices(deps(context).db, actor, org.id)
+    d = deps(context)
+    kinds, groups = await meetings.choices(d.db, actor, org.id)
+    coming, held = await meetings.of_branch(d.db, actor, org.id, now=d.clock.now())
     MEET.start(context, actor.telegram_id, MeetDraft(org.id, groups=list(groups)))
     lang = actor.lang
     buttons: Row = [(obligation_name(k, lang), MeetKind(k)) for k in kinds]
     buttons.append((t(lang, "meet.other"), MeetKind("other")))
     rows = rows_of(buttons, 2)
-    await reply(update, t(lang, "meet.choose_type"), keyboard(rows))
+    text = t(lang, "meet.choose_type")
+    if coming or held:  # and the meetings already arranged, to move, cancel or record
+        text += "\n\n" + t(lang, "meet.listed", n=len(coming) + len(held))
+        tz = d.settings.timezone
+        rows += [[(_listed(lang, m, tz), MeetManage(m.id))] for m in [*coming, *held]]
+    await reply(update, text, keyboard(rows))
+
+
+def _listed(lang: Lang, m: MeetingInfo, tz: str) -> str:
+    """A meeting's button in /meet: ⚙️ to manage one not over yet, 📝 one held."""
+    key = "meet.listed_held" if m.status == "closed" else "meet.listed_coming"
+    when = fmt_moment(lang, m.starts_at, tz)
+    return t(lang, key, when=when, name=obligation_name(m.obligation, lang))[:60]
 
 
 async def meet_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -447,6 +463,36 @@ async def card_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _change_picked(update, context, actor, button)
         case ProxySignIn() | ProxyPage() | CancelMeeting() | ShowCode():
             await _manager_action(update, context, actor, meeting, button)
+        case MeetManage():
+            await _manage_panel(update, context, actor, meeting)
+
+
+async def _manage_panel(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, meeting: MeetingInfo
+) -> None:
+    """A meeting picked in /meet: its card, with 改时间, 改地点, 代签, 取消 while it is to
+    come, and 纪要 and 补签 once it is over."""
+    d = deps(context)
+    try:
+        await meetings.require_manages_meeting(d.db, actor, meeting.id)
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="meet.manage", key=exc.key)
+        return
+    now = await meetings.card_state(d.db, meeting.id)
+    lang = actor.lang
+    if meeting.status == "closed":
+        rows: Rows = [
+            [
+                (t(lang, "tasks.file_record"), RecordMeeting(meeting.id)),
+                (t(lang, "tasks.makeup_button"), ProxyPage(meeting.id, 0)),
+            ]
+        ]
+    else:
+        rows = manage_rows(lang, now.meeting)
+    await toast(update)
+    await reply(
+        update, meeting_texts.card(lang, now.meeting, now.timezone, now.counts), keyboard(rows)
+    )
 
 
 CARD_BUTTONS = (
@@ -460,6 +506,7 @@ CARD_BUTTONS = (
     ProxyPage,
     CancelMeeting,
     ShowCode,
+    MeetManage,
 )
 
 

@@ -21,7 +21,7 @@ from bot.services import branches, linking
 from bot.services.access import Actor, MemberInfo, NotAllowed, OrgInfo
 from bot.services.todo import of_member
 from handlers import ask
-from handlers.calendar import upcoming_lines
+from handlers.calendar import due_items, upcoming_lines
 from handlers.help import refresh_menu
 from handlers.kit.common import (
     actor_of,
@@ -96,12 +96,14 @@ async def home(
         now = d.clock.now()
         todo = await of_member(d.db, actor, now=now)
         tasks, rows = task_lines(actor, todo, now=now, tz=d.settings.timezone)
-        lines.append(
-            "\n".join([t(lang, "tasks.title"), *tasks]) if tasks else t(lang, "home.no_tasks")
-        )
-        upcoming = upcoming_lines(lang, todo.view, actor) if todo.view else []
-        if upcoming:
-            lines.append("\n".join([t(lang, "home.upcoming"), *upcoming]))
+        due = due_items(todo.view, actor) if todo.view else []
+        if tasks:
+            lines.append("\n".join([t(lang, "tasks.title"), *tasks]))
+        elif not (due and actor.is_manager):  # a manager's due items are theirs to do
+            lines.append(t(lang, "home.no_tasks"))
+        if due and todo.view:  # the same items as /due, soonest first
+            upcoming = upcoming_lines(lang, todo.view, actor)
+            lines.append("\n".join([t(lang, "home.upcoming", n=len(due)), *upcoming]))
     elif actor.is_admin:
         names = await branches.admin_org_names(d.db, actor)
         scope = t(lang, "home.all_orgs") if actor.is_bootstrap else "、".join(esc(n) for n in names)
@@ -121,7 +123,7 @@ async def whoami(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang, user = actor.lang, update.effective_user
     if user is None:
         return
-    lines = [t(lang, "whoami.title", name=esc(user.full_name), id=user.id)]
+    lines = [t(lang, "whoami.title", id=user.id)]
     if actor.member is not None and actor.branch is not None:
         member, org = esc(actor.member.name), esc(actor.branch.name)
         role = role_name(lang, actor.member.role)

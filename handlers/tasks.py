@@ -13,6 +13,9 @@ from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
 from bot.rules.buttons import (
     AskSubmit,
+    InvitePage,
+    JoinApprove,
+    JoinReject,
     ProxyPage,
     RecordMeeting,
     ReportEdit,
@@ -23,6 +26,7 @@ from bot.rules.buttons import (
 from bot.rules.calendar import Status
 from bot.services.access import Actor
 from bot.services.collections import Open
+from bot.services.linking import PendingJoin
 from bot.services.obligations import obligation_name
 from bot.services.todo import RecordToFile, Todo, of_member
 from handlers.kit.common import actor_of, deps, ensure_private, esc, keyboard, reply
@@ -42,6 +46,13 @@ def task_lines(actor: Actor, todo: Todo, *, now: datetime, tz: str) -> tuple[lis
         lines.append(line)
         rows.append(row)
     lang = actor.lang
+    for join in todo.joins:
+        line, join_rows = _join(lang, join)
+        lines.append(line)
+        rows += join_rows
+    if todo.unlinked and actor.branch is not None:
+        lines.append(t(lang, "tasks.unlinked", n=todo.unlinked))
+        rows.append([(t(lang, "tasks.invite"), InvitePage(actor.branch.id, 0))])
     for r in todo.recent:
         kind = t(lang, names.REPORT_KIND[r.kind])
         lines.append(t(lang, "tasks.recent", kind=kind, when=fmt_moment(lang, r.filed_at, tz)))
@@ -101,6 +112,22 @@ def _to_record(lang: Lang, r: RecordToFile, tz: str) -> tuple[str, Row]:
     if r.makeup:
         row.append((t(lang, "tasks.makeup_button"), ProxyPage(r.held.id, 0)))
     return line, row
+
+
+def _join(lang: Lang, join: PendingJoin) -> tuple[str, Rows]:
+    """A request to join the branch, with 通过 as each member of that name, and 拒绝."""
+    line = t(lang, "tasks.join", name=esc(join.typed_name), account=esc(join.account))
+    rows: Rows = [
+        [
+            (
+                t(lang, "join.approve_as", name=m.name, code=m.member_code or "-"),
+                JoinApprove(join.request_id, m.id),
+            )
+        ]
+        for m in join.matches[:3]
+    ]
+    rows.append([(t(lang, "join.reject"), JoinReject(join.request_id))])
+    return line, rows
 
 
 def _asked(lang: Lang, c: Open, *, now: datetime, tz: str) -> tuple[str, Row]:

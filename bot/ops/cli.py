@@ -246,6 +246,50 @@ def _copy_sqlite(source: str, target: Path) -> bool:
     return True
 
 
+def cmd_records(args: argparse.Namespace) -> int:
+    """``zhibu records import FILE.xlsx [--org CODE] [--dry-run]``: meetings held before the
+    bot, from a ledger's 会议记录 sheet (or the template's)."""
+    from bot.services.backfill import import_records, read_records_workbook
+    from bot.services.roster import RosterFormatError, read_isolated, render_problems
+
+    settings = _settings()
+    lang = settings.language
+    try:
+        data = Path(args.file).read_bytes()
+        table = read_isolated(data, read_records_workbook)
+    except OSError as exc:
+        print(f"zhibu records: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_USAGE
+    except RosterFormatError as exc:
+        print(t(lang, exc.key, **exc.params), file=sys.stderr)
+        return EXIT_USAGE
+
+    async def go() -> int:
+        async with _database(settings, dry_run=args.dry_run) as (db, empty):
+            if empty:
+                print(t(lang, "roster.dry_run_empty"))
+            outcome = await import_records(
+                db,
+                table,
+                now=SystemClock().now(),
+                default_branch=args.org,
+                dry_run=args.dry_run,
+                source=(args.file, data),
+            )
+        if not outcome.ok:
+            print(t(lang, "records.problems", count=len(outcome.problems)), file=sys.stderr)
+            for line in render_problems(lang, outcome.problems):
+                print(line, file=sys.stderr)
+            return EXIT_USAGE
+        key = "records.dry_run" if args.dry_run else "records.done"
+        print(t(lang, key, created=outcome.created, unchanged=outcome.unchanged))
+        for code, before, day in outcome.moved:
+            print(t(lang, "records.moved", code=code, day=day.isoformat(), before=before or "-"))
+        return 0
+
+    return asyncio.run(go())
+
+
 def cmd_admins(args: argparse.Namespace) -> int:
     from bot.services.admins import add_admin, list_admins, remove_admin
 
@@ -674,6 +718,16 @@ def build_parser() -> argparse.ArgumentParser:
     admins.add_argument("--user", type=int, help="Telegram user id")
     admins.add_argument("--name", help="a name to remember the admin by")
     admins.set_defaults(func=cmd_admins)
+
+    records = sub.add_parser("records", help="meetings held before the bot, from a workbook")
+    records_sub = records.add_subparsers(dest="action", required=True)
+    rec_import = records_sub.add_parser(
+        "import", help="the 会议记录 sheet of a ledger (/export) or of the template"
+    )
+    rec_import.add_argument("file", help="FILE.xlsx")
+    rec_import.add_argument("--org", help="branch of rows without 组织编码 (any case)")
+    rec_import.add_argument("--dry-run", action="store_true", help="check only, write nothing")
+    records.set_defaults(func=cmd_records)
 
     orgs = sub.add_parser("orgs", help="list the orgs; move the day an org's tracking begins")
     orgs_sub = orgs.add_subparsers(dest="action", required=True)

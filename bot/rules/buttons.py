@@ -400,6 +400,11 @@ class ProxySignIn(Button):
     member_id: int
 
 
+@button("mt", "m")
+class MeetManage(Button):  # a meeting listed by /meet: its manage buttons
+    meeting_id: int
+
+
 @button("mt", "k")
 class ShowCode(Button):
     meeting_id: int

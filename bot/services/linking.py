@@ -195,6 +195,35 @@ async def unlinked_members(session: AsyncSession, org_id: int) -> list[MemberInf
     return [member_info(m) for m in rows.scalars()]
 
 
+@dataclass(frozen=True)
+class PendingJoin:
+    """A join request waiting for a manager: who asked (their Telegram name), as whom, and
+    the unlinked members of that name it may be approved as."""
+
+    request_id: int
+    typed_name: str
+    account: str
+    matches: list[MemberInfo]
+
+
+async def pending_joins(session: AsyncSession, org_id: int, limit: int = 5) -> list[PendingJoin]:
+    rows = await session.execute(
+        select(JoinRequest, TelegramUser.first_name, TelegramUser.username)
+        .outerjoin(TelegramUser, TelegramUser.id == JoinRequest.telegram_user_id)
+        .where(JoinRequest.org_id == org_id, JoinRequest.status == JoinStatus.PENDING.value)
+        .order_by(JoinRequest.created_at, JoinRequest.id)
+        .limit(limit)
+    )
+    found = []
+    for request, first_name, username in rows:
+        account = (first_name or str(request.telegram_user_id)) + (
+            f" (@{username})" if username else ""
+        )
+        matches = await match_unlinked(session, org_id, request.typed_name)
+        found.append(PendingJoin(request.id, request.typed_name, account, matches))
+    return found
+
+
 async def match_unlinked(session: AsyncSession, org_id: int, typed: str) -> list[MemberInfo]:
     wanted = normalise_name(typed)
     return [m for m in await unlinked_members(session, org_id) if normalise_name(m.name) == wanted]

@@ -1019,6 +1019,35 @@ async def leave_choices(db: Database, actor: Actor, *, now: datetime) -> list[Me
         return [info_of(m) for m in upcoming if m.id not in here]
 
 
+LISTED = 6  # meetings of each kind /meet lists: not over yet, and held recently
+RECENT = timedelta(days=30)
+
+
+async def of_branch(
+    db: Database, actor: Actor, org_id: int, *, now: datetime
+) -> tuple[list[MeetingInfo], list[MeetingInfo]]:
+    """/meet: a branch's (and its 党小组s') meetings to manage, for its managers: those not
+    over yet, soonest first, and those held in the last 30 days, latest first."""
+    async with db.read() as session:
+        await require_manager(session, actor, org_id)
+        ids = [org_id, *(g for g, _ in await groups_of(session, org_id))]
+        found = (
+            await session.execute(
+                select(Meeting)
+                .where(
+                    Meeting.org_id.in_(ids),
+                    Meeting.status != "cancelled",
+                    Meeting.starts_at >= now - RECENT,
+                )
+                .order_by(Meeting.starts_at, Meeting.id)
+            )
+        ).scalars()
+        meetings = [info_of(m) for m in found]
+    coming = [m for m in meetings if m.status != "closed"]
+    held = [m for m in meetings if m.status == "closed"]
+    return coming[:LISTED], held[::-1][:LISTED]
+
+
 async def mine(db: Database, actor: Actor) -> list[MeetingInfo]:
     """Scheduled meetings the acting member is expected at, soonest first."""
     if actor.member is None:

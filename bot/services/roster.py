@@ -14,7 +14,7 @@ import multiprocessing
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -215,7 +215,16 @@ def column_letter(index: int) -> str:
 
 
 def read_workbook(data: bytes) -> tuple[Table, Table]:
-    """The 组织 and 党员 sheets of an .xlsx workbook (English sheet names also work).
+    """The 组织 and 党员 sheets of an .xlsx workbook (English sheet names also work)."""
+    found = read_sheets(data, {ORG_SHEET: ("orgs",), MEMBER_SHEET: ("members",)})
+    if ORG_SHEET not in found or MEMBER_SHEET not in found:
+        raise RosterFormatError("roster.missing_sheets", found=", ".join(found.pop("", [])) or "-")
+    return found[ORG_SHEET], found[MEMBER_SHEET]
+
+
+def read_sheets(data: bytes, wanted: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The sheets named in ``wanted`` (by their name or an alias, any case) of an .xlsx
+    workbook, as Tables; those missing are left out, and "" lists every sheet's title.
 
     Nothing in the file is trusted: not the sheet's declared dimension (only the header's
     columns are read, at most MAX_COLUMNS), not its row count (more than MAX_ROWS is
@@ -232,13 +241,12 @@ def read_workbook(data: bytes) -> tuple[Table, Table]:
         raise RosterFormatError("roster.not_xlsx") from exc
     try:
         sheets = {ws.title.strip().lower(): ws for ws in wb.worksheets}
-        org_ws = sheets.get(ORG_SHEET) or sheets.get("orgs")
-        member_ws = sheets.get(MEMBER_SHEET) or sheets.get("members")
-        if org_ws is None or member_ws is None:
-            raise RosterFormatError("roster.missing_sheets", found=", ".join(sheets) or "-")
-        return _sheet_table(ORG_SHEET, _bounded_rows(ORG_SHEET, org_ws)), _sheet_table(
-            MEMBER_SHEET, _bounded_rows(MEMBER_SHEET, member_ws)
-        )
+        found: dict[str, Any] = {"": list(sheets)}
+        for name, aliases in wanted.items():
+            ws = next((sheets[n] for n in (name, *aliases) if n in sheets), None)
+            if ws is not None:
+                found[name] = _sheet_table(name, _bounded_rows(name, ws))
+        return found
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
         raise RosterFormatError("roster.not_xlsx") from exc
     finally:
@@ -277,14 +285,16 @@ def _bounded_rows(sheet: str, ws: Any) -> Iterable[Sequence[Any]]:
         yield row
 
 
-def _read_in_child(data: bytes, memory_limit: int) -> tuple[str, Any]:
+def _read_in_child(
+    data: bytes, memory_limit: int, reader: Callable[[bytes], Any]
+) -> tuple[str, Any]:
     """The child process's work: read the workbook within a memory limit."""
     import resource
 
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     try:
-        return "ok", read_workbook(data)
+        return "ok", reader(data)
     except RosterFormatError as exc:
         return "refused", (exc.key, exc.params)
     except MemoryError:
@@ -297,6 +307,18 @@ def read_workbook_isolated(
     """``read_workbook`` in a child process that is killed after ``timeout`` seconds and may
     not use more than ``memory_limit`` bytes: a hostile file costs the bot nothing. Blocks
     the calling thread: from async code, run it with ``asyncio.to_thread``."""
+    orgs, members = read_isolated(data, read_workbook, timeout=timeout, memory_limit=memory_limit)
+    return orgs, members
+
+
+def read_isolated(
+    data: bytes,
+    reader: Callable[[bytes], Any],
+    *,
+    timeout: float = PARSE_SECONDS,
+    memory_limit: int = CHILD_MEMORY,
+) -> Any:
+    """``reader(data)`` (a module-level function) in a child process, as above."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool
@@ -304,7 +326,7 @@ def read_workbook_isolated(
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
     try:
-        outcome, value = pool.submit(_read_in_child, data, memory_limit).result(timeout)
+        outcome, value = pool.submit(_read_in_child, data, memory_limit, reader).result(timeout)
     except FutureTimeout:
         raise RosterFormatError("roster.too_slow", seconds=int(timeout)) from None
     except BrokenProcessPool:
@@ -316,8 +338,7 @@ def read_workbook_isolated(
     if outcome == "refused":
         key, params = value
         raise RosterFormatError(key, **params)
-    orgs, members = value
-    return orgs, members
+    return value
 
 
 def read_csv(data: bytes, sheet: str) -> Table:
@@ -946,7 +967,30 @@ def write_template(path: str) -> None:
     append_row(
         members, ["JG01", "张三", "M0001", "13800000000", "书记", "2001-07-01", "第一党小组"]
     )
-    for ws in (orgs, members):
+    from bot.services.backfill import SHEET, TEMPLATE_HEADERS  # (imports this module)
+
+    records = wb.create_sheet(SHEET)  # meetings held before the bot: zhibu records import
+    append_row(records, TEMPLATE_HEADERS)
+    append_row(
+        records,
+        [
+            "JG01",
+            "2026-03-10",
+            "支部党员大会",
+            "传达学习全国两会精神",
+            "是",
+            30,
+            27,
+            2,
+            "传达学习全国两会精神，讨论本支部贯彻落实措施，部署第二季度工作。",
+            "支部党员大会",
+            "2026-03-11 17:00",
+            "张三",
+            "李四",
+            "",
+        ],
+    )
+    for ws in (orgs, members, records):
         ws.freeze_panes = "A2"
         for idx in range(ws.max_column):
             ws.column_dimensions[column_letter(idx)].width = 16

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.catalogue import DEFAULT_POLICY
-from bot.services import collections, meetings, reports
+from bot.services import collections, linking, meetings, reports
 from bot.services.access import Actor, NotAllowed, manages_branch
 from bot.services.obligations import RECORD_WORKDAYS, BranchView, branch_view, load_workdays
 from bot.store.db import Database
@@ -32,18 +32,24 @@ class Todo:
     asked: list[collections.Open]  # collections waiting for my reply
     recent: list[reports.Recent]  # what I filed lately and may still edit or withdraw
     to_record: list[RecordToFile]  # managers: records of held meetings still to file
+    joins: list[linking.PendingJoin] = field(default_factory=list)  # managers: to decide
+    unlinked: int = 0  # managers: members of the branch not linked to Telegram yet
 
 
 async def of_member(db: Database, actor: Actor, *, now: datetime) -> Todo:
     if actor.member is None or actor.branch is None:
         raise NotAllowed("calendar.unlinked")
+    branch = actor.branch.id
     async with db.read() as session:
+        manages = await manages_branch(session, actor, branch)
         return Todo(
             await meetings.tasks_of(session, actor.member.id, now=now),
-            await branch_view(session, actor.branch.id, now=now, policy=DEFAULT_POLICY),
+            await branch_view(session, branch, now=now, policy=DEFAULT_POLICY),
             await collections.open_for(session, actor.member.id, now=now),
             await reports.recent_of(session, actor.telegram_id, now=now),
-            await records_to_file(session, actor, actor.branch.id, now=now),
+            await records_to_file(session, actor, branch, now=now),
+            await linking.pending_joins(session, branch) if manages else [],
+            len(await linking.unlinked_members(session, branch)) if manages else 0,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections import OrderedDict
 from collections.abc import Coroutine
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -185,10 +186,31 @@ async def edit_or_send(
         await chat.send_message(text, reply_markup=markup)
 
 
+ANSWERED_KEPT = 10_000  # presses being handled that were answered (a backstop bound)
+_answered: OrderedDict[str, None] = OrderedDict()
+
+
+def forget_answer(update: object) -> None:
+    """The update's handling is over: its press need not be remembered (InboxApplication)."""
+    if isinstance(update, Update) and update.callback_query is not None:
+        _answered.pop(update.callback_query.id, None)
+
+
 async def toast(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a button press, once: a press already answered (a step that answered it
+    before handing on, as /meet's buttons and the branch picker do) gets what is left to
+    say as a message in the chat instead of a second answer Telegram would refuse."""
     query = update.callback_query
-    if query is not None:
-        await query.answer(text, show_alert=alert)
+    if query is None:
+        return
+    if query.id in _answered:
+        if text:
+            await reply(update, text)
+        return
+    _answered[query.id] = None
+    if len(_answered) > ANSWERED_KEPT:
+        _answered.popitem(last=False)
+    await query.answer(text, show_alert=alert)
 
 
 async def declined(update: Update, lang: Lang, exc: Declined) -> None:
@@ -334,7 +356,7 @@ async def report_error(
         return
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(t(lang, "common.error"), show_alert=True)
+            await toast(update, t(lang, "common.error"), alert=True)
         elif update.effective_chat is not None:
             await update.effective_chat.send_message(t(lang, "common.error"))
     except TelegramError:
@@ -367,7 +389,7 @@ async def tell_not_stored(
     lang = normalise_lang(user.language_code if user else None, deps(context).settings.language)
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(t(lang, "common.delayed"), show_alert=True)
+            await toast(update, t(lang, "common.delayed"), alert=True)
         elif update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
             await update.effective_chat.send_message(t(lang, "common.delayed"))
     except TelegramError:

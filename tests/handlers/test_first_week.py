@@ -189,6 +189,10 @@ async def test_chat_assessment_and_ledger_of_a_new_branch(
     assert theme[12] != "未启用"  # November is tracked
     graded = list(wb["考核"].iter_rows(min_row=2, values_only=True))
     assert graded[0][4] == "未评定"
+    # her home screen says what falls due, as /due does, not "nothing to do"
+    home = await secretary.ask("/start")
+    assert "当前没有待办事项" not in home.content and "近期截止（共 4 项" in home.content
+    assert "支部委员会会议（2026年11月）" in home.content
 
 
 async def test_a_collection_counts_after_its_deadline_and_only_for_those_it_reached(

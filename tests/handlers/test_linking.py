@@ -280,3 +280,25 @@ async def test_forged_invite_page_for_another_branch_is_refused(
         answer = await secretary.click_data(page, junk)
         assert answer.show_alert, junk
     assert len(await denied(db)) == 5
+
+
+async def test_the_secretarys_home_screen_holds_what_waits_for_her(
+    bot: RunningBot, fake: FakeTelegram, db: Database, secretary: UserHandle
+) -> None:
+    home = await secretary.ask("/start")
+    assert "4 名党员还没有绑定 Telegram" in home.content  # of 5, she is linked
+    assert "📨 发邀请" in home.button_labels
+    assert f"您的 Telegram ID：{secretary.id}" in home.content
+    payload = await join_link(secretary)
+    zhao = fake.add_user("Zhao", username="zhao")
+    await zhao.ask(f"/start {payload}")
+    await zhao.ask("赵积极")
+    desk = await secretary.ask("/start")  # the request she may have scrolled past
+    assert "Zhao (@zhao) 申请以“赵积极”的身份加入本支部" in desk.content
+    await secretary.click(desk, "批准")
+    await fake.wait_for(lambda: "已批准" in desk.content)
+    assert zhao.id in await links(db)
+    later = await secretary.ask("/tasks")
+    assert "申请以" not in later.content and "3 名党员还没有绑定" in later.content
+    await secretary.click(later, "📨 发邀请")  # the invite list, one tap away
+    await fake.wait_for(lambda: "张三" in later.content)

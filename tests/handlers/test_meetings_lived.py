@@ -563,3 +563,45 @@ async def test_a_group_without_a_card_is_told_the_tally_as_it_is_after_a_makeup(
         lambda: next((m for m in fake.bot_messages(group_id) if "签到统计" in m.content), None)
     )
     assert "实到 16 人" in told.content and "超过半数，会议有效" in told.content
+
+
+async def test_meet_lists_the_meetings_arranged_and_manages_them(
+    fake: FakeTelegram,
+    db: Database,
+    clock: FrozenClock,
+    bot: RunningBot,
+    branch: tuple[list[UserHandle], int],
+) -> None:
+    users, _ = branch
+    sec = users[0]
+    await meet(sec, fake, "12-08 14:30")  # arranged on 1 December for the 8th
+    await meet(sec, fake, "12-02 09:00", kind="支部委员会会议")
+    clock.set(local("2026-12-03T10:00"))  # the committee meeting is over
+    async with db.write() as session:
+        held = await session.scalar(select(Meeting).where(Meeting.obligation != "general_meeting"))
+        assert held is not None
+        held.status = "closed"
+    panel = await sec.ask("/meet")
+    assert "已安排和近期召开的会议（2 个）" in panel.content
+    coming = next(x for x in panel.button_labels if x.startswith("⚙️"))
+    assert "12月8日" in coming and "支部党员大会" in coming
+    done = next(x for x in panel.button_labels if x.startswith("📝"))
+    assert "支部委员会会议" in done and "已召开" in done
+    before = len(sec.bot_messages())
+    await sec.click(panel, coming)
+    card = await sec.next_message(before)
+    assert "第一会议室" in card.content
+    assert {"改时间", "改地点", "取消会议"} <= set(card.button_labels)
+    before = len(sec.bot_messages())
+    await sec.click(panel, done)
+    record = await sec.next_message(before)
+    assert "📝 提交记录" in record.button_labels and "取消会议" not in record.button_labels
+    await sec.click(record, "📝 提交记录")  # the record flow opens for that meeting
+    await fake.wait_for(lambda: "第一议题" in record.content)
+    # cancelled from the list: it leaves the list; a member cannot open the panel
+    await sec.click(card, "取消会议")
+    await fake.wait_for(lambda: "会议已取消" in card.content)
+    again = await sec.ask("/meet")
+    assert not any(x.startswith("⚙️") for x in again.button_labels)
+    manage = panel.button(coming)["callback_data"]
+    assert (await users[5].click_data(panel, manage)).show_alert

@@ -113,8 +113,10 @@ async def test_admin_invites_for_a_branch_by_code(
     bot: RunningBot, fake: FakeTelegram, db: Database, big: None
 ) -> None:
     admin = fake.add_user("Admin", user_id=ADMIN_ID)
-    assert "请指定支部编码" in (await admin.ask("/invite")).content
-    assert "没有编码为“DW1”的党支部" in (await admin.ask("/invite DW1")).content
+    picker = await admin.ask("/invite")  # no code: the branches to choose from
+    assert "请选择支部（/invite，共 10 个）" in picker.content and len(picker.button_labels) == 10
+    wrong = await admin.ask("/invite DW1")  # a committee is not a branch
+    assert "没有名称或编码含“DW1”的支部" in wrong.content and len(wrong.button_labels) == 10
     page = await admin.ask("/invite ZB03")
     assert "第3党支部 · 未绑定成员 30 人" in page.content
     home = await admin.ask("/start")

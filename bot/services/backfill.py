@@ -1,0 +1,577 @@
+"""Meetings held before the bot, entered from a workbook (issue #16): ``zhibu records
+import`` and the same file sent in a private chat by a manager.
+
+The sheet is the 会议记录 sheet of the ledger workbook (``bot/exports/ledger.py``), so a
+branch's exported ledger imports as it is: 日期, 会议类型, 主题, 第一议题, 应到, 实到, 请假,
+内容摘要, 计入工作要求, 提交时间; optional 组织编码 (or 支部, a branch's name, as the committee
+ledger writes it), 出席人员 and 请假人员 (names, instead of counts), 主持人, 记录人, 备注.
+Every row is checked against the same rules as a record filed in chat (reports.py); any
+problem rejects the whole file with ``row N, column X``; nothing is written twice when the
+same file comes again. A branch that backfills a year is judged on that whole year: its
+``tracking_since`` moves back to the 1 January of the earliest meeting imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n.texts import LANGS
+from bot.services.access import Actor, NotAllowed, admin_roots
+from bot.services.assessment import branches_under
+from bot.services.meetings import MEETING_KINDS, QUORUM_FOR
+from bot.services.obligations import add_record, obligation_name
+from bot.services.reports import (
+    ATTENDANCE_MAX,
+    MEETING_TICKS,
+    ReportError,
+    check_text,
+    check_topic,
+    quorum,
+)
+from bot.services.roster import (
+    Problem,
+    RosterFormatError,
+    Table,
+    _blank,
+    _Cells,
+    _columns,
+    parse_join_date,
+    read_sheets,
+)
+from bot.store import audit
+from bot.store.db import Database
+from bot.store.models import Member, Org, OrgKind, Record
+
+SHEET = "会议记录"
+HEADERS = {  # header (lower-cased) -> field; the ledger's own headers first
+    "日期": "held_on",
+    "date": "held_on",
+    "会议类型": "obligation",
+    "kind": "obligation",
+    "主题": "topic",
+    "topic": "topic",
+    "第一议题": "first_topic",
+    "first_topic": "first_topic",
+    "应到": "expected",
+    "expected": "expected",
+    "实到": "present",
+    "present": "present",
+    "请假": "leave",
+    "leave": "leave",
+    "内容摘要": "summary",
+    "summary": "summary",
+    "计入工作要求": "counts",
+    "counts_toward": "counts",
+    "提交时间": "filed_at",
+    "filed_at": "filed_at",
+    "组织编码": "org_code",
+    "org_code": "org_code",
+    "支部": "branch",
+    "branch": "branch",
+    "出席人员": "present_names",
+    "present_names": "present_names",
+    "请假人员": "leave_names",
+    "leave_names": "leave_names",
+    "主持人": "host",
+    "host": "host",
+    "记录人": "recorder",
+    "recorder": "recorder",
+    "备注": "note",
+    "note": "note",
+}
+REQUIRED = ("held_on", "obligation", "summary")
+TEMPLATE_HEADERS = [
+    "组织编码",
+    "日期",
+    "会议类型",
+    "主题",
+    "第一议题",
+    "应到",
+    "实到",
+    "请假",
+    "内容摘要",
+    "计入工作要求",
+    "提交时间",
+    "主持人",
+    "记录人",
+    "备注",
+]
+FILED_HOUR = time(18, 0)  # a backfilled record without 提交时间 counts as filed that evening
+NAME_MAX = 50
+NOTE_MAX = 500
+SPLIT_RE = re.compile(r"[、,，;；\s]+")
+YES = {"是", "yes", "y", "true", "1", "√", "✓"}
+NO = {"否", "no", "n", "false", "0", ""}
+
+
+def read_records_workbook(data: bytes) -> Table:
+    """The 会议记录 sheet of a workbook (``records`` also works); run it through
+    ``roster.read_isolated`` to read a file from outside."""
+    found = read_sheets(data, {SHEET: ("records", "meetings")})
+    if SHEET not in found:
+        raise RosterFormatError("records.missing_sheet", found=", ".join(found[""]) or "-")
+    table: Table = found[SHEET]
+    return table
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    row: int
+    org_id: int
+    held_on: date
+    obligation: str
+    topic: str | None
+    first_topic: bool
+    expected: int
+    present: int
+    leave: int
+    summary: str
+    codes: tuple[str, ...]
+    filed_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)  # host, recorder, note, names
+
+    def key(self) -> tuple[int, date, str, str, str]:
+        """What makes two rows the same meeting record (a file imported twice)."""
+        return (self.org_id, self.held_on, self.obligation, self.topic or "", self.summary)
+
+
+@dataclass
+class Outcome:
+    problems: list[Problem]
+    created: int = 0
+    unchanged: int = 0
+    moved: list[tuple[str, date | None, date]] = field(default_factory=list)  # tracking_since
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class _Branch:
+    id: int
+    code: str
+    name: str
+    timezone: str
+    members: dict[str, int]  # name -> member id, active members
+
+
+def _kinds() -> dict[str, str]:
+    """Every way a 会议类型 or a 计入 entry may be written -> its code."""
+    found: dict[str, str] = {}
+    for code in (*MEETING_KINDS, "democratic_review", "other"):
+        found[code] = code
+        for lang in LANGS:
+            found[_norm(obligation_name(code, lang))] = code
+    return found
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def _int(c: _Cells, name: str, problems: list[Problem]) -> int | None:
+    value = c.raw(name)
+    if _blank(value):
+        return None
+    text = c.text(name) or ""
+    if not text.isdigit() or not 0 <= int(text) <= ATTENDANCE_MAX:
+        problems.append(c.problem(name, "records.bad_number", value=text, high=ATTENDANCE_MAX))
+        return None
+    return int(text)
+
+
+def _moment(value: Any, tz: ZoneInfo) -> datetime | None:
+    """A date-and-time cell or ``YYYY-MM-DD HH:MM`` text, local to ``tz``; ValueError if not."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value
+    text = unicodedata.normalize("NFKC", str(value)).strip().replace("/", "-")
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+class _Checker:
+    """Checks the rows of one sheet, collecting every problem (nothing is written)."""
+
+    def __init__(
+        self, table: Table, cols: dict[str, int], branches: list[_Branch], default: int | None
+    ) -> None:
+        self.table, self.cols = table, cols
+        self.by_code = {b.code.casefold(): b for b in branches}
+        self.by_name = {b.name: b for b in branches}
+        self.by_id = {b.id: b for b in branches}
+        self.default = default
+        self.kinds = _kinds()
+        self.problems: list[Problem] = []
+
+    def branch(self, c: _Cells) -> _Branch | None:
+        code, name = c.text("org_code"), c.text("branch")
+        if code is not None:
+            found = self.by_code.get(code.casefold())
+            if found is None:
+                self.problems.append(c.problem("org_code", "records.unknown_branch", value=code))
+            return found
+        if name is not None:
+            found = self.by_name.get(name)
+            if found is None:
+                self.problems.append(c.problem("branch", "records.unknown_branch", value=name))
+            return found
+        if self.default is None:
+            self.problems.append(Problem(self.table.sheet, "records.no_branch", row=c.row))
+            return None
+        return self.by_id[self.default]
+
+    def row(
+        self, number: int, values: list[Any], *, today: date, now: datetime
+    ) -> RecordRow | None:
+        c = _Cells(self.table, self.cols, number, values)
+        before = len(self.problems)
+        branch = self.branch(c)
+        held_on = self.day(c, today)
+        obligation = self.kind(c)
+        topic = self.topic(c)
+        first = self.yes_no(c)
+        counts = self.attendance(c, branch)
+        summary = self.summary(c)
+        extra = self.extra(c)
+        if len(self.problems) > before or branch is None or held_on is None:
+            return None
+        assert obligation is not None and counts is not None and summary is not None
+        expected, present, leave = counts
+        codes = self.codes(c, obligation, quorum(expected, present))
+        filed = self.filed(c, held_on, ZoneInfo(branch.timezone), now)
+        if len(self.problems) > before or codes is None or filed is None:
+            return None
+        return RecordRow(
+            number, branch.id, held_on, obligation, topic, first, expected, present, leave,
+            summary, codes, filed, extra,
+        )  # fmt: skip
+
+    def day(self, c: _Cells, today: date) -> date | None:
+        if _blank(c.raw("held_on")):
+            self.problems.append(c.problem("held_on", "roster.required"))
+            return None
+        try:
+            return parse_join_date(c.raw("held_on"), today)
+        except OverflowError:
+            self.problems.append(
+                c.problem("held_on", "records.future_day", value=c.text("held_on"))
+            )
+        except ValueError:
+            self.problems.append(c.problem("held_on", "records.bad_date", value=c.text("held_on")))
+        return None
+
+    def kind(self, c: _Cells) -> str | None:
+        text = c.text("obligation")
+        code = self.kinds.get(_norm(text)) if text else None
+        if code is None or code == "democratic_review":
+            self.problems.append(c.problem("obligation", "records.bad_kind", value=text or ""))
+            return None
+        return code
+
+    def topic(self, c: _Cells) -> str | None:
+        text = c.text("topic")
+        if text is None:
+            return None
+        try:
+            return check_topic(text)
+        except ReportError as exc:  # the chat's words ask to send again: a file's are plain
+            self.problems.append(c.problem("topic", "records.topic_length", **exc.params))
+            return None
+
+    def yes_no(self, c: _Cells) -> bool:
+        text = _norm(c.text("first_topic") or "")
+        if text in YES:
+            return True
+        if text not in NO:
+            self.problems.append(c.problem("first_topic", "records.bad_yes_no", value=text))
+        return False
+
+    def names(self, c: _Cells, name: str, branch: _Branch | None) -> list[int] | None:
+        text = c.text(name)
+        if text is None or branch is None:
+            return None
+        people = [p for p in SPLIT_RE.split(text) if p]
+        unknown = [p for p in people if p not in branch.members]
+        if unknown:
+            who = "、".join(unknown[:5])
+            self.problems.append(c.problem(name, "records.unknown_names", names=who))
+            return None
+        return sorted({branch.members[p] for p in people})
+
+    def attendance(self, c: _Cells, branch: _Branch | None) -> tuple[int, int, int] | None:
+        expected, present, leave = (
+            _int(c, n, self.problems) for n in ("expected", "present", "leave")
+        )
+        here, away = self.names(c, "present_names", branch), self.names(c, "leave_names", branch)
+        present = len(here) if present is None and here is not None else present
+        leave = len(away) if leave is None and away is not None else leave
+        if expected is None and branch is not None:
+            expected = len(branch.members)
+        column = "expected" if "expected" in self.cols else next(iter(self.cols))
+        if present is None or expected is None:
+            self.problems.append(c.problem(column, "records.no_attendance"))
+            return None
+        leave = leave or 0
+        if not 1 <= expected <= ATTENDANCE_MAX or present + leave > expected:
+            self.problems.append(
+                c.problem(column, "records.bad_attendance", e=expected, p=present, l=leave)
+            )
+            return None
+        return expected, present, leave
+
+    def summary(self, c: _Cells) -> str | None:
+        try:
+            return check_text("meeting_record", c.text("summary") or "")
+        except ReportError as exc:
+            self.problems.append(c.problem("summary", "records.summary_length", **exc.params))
+            return None
+
+    def codes(self, c: _Cells, obligation: str, met: bool) -> tuple[str, ...] | None:
+        text = c.text("counts")
+        if text is None:  # what the meeting itself counts toward
+            counted = obligation in MEETING_KINDS and (met or obligation not in QUORUM_FOR)
+            return (obligation,) if counted else ()
+        codes = []
+        for part in (p for p in SPLIT_RE.split(text) if p):
+            code = self.kinds.get(_norm(part))
+            if code is None or code not in MEETING_TICKS:
+                self.problems.append(c.problem("counts", "records.bad_counts", value=part))
+                return None
+            if code in QUORUM_FOR and not met:
+                name = obligation_name(code, "zh")
+                self.problems.append(c.problem("counts", "records.no_quorum", kind=name))
+                return None
+            codes.append(code)
+        return tuple(sorted(set(codes)))
+
+    def filed(self, c: _Cells, held_on: date, tz: ZoneInfo, now: datetime) -> datetime | None:
+        value = c.raw("filed_at")
+        if _blank(value):
+            return datetime.combine(held_on, FILED_HOUR, tzinfo=tz)
+        try:
+            moment = _moment(value, tz)
+        except (TypeError, ValueError):
+            self.problems.append(
+                c.problem("filed_at", "records.bad_moment", value=c.text("filed_at"))
+            )
+            return None
+        if moment is None or moment.astimezone(tz).date() < held_on or moment > now:
+            self.problems.append(
+                c.problem("filed_at", "records.filed_range", value=c.text("filed_at"))
+            )
+            return None
+        return moment
+
+    def extra(self, c: _Cells) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, limit in (("host", NAME_MAX), ("recorder", NAME_MAX), ("note", NOTE_MAX)):
+            text = c.text(name)
+            if text is None:
+                continue
+            if len(text) > limit or any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+                self.problems.append(c.problem(name, "records.too_long", limit=limit))
+                continue
+            found[name] = text
+        return found
+
+
+async def _branches(session: AsyncSession, actor: Actor | None) -> list[_Branch]:
+    """The branches a file may name: the operator's all, an admin's in scope, a manager's own."""
+    if actor is None or actor.is_admin:
+        orgs = await branches_under(session, None if actor is None else admin_roots(actor))
+    elif actor.is_manager and actor.branch is not None:
+        orgs = [await session.get_one(Org, actor.branch.id)]
+    else:
+        raise NotAllowed("common.managers_only")
+    people: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = await session.execute(
+        select(Member.org_id, Member.name, Member.id).where(
+            Member.org_id.in_([o.id for o in orgs]), Member.active
+        )
+    )
+    for org_id, name, member_id in rows:
+        people[org_id][name] = member_id
+    return [_Branch(o.id, o.code, o.name, o.timezone, people[o.id]) for o in orgs]
+
+
+def check(
+    table: Table, branches: list[_Branch], *, default: int | None, now: datetime
+) -> tuple[list[RecordRow], list[Problem]]:
+    """Every row checked; the rows to write, or the problems."""
+    cols, problems = _columns(table, HEADERS, REQUIRED)
+    if problems:
+        return [], problems
+    checker = _Checker(table, cols, branches, default)
+    rows = []
+    for number, values in table.rows:
+        today = now.astimezone(ZoneInfo(branches[0].timezone if branches else "UTC")).date()
+        found = checker.row(number, values, today=today, now=now)
+        if found is not None:
+            rows.append(found)
+    if not table.rows:
+        checker.problems.append(Problem(table.sheet, "records.empty"))
+    return rows, checker.problems
+
+
+class _DryRun(Exception):
+    pass
+
+
+async def import_records(
+    db: Database,
+    table: Table,
+    *,
+    now: datetime,
+    actor: Actor | None = None,
+    default_branch: str | None = None,
+    dry_run: bool = False,
+    source: tuple[str, bytes] | None = None,
+) -> Outcome:
+    """Check the sheet and, when every row is right, write it in one transaction.
+
+    ``actor``: who sent it in chat (None: the operator's CLI, every branch); a row without a
+    branch goes to ``default_branch`` (a code), else the manager's own branch. ``source``:
+    the file's name and bytes, audited by name and SHA-256."""
+    outcome = Outcome([])
+    try:
+        async with db.write() as session:
+            branches = await _branches(session, actor)
+            default = _default(branches, actor, default_branch)
+            if default_branch is not None and default is None:
+                outcome.problems.append(
+                    Problem(table.sheet, "records.unknown_branch", params={"value": default_branch})
+                )
+                raise _DryRun
+            rows, outcome.problems = check(table, branches, default=default, now=now)
+            if outcome.problems:
+                raise _DryRun
+            await _write(session, rows, outcome, now=now, by=actor)
+            if dry_run:
+                raise _DryRun
+            await _audit(session, outcome, now=now, by=actor, source=source)
+    except _DryRun:
+        pass
+    return outcome
+
+
+def _default(branches: list[_Branch], actor: Actor | None, code: str | None) -> int | None:
+    if code is not None:
+        return next((b.id for b in branches if b.code.casefold() == code.casefold()), None)
+    if actor is not None and actor.is_manager and actor.branch is not None:
+        return actor.branch.id
+    return branches[0].id if len(branches) == 1 else None
+
+
+async def _write(
+    session: AsyncSession,
+    rows: list[RecordRow],
+    outcome: Outcome,
+    *,
+    now: datetime,
+    by: Actor | None,
+) -> None:
+    """The rows not stored yet, as meeting records; tracking moved back where needed."""
+    stored = await session.execute(
+        select(Record.org_id, Record.held_on, Record.details, Record.summary).where(
+            Record.org_id.in_({r.org_id for r in rows}),
+            Record.kind == "meeting_record",
+            Record.withdrawn_at.is_(None),
+        )
+    )
+    seen = {
+        (org_id, held_on, str((d or {}).get("obligation")), (d or {}).get("topic") or "", summary)
+        for org_id, held_on, d, summary in stored
+    }
+    earliest: dict[int, date] = {}
+    for r in rows:
+        if r.key() in seen:
+            outcome.unchanged += 1
+            continue
+        seen.add(r.key())
+        record_id = await add_record(
+            session,
+            org_id=r.org_id,
+            kind="meeting_record",
+            held_on=r.held_on,
+            codes=list(r.codes),
+            filed_at=r.filed_at,
+            filed_by=by.telegram_id if by is not None else None,
+            summary=r.summary,
+            allow_none=True,
+        )
+        record = await session.get_one(Record, record_id)
+        record.details = {
+            "obligation": r.obligation,
+            "topic": r.topic,
+            "first_topic": r.first_topic,
+            "expected": r.expected,
+            "present": r.present,
+            "leave": r.leave,
+            "quorum": quorum(r.expected, r.present),
+            "photos": [],
+            "backfilled": True,
+            **r.extra,
+        }
+        outcome.created += 1
+        earliest[r.org_id] = min(r.held_on, earliest.get(r.org_id, r.held_on))
+    await _track_back(session, earliest, outcome, now=now)
+
+
+async def _track_back(
+    session: AsyncSession, earliest: dict[int, date], outcome: Outcome, *, now: datetime
+) -> None:
+    """A branch that backfills a year is judged on the whole of it (and its 党小组 with it)."""
+    if not earliest:
+        return
+    orgs = (
+        await session.execute(
+            select(Org).where(
+                Org.id.in_(earliest)
+                | (Org.parent_id.in_(earliest) & (Org.kind == OrgKind.GROUP.value))
+            )
+        )
+    ).scalars()
+    for org in orgs:
+        branch = org.id if org.id in earliest else org.parent_id
+        assert branch is not None
+        start = date(earliest[branch].year, 1, 1)
+        if org.tracking_since is None or org.tracking_since > start:
+            if org.id in earliest:
+                outcome.moved.append((org.code, org.tracking_since, start))
+            org.tracking_since, org.updated_at = start, now
+
+
+async def _audit(
+    session: AsyncSession,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    by: Actor | None,
+    source: tuple[str, bytes] | None,
+) -> None:
+    detail: dict[str, Any] = {
+        "created": outcome.created,
+        "unchanged": outcome.unchanged,
+        "tracking_since": {c: str(new) for c, _, new in outcome.moved},
+    }
+    if source is not None:
+        detail |= {"file": source[0][:200], "sha256": hashlib.sha256(source[1]).hexdigest()}
+    await audit.record(
+        session,
+        at=now,
+        action="records.import",
+        actor_telegram_id=by.telegram_id if by is not None else None,
+        actor_member_id=by.member.id if by is not None and by.member is not None else None,
+        detail=detail,
+    )
