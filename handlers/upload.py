@@ -1,4 +1,5 @@
-"""Roster files sent to the bot in a private chat by a committee admin."""
+"""Files sent to the bot in a private chat: rosters by committee admins, and past meetings
+(a 会议记录 sheet) by managers and admins."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 from bot.i18n import names
 from bot.i18n.texts import t
 from bot.services.access import Actor, NotAllowed
+from bot.services.backfill import import_records, may_send_records, read_upload
 from bot.services.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
@@ -22,7 +24,8 @@ from bot.services.roster import (
     csv_kind,
     import_as,
     read_csv,
-    read_workbook_isolated,
+    read_isolated,
+    render_problems,
     render_result,
     require_importer,
 )
@@ -63,8 +66,8 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     actor = await actor_of(update, context)
     message = update.effective_message
     assert message is not None and message.document is not None and context.user_data is not None
-    try:
-        require_importer(actor)  # before anything is downloaded
+    try:  # before anything is downloaded: admins (rosters), managers (past meetings)
+        may_send_records(actor)
     except NotAllowed as exc:
         await refuse(update, context, actor, action="roster.import", key=exc.key)
         return
@@ -98,8 +101,14 @@ async def _import(
     assert context.user_data is not None
     try:
         if name.endswith(".xlsx"):  # in a child process: a hostile file stalls nobody
-            orgs, members = await asyncio.to_thread(read_workbook_isolated, data)
+            kind, found = await asyncio.to_thread(read_isolated, data, read_upload)
+            if kind == "records":
+                await _import_records(update, context, actor, name, data, found)
+                return
+            require_importer(actor)
+            orgs, members = found
         else:
+            require_importer(actor)
             pair = _collect_csv(context.user_data, data, d.clock.now())
             if pair is None:
                 pending = context.user_data["roster_csv"]
@@ -111,6 +120,8 @@ async def _import(
         context.user_data.pop("roster_csv", None)
         await reply(update, t(actor.lang, exc.key, **exc.params))
         return
+    except NotAllowed as exc:  # a manager who sent a roster
+        return await refuse(update, context, actor, action="roster.import", key=exc.key)
     result = await import_as(
         d.db,
         actor,
@@ -121,6 +132,37 @@ async def _import(
         importer=Importer.of("chat", name, data, telegram_id=actor.telegram_id),
     )
     for text in chunks([esc(line) for line in render_result(actor.lang, result, dry_run=False)]):
+        await reply(update, text)
+
+
+async def _import_records(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    actor: Actor,
+    name: str,
+    data: bytes,
+    table: Table,
+) -> None:
+    """Past meetings from a 会议记录 sheet, for the branches the sender manages."""
+    d = deps(context)
+    lang = actor.lang
+    try:
+        done = await import_records(
+            d.db, table, now=d.clock.now(), actor=actor, source=(name, data)
+        )
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="records.import", key=exc.key)
+        return
+    if not done.ok:
+        lines = [t(lang, "records.problems", count=len(done.problems))]
+        lines += render_problems(lang, done.problems)
+    else:
+        lines = [t(lang, "records.done", created=done.created, unchanged=done.unchanged)]
+        lines += [
+            t(lang, "records.moved", code=code, day=day.isoformat(), before=before or "-")
+            for code, before, day in done.moved
+        ]
+    for text in chunks([esc(line) for line in lines]):
         await reply(update, text)
 
 

@@ -39,6 +39,8 @@ from bot.services.reports import (
     quorum,
 )
 from bot.services.roster import (
+    MEMBER_SHEET,
+    ORG_SHEET,
     Problem,
     RosterFormatError,
     Table,
@@ -124,6 +126,25 @@ def read_records_workbook(data: bytes) -> Table:
     return table
 
 
+def read_upload(data: bytes) -> tuple[str, Any]:
+    """A workbook sent in chat: ("roster", (orgs, members)) when it has 组织 and 党员, else
+    ("records", table) when it has 会议记录 (through ``roster.read_isolated``)."""
+    found = read_sheets(
+        data, {ORG_SHEET: ("orgs",), MEMBER_SHEET: ("members",), SHEET: ("records", "meetings")}
+    )
+    if ORG_SHEET in found and MEMBER_SHEET in found:
+        return "roster", (found[ORG_SHEET], found[MEMBER_SHEET])
+    if SHEET in found:
+        return "records", found[SHEET]
+    raise RosterFormatError("import.unknown_workbook", found=", ".join(found[""]) or "-")
+
+
+def may_send_records(actor: Actor) -> None:
+    """Managers send their branch's past meetings; admins those of their branches."""
+    if not (actor.is_admin or (actor.is_manager and actor.branch is not None)):
+        raise NotAllowed("import.admins_only")
+
+
 @dataclass(frozen=True)
 class RecordRow:
     row: int
@@ -178,6 +199,13 @@ def _kinds() -> dict[str, str]:
 
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def _plain(c: _Cells, name: str) -> str | None:
+    """A text cell as written (``_Cells.text`` folds full-width punctuation, right for codes
+    and dates, wrong for a summary someone wrote)."""
+    value = c.raw(name)
+    return None if _blank(value) else str(value).strip()
 
 
 def _int(c: _Cells, name: str, problems: list[Problem]) -> int | None:
@@ -280,7 +308,7 @@ class _Checker:
         return code
 
     def topic(self, c: _Cells) -> str | None:
-        text = c.text("topic")
+        text = _plain(c, "topic")
         if text is None:
             return None
         try:
@@ -310,10 +338,13 @@ class _Checker:
         return sorted({branch.members[p] for p in people})
 
     def attendance(self, c: _Cells, branch: _Branch | None) -> tuple[int, int, int] | None:
+        before = len(self.problems)
         expected, present, leave = (
             _int(c, n, self.problems) for n in ("expected", "present", "leave")
         )
         here, away = self.names(c, "present_names", branch), self.names(c, "leave_names", branch)
+        if len(self.problems) > before:
+            return None
         present = len(here) if present is None and here is not None else present
         leave = len(away) if leave is None and away is not None else leave
         if expected is None and branch is not None:
@@ -332,7 +363,7 @@ class _Checker:
 
     def summary(self, c: _Cells) -> str | None:
         try:
-            return check_text("meeting_record", c.text("summary") or "")
+            return check_text("meeting_record", _plain(c, "summary") or "")
         except ReportError as exc:
             self.problems.append(c.problem("summary", "records.summary_length", **exc.params))
             return None
@@ -376,7 +407,7 @@ class _Checker:
     def extra(self, c: _Cells) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for name, limit in (("host", NAME_MAX), ("recorder", NAME_MAX), ("note", NOTE_MAX)):
-            text = c.text(name)
+            text = _plain(c, name)
             if text is None:
                 continue
             if len(text) > limit or any(ord(ch) < 32 and ch not in "\n\t" for ch in text):

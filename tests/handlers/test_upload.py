@@ -1,20 +1,22 @@
-"""Sending the roster file to the bot in a private chat."""
+"""Sending files to the bot in a private chat: the roster, and meetings held before it."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
+from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from bot.rules.clock import FrozenClock
 from bot.services.admins import add_admin
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
-from bot.store.models import AuditEntry, Member
+from bot.store.models import AuditEntry, Member, Org, Record
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram
-from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, big_roster, workbook_bytes
+from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, RunningBot, big_roster, link, workbook_bytes
 
 
 async def member_count(db: Database) -> int:
@@ -153,3 +155,46 @@ async def test_a_hostile_workbook_stalls_nobody(
     answer = await admin.next_message(before, timeout=30)
     assert "名册未导入" in answer.content
     assert await member_count(db) == 0
+
+
+async def test_a_secretary_sends_the_meetings_held_before_the_bot(
+    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> None:
+    orgs = [["DW", "机关党委", "", "党委", ""], ["ZB", "第一党支部", "DW", "党支部", ""]]
+    o, m = read_workbook(workbook_bytes(orgs, SMALL_MEMBERS))
+    await import_roster(db, o, m, now=clock.now(), default_timezone="Asia/Shanghai")
+    secretary, member = fake.add_user("Wang"), fake.add_user("Zhang")
+    await link(db, "S001", secretary.id, clock.now())
+    await link(db, "S003", member.id, clock.now())
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "会议记录"
+    ws.append(["日期", "会议类型", "应到", "实到", "请假", "内容摘要"])
+    summary = "传达学习上级会议精神，结合本支部实际讨论贯彻落实措施，部署下一阶段重点工作。"
+    ws.append(["2026-01-20", "主题党日", 5, 4, 1, summary])
+    ws.append(["2026-02-20", "主题党日", 5, 9, 0, summary])  # more present than expected
+    bad, good = io.BytesIO(), io.BytesIO()
+    wb.save(bad)
+    before = len(secretary.bot_messages())
+    secretary.upload("past.xlsx", bad.getvalue())
+    refused = await secretary.next_message(before)
+    assert "会议记录未导入，发现 1 处问题" in refused.content and "第 3 行" in refused.content
+    ws.delete_rows(3)
+    wb.save(good)
+    before = len(secretary.bot_messages())
+    secretary.upload("past.xlsx", good.getvalue())
+    done = await secretary.next_message(before)
+    assert "会议记录已导入：新增 1，已有 0" in done.content
+    assert "ZB 改为自 2026-01-01 起启用" in done.content
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Record)) == 1
+        since = await session.scalar(select(Org.tracking_since).where(Org.code == "ZB"))
+        assert str(since) == "2026-01-01"
+    # a member may not; nor may a secretary send a roster
+    before = len(member.bot_messages())
+    member.upload("past.xlsx", good.getvalue())
+    assert "只有党组织管理员可以导入名册" in (await member.next_message(before)).content
+    before = len(secretary.bot_messages())
+    secretary.upload("roster.xlsx", workbook_bytes(orgs, SMALL_MEMBERS))
+    assert "只有党组织管理员可以导入名册" in (await secretary.next_message(before)).content

@@ -50,11 +50,18 @@ def test_template_import_and_reimport(tmp_path: Path) -> None:
     result = zhibu("import", "--template", "t.xlsx", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     wb = load_workbook(tmp_path / "t.xlsx")
-    assert wb.sheetnames == ["组织", "党员"]
+    assert wb.sheetnames == ["组织", "党员", "会议记录"]
     assert [c.value for c in wb["党员"][1]][:2] == ["组织编码", "姓名"]
-    assert wb["组织"].max_row == 2 and wb["党员"].max_row == 2
-    # the template itself imports
+    assert [c.value for c in wb["组织"][1]][-1] == "启用日期"
+    assert wb["组织"].max_row == 2 and wb["党员"].max_row == 2 and wb["会议记录"].max_row == 2
+    # the template itself imports, its meetings too, once
     assert zhibu("import", "t.xlsx", cwd=tmp_path).returncode == 0
+    records = zhibu("records", "import", "t.xlsx", cwd=tmp_path)
+    assert records.returncode == 0, records.stderr
+    assert "会议记录已导入：新增 1，已有 0" in records.stdout
+    assert "JG01 改为自 2026-01-01 起启用" in records.stdout  # judged on the year backfilled
+    again = zhibu("records", "import", "t.xlsx", cwd=tmp_path)
+    assert "新增 0，已有 1" in again.stdout
 
     (tmp_path / "roster.xlsx").write_bytes(workbook_bytes(*big_roster()))
     first = zhibu("import", "roster.xlsx", cwd=tmp_path)
