@@ -392,6 +392,17 @@ class TaskLiveness(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Instance(Base):
+    """This deployment (one row, made by the migration): its random id scopes identifiers
+    that leave the database, as the UIDs of .ics events, so two deployments never collide."""
+
+    __tablename__ = "instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uid: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class TickState(Base):
     """Up to which minute the scheduler has looked (one row)."""
 

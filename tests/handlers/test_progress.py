@@ -16,7 +16,7 @@ from bot.rules.clock import FrozenClock
 from bot.services.obligations import add_record
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
-from bot.store.models import Meeting, Member, Org, OrgAdmin
+from bot.store.models import Instance, Meeting, Member, Org, OrgAdmin
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, link, workbook_bytes
 
@@ -170,7 +170,7 @@ async def test_overview_and_assess_for_admins(
 
 
 async def test_export_workbook_and_calendar_file(
-    bot: RunningBot, fake: FakeTelegram, people: dict[str, UserHandle]
+    bot: RunningBot, fake: FakeTelegram, db: Database, people: dict[str, UserHandle]
 ) -> None:
     sec = people["secretary"]
     doc = await sec.ask("/export 2026")
@@ -224,10 +224,26 @@ async def test_export_workbook_and_calendar_file(
     cal = Calendar.from_ical(first.document[1])
     events = [e for e in cal.walk("VEVENT")]
     uids = [str(e["UID"]) for e in events]
-    assert "meeting-1@zhibu" in uids and len(uids) == len(set(uids))
-    assert any(str(e["SUMMARY"]).startswith("截止：主题党日") for e in events)
+    async with db.read() as session:  # UIDs are scoped by this deployment's random id
+        deployment = await session.scalar(select(Instance.uid))
+    assert deployment and f"meeting-1@{deployment}.zhibu" in uids and len(uids) == len(set(uids))
+    meeting = next(e for e in events if str(e["UID"]).startswith("meeting-1@"))
+    alarms = sorted(str(a["TRIGGER"].dt) for a in meeting.walk("VALARM"))
+    assert alarms == ["-1 day, 0:00:00", "-1 day, 23:00:00"]  # a day and an hour before
+    # a member's file holds what they take part in: not the branch's deadlines
+    assert not any(str(e["SUMMARY"]).startswith("截止") for e in events)
     again = [str(e["UID"]) for e in Calendar.from_ical(second.document[1]).walk("VEVENT")]
     assert again == uids
+    mine = await people["activist"].ask("/ics")  # an activist's own thought reports
+    assert mine.document is not None
+    own = [str(e["SUMMARY"]) for e in Calendar.from_ical(mine.document[1]).walk("VEVENT")]
+    assert any(x.startswith("截止：思想汇报") for x in own)
+    assert not any(x.startswith("截止：主题党日") for x in own)
+    managed = await people["secretary"].ask("/ics")  # the secretary's: the branch's deadlines
+    assert managed.document is not None
+    theirs = Calendar.from_ical(managed.document[1]).walk("VEVENT")
+    due = next(e for e in theirs if str(e["SUMMARY"]).startswith("截止：主题党日"))
+    assert [str(a["TRIGGER"].dt) for a in due.walk("VALARM")] == ["-1 day, 9:00:00"]
 
 
 @pytest.mark.parametrize(
