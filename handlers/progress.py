@@ -76,14 +76,55 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     lines += [_collection_line(lang, p) for p in view.collections]
     await reply(update, "\n".join(lines))
     if view.lines and update.effective_chat is not None:
-        labels = [_owned_name(lang, view, line) for line in view.lines]
-        chart = charts.bars(
-            t(lang, "status.chart_title", branch=view.name, year=view.today.year),
-            labels,
-            [line.share for line in view.lines],
-            [f"{line.count}/{line.required}" for line in view.lines],
+        chart, caption = status_chart(lang, view)
+        await update.effective_chat.send_photo(
+            InputFile(chart.png, filename="status.png"), caption=caption
         )
-        await update.effective_chat.send_photo(InputFile(chart.png, filename="status.png"))
+
+
+CHART_STATE = {  # a line's status as the charts colour it
+    Status.DONE: "done",
+    Status.OPEN: "open",
+    Status.OVERDUE: "overdue",
+    Status.MISSED: "overdue",
+    Status.NOT_TRACKED: "not_tracked",
+}
+
+
+def chart_legend(lang: Lang) -> dict[str, str]:
+    return {state: t(lang, names.CHART_STATE[state]) for state in charts.STATES}
+
+
+def status_chart(lang: Lang, view: BranchStatus) -> tuple[charts.Chart, str]:
+    """/status's bars: each line coloured by its state with its count and last workday,
+    and a caption saying what to do next."""
+    notes = [
+        t(
+            lang,
+            "chart.note",
+            count=x.count,
+            required=x.required,
+            day=fmt_date(lang, x.last_workday),
+        )
+        for x in view.lines
+    ]
+    chart = charts.bars(
+        t(lang, "status.chart_title", branch=view.name, year=view.today.year),
+        [_owned_name(lang, view, line) for line in view.lines],
+        [line.share for line in view.lines],
+        notes,
+        [CHART_STATE.get(line.status, "open") for line in view.lines],
+        chart_legend(lang),
+        t(lang, "chart.required"),
+    )
+    todo = [x for x in view.lines if x.status in (Status.OPEN, Status.OVERDUE)]
+    todo.sort(key=lambda x: (x.status is not Status.OVERDUE, x.last_workday))
+    if not todo:
+        return chart, t(lang, "chart.next_none")
+    first = todo[0]
+    key = "chart.next_overdue" if first.status is Status.OVERDUE else "chart.next_open"
+    name, day = _owned_name(lang, view, first), fmt_date(lang, first.last_workday)
+    return chart, t(lang, key, name=esc(name), day=day, more=len(todo) - 1)
 
 
 def _owned_name(lang: Lang, view: BranchStatus, line: StatusLine) -> str:
@@ -166,12 +207,17 @@ async def _overview(
     if with_chart and update.effective_chat is not None:
         rows = view.rows[:HEATMAP_ROWS]
         chart = charts.heatmap(
-            t(lang, "overview.chart_title", quarter=quarter),
+            t(lang, "overview.chart_title", quarter=quarter, day=fmt_date(lang, view.today)),
             [r.name for r, _, _ in rows],
             [obligation_name(c, lang) for c in view.codes],
-            [cells for _, _, cells in rows],
+            [[(c.share, c.state) if c else None for c in cells] for _, _, cells in rows],
+            chart_legend(lang),
         )
-        await update.effective_chat.send_photo(InputFile(chart.png, filename="overview.png"))
+        late = sum(1 for _, _, cells in view.rows if any(c and c.state == "overdue" for c in cells))
+        caption = t(lang, "overview.chart_next", n=late) if late else t(lang, "chart.next_none")
+        await update.effective_chat.send_photo(
+            InputFile(chart.png, filename="overview.png"), caption=caption
+        )
 
 
 def _overview_line(lang: Lang, quarter: Result, year: Result | None) -> str:

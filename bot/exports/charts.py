@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import io
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,9 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
+from matplotlib.patches import Patch
 
 FONT_PACKAGE = "noto_cjk_sans_otc"
 FONT_DISTRIBUTION = "noto-cjk-sans-otc"
@@ -102,43 +103,94 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def bars(title: str, labels: list[str], shares: list[float], notes: list[str]) -> Chart:
-    """Horizontal bars, one per label: the share done (0–1), with a note at the bar's end."""
+# one colour per state, the same in both charts: done, open (not yet due), overdue (or
+# missed), not tracked (before the bot kept the calendar)
+STATE_COLOURS = {
+    "done": "#2e7d32",
+    "open": "#1e88e5",
+    "overdue": "#c62828",
+    "not_tracked": "#bdbdbd",
+}
+STATES = tuple(STATE_COLOURS)
+
+
+def _legend(fig: Figure, legend: Mapping[str, str], family: str, shown: set[str]) -> list[str]:
+    """A legend of the states drawn (in the reader's words), along the bottom of the figure,
+    clear of the axis labels; the labels, for the glyph check."""
+    states = [s for s in STATES if s in shown and s in legend]
+    handles = [Patch(color=STATE_COLOURS[s], label=legend[s]) for s in states]
+    if handles:
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=len(handles),
+            frameon=False,
+            prop={"family": family, "size": 9},
+        )
+    fig.tight_layout(rect=(0, 0.07 if handles else 0, 1, 1))
+    return [legend[s] for s in states]
+
+
+def bars(
+    title: str,
+    labels: list[str],
+    shares: list[float],
+    notes: list[str],
+    states: list[str],
+    legend: Mapping[str, str],
+    required: str,
+) -> Chart:
+    """Horizontal bars, one per label: the share done (0–1) coloured by its state, with a
+    note at the bar's end (count and deadline), the line of what is required, a legend."""
     family = font_name()
-    height = max(2.5, 0.45 * len(labels) + 1.2)
+    height = max(3.0, 0.45 * len(labels) + 2.0)
     fig = _figure(8, height)
     ax = fig.add_subplot()
     ys = list(range(len(labels)))[::-1]
-    colours = ["#2e7d32" if s >= 1 else "#f9a825" if s > 0 else "#c62828" for s in shares]
+    colours = [STATE_COLOURS[s] for s in states]
     ax.barh(ys, [max(s, 0.01) for s in shares], color=colours)
     ax.set_yticks(ys, labels, fontfamily=family, fontsize=10)
-    ax.set_xlim(0, 1.25)
-    ax.set_xticks([0, 0.5, 1], ["0%", "50%", "100%"])
+    ax.set_xlim(0, 1.45)
+    marks = ["0%", "50%", f"100% {required}"]
+    ax.set_xticks([0, 0.5, 1], marks, fontfamily=family)
+    ax.axvline(1, color="#424242", linestyle="--", linewidth=1)  # what is required
     for y, share, note in zip(ys, shares, notes, strict=True):
         ax.text(min(share, 1) + 0.02, y, note, va="center", fontfamily=family, fontsize=9)
     ax.set_title(title, fontfamily=family, fontsize=12)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return _render(fig, [title, *labels, *notes, "0%50%100%"])
-
-
-HEAT = LinearSegmentedColormap.from_list("zhibu", ["#c62828", "#f9a825", "#2e7d32"])
+    words = _legend(fig, legend, family, set(states))
+    return _render(fig, [title, *labels, *notes, *words, *marks])
 
 
 def heatmap(
-    title: str, rows: list[str], cols: list[str], values: list[list[float | None]]
+    title: str,
+    rows: list[str],
+    cols: list[str],
+    cells: list[list[tuple[float, str] | None]],
+    legend: Mapping[str, str],
 ) -> Chart:
-    """Rows × columns coloured by share done (0–1); blank where nothing applies."""
+    """Rows × columns coloured by state (done, open, overdue, not tracked), each cell with
+    its share done; blank where nothing applies; a legend below."""
     family = font_name()
-    fig = _figure(max(6, 0.7 * len(cols) + 3), max(2.5, 0.35 * len(rows) + 1.8))
+    fig = _figure(max(6, 0.7 * len(cols) + 3), max(3.2, 0.35 * len(rows) + 2.8))
     ax = fig.add_subplot()
-    grid = [[math.nan if v is None else v for v in row] for row in values]
-    ax.imshow(grid, cmap=HEAT, vmin=0, vmax=1, aspect="auto")
+    blank = (1.0, 1.0, 1.0, 1.0)
+    grid = [[to_rgba(STATE_COLOURS[c[1]]) if c else blank for c in row] for row in cells]
+    ax.imshow(grid, aspect="auto")
+    texts = []
+    if len(rows) * len(cols) <= 600:  # the share in each cell, while it stays legible
+        for y, row in enumerate(cells):
+            for x, cell in enumerate(row):
+                if cell is not None and cell[1] != "not_tracked":
+                    text = f"{round(cell[0] * 100)}%"
+                    ax.text(x, y, text, ha="center", va="center", fontsize=6, color="white")
+                    texts.append(text)
     ax.set_xticks(range(len(cols)), cols, fontfamily=family, fontsize=8, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows, fontfamily=family, fontsize=8)
     ax.set_title(title, fontfamily=family, fontsize=11)
-    fig.tight_layout()
-    return _render(fig, [title, *rows, *cols])
+    shown = {c[1] for row in cells for c in row if c is not None}
+    words = _legend(fig, legend, family, shown)
+    return _render(fig, [title, *rows, *cols, *words, *texts])
 
 
 def big_code(title: str, code: str) -> Chart:

@@ -24,6 +24,12 @@ STATUS = {  # bot.rules.calendar.Status
     "not_applicable": "status.not_applicable",
     "not_tracked": "status.not_tracked",
 }
+CHART_STATE = {  # bot.exports.charts.STATES, in a chart's legend
+    "done": "chart.done",
+    "open": "chart.open",
+    "overdue": "chart.overdue",
+    "not_tracked": "chart.not_tracked",
+}
 PERIOD_HEADING = {  # bot.rules.catalogue.Period, as a heading of /calendar
     "month": "calendar.month",
     "quarter": "calendar.quarter",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,13 @@ from bot.store.db import Database
 from bot.store.models import Org
 
 UNCOUNTED = (Status.NOT_APPLICABLE, Status.NOT_TRACKED)  # shown as nothing owed
+
+
+class Cell(NamedTuple):
+    """One cell of /overview's heatmap: the share done and the state that colours it."""
+
+    share: float
+    state: str  # done, open (not yet due), overdue, not_tracked
 
 
 def quarter_of(day: date) -> int:
@@ -141,7 +149,22 @@ async def branch_status(session: AsyncSession, org_id: int, *, now: datetime) ->
 class Overview:
     today: date
     codes: list[str]  # obligation columns, catalogue order
-    rows: list[tuple[Result, Result | None, list[float | None]]]  # quarter, year, cells
+    rows: list[tuple[Result, Result | None, list[Cell | None]]]  # quarter, year, cells
+
+
+def cell_of(statuses: list[Status]) -> Cell | None:
+    """One branch × obligation of /overview: the share done of the occurrences begun, and
+    the state that colours it — overdue if any is, done if all are, not tracked if none
+    is tracked, else open (not yet due)."""
+    counted = [s for s in statuses if s is not Status.NOT_TRACKED]
+    if not statuses:
+        return None
+    if not counted:
+        return Cell(0.0, "not_tracked")
+    share = sum(1 for s in counted if s is Status.DONE) / len(counted)
+    if any(s in (Status.OVERDUE, Status.MISSED) for s in counted):
+        return Cell(share, "overdue")
+    return Cell(share, "done" if share >= 1 else "open")
 
 
 async def overview(session: AsyncSession, roots: list[int] | None, *, now: datetime) -> Overview:
@@ -156,7 +179,7 @@ async def overview(session: AsyncSession, roots: list[int] | None, *, now: datet
     year = {r.org: r for r in await assess(session, year=today.year, roots=roots, now=now)}
     cal = await load_workdays(session)
     facts = await load_facts(session, branches, (date(today.year, 1, 1), date(today.year, 12, 31)))
-    cells: dict[str, dict[str, list[bool]]] = {}
+    cells: dict[str, dict[str, list[Status]]] = {}
     seen: set[str] = set()
     for b in branches:
         occ = compute_occurrences(
@@ -167,23 +190,20 @@ async def overview(session: AsyncSession, roots: list[int] | None, *, now: datet
             policy=DEFAULT_POLICY,
             plans=False,
         )
-        done: dict[str, list[bool]] = defaultdict(list)
+        found: dict[str, list[Status]] = defaultdict(list)
         for o in occ:
-            if o.status in UNCOUNTED or o.start > today:
+            if o.status is Status.NOT_APPLICABLE or o.start > today:
                 continue
-            done[o.obligation].append(o.status is Status.DONE)
+            found[o.obligation].append(o.status)
             seen.add(o.obligation)
-        cells[b.code] = done
+        cells[b.code] = found
     order = [o.code for o in CATALOGUE if o.code in seen]
     order += sorted(seen - set(order))
     rows = [
         (
             r,
             year.get(r.org),
-            [
-                (sum(cells[r.org][c]) / len(cells[r.org][c])) if cells[r.org].get(c) else None
-                for c in order
-            ],
+            [cell_of(cells[r.org].get(c, [])) for c in order],
         )
         for r in quarter
     ]

@@ -131,19 +131,37 @@ async def test_status_is_text_and_a_chart(
     assert "本季度已召开会议 1 次" in text.content
     photo = await sec.next_message(before + 1)
     assert photo.photo is not None and photo.photo.startswith(b"\x89PNG")
+    assert photo.caption is not None and photo.caption.startswith("下一步：")  # what to do
 
 
 def test_chart_text_is_covered_by_the_cjk_font() -> None:
     labels = ["支部党员大会", "主题党日", "谈心谈话", "意识形态工作专题汇报", "书记抓党建述职评议"]
+    legend = {
+        "done": "已完成",
+        "open": "进行中（未到期）",
+        "overdue": "逾期",
+        "not_tracked": "未启用",
+    }
+    states = ["done", "open", "overdue", "done", "not_tracked"]
+    notes = ["1/1 · 截止 11月30日（周一）"] * 5
     chart = charts.bars(
-        "第一党支部 2026 年当前周期完成情况", labels, [1, 0.5, 0, 1, 0], ["1/1"] * 5
+        "第一党支部 2026 年当前周期完成情况",
+        labels,
+        [1, 0.5, 0, 1, 0],
+        notes,
+        states,
+        legend,
+        "要求",
     )
+    assert "进行中（未到期）" in chart.text and "未启用" in chart.text  # the legend is drawn
     assert chart.png.startswith(b"\x89PNG")
     assert chart.font.name == "NotoSansCJK-Regular.ttc" and charts.font_name() == "Noto Sans CJK SC"
     assert charts.missing_glyphs(chart.text) == set()
     assert charts.missing_glyphs("支部𠀀") == {"𠀀"}  # the check can fail
-    heat = charts.heatmap("2026年第四季度", ["第一党支部"], labels, [[1, 0.5, None, 0, 1]])
+    cells = [[(1.0, "done"), (0.5, "open"), None, (0.0, "overdue"), (0.0, "not_tracked")]]
+    heat = charts.heatmap("2026年第四季度", ["第一党支部"], labels, cells, legend)
     assert heat.png.startswith(b"\x89PNG") and charts.missing_glyphs(heat.text) == set()
+    assert "逾期" in heat.text and "50%" in heat.text
 
 
 async def test_overview_and_assess_for_admins(
