@@ -214,7 +214,9 @@ async def _overview(
             chart_legend(lang),
         )
         late = sum(1 for _, _, cells in view.rows if any(c and c.state == "overdue" for c in cells))
-        caption = t(lang, "overview.chart_next", n=late) if late else t(lang, "chart.next_none")
+        caption = (
+            t(lang, "overview.chart_next", n=late) if late else t(lang, "overview.chart_none_late")
+        )
         await update.effective_chat.send_photo(
             InputFile(chart.png, filename="overview.png"), caption=caption
         )
