@@ -23,7 +23,9 @@ from handlers.kit.common import (
 )
 
 PICK_PAGE = 20  # branches offered at once: two taps reach any of a committee's 20
-PICKABLE = frozenset({"calendar", "due", "status", "invite", "roster", "settings", "meet", "ask"})
+PICKABLE = frozenset(
+    {"calendar", "due", "status", "invite", "roster", "settings", "meet", "ask", "export"}
+)
 
 
 async def allowed_branch(

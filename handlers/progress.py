@@ -22,7 +22,7 @@ from bot.services.collections import Progress
 from bot.services.obligations import obligation_name
 from bot.services.progress import BranchStatus, overview_for, quarter_of, status_of
 from bot.services.progress import Line as StatusLine
-from handlers.branch import target_branch
+from handlers.branch import offer_branches, target_branch
 from handlers.kit.common import (
     actor_of,
     bad_button,
@@ -362,6 +362,8 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if year is None or len(codes) > 1 or len(args) > 2:
         await reply(update, t(lang, "export.usage"))
         return
+    if not codes and actor.is_admin and not actor.is_manager:  # which branch: buttons
+        return await offer_branches(update, context, actor, "export")
     try:
         code = codes[0][:120] if codes else None
         info, data = await ledger.workbook_for(d.db, actor, code, year, now=d.clock.now())

@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+LANG_OVERRIDE: list[Lang] = []  # zhibu --lang: the terminal's language over ZHIBU_LANGUAGE
+
+
+def _lang(settings: Settings) -> Lang:
+    """The one language of the terminal's output: --lang, else the settings' language."""
+    return LANG_OVERRIDE[-1] if LANG_OVERRIDE else settings.language
+
+
 def _settings() -> Settings:
     try:
         return get_settings()
@@ -68,7 +76,8 @@ async def _org(session: AsyncSession, code: str, command: str) -> Org | None:
 
     org = await session.scalar(by_code(code))
     if org is None:
-        print(f"zhibu {command}: no org {code!r}", file=sys.stderr)
+        lang = LANG_OVERRIDE[-1] if LANG_OVERRIDE else get_settings().language
+        print(f"zhibu {command}: {t(lang, 'cli.no_org', code=code)}", file=sys.stderr)
     return org
 
 
@@ -133,7 +142,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             await db.dispose()
 
     asyncio.run(go())
-    print(f"zhibu: database at {args.to or 'head'}")
+    print(f"zhibu: {t(_lang(settings), 'cli.migrated', revision=args.to or 'head')}")
     return 0
 
 
@@ -151,7 +160,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
 
     settings = _settings()
-    lang = settings.language
+    lang = _lang(settings)
     if args.template:
         write_template(args.template)
         print(t(lang, "roster.template_written", path=args.template))
@@ -165,7 +174,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             orgs = read_csv(contents[0], ORG_SHEET)
             members = read_csv(contents[1], MEMBER_SHEET)
         else:
-            print("zhibu import: give FILE.xlsx, or both --orgs and --members", file=sys.stderr)
+            print(f"zhibu import: {t(lang, 'cli.import_need_file')}", file=sys.stderr)
             return EXIT_USAGE
     except OSError as exc:
         print(f"zhibu import: {exc.strerror}: {exc.filename}", file=sys.stderr)
@@ -254,7 +263,7 @@ def cmd_records(args: argparse.Namespace) -> int:
     from bot.services.roster import RosterFormatError, read_isolated, render_problems
 
     settings = _settings()
-    lang = settings.language
+    lang = _lang(settings)
     try:
         data = Path(args.file).read_bytes()
         table = read_isolated(data, read_records_workbook)
@@ -299,8 +308,9 @@ def cmd_admins(args: argparse.Namespace) -> int:
             for code, user_id, name in await list_admins(db):
                 print(f"{code}\t{user_id}\t{name or ''}")
             return 0
+        lang = _lang(settings)
         if args.org is None or args.user is None:
-            print("zhibu admins: --org and --user are required", file=sys.stderr)
+            print(f"zhibu admins: {t(lang, 'cli.admins_need')}", file=sys.stderr)
             return EXIT_USAGE
         now = SystemClock().now()
         if args.action == "add":
@@ -308,9 +318,10 @@ def cmd_admins(args: argparse.Namespace) -> int:
         else:
             ok = await remove_admin(db, args.org, args.user, now=now)
         if not ok:
-            print(f"zhibu admins: no org {args.org!r}", file=sys.stderr)
+            print(f"zhibu admins: {t(lang, 'cli.no_org', code=args.org)}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"zhibu admins: {args.action} {args.user} @ {args.org}: done")
+        done = t(lang, "cli.admins_done", action=args.action, user=args.user, org=args.org)
+        print(f"zhibu admins: {done}")
         return 0
 
     return _with_db(work)
@@ -322,7 +333,7 @@ def cmd_orgs(args: argparse.Namespace) -> int:
     from bot.services.tracking import TrackingError, list_orgs, set_tracking_since
 
     async def work(db: Database, settings: Settings) -> int:
-        lang = settings.language
+        lang = _lang(settings)
         if args.action == "list":
             orgs = await list_orgs(db)
             codes = {o.id: o.code for o in orgs}
@@ -365,7 +376,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([o.as_json() for o in view.occurrences], ensure_ascii=False, indent=2))
         else:
-            print(calendar_table(settings.language, view, args.year))
+            print(calendar_table(_lang(settings), view, args.year))
         return 0
 
     return _with_db(work)
@@ -392,20 +403,24 @@ def cmd_assess(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([r.as_json() for r in results], ensure_ascii=False, indent=2))
         else:
-            print(assessment_table(settings.language, results))
+            print(assessment_table(_lang(settings), results))
         return 0
 
     return _with_db(work)
 
 
-def _write_file(path: str, data: bytes, command: str) -> int:
+def _write_file(path: str, data: bytes, command: str, lang: Lang) -> int:
     try:
         with open(path, "wb") as out:
             out.write(data)
     except OSError as exc:
-        print(f"zhibu {command}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        error = exc.strerror or str(exc)
+        print(
+            f"zhibu {command}: {t(lang, 'cli.cannot_write', path=path, error=error)}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{path}: {len(data)} bytes")
+    print(t(lang, "cli.written", path=path, size=len(data)))
     return 0
 
 
@@ -418,7 +433,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if org is None:
                 return EXIT_USAGE
             data = await ledger.export(session, org.id, args.year, now=SystemClock().now())
-        return _write_file(args.output, data, "export")
+        return _write_file(args.output, data, "export", _lang(settings))
 
     return _with_db(work)
 
@@ -431,10 +446,8 @@ def cmd_ics(args: argparse.Namespace) -> int:
             org = await _org(session, args.org, "ics")
             if org is None:
                 return EXIT_USAGE
-            data = await ics.export(
-                session, org.id, now=SystemClock().now(), lang=settings.language
-            )
-        return _write_file(args.output, data, "ics")
+            data = await ics.export(session, org.id, now=SystemClock().now(), lang=_lang(settings))
+        return _write_file(args.output, data, "ics", _lang(settings))
 
     return _with_db(work)
 
@@ -449,10 +462,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"zhibu backup: {exc}", file=sys.stderr)
         return 1
     if outcome.command is not None and outcome.size == 0:
-        print("pg_dump is not installed here; run this where it is:", file=sys.stderr)
-        print(" ".join(outcome.command) + "   (the password from PGPASSWORD or ~/.pgpass)")
+        print(t(_lang(settings), "cli.no_pg_dump"), file=sys.stderr)
+        print(" ".join(outcome.command))
         return 1
-    print(f"{outcome.path}: {outcome.size} bytes")
+    print(t(_lang(settings), "cli.written", path=outcome.path, size=outcome.size))
     return 0
 
 
@@ -466,11 +479,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except (BackupError, AlreadyRunning) as exc:
         print(f"zhibu restore: {exc}", file=sys.stderr)
         return 1
+    lang = _lang(settings)
     counts = ", ".join(f"{table} {n}" for table, n in done.counts.items())
-    print(f"restored {args.file} to {done.target}: database version {done.revision}; {counts}")
+    print(
+        t(
+            lang,
+            "cli.restored",
+            file=args.file,
+            target=done.target,
+            rev=done.revision,
+            counts=counts,
+        )
+    )
     if done.kept is not None:
-        print(f"the database it replaced is kept as {done.kept}")
-    print("run zhibu doctor, then zhibu run")
+        print(t(lang, "cli.restore_kept", kept=done.kept))
+    print(t(lang, "cli.restore_next"))
     return 0
 
 
@@ -504,7 +527,7 @@ def cmd_reminders(args: argparse.Namespace) -> int:
             print(json.dumps([p.as_json() for p in planned], ensure_ascii=False, indent=2))
             return 0
         if not planned:
-            print(t(settings.language, "cli.nothing_planned", at=moment.isoformat()))
+            print(t(_lang(settings), "cli.nothing_planned", at=moment.isoformat()))
         for p in planned:
             head = f"{pad(p.kind, 10)} {pad(p.obligation or '-', 18)} {pad(p.org, 16)}"
             print(f"{head} → {p.recipient.key} ({p.delivery})")
@@ -520,11 +543,11 @@ def cmd_holidays(args: argparse.Namespace) -> int:
     from bot.store.holidays import imported_years, store_years
 
     settings = _settings()
-    lang = settings.language
+    lang = _lang(settings)
     years = []
     if args.action == "import":
         if not args.arg:
-            print("zhibu holidays import: give the FILE", file=sys.stderr)
+            print(f"zhibu holidays import: {t(lang, 'cli.holidays_need_file')}", file=sys.stderr)
             return EXIT_USAGE
         try:
             years = parse_holiday_file(Path(args.arg).read_text(encoding="utf-8-sig"))
@@ -558,7 +581,7 @@ def cmd_holidays(args: argparse.Namespace) -> int:
                 )
             return 0
         if not args.arg or not args.arg.isdigit():
-            print("zhibu holidays show: give the YEAR", file=sys.stderr)
+            print(f"zhibu holidays show: {t(lang, 'cli.holidays_need_year')}", file=sys.stderr)
             return EXIT_USAGE
         year = int(args.arg)
         async with db.read() as session:
@@ -599,7 +622,7 @@ def cmd_obligations(args: argparse.Namespace) -> int:
     )
 
     async def work(db: Database, settings: Settings) -> int:
-        lang = settings.language
+        lang = _lang(settings)
         now = SystemClock().now()
         try:
             async with db.write() as session:
@@ -629,10 +652,11 @@ def cmd_obligations(args: argparse.Namespace) -> int:
                         now=now,
                         by=None,
                     )
-                    print(f"zhibu obligations: added {code}")
+                    print(f"zhibu obligations: {t(lang, 'cli.obligations_added', code=code)}")
                     return 0
                 if not args.code:
-                    print("zhibu obligations: --code is required", file=sys.stderr)
+                    need = t(lang, "cli.obligations_need_code")
+                    print(f"zhibu obligations: {need}", file=sys.stderr)
                     return EXIT_USAGE
                 if args.action in ("on", "off"):
                     await set_enabled(
@@ -652,7 +676,8 @@ def cmd_obligations(args: argparse.Namespace) -> int:
         except ObligationError as exc:
             print(f"zhibu obligations: {t(lang, exc.key, **exc.params)}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"zhibu obligations: {args.action} {args.code} @ {args.org}: done")
+        done = t(lang, "cli.obligations_done", action=args.action, code=args.code, org=args.org)
+        print(f"zhibu obligations: {done}")
         return 0
 
     return _with_db(work)
@@ -662,7 +687,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from bot.store import outbox
 
     async def work(db: Database, settings: Settings) -> int:
-        lang = settings.language
+        lang = _lang(settings)
         async with db.read() as session:
             counts = await outbox.counts(session)
             failures = await outbox.last_failures(session, args.last)
@@ -682,20 +707,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from bot.ops.doctor import run_checks
 
     settings = _settings()
+    lang = _lang(settings)
     checks = asyncio.run(run_checks(settings))
     failed = 0
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
-        print(f"[{mark}] {check.name}: {check.detail}")
+        name, detail, fix = check.said(lang)
+        print(f"[{mark}] {name}: {detail}")
         if not check.ok:
             failed += 1
-            if check.fix:
-                print(f"       fix: {check.fix}")
+            if fix:
+                print(f"       {t(lang, 'doctor.fix')} {fix}")
     return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhibu", description="zhibu (支部) Telegram bot")
+    parser.add_argument(
+        "--lang", choices=["zh", "en"], help="the language of the output (default ZHIBU_LANGUAGE)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="apply migrations and run the bot")
@@ -819,6 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    LANG_OVERRIDE[:] = [args.lang] if args.lang else []
     if args.command != "run":  # `zhibu run` sets up logging itself, with its secrets
         setup_logging("WARNING", [])
     try:

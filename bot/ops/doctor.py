@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.i18n.texts import Lang, t
 from bot.rules.clock import SystemClock
 from bot.rules.workdays import Source
 from bot.store import liveness
@@ -17,13 +18,27 @@ from bot.store.db import Database
 from bot.store.migrate import current_revision, head_revision
 from settings import Settings
 
+DOCTOR_SOURCE = {  # bot.rules.workdays.Source, where a year's workdays come from
+    "imported": "doctor.holidays_imported",
+    "package": "doctor.holidays_package",
+}
+
 
 @dataclass(frozen=True)
 class Check:
+    """One finding, as catalogue keys (``doctor.*``) filled from ``params``: the terminal
+    says it in the operator's language (ZHIBU_LANGUAGE, or ``zhibu --lang``)."""
+
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    params: dict[str, object] = field(default_factory=dict)
+
+    def said(self, lang: Lang) -> tuple[str, str, str]:
+        """(name, detail, fix) in ``lang``."""
+        fix = t(lang, self.fix, **self.params) if self.fix else ""
+        return t(lang, self.name, **self.params), t(lang, self.detail, **self.params), fix
 
 
 async def run_checks(settings: Settings, *, now: datetime | None = None) -> list[Check]:
@@ -37,17 +52,17 @@ async def run_checks(settings: Settings, *, now: datetime | None = None) -> list
 
 def _check_settings(settings: Settings) -> Check:
     if settings.bot_token is None:
-        return Check(
-            "settings",
-            False,
-            "ZHIBU_BOT_TOKEN is not set",
-            "export ZHIBU_BOT_TOKEN=<token from @BotFather>",
-        )
+        return Check("doctor.settings", False, "doctor.no_token", "doctor.no_token_fix")
     return Check(
-        "settings",
+        "doctor.settings",
         True,
-        f"database {settings.database_url.split('://')[0]}, time zone {settings.timezone}, "
-        f"language {settings.language}, {len(settings.admin_ids)} bootstrap admin(s)",
+        "doctor.settings_ok",
+        params={
+            "scheme": settings.database_url.split("://")[0],
+            "tz": settings.timezone,
+            "lang": settings.language,
+            "admins": len(settings.admin_ids),
+        },
     )
 
 
@@ -56,25 +71,30 @@ async def _check_database(settings: Settings) -> list[Check]:
     try:
         async with db.read() as session:
             await session.execute(text("SELECT 1"))
-        reachable = Check("database", True, "reachable")
+        reachable = Check("doctor.database", True, "doctor.reachable")
         current = await current_revision(db.engine)
     except (SQLAlchemyError, OSError) as exc:
         return [
             Check(
-                "database",
+                "doctor.database",
                 False,
-                f"cannot connect: {type(exc).__name__}",
-                "check ZHIBU_DATABASE_URL and that the database server runs",
+                "doctor.cannot_connect",
+                "doctor.cannot_connect_fix",
+                {"error": type(exc).__name__},
             )
         ]
     finally:
         await db.dispose()
     head = head_revision()
     if current == head:
-        migrations = Check("migrations", True, f"at {head}")
+        migrations = Check("doctor.migrations", True, "doctor.at_head", params={"head": head})
     else:
         migrations = Check(
-            "migrations", False, f"at {current or 'none'}, latest is {head}", "run: zhibu migrate"
+            "doctor.migrations",
+            False,
+            "doctor.behind",
+            "doctor.behind_fix",
+            {"current": current or "-", "head": head},
         )
         return [reachable, migrations]
     return [reachable, migrations, *(await _check_holidays(settings))]
@@ -95,11 +115,11 @@ async def _check_holidays(settings: Settings) -> list[Check]:
     for year in (this_year, this_year + 1):
         source = cal.source(year)
         if source is Source.FALLBACK:
-            detail = "no official data: Monday–Friday minus statutory holidays, no make-up days"
-            fix = f"import the State Council notice: zhibu holidays import holidays-{year}.txt"
-            checks.append(Check(f"holidays {year}", False, detail, fix))
+            found = Check("doctor.holidays", False, "doctor.guessed", "doctor.guessed_fix")
+            checks.append(replace(found, params={"year": year}))
         else:
-            checks.append(Check(f"holidays {year}", True, f"from the {source.value} data"))
+            detail = DOCTOR_SOURCE[source.value]
+            checks.append(Check("doctor.holidays", True, detail, params={"year": year}))
     return checks
 
 
@@ -111,19 +131,12 @@ def _check_font() -> Check:
         path, family, licence = charts.font_path(), charts.font_name(), charts.font_licence()
     except (charts.FontMissing, OSError, RuntimeError) as exc:
         return Check(
-            "chart font",
-            False,
-            str(exc),
-            "reinstall zhibu (pip install -e .): it brings noto-cjk-sans-otc",
+            "doctor.font", False, "doctor.font_missing", "doctor.font_fix", {"error": str(exc)}
         )
+    found: dict[str, object] = {"family": family, "file": path.name, "licence": licence}
     if not licence.upper().startswith("OFL"):
-        return Check(
-            "chart font",
-            False,
-            f"{family} from {path.name} is under {licence}, not a free font licence",
-            "reinstall zhibu so that noto-cjk-sans-otc (SIL Open Font License) is used",
-        )
-    return Check("chart font", True, f"{family} ({path.name}), licence {licence}")
+        return Check("doctor.font", False, "doctor.font_licence", "doctor.font_fix", found)
+    return Check("doctor.font", True, "doctor.font_ok", params=found)
 
 
 NOT_RUNNING_AFTER = timedelta(minutes=2)  # no task reported for this long: no zhibu run
@@ -140,37 +153,32 @@ async def _check_tasks(settings: Settings, now: datetime) -> list[Check]:
     finally:
         await db.dispose()
     if not rows:
-        return [Check("tasks", True, "no zhibu run has reported yet")]
+        return [Check("doctor.tasks", True, "doctor.no_run")]
     newest = max(r.updated_at for r in rows)
     if now - newest > NOT_RUNNING_AFTER:
-        return [
-            Check(
-                "tasks",
-                True,
-                f"no zhibu run is reporting (last report {newest:%Y-%m-%d %H:%M} UTC)",
-            )
-        ]
+        when = f"{newest:%Y-%m-%d %H:%M}"
+        return [Check("doctor.tasks", True, "doctor.not_reporting", params={"when": when})]
     checks = []
     for row in rows:
-        last = f"last good loop {row.last_ok:%H:%M:%S} UTC" if row.last_ok else "no good loop yet"
+        found: dict[str, object] = {
+            "task": row.name,
+            "holder": row.holder,
+            "last": f"{row.last_ok:%H:%M:%S}" if row.last_ok else "-",
+            "failures": row.failures,
+            "error": row.last_error or "-",
+        }
         if liveness.stalled_row(row, now):
-            error = f"; last error: {row.last_error}" if row.last_error else ""
             checks.append(
-                Check(
-                    f"task {row.name}",
-                    False,
-                    f"stalled ({last}, {row.failures} failures in a row{error})",
-                    f"see the log of {row.holder}; it keeps retrying by itself",
-                )
+                Check("doctor.task", False, "doctor.stalled", "doctor.stalled_fix", found)
             )
         else:
-            checks.append(Check(f"task {row.name}", True, f"alive on {row.holder} ({last})"))
+            checks.append(Check("doctor.task", True, "doctor.alive", params=found))
     return checks
 
 
 async def _check_bot_api(settings: Settings) -> Check:
     if settings.bot_token is None:
-        return Check("bot api", False, "no token to ask with", "set ZHIBU_BOT_TOKEN")
+        return Check("doctor.bot_api", False, "doctor.no_token", "doctor.no_token_fix")
     url = f"{settings.api_base_url}{settings.bot_token.get_secret_value()}/getMe"
     try:
         async with httpx.AsyncClient(timeout=10) as client:
@@ -178,16 +186,17 @@ async def _check_bot_api(settings: Settings) -> Check:
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         return Check(
-            "bot api",
+            "doctor.bot_api",
             False,
-            f"unreachable: {type(exc).__name__}",
-            "check network access to ZHIBU_API_BASE_URL",
+            "doctor.unreachable",
+            "doctor.unreachable_fix",
+            {"error": type(exc).__name__},
         )
     if not data.get("ok"):
+        reason = str(data.get("description", response.status_code))
         return Check(
-            "bot api",
-            False,
-            f"refused: {data.get('description', response.status_code)}",
-            "check ZHIBU_BOT_TOKEN",
+            "doctor.bot_api", False, "doctor.refused", "doctor.refused_fix", {"error": reason}
         )
-    return Check("bot api", True, f"reachable as @{data['result'].get('username')}")
+    return Check(
+        "doctor.bot_api", True, "doctor.bot_ok", params={"name": data["result"].get("username")}
+    )

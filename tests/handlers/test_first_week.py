@@ -281,6 +281,12 @@ async def test_an_admin_reaches_any_branch_in_two_taps(
     none = await admin.ask("/invite 不存在")
     assert "没有名称或编码含“不存在”的支部" in none.content and len(none.button_labels) == 11
     assert "没有编码为“abc”的组织" in (await admin.ask("/export 2026 abc")).content
+    files = await admin.ask("/export")  # the ledger too, two taps away
+    assert "请选择支部（/export，共 11 个）" in files.content
+    before = len(admin.bot_messages())
+    await admin.click(files, "第5党支部")
+    ledger = await admin.next_message(before)
+    assert ledger.document is not None and ledger.document[0] == "台账-ZB05-2026.xlsx"
     # a forged pick for a command not offered, or a branch out of scope, changes nothing
     holder = fake.new_message(fake.chats[admin.id], int(fake.bot["id"]), from_bot=True, text="·")
     assert (await admin.click_data(holder, "br:p:assess:1")).show_alert

@@ -135,11 +135,18 @@ def test_admins_and_doctor(tmp_path: Path) -> None:
     zhibu("import", "good.xlsx", cwd=tmp_path)
     assert zhibu("admins", "add", "--org", "DW", "--user", "42", cwd=tmp_path).returncode == 0
     assert "DW\t42" in zhibu("admins", "list", cwd=tmp_path).stdout
-    assert zhibu("admins", "add", "--org", "NOPE", "--user", "42", cwd=tmp_path).returncode == 2
-    doctor = zhibu("doctor", env={"ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot"}, cwd=tmp_path)
+    nope = zhibu("admins", "add", "--org", "NOPE", "--user", "42", cwd=tmp_path)
+    assert nope.returncode == 2 and "没有编码为 NOPE 的组织" in nope.stderr
+    away = {"ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot"}
+    doctor = zhibu("--lang", "en", "doctor", env=away, cwd=tmp_path)
     assert doctor.returncode == 1
     assert "[FAIL] settings: ZHIBU_BOT_TOKEN is not set" in doctor.stdout
     assert "[ok  ] migrations" in doctor.stdout
+    # one language at a time: the settings' (Chinese by default), none of the other
+    chinese = zhibu("doctor", env=away, cwd=tmp_path)
+    assert "[FAIL] 设置: 未设置 ZHIBU_BOT_TOKEN" in chinese.stdout
+    assert "处理：" in chinese.stdout and "fix:" not in chinese.stdout
+    assert "settings" not in chinese.stdout and "migrations" not in chinese.stdout
 
 
 def test_migrate_command(tmp_path: Path) -> None:
@@ -149,7 +156,11 @@ def test_migrate_command(tmp_path: Path) -> None:
     assert zhibu("migrate", "--to", "base", cwd=tmp_path).returncode == 0
     doctor = zhibu(
         "doctor",
-        env={"ZHIBU_BOT_TOKEN": TOKEN, "ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot"},
+        env={
+            "ZHIBU_BOT_TOKEN": TOKEN,
+            "ZHIBU_API_BASE_URL": "http://127.0.0.1:9/bot",
+            "ZHIBU_LANGUAGE": "en",
+        },
         cwd=tmp_path,
     )
     assert "run: zhibu migrate" in doctor.stdout
