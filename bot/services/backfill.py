@@ -272,14 +272,17 @@ class _Checker:
         counts = self.attendance(c, branch)
         summary = self.summary(c)
         extra = self.extra(c)
-        if len(self.problems) > before or branch is None or held_on is None:
+        # the cells that depend on others are checked whenever those are known, so that a
+        # row's every problem is listed at once
+        met = quorum(counts[0], counts[1]) if counts is not None else True
+        codes = self.codes(c, obligation, met) if obligation is not None else None
+        tz = ZoneInfo(branch.timezone) if branch is not None else None
+        filed = self.filed(c, held_on, tz, now) if held_on and tz else None
+        if len(self.problems) > before or None in (branch, held_on, codes, filed, counts):
             return None
-        assert obligation is not None and counts is not None and summary is not None
+        assert branch and held_on and obligation and counts and summary and codes is not None
+        assert filed is not None
         expected, present, leave = counts
-        codes = self.codes(c, obligation, quorum(expected, present))
-        filed = self.filed(c, held_on, ZoneInfo(branch.timezone), now)
-        if len(self.problems) > before or codes is None or filed is None:
-            return None
         return RecordRow(
             number, branch.id, held_on, obligation, topic, first, expected, present, leave,
             summary, codes, filed, extra,

@@ -258,6 +258,19 @@ async def test_every_bad_cell_is_named_and_nothing_is_written(tmp_path: Path) ->
             "",
             "2026-03-01 10:00",
         ],  # before
+        [
+            "ZB",
+            "2026-03-10",
+            "主题党日",
+            "",
+            "",
+            5,
+            4,
+            1,
+            "太短",
+            "茶话会",
+            "昨天",
+        ],  # three at once
     ]
     done = await import_records(db, read_records_workbook(records_sheet(rows)), now=NOW)
     found = {(p.row, p.column, p.key) for p in done.problems}
@@ -270,6 +283,9 @@ async def test_every_bad_cell_is_named_and_nothing_is_written(tmp_path: Path) ->
         (8, "I", "records.summary_length"),
         (9, "J", "records.no_quorum"),
         (10, "K", "records.filed_range"),
+        (11, "I", "records.summary_length"),
+        (11, "J", "records.bad_counts"),
+        (11, "K", "records.bad_moment"),
     }
     lines = render_problems("zh", done.problems)
     assert any("第 5 行" in line and "茶话会" in line for line in lines), lines
