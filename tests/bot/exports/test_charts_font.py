@@ -81,17 +81,15 @@ async def test_doctor_reports_the_font_and_fails_clearly_without_it(
     from bot.ops.doctor import run_checks
 
     settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'd.db'}")  # type: ignore[call-arg]
-    checks = {c.name: c for c in await run_checks(settings)}
-    assert checks["chart font"].ok
-    assert (
-        checks["chart font"].detail == "Noto Sans CJK SC (NotoSansCJK-Regular.ttc), licence OFL-1.1"
-    )
+    checks = {c.said("en")[0]: (c.ok, *c.said("en")[1:]) for c in await run_checks(settings)}
+    ok, detail, _ = checks["chart font"]
+    assert ok and detail == "Noto Sans CJK SC (NotoSansCJK-Regular.ttc), licence OFL-1.1"
     charts.font_path.cache_clear()
     monkeypatch.setattr(charts, "FONT_PACKAGE", "no_such_font_package")
     try:
-        checks = {c.name: c for c in await run_checks(settings)}
+        found = await run_checks(settings)
     finally:
         charts.font_path.cache_clear()
-    assert not checks["chart font"].ok
-    assert "noto-cjk-sans-otc" in checks["chart font"].detail
-    assert "pip install" in checks["chart font"].fix
+    checks = {c.said("en")[0]: (c.ok, *c.said("en")[1:]) for c in found}
+    ok, detail, fix = checks["chart font"]
+    assert not ok and "noto-cjk-sans-otc" in detail and "pip install" in fix
