@@ -141,14 +141,14 @@ async def _import_records(
     actor: Actor,
     name: str,
     data: bytes,
-    table: Table,
+    tables: list[Table],
 ) -> None:
     """Past meetings from a 会议记录 sheet, for the branches the sender manages."""
     d = deps(context)
     lang = actor.lang
     try:
         done = await import_records(
-            d.db, table, now=d.clock.now(), actor=actor, source=(name, data)
+            d.db, tables, now=d.clock.now(), actor=actor, source=(name, data)
         )
     except NotAllowed as exc:
         await refuse(update, context, actor, action="records.import", key=exc.key)

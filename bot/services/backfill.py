@@ -5,7 +5,9 @@ The sheet is the 会议记录 sheet of the ledger workbook (``bot/exports/ledger
 branch's exported ledger imports as it is: 日期, 会议类型, 主题, 第一议题, 应到, 实到, 请假,
 内容摘要, 计入工作要求, 提交时间; optional 组织编码 (or 支部, a branch's name, as the committee
 ledger writes it), 出席人员 and 请假人员 (names, instead of counts), 主持人, 记录人, 备注.
-Every row is checked against the same rules as a record filed in chat (reports.py); any
+The ledger's 学习心得与思想汇报 and 谈心谈话 sheets come along the same way (study notes,
+thought reports, heart talks). Every row is checked against the same rules as a record filed
+in chat (reports.py); any
 problem rejects the whole file with ``row N, column X``; nothing is written twice when the
 same file comes again. A branch that backfills a year is judged on that whole year: its
 ``tracking_since`` moves back to the 1 January of the earliest meeting imported.
@@ -25,13 +27,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n.texts import LANGS
+from bot.i18n import names
+from bot.i18n.texts import LANGS, t
 from bot.services.access import Actor, NotAllowed, admin_roots
 from bot.services.assessment import branches_under
 from bot.services.meetings import MEETING_KINDS, QUORUM_FOR
 from bot.services.obligations import add_record, obligation_name
 from bot.services.reports import (
     ATTENDANCE_MAX,
+    KINDS,
     MEETING_TICKS,
     ReportError,
     check_text,
@@ -90,8 +94,26 @@ HEADERS = {  # header (lower-cased) -> field; the ledger's own headers first
     "recorder": "recorder",
     "备注": "note",
     "note": "note",
+    # the ledger's 学习心得与思想汇报 and 谈心谈话 sheets
+    "类型": "kind",
+    "report_kind": "kind",
+    "姓名": "name",
+    "name": "name",
+    "内容": "content",
+    "content": "content",
+    "谈话人": "talker",
+    "talker": "talker",
+    "谈话对象": "partner",
+    "partner": "partner",
 }
 REQUIRED = ("held_on", "obligation", "summary")
+REPORTS_SHEET = "学习心得与思想汇报"  # study notes and thought reports, one per row
+TALKS_SHEET = "谈心谈话"
+PERSONAL = {  # sheet -> the record kinds it holds and its required columns
+    REPORTS_SHEET: (("study_note", "thought_report"), ("held_on", "kind", "name", "content")),
+    TALKS_SHEET: (("heart_talk",), ("held_on", "talker", "partner", "content")),
+}
+SHEETS = {SHEET: ("records", "meetings"), REPORTS_SHEET: ("reports",), TALKS_SHEET: ("talks",)}
 TEMPLATE_HEADERS = [
     "组织编码",
     "日期",
@@ -116,26 +138,25 @@ YES = {"是", "yes", "y", "true", "1", "√", "✓"}
 NO = {"否", "no", "n", "false", "0", ""}
 
 
-def read_records_workbook(data: bytes) -> Table:
-    """The 会议记录 sheet of a workbook (``records`` also works); run it through
-    ``roster.read_isolated`` to read a file from outside."""
-    found = read_sheets(data, {SHEET: ("records", "meetings")})
-    if SHEET not in found:
+def read_records_workbook(data: bytes) -> list[Table]:
+    """The 会议记录, 学习心得与思想汇报 and 谈心谈话 sheets a workbook has (at least one);
+    run it through ``roster.read_isolated`` to read a file from outside."""
+    found = read_sheets(data, SHEETS)
+    tables: list[Table] = [found[name] for name in SHEETS if name in found]
+    if not tables:
         raise RosterFormatError("records.missing_sheet", found=", ".join(found[""]) or "-")
-    table: Table = found[SHEET]
-    return table
+    return tables
 
 
 def read_upload(data: bytes) -> tuple[str, Any]:
     """A workbook sent in chat: ("roster", (orgs, members)) when it has 组织 and 党员, else
     ("records", table) when it has 会议记录 (through ``roster.read_isolated``)."""
-    found = read_sheets(
-        data, {ORG_SHEET: ("orgs",), MEMBER_SHEET: ("members",), SHEET: ("records", "meetings")}
-    )
+    found = read_sheets(data, {ORG_SHEET: ("orgs",), MEMBER_SHEET: ("members",), **SHEETS})
     if ORG_SHEET in found and MEMBER_SHEET in found:
         return "roster", (found[ORG_SHEET], found[MEMBER_SHEET])
-    if SHEET in found:
-        return "records", found[SHEET]
+    tables = [found[name] for name in SHEETS if name in found]
+    if tables:
+        return "records", tables
     raise RosterFormatError("import.unknown_workbook", found=", ".join(found[""]) or "-")
 
 
@@ -166,6 +187,25 @@ class RecordRow:
         return (self.org_id, self.held_on, self.obligation, self.topic or "", self.summary)
 
 
+@dataclass(frozen=True)
+class PersonalRow:
+    """A study note, thought report or heart talk held before the bot."""
+
+    row: int
+    org_id: int
+    kind: str
+    held_on: date
+    member_id: int
+    partner_id: int | None
+    summary: str
+    filed_at: datetime
+
+    def key(self) -> tuple[int, str, date, int | None, int | None, str]:
+        return (
+            self.org_id, self.kind, self.held_on, self.member_id, self.partner_id, self.summary,
+        )  # fmt: skip
+
+
 @dataclass
 class Outcome:
     problems: list[Problem]
@@ -185,6 +225,7 @@ class _Branch:
     name: str
     timezone: str
     members: dict[str, int]  # name -> member id, active members
+    twice: frozenset[str] = frozenset()  # names two active members share
 
 
 def _kinds() -> dict[str, str]:
@@ -420,6 +461,63 @@ class _Checker:
         return found
 
 
+class _PersonalChecker(_Checker):
+    """Rows of the 学习心得与思想汇报 and 谈心谈话 sheets."""
+
+    def person(self, c: _Cells, name: str, branch: _Branch | None) -> int | None:
+        text = _plain(c, name)
+        if text is None:
+            self.problems.append(c.problem(name, "roster.required"))
+            return None
+        if branch is None:
+            return None
+        if text in branch.twice:
+            self.problems.append(c.problem(name, "records.ambiguous_name", who=text))
+            return None
+        if text not in branch.members:
+            self.problems.append(c.problem(name, "records.unknown_names", names=text))
+            return None
+        return branch.members[text]
+
+    def report_kind(self, c: _Cells, kinds: tuple[str, ...]) -> str | None:
+        if len(kinds) == 1:
+            return kinds[0]
+        text = _norm(c.text("kind") or "")
+        for kind in kinds:
+            if text == kind or any(
+                _norm(t(lang, names.REPORT_KIND[kind])) == text for lang in LANGS
+            ):
+                return kind
+        self.problems.append(c.problem("kind", "records.bad_report_kind", value=text))
+        return None
+
+    def personal(
+        self, number: int, values: list[Any], kinds: tuple[str, ...], *, today: date, now: datetime
+    ) -> PersonalRow | None:
+        c = _Cells(self.table, self.cols, number, values)
+        before = len(self.problems)
+        branch = self.branch(c)
+        held_on = self.day(c, today)
+        kind = self.report_kind(c, kinds)
+        talk = kinds == ("heart_talk",)
+        member = self.person(c, "talker" if talk else "name", branch)
+        partner = self.person(c, "partner", branch) if talk else None
+        if talk and member is not None and member == partner:
+            self.problems.append(c.problem("partner", "records.same_person"))
+        summary = None
+        if kind is not None:
+            try:
+                summary = check_text(kind, _plain(c, "content") or "")
+            except ReportError as exc:
+                self.problems.append(c.problem("content", "records.content_length", **exc.params))
+        tz = ZoneInfo(branch.timezone) if branch is not None else None
+        filed = self.filed(c, held_on, tz, now) if held_on and tz else None
+        if len(self.problems) > before:
+            return None
+        assert branch and held_on and kind and member and summary and filed
+        return PersonalRow(number, branch.id, kind, held_on, member, partner, summary, filed)
+
+
 async def _branches(session: AsyncSession, actor: Actor | None) -> list[_Branch]:
     """The branches a file may name: the operator's all, an admin's in scope, a manager's own."""
     if actor is None or actor.is_admin:
@@ -434,28 +532,43 @@ async def _branches(session: AsyncSession, actor: Actor | None) -> list[_Branch]
             Member.org_id.in_([o.id for o in orgs]), Member.active
         )
     )
+    twice: dict[int, set[str]] = defaultdict(set)
     for org_id, name, member_id in rows:
+        if name in people[org_id]:
+            twice[org_id].add(name)
         people[org_id][name] = member_id
-    return [_Branch(o.id, o.code, o.name, o.timezone, people[o.id]) for o in orgs]
+    return [
+        _Branch(o.id, o.code, o.name, o.timezone, people[o.id], frozenset(twice[o.id]))
+        for o in orgs
+    ]
 
 
 def check(
-    table: Table, branches: list[_Branch], *, default: int | None, now: datetime
-) -> tuple[list[RecordRow], list[Problem]]:
-    """Every row checked; the rows to write, or the problems."""
-    cols, problems = _columns(table, HEADERS, REQUIRED)
-    if problems:
-        return [], problems
-    checker = _Checker(table, cols, branches, default)
-    rows = []
-    for number, values in table.rows:
-        today = now.astimezone(ZoneInfo(branches[0].timezone if branches else "UTC")).date()
-        found = checker.row(number, values, today=today, now=now)
-        if found is not None:
-            rows.append(found)
-    if not table.rows:
-        checker.problems.append(Problem(table.sheet, "records.empty"))
-    return rows, checker.problems
+    tables: list[Table], branches: list[_Branch], *, default: int | None, now: datetime
+) -> tuple[list[RecordRow | PersonalRow], list[Problem]]:
+    """Every row of every sheet checked; the rows to write, or the problems."""
+    rows: list[RecordRow | PersonalRow] = []
+    problems: list[Problem] = []
+    today = now.astimezone(ZoneInfo(branches[0].timezone if branches else "UTC")).date()
+    for table in tables:
+        kinds, required = PERSONAL.get(table.sheet, ((), REQUIRED))
+        cols, missing = _columns(table, HEADERS, required)
+        if missing:
+            problems += missing
+            continue
+        checker = _PersonalChecker(table, cols, branches, default)
+        for number, values in table.rows:
+            found: RecordRow | PersonalRow | None = (
+                checker.personal(number, values, kinds, today=today, now=now)
+                if kinds
+                else checker.row(number, values, today=today, now=now)
+            )
+            if found is not None:
+                rows.append(found)
+        problems += checker.problems
+    if not any(table.rows for table in tables):
+        problems.append(Problem(tables[0].sheet if tables else SHEET, "records.empty"))
+    return rows, problems
 
 
 class _DryRun(Exception):
@@ -464,7 +577,7 @@ class _DryRun(Exception):
 
 async def import_records(
     db: Database,
-    table: Table,
+    tables: Table | list[Table],
     *,
     now: datetime,
     actor: Actor | None = None,
@@ -477,6 +590,8 @@ async def import_records(
     ``actor``: who sent it in chat (None: the operator's CLI, every branch); a row without a
     branch goes to ``default_branch`` (a code), else the manager's own branch. ``source``:
     the file's name and bytes, audited by name and SHA-256."""
+    tables = tables if isinstance(tables, list) else [tables]
+    sheet = tables[0].sheet if tables else SHEET
     outcome = Outcome([])
     try:
         async with db.write() as session:
@@ -484,10 +599,10 @@ async def import_records(
             default = _default(branches, actor, default_branch)
             if default_branch is not None and default is None:
                 outcome.problems.append(
-                    Problem(table.sheet, "records.unknown_branch", params={"value": default_branch})
+                    Problem(sheet, "records.unknown_branch", params={"value": default_branch})
                 )
                 raise _DryRun
-            rows, outcome.problems = check(table, branches, default=default, now=now)
+            rows, outcome.problems = check(tables, branches, default=default, now=now)
             if outcome.problems:
                 raise _DryRun
             await _write(session, rows, outcome, now=now, by=actor)
@@ -509,13 +624,14 @@ def _default(branches: list[_Branch], actor: Actor | None, code: str | None) -> 
 
 async def _write(
     session: AsyncSession,
-    rows: list[RecordRow],
+    found: list[RecordRow | PersonalRow],
     outcome: Outcome,
     *,
     now: datetime,
     by: Actor | None,
 ) -> None:
-    """The rows not stored yet, as meeting records; tracking moved back where needed."""
+    """The rows not stored yet, as records; tracking moved back where needed."""
+    rows = [r for r in found if isinstance(r, RecordRow)]
     stored = await session.execute(
         select(Record.org_id, Record.held_on, Record.details, Record.summary).where(
             Record.org_id.in_({r.org_id for r in rows}),
@@ -528,6 +644,9 @@ async def _write(
         for org_id, held_on, d, summary in stored
     }
     earliest: dict[int, date] = {}
+    await _write_personal(
+        session, [r for r in found if isinstance(r, PersonalRow)], outcome, earliest, by=by
+    )
     for r in rows:
         if r.key() in seen:
             outcome.unchanged += 1
@@ -560,6 +679,53 @@ async def _write(
         outcome.created += 1
         earliest[r.org_id] = min(r.held_on, earliest.get(r.org_id, r.held_on))
     await _track_back(session, earliest, outcome, now=now)
+
+
+async def _write_personal(
+    session: AsyncSession,
+    rows: list[PersonalRow],
+    outcome: Outcome,
+    earliest: dict[int, date],
+    *,
+    by: Actor | None,
+) -> None:
+    """Study notes, thought reports and heart talks not stored yet, as the chat stores them."""
+    if not rows:
+        return
+    stored = await session.execute(
+        select(
+            Record.org_id,
+            Record.kind,
+            Record.held_on,
+            Record.member_id,
+            Record.partner_id,
+            Record.summary,
+        ).where(
+            Record.org_id.in_({r.org_id for r in rows}),
+            Record.kind.in_({r.kind for r in rows}),
+            Record.withdrawn_at.is_(None),
+        )
+    )
+    seen = {tuple(row) for row in stored}
+    for r in rows:
+        if r.key() in seen:
+            outcome.unchanged += 1
+            continue
+        seen.add(r.key())
+        await add_record(
+            session,
+            org_id=r.org_id,
+            kind=r.kind,
+            held_on=r.held_on,
+            codes=list(KINDS[r.kind].obligations),
+            filed_at=r.filed_at,
+            filed_by=by.telegram_id if by is not None else None,
+            member_id=r.member_id,
+            partner_id=r.partner_id,
+            summary=r.summary,
+        )
+        outcome.created += 1
+        earliest[r.org_id] = min(r.held_on, earliest.get(r.org_id, r.held_on))
 
 
 async def _track_back(

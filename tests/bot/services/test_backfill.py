@@ -88,6 +88,28 @@ async def by_hand(
         }
 
 
+async def personal(
+    db: Database, kind: str, day: str, filed: str, who: str, partner: str | None, text: str
+) -> None:
+    """A study note, thought report or heart talk, as the chat stores it."""
+    async with db.write() as session:
+        zb = await session.scalar(select(Org).where(Org.code == "ZB"))
+        ids = dict((await session.execute(select(Member.name, Member.id))).all())
+        assert zb is not None
+        codes = {"heart_talk": ["heart_talks"]}.get(kind, [kind])
+        await add_record(
+            session,
+            org_id=zb.id,
+            kind=kind,
+            held_on=date.fromisoformat(day),
+            codes=codes,
+            filed_at=at(filed, 17),
+            member_id=ids[who],
+            partner_id=ids[partner] if partner else None,
+            summary=text,
+        )
+
+
 async def held_in_chat(db: Database, day: str) -> None:
     """A general meeting held with check-ins (4 present, 1 on leave) and its record."""
     async with db.write() as session:
@@ -165,6 +187,19 @@ async def test_a_ledger_round_trips_into_a_fresh_database(tmp_path: Path) -> Non
         kept, "2026-09-15", "committee_meeting", (3, 3, 0), "2026-09-15", ["committee_meeting"]
     )
     await held_in_chat(kept, "2026-11-10")
+    report = (
+        "思想汇报："
+        + "我认真学习党的创新理论，对照党员标准查找差距，今后要在工作中发挥积极作用。" * 3
+    )
+    await personal(kept, "thought_report", "2026-03-20", "2026-03-20", "钱预备", None, report)
+    await personal(kept, "thought_report", "2026-06-25", "2026-07-03", "钱预备", None, report)
+    await personal(kept, "thought_report", "2026-04-02", "2026-04-02", "赵积极", None, report)
+    note = "学习心得：" + "通过学习，我深刻认识到坚持理论武装的重要意义。" * 3
+    await personal(kept, "study_note", "2026-05-08", "2026-05-08", "张三", None, note)
+    for partner in ("李委员", "张三", "赵积极"):
+        await personal(
+            kept, "heart_talk", "2026-08-12", "2026-08-12", "王书记", partner, "谈工作和思想。"
+        )
     first = await export(kept)
 
     backfilled = await fresh(tmp_path, "new.db", "")  # tracked from the import, 2 November
@@ -175,22 +210,22 @@ async def test_a_ledger_round_trips_into_a_fresh_database(tmp_path: Path) -> Non
     table = read_records_workbook(first)
     done = await import_records(backfilled, table, now=NOW, default_branch="zb")
     assert done.ok, render_problems("zh", done.problems)
-    assert (done.created, done.unchanged) == (13, 0)
+    assert (done.created, done.unchanged) == (20, 0)
     assert done.moved == [("ZB", date(2026, 11, 2), date(2026, 1, 1))]
     second = await export(backfilled)
     got, want = sheets(second), sheets(first)
-    for title in ("概览", "会议记录", "考核"):
+    for title in ("概览", "会议记录", "学习心得与思想汇报", "谈心谈话", "考核"):
         assert got[title] == want[title], title
     assert await scores(backfilled) == await scores(kept)
     # the same file again adds nothing
     again = await import_records(backfilled, table, now=NOW, default_branch="ZB")
-    assert (again.created, again.unchanged) == (0, 13)
+    assert (again.created, again.unchanged) == (0, 20)
     async with backfilled.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Record)) == 13
+        assert await session.scalar(select(func.count()).select_from(Record)) == 20
         entry = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "records.import")
         )
-        assert entry is not None and entry.detail is not None and entry.detail["created"] == 13
+        assert entry is not None and entry.detail is not None and entry.detail["created"] == 20
 
 
 def records_sheet(rows: list[list[Any]], headers: list[str] | None = None) -> bytes:
@@ -318,3 +353,41 @@ async def test_every_bad_cell_is_named_and_nothing_is_written(tmp_path: Path) ->
     )
     bad = await import_records(db, read_records_workbook(unknown), now=NOW, default_branch="ZB")
     assert [(p.row, p.column, p.key) for p in bad.problems] == [(2, "C", "records.unknown_names")]
+
+
+async def test_reports_and_talks_are_checked_too(tmp_path: Path) -> None:
+    db = await fresh(tmp_path, "p.db", "")
+    wb = Workbook()
+    reports = wb.active
+    assert reports is not None
+    reports.title = "学习心得与思想汇报"
+    reports.append(["日期", "类型", "姓名", "内容"])
+    reports.append(["2026-05-08", "学习心得", "张三", "学习心得：" + "坚持理论武装。" * 10])
+    reports.append(["2026-05-09", "读书笔记", "张三", "学习心得：" + "坚持理论武装。" * 10])  # kind
+    reports.append(["2026-05-10", "思想汇报", "孙悟空", "太短"])  # name and length
+    talks = wb.create_sheet("谈心谈话")
+    talks.append(["日期", "谈话人", "谈话对象", "内容"])
+    talks.append(["2026-08-12", "王书记", "王书记", "谈工作和思想。"])  # the same person
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    tables = read_records_workbook(buffer.getvalue())
+    done = await import_records(db, tables, now=NOW, default_branch="ZB")
+    assert {(p.sheet, p.row, p.column, p.key) for p in done.problems} == {
+        ("学习心得与思想汇报", 3, "B", "records.bad_report_kind"),
+        ("学习心得与思想汇报", 4, "C", "records.unknown_names"),
+        ("学习心得与思想汇报", 4, "D", "records.content_length"),
+        ("谈心谈话", 2, "C", "records.same_person"),
+    }
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Record)) == 0
+    del wb["谈心谈话"]
+    reports.delete_rows(3, 2)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    good = await import_records(
+        db, read_records_workbook(buffer.getvalue()), now=NOW, default_branch="ZB"
+    )
+    assert good.ok and good.created == 1
+    async with db.read() as session:
+        record = await session.scalar(select(Record))
+        assert record is not None and record.kind == "study_note" and record.member_id is not None
