@@ -20,7 +20,7 @@ from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.assessment import GRADES, Result, assessed_for
 from bot.services.collections import Progress
 from bot.services.obligations import obligation_name
-from bot.services.progress import BranchStatus, overview_for, quarter_of, status_of
+from bot.services.progress import STATE_OF, BranchStatus, overview_for, quarter_of, status_of
 from bot.services.progress import Line as StatusLine
 from handlers.branch import offer_branches, target_branch
 from handlers.kit.common import (
@@ -82,15 +82,6 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         )
 
 
-CHART_STATE = {  # a line's status as the charts colour it
-    Status.DONE: "done",
-    Status.OPEN: "open",
-    Status.OVERDUE: "overdue",
-    Status.MISSED: "overdue",
-    Status.NOT_TRACKED: "not_tracked",
-}
-
-
 def chart_legend(lang: Lang) -> dict[str, str]:
     return {state: t(lang, names.CHART_STATE[state]) for state in charts.STATES}
 
@@ -113,7 +104,7 @@ def status_chart(lang: Lang, view: BranchStatus) -> tuple[charts.Chart, str]:
         [_owned_name(lang, view, line) for line in view.lines],
         [line.share for line in view.lines],
         notes,
-        [CHART_STATE.get(line.status, "open") for line in view.lines],
+        [STATE_OF.get(line.status, "open") for line in view.lines],
         chart_legend(lang),
         t(lang, "chart.required"),
     )

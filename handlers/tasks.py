@@ -115,7 +115,7 @@ def _to_record(lang: Lang, r: RecordToFile, tz: str) -> tuple[str, Row]:
 
 
 def _join(lang: Lang, join: PendingJoin) -> tuple[str, Rows]:
-    """A request to join the branch, with 通过 as each member of that name, and 拒绝."""
+    """A request to join the branch, with 批准 as each member of that name, and 拒绝."""
     line = t(lang, "tasks.join", name=esc(join.typed_name), account=esc(join.account))
     rows: Rows = [
         [

@@ -14,7 +14,7 @@ from telegram.ext import BaseHandler, ContextTypes, MessageHandler, filters
 from bot.i18n import names
 from bot.i18n.texts import t
 from bot.services.access import Actor, NotAllowed
-from bot.services.backfill import import_records, may_send_records, read_upload
+from bot.services.backfill import import_records, may_send_records, read_upload, render_outcome
 from bot.services.roster import (
     MEMBER_SHEET,
     ORG_SHEET,
@@ -25,7 +25,6 @@ from bot.services.roster import (
     import_as,
     read_csv,
     read_isolated,
-    render_problems,
     render_result,
     require_importer,
 )
@@ -66,14 +65,16 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     actor = await actor_of(update, context)
     message = update.effective_message
     assert message is not None and message.document is not None and context.user_data is not None
+    name = (message.document.file_name or "").lower()
     try:  # before anything is downloaded: admins (rosters), managers (past meetings)
         may_send_records(actor)
+        if name.endswith(".csv"):  # only rosters come as CSV
+            require_importer(actor)
     except NotAllowed as exc:
         await refuse(update, context, actor, action="roster.import", key=exc.key)
         return
     d = deps(context)
     document = message.document
-    name = (document.file_name or "").lower()
     if document.file_size is not None and document.file_size > d.settings.max_upload_bytes:
         await reply(
             update,
@@ -153,16 +154,7 @@ async def _import_records(
     except NotAllowed as exc:
         await refuse(update, context, actor, action="records.import", key=exc.key)
         return
-    if not done.ok:
-        lines = [t(lang, "records.problems", count=len(done.problems))]
-        lines += render_problems(lang, done.problems)
-    else:
-        lines = [t(lang, "records.done", created=done.created, unchanged=done.unchanged)]
-        lines += [
-            t(lang, "records.moved", code=code, day=day.isoformat(), before=before or "-")
-            for code, before, day in done.moved
-        ]
-    for text in chunks([esc(line) for line in lines]):
+    for text in chunks([esc(line) for line in render_outcome(lang, done)]):
         await reply(update, text)
 
 

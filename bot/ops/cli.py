@@ -259,14 +259,14 @@ def _copy_sqlite(source: str, target: Path) -> bool:
 def cmd_records(args: argparse.Namespace) -> int:
     """``zhibu records import FILE.xlsx [--org CODE] [--dry-run]``: meetings held before the
     bot, from a ledger's 会议记录 sheet (or the template's)."""
-    from bot.services.backfill import import_records, read_records_workbook
-    from bot.services.roster import RosterFormatError, read_isolated, render_problems
+    from bot.services.backfill import import_records, read_records_workbook, render_outcome
+    from bot.services.roster import RosterFormatError, read_isolated
 
     settings = _settings()
     lang = _lang(settings)
     try:
         data = Path(args.file).read_bytes()
-        table = read_isolated(data, read_records_workbook)
+        tables = read_isolated(data, read_records_workbook)
     except OSError as exc:
         print(f"zhibu records: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_USAGE
@@ -280,22 +280,16 @@ def cmd_records(args: argparse.Namespace) -> int:
                 print(t(lang, "roster.dry_run_empty"))
             outcome = await import_records(
                 db,
-                table,
+                tables,
                 now=SystemClock().now(),
                 default_branch=args.org,
                 dry_run=args.dry_run,
                 source=(args.file, data),
             )
-        if not outcome.ok:
-            print(t(lang, "records.problems", count=len(outcome.problems)), file=sys.stderr)
-            for line in render_problems(lang, outcome.problems):
-                print(line, file=sys.stderr)
-            return EXIT_USAGE
-        key = "records.dry_run" if args.dry_run else "records.done"
-        print(t(lang, key, created=outcome.created, unchanged=outcome.unchanged))
-        for code, before, day in outcome.moved:
-            print(t(lang, "records.moved", code=code, day=day.isoformat(), before=before or "-"))
-        return 0
+        stream = sys.stdout if outcome.ok else sys.stderr
+        for line in render_outcome(lang, outcome, dry_run=args.dry_run):
+            print(line, file=stream)
+        return 0 if outcome.ok else EXIT_USAGE
 
     return asyncio.run(go())
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import names
-from bot.i18n.texts import LANGS, t
+from bot.i18n.texts import LANGS, Lang, t
 from bot.services.access import Actor, NotAllowed, admin_roots
 from bot.services.assessment import branches_under
 from bot.services.meetings import MEETING_KINDS, QUORUM_FOR
@@ -53,6 +53,7 @@ from bot.services.roster import (
     _columns,
     parse_join_date,
     read_sheets,
+    render_problems,
 )
 from bot.store import audit
 from bot.store.db import Database
@@ -569,6 +570,23 @@ def check(
     if not any(table.rows for table in tables):
         problems.append(Problem(tables[0].sheet if tables else SHEET, "records.empty"))
     return rows, problems
+
+
+def render_outcome(lang: Lang, outcome: Outcome, *, dry_run: bool = False) -> list[str]:
+    """What an import says, in the chat and in the terminal alike: the problems, or what
+    was stored and whose tracking moved back."""
+    if not outcome.ok:
+        return [
+            t(lang, "records.problems", count=len(outcome.problems)),
+            *render_problems(lang, outcome.problems),
+        ]
+    key = "records.dry_run" if dry_run else "records.done"
+    lines = [t(lang, key, created=outcome.created, unchanged=outcome.unchanged)]
+    lines += [
+        t(lang, "records.moved", code=code, day=day.isoformat(), before=before or "-")
+        for code, before, day in outcome.moved
+    ]
+    return lines
 
 
 class _DryRun(Exception):

@@ -152,6 +152,15 @@ class Overview:
     rows: list[tuple[Result, Result | None, list[Cell | None]]]  # quarter, year, cells
 
 
+STATE_OF = {  # a status as the charts colour it: done, open (not yet due), overdue, not tracked
+    Status.DONE: "done",
+    Status.OPEN: "open",
+    Status.OVERDUE: "overdue",
+    Status.MISSED: "overdue",
+    Status.NOT_TRACKED: "not_tracked",
+}
+
+
 def cell_of(statuses: list[Status]) -> Cell | None:
     """One branch × obligation of /overview: the share done of the occurrences begun, and
     the state that colours it — overdue if any is, done if all are, not tracked if none
@@ -160,11 +169,11 @@ def cell_of(statuses: list[Status]) -> Cell | None:
     if not statuses:
         return None
     if not counted:
-        return Cell(0.0, "not_tracked")
+        return Cell(0.0, STATE_OF[Status.NOT_TRACKED])
     share = sum(1 for s in counted if s is Status.DONE) / len(counted)
-    if any(s in (Status.OVERDUE, Status.MISSED) for s in counted):
-        return Cell(share, "overdue")
-    return Cell(share, "done" if share >= 1 else "open")
+    states = {STATE_OF.get(s, "open") for s in counted}
+    worst = next(x for x in ("overdue", "open", "done") if x in states)
+    return Cell(share, worst)
 
 
 async def overview(session: AsyncSession, roots: list[int] | None, *, now: datetime) -> Overview:

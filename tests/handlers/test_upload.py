@@ -198,3 +198,6 @@ async def test_a_secretary_sends_the_meetings_held_before_the_bot(
     before = len(secretary.bot_messages())
     secretary.upload("roster.xlsx", workbook_bytes(orgs, SMALL_MEMBERS))
     assert "只有党组织管理员可以导入名册" in (await secretary.next_message(before)).content
+    before = len(secretary.bot_messages())
+    secretary.upload("members.csv", "组织编码,姓名\nZB,张三\n".encode())  # CSV: rosters only
+    assert "只有党组织管理员可以导入名册" in (await secretary.next_message(before)).content

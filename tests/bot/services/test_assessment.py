@@ -397,3 +397,14 @@ def test_a_score_stays_within_0_and_100(
     value, parts = score(Inputs("X", "X", tuple(credits), (), on_time, on_time + extra), RULES)
     assert 0 <= value <= 100
     assert parts.attendance == 0 and parts.records == 0  # no meetings held gives 0
+
+
+def test_an_overview_cell_takes_the_worst_state_of_its_occurrences() -> None:
+    from bot.rules.calendar import Status
+    from bot.services.progress import cell_of
+
+    assert cell_of([]) is None
+    assert cell_of([Status.NOT_TRACKED, Status.NOT_TRACKED]) == (0.0, "not_tracked")
+    assert cell_of([Status.DONE, Status.NOT_TRACKED]) == (1.0, "done")
+    assert cell_of([Status.DONE, Status.OPEN]) == (0.5, "open")  # not yet due: not red
+    assert cell_of([Status.DONE, Status.OPEN, Status.MISSED]) == (1 / 3, "overdue")
