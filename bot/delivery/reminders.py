@@ -52,6 +52,18 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """An item as data, for the briefing that merges it: its step, the occurrence (or none
+    for a greeting), the obligation, who it is about, the branch's name."""
+
+    step: str  # reminder | escalation | oversight | birthday
+    occ: Occurrence | None
+    ob: Obligation | None
+    who: str
+    org_name: str
+
+
+@dataclass(frozen=True)
 class Planned:
     kind: str  # reminder | escalation | birthday | digest
     obligation: str | None
@@ -62,6 +74,7 @@ class Planned:
     tz: str
     occurrence: tuple[str, str, str | None, date] | None = None  # obligation, org, member, start
     org_id: int | None = None
+    detail: Detail | None = None  # what a briefing needs to say it in a line
 
     @property
     def delivery(self) -> str:
@@ -289,14 +302,62 @@ async def planned_at(
     at, now, cal, directory = await _setting(
         session, at, now, cal, directory, default_lang, bootstrap_ids
     )
+    return await _planned(
+        session,
+        directory,
+        cal,
+        now,
+        policy,
+        day_of=lambda org: at.astimezone(ZoneInfo(org.timezone)).date(),
+        keep=lambda moment, org: moment == at,
+    )
+
+
+async def planned_on(
+    session: AsyncSession,
+    day: date,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+    orgs: set[int] | None = None,
+) -> list[Planned]:
+    """Every reminder, escalation and greeting of the local ``day`` (in each org's time zone),
+    whatever its minute, with statuses as of ``now``: what a day's briefing merges."""
+    await directory.ready(session)
+    return await _planned(
+        session,
+        directory,
+        cal,
+        now,
+        policy,
+        day_of=lambda org: day,
+        keep=lambda moment, org: moment.astimezone(ZoneInfo(org.timezone)).date() == day,
+        orgs=orgs,
+    )
+
+
+async def _planned(
+    session: AsyncSession,
+    directory: Directory,
+    cal: WorkdayCalendar,
+    now: datetime,
+    policy: ReminderPolicy,
+    *,
+    day_of: Callable[[Org], date],
+    keep: Callable[[datetime, Org], bool],
+    orgs: set[int] | None = None,
+) -> list[Planned]:
     targets = [
         o
         for o in directory.orgs.values()
         if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
+        and (orgs is None or o.id in orgs)
     ]
     if not targets:
         return []
-    first = min(at.astimezone(ZoneInfo(o.timezone)).date() for o in targets)
+    first = min(day_of(o) for o in targets)
     facts = await load_facts(
         session,
         targets,
@@ -307,18 +368,21 @@ async def planned_at(
     near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in targets:
         await let_others_run()  # a tick over 10,000 branches must not hold up a button
-        local = at.astimezone(ZoneInfo(org.timezone))
-        periods = near.setdefault(local.date(), periods_near(local.date()))
+        day = day_of(org)
+        periods = near.setdefault(day, periods_near(day))
         own = policy.with_rule(org.reminder_rule)  # the branch's own reminder settings
         occurrences = compute_occurrences(
-            facts[org.id], periods, now=now, cal=cal, policy=own, on_day=local.date()
+            facts[org.id], periods, now=now, cal=cal, policy=own, on_day=day
         )
         names = {e.ob.code: e.ob for e in facts[org.id].obligations}
         for occ in occurrences:
-            if at in occ.reminders or at in occ.escalations:
-                result += _for_occurrence(directory, org, occ, names[occ.obligation], at)
+            for moment in (*occ.reminders, *occ.escalations):
+                if keep(moment, org):
+                    result += _for_occurrence(directory, org, occ, names[occ.obligation], moment)
         if org.kind == OrgKind.BRANCH.value:
-            result += _birthdays(directory.people[org.id], org, at, local.date(), policy)
+            greeting = datetime.combine(day, policy.greeting_at, tzinfo=ZoneInfo(org.timezone))
+            if keep(greeting, org):
+                result += _birthdays(directory.people[org.id], org, greeting, day)
     return result
 
 
@@ -364,19 +428,26 @@ def _for_occurrence(
         return texts[lang]
 
     where = (occ.obligation, occ.org, occ.member, occ.start)
+    kind = "oversight" if oversight else step
     return [
-        Planned(step, occ.obligation, occ.org, r, text(r.lang), at, org.timezone, where, org.id)
+        Planned(
+            step,
+            occ.obligation,
+            occ.org,
+            r,
+            text(r.lang),
+            at,
+            org.timezone,
+            where,
+            org.id,
+            detail=Detail(kind, occ, ob, who, org.name),
+        )
         for r in recipients
     ]
 
 
-def _birthdays(
-    people: _People, org: Org, at: datetime, today: date, policy: ReminderPolicy
-) -> list[Planned]:
-    """Political birthdays (党员政治生日) greeted at 09:00 local time."""
-    tz = ZoneInfo(org.timezone)
-    if datetime.combine(today, policy.greeting_at, tzinfo=tz) != at:
-        return []
+def _birthdays(people: _People, org: Org, at: datetime, today: date) -> list[Planned]:
+    """Political birthdays (党员政治生日), greeted at ``at`` (09:00 local time)."""
     found = []
     for m, tg, lang in people.rows:
         if (
@@ -387,11 +458,98 @@ def _birthdays(
             continue
         r = people.recipient(m, tg, lang)
         text = t(r.lang, "remind.birthday", name=_e(m.name), years=today.year - m.joined_on.year)
-        found.append(Planned("birthday", None, org.code, r, text, at, org.timezone, None, org.id))
+        found.append(
+            Planned(
+                "birthday",
+                None,
+                org.code,
+                r,
+                text,
+                at,
+                org.timezone,
+                None,
+                org.id,
+                detail=Detail("birthday", None, None, m.name, org.name),
+            )
+        )
     return found
 
 
 # ---------------------------------------------------------------- digests
+
+
+@dataclass(frozen=True)
+class BranchDay:
+    """A branch's day as its digest sees it: overdue items, items due soon, birthdays."""
+
+    org: Org
+    day: date
+    workday: bool
+    overdue: list[tuple[Occurrence, Obligation]]
+    soon: list[tuple[Occurrence, Obligation]]
+    birthdays: list[Person]
+    people: _People
+
+
+async def branch_days(
+    session: AsyncSession,
+    branches: list[Org],
+    days: dict[int, date],
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+) -> list[BranchDay]:
+    """What each branch's digest says on its day (``days``: branch id → local day)."""
+    if not branches:
+        return []
+    first = min(days.values())
+    facts = await load_facts(
+        session,
+        branches,
+        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
+        directory.persons(),
+    )
+    result: list[BranchDay] = []
+    for org in branches:
+        await let_others_run()  # a tick over 10,000 branches must not hold up a button
+        today = days[org.id]
+        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
+
+        def this_year(eff: Effective, today: date = today) -> list[tuple[date, date]]:
+            periods = periods_of(eff, today.year)
+            if today.month == 1:
+                periods = [*periods_of(eff, today.year - 1), *periods]
+            return periods
+
+        occs = compute_occurrences(
+            facts[org.id], this_year, now=now, cal=cal, policy=policy, plans=False
+        )
+        horizon = cal.shift(today, policy.digest_horizon_workdays)
+        people = directory.people[org.id]
+        result.append(
+            BranchDay(
+                org,
+                today,
+                cal.is_workday(today),
+                [(o, names[o.obligation]) for o in occs if o.status is Status.OVERDUE],
+                [
+                    (o, names[o.obligation])
+                    for o in occs
+                    if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
+                ],
+                [
+                    m
+                    for m, _, _ in people.rows
+                    if m.joined_on
+                    and m.joined_on.year < today.year
+                    and birthday_in(m.joined_on, today.year) == today
+                ],
+                people,
+            )
+        )
+    return result
 
 
 async def digests_at(
@@ -420,58 +578,20 @@ async def digests_at(
         )
         == at
     ]
-    if not branches:
-        return []
     days = {o.id: at.astimezone(ZoneInfo(o.timezone)).date() for o in branches}
-    first = min(days.values())
-    facts = await load_facts(
-        session,
-        branches,
-        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
-        directory.persons(),
+    found = await branch_days(
+        session, branches, days, now=now, policy=policy, directory=directory, cal=cal
     )
-    behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
     result: list[Planned] = []
-    for org in branches:
-        await let_others_run()  # a tick over 10,000 branches must not hold up a button
-        today = days[org.id]
-        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
-
-        def this_year(eff: Effective, today: date = today) -> list[tuple[date, date]]:
-            periods = periods_of(eff, today.year)
-            if today.month == 1:
-                periods = [*periods_of(eff, today.year - 1), *periods]
-            return periods
-
-        occs = compute_occurrences(
-            facts[org.id], this_year, now=now, cal=cal, policy=policy, plans=False
-        )
-        overdue = [o for o in occs if o.status is Status.OVERDUE]
-        behind[org.id] = [(o, names[o.obligation]) for o in overdue]
-        if not cal.is_workday(today):
-            continue
-        horizon = cal.shift(today, policy.digest_horizon_workdays)
-        soon = [
-            o
-            for o in occs
-            if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
-        ]
-        people = directory.people[org.id]
-        birthdays = [
-            m
-            for m, _, _ in people.rows
-            if m.joined_on
-            and m.joined_on.year < today.year
-            and birthday_in(m.joined_on, today.year) == today
-        ]
-        if not (overdue or soon or birthdays):
+    for bd in found:
+        if not bd.workday or not (bd.overdue or bd.soon or bd.birthdays):
             continue  # an empty digest is not sent
-        for r in people.managers():
-            text = _manager_digest(r.lang, org, today, overdue, soon, birthdays, names, people)
+        for r in bd.people.managers():
+            text = _manager_digest(r.lang, bd)
             result.append(
-                Planned("digest", None, org.code, r, text, at, org.timezone, None, org.id)
+                Planned("digest", None, bd.org.code, r, text, at, bd.org.timezone, None, bd.org.id)
             )
-    result += _committee_digests(directory, at, behind, policy)
+    result += _committee_digests(directory, at, found, policy)
     return result
 
 
@@ -494,68 +614,87 @@ def _occ_line(
     )
 
 
-def _manager_digest(
-    lang: Lang,
-    org: Org,
-    today: date,
-    overdue: list[Occurrence],
-    soon: list[Occurrence],
-    birthdays: list[Person],
-    names: dict[str, Obligation],
-    people: _People,
-) -> str:
-    lines = [t(lang, "digest.title", org=_e(org.name), day=fmt_date(lang, today))]
-    if overdue:
-        lines.append(t(lang, "digest.overdue"))
-        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in overdue[:20]]
-    if soon:
-        lines.append(t(lang, "digest.soon"))
-        lines += [_occ_line(lang, o, names[o.obligation], _who(o, people)) for o in soon[:20]]
-    if birthdays:
-        who = "、".join(
-            t(lang, "digest.birthday_one", name=_e(m.name), years=today.year - m.joined_on.year)
-            for m in birthdays
-            if m.joined_on
-        )
-        lines.append(t(lang, "digest.birthdays", names=who))
+def _manager_digest(lang: Lang, bd: BranchDay) -> str:
+    lines = [t(lang, "digest.title", org=_e(bd.org.name), day=fmt_date(lang, bd.day))]
+    lines += digest_body(lang, bd)
     return "\n".join(lines)
 
 
-def _committee_digests(
-    directory: Directory,
-    at: datetime,
-    behind: dict[int, list[tuple[Occurrence, Obligation]]],
-    policy: ReminderPolicy,
-) -> list[Planned]:
-    """Monday: each committee admin hears which branches below them are behind schedule."""
-    result: list[Planned] = []
+def digest_body(lang: Lang, bd: BranchDay) -> list[str]:
+    """The digest's lines for a branch's day: overdue, due soon, birthdays."""
+    lines = []
+    if bd.overdue:
+        lines.append(t(lang, "digest.overdue"))
+        lines += [_occ_line(lang, o, ob, _who(o, bd.people)) for o, ob in bd.overdue[:20]]
+    if bd.soon:
+        lines.append(t(lang, "digest.soon"))
+        lines += [_occ_line(lang, o, ob, _who(o, bd.people)) for o, ob in bd.soon[:20]]
+    if bd.birthdays:
+        who = "、".join(
+            t(lang, "digest.birthday_one", name=_e(m.name), years=bd.day.year - m.joined_on.year)
+            for m in bd.birthdays
+            if m.joined_on
+        )
+        lines.append(t(lang, "digest.birthdays", names=who))
+    return lines
+
+
+def late_below(
+    directory: Directory, found: list[BranchDay]
+) -> dict[int, list[tuple[Org, list[tuple[Occurrence, Obligation]]]]]:
+    """Per committee admin (Telegram id): the branches in their scope with overdue items,
+    most behind first (the bootstrap admins see every branch)."""
     admin_orgs: dict[int, set[int]] = defaultdict(set)  # telegram id -> orgs administered
-    langs: dict[int, Lang] = {}
     for org_id, admins in directory.admins.items():
         for r in admins:
             assert r.telegram_id is not None
             admin_orgs[r.telegram_id].add(org_id)
-            langs[r.telegram_id] = r.lang
     roots = [o.id for o in directory.orgs.values() if o.parent_id is None]
     for tg in directory.bootstrap:
         admin_orgs[tg] |= set(roots)
-        langs.setdefault(tg, directory.default)
+    behind = {bd.org.id: bd.overdue for bd in found if bd.overdue}
+    result = {}
     for tg, orgs in sorted(admin_orgs.items()):
         scope = set().union(*(directory.subtree(o) for o in orgs))
-        late = [(directory.orgs[b], items) for b, items in behind.items() if b in scope and items]
-        if not late:
-            continue
+        late = [(directory.orgs[b], items) for b, items in behind.items() if b in scope]
+        if late:
+            result[tg] = sorted(late, key=lambda x: (-len(x[1]), x[0].code))
+    return result
+
+
+def admin_lang(directory: Directory, tg: int) -> Lang:
+    for admins in directory.admins.values():
+        for r in admins:
+            if r.telegram_id == tg:
+                return r.lang
+    return directory.default
+
+
+def committee_lines(
+    lang: Lang, late: list[tuple[Org, list[tuple[Occurrence, Obligation]]]]
+) -> list[str]:
+    lines = []
+    for org, items in late[:40]:
+        names = "、".join(sorted({ob.name(lang) for _, ob in items}))
+        lines.append(
+            t(lang, "digest.committee_line", org=_e(org.name), n=len(items), names=_e(names))
+        )
+    return lines
+
+
+def _committee_digests(
+    directory: Directory, at: datetime, found: list[BranchDay], policy: ReminderPolicy
+) -> list[Planned]:
+    """Monday: each committee admin hears which branches below them are behind schedule."""
+    result: list[Planned] = []
+    for tg, late in late_below(directory, found).items():
         tz = ZoneInfo(late[0][0].timezone)
         local = at.astimezone(tz)
         if local.weekday() != 0 or local.timetz().replace(tzinfo=None) != policy.digest_at:
             continue
-        lang = langs[tg]
+        lang = admin_lang(directory, tg)
         lines = [t(lang, "digest.committee_title", day=fmt_date(lang, local.date()), n=len(late))]
-        for org, items in sorted(late, key=lambda x: (-len(x[1]), x[0].code))[:40]:
-            names = "、".join(sorted({ob.name(lang) for _, ob in items}))
-            lines.append(
-                t(lang, "digest.committee_line", org=_e(org.name), n=len(items), names=_e(names))
-            )
+        lines += committee_lines(lang, late)
         result.append(
             Planned(
                 "digest",

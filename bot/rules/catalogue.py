@@ -178,3 +178,15 @@ OFFSET_CHOICES: tuple[tuple[int, ...], ...] = ((10, 5, 2, 0), (5, 2, 0), (3, 1, 
 QUIET_CHOICES = (("22:00", "08:00"), ("21:00", "08:00"), ("22:00", "07:30"), ("23:00", "07:00"))
 
 DEFAULT_POLICY = ReminderPolicy()
+
+
+class BriefingMode(enum.StrEnum):
+    """How often a person wants the morning briefing (#16, /settings)."""
+
+    DAILY = "daily"  # every day it has something
+    DUE_SOON = "due_soon"  # only when something is overdue or due within 2 workdays
+    WEEKLY = "weekly"  # Mondays, with the week ahead
+
+
+BRIEFING_TIMES = REMINDER_TIMES  # none falls in any quiet hours
+URGENT_WORKDAYS = 2  # "due soon" for BriefingMode.DUE_SOON

@@ -148,6 +148,11 @@ class TelegramUser(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the morning briefing (#16): how often (BriefingMode), at what time ("HH:MM", None: the
+    # branch's reminder time), and nothing but overdue escalations until this day
+    briefing_mode: Mapped[str] = mapped_column(String(16), default="daily", server_default="daily")
+    briefing_at: Mapped[str | None] = mapped_column(String(5))
+    briefing_muted_until: Mapped[date | None] = mapped_column(Date())
 
 
 class TelegramLink(Base):
