@@ -80,6 +80,7 @@ async def tick_once(d: Deps) -> None:
         policy=DEFAULT_POLICY,
         bootstrap_ids=d.bootstrap_ids,
         default_lang=d.settings.language,
+        default_tz=d.settings.timezone,
     )
     if result.enqueued:
         log.info(

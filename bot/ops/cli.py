@@ -492,40 +492,62 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_reminders(args: argparse.Namespace) -> int:
-    from bot.delivery.reminders import digests_at, planned_at
-    from bot.delivery.scheduler import nudges_planned
+    """Every scheduled message of a day (``--day``) or a minute (``--at``): one briefing per
+    person, with the items merged into it. Sends nothing."""
+    from bot.delivery.briefing import briefings_of_day, load_prefs
+    from bot.delivery.reminders import Directory
     from bot.rules.catalogue import DEFAULT_POLICY
+    from bot.services.obligations import load_workdays
 
     try:
-        at = datetime.fromisoformat(args.at)
+        at = datetime.fromisoformat(args.at) if args.at else None
+        day = at.date() if at else date.fromisoformat(args.day)
     except ValueError:
+        value = args.at or args.day
         print(
-            f"zhibu reminders: --at {args.at!r} is not an ISO time like 2026-12-24T09:00",
+            f"zhibu reminders: {t(_lang(_settings()), 'cli.bad_moment', value=value)}",
             file=sys.stderr,
         )
         return EXIT_USAGE
 
     async def work(db: Database, settings: Settings) -> int:
-        moment = at if at.tzinfo else at.replace(tzinfo=ZoneInfo(settings.timezone))
-        planned = []
+        zone = ZoneInfo(settings.timezone)
+        moment = (at if at.tzinfo else at.replace(tzinfo=zone)) if at else None
+        now = moment or datetime.combine(day, DEFAULT_POLICY.digest_at, tzinfo=zone)
         async with db.read() as session:
-            for find in (planned_at, digests_at, nudges_planned):
-                planned += await find(
-                    session,
-                    moment,
-                    policy=DEFAULT_POLICY,
-                    bootstrap_ids=frozenset(settings.admin_ids),
-                    default_lang=settings.language,
-                )
+            directory = Directory.later(settings.language, frozenset(settings.admin_ids))
+            found = await briefings_of_day(
+                session,
+                day,
+                now=now,
+                policy=DEFAULT_POLICY,
+                directory=directory,
+                cal=await load_workdays(session),
+                prefs=await load_prefs(session),
+                default_tz=settings.timezone,
+            )
+        if moment is not None:
+            found = [b for b in found if b.at == moment.replace(second=0, microsecond=0)]
         if args.json:
-            print(json.dumps([p.as_json() for p in planned], ensure_ascii=False, indent=2))
+            print(json.dumps([b.as_json() for b in found], ensure_ascii=False, indent=2))
             return 0
-        if not planned:
-            print(t(_lang(settings), "cli.nothing_planned", at=moment.isoformat()))
-        for p in planned:
-            head = f"{pad(p.kind, 10)} {pad(p.obligation or '-', 18)} {pad(p.org, 16)}"
-            print(f"{head} → {p.recipient.key} ({p.delivery})")
-            print(f"{'':10} {p.text}")
+        lang = _lang(settings)
+        if not found:
+            print(t(lang, "cli.nothing_planned", at=(moment or day).isoformat()))
+        for b in found:
+            when = b.at.astimezone(ZoneInfo(b.tz)).strftime("%H:%M")
+            print(
+                t(
+                    lang,
+                    "cli.briefing_head",
+                    at=when,
+                    recipient=b.recipient.key,
+                    delivery=b.delivery,
+                    n=len(b.items),
+                )
+            )
+            for line in b.text.splitlines():
+                print(f"    {line}")
         return 0
 
     return _with_db(work)
@@ -804,9 +826,13 @@ def build_parser() -> argparse.ArgumentParser:
     rest.add_argument("file", help="the backup file to restore")
     rest.set_defaults(func=cmd_restore)
 
-    reminders = sub.add_parser("reminders", help="what would be sent at a moment (sends nothing)")
-    reminders.add_argument(
-        "--at", required=True, help="e.g. 2026-12-24T09:00 (local to ZHIBU_TIMEZONE)"
+    reminders = sub.add_parser(
+        "reminders", help="the briefings of a day or a minute, one per person (sends nothing)"
+    )
+    when = reminders.add_mutually_exclusive_group(required=True)
+    when.add_argument("--day", help="e.g. 2026-12-17: every briefing of that day")
+    when.add_argument(
+        "--at", help="e.g. 2026-12-17T08:30 (local to ZHIBU_TIMEZONE): the briefings due then"
     )
     reminders.add_argument("--json", action="store_true")
     reminders.set_defaults(func=cmd_reminders)

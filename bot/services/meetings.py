@@ -455,7 +455,7 @@ async def due_to_close(session: AsyncSession, now: datetime) -> list[Meeting]:
 
 # ---------------------------------------------------------------- what the scheduler sends
 
-REMINDER_BEFORE = (timedelta(days=1), timedelta(hours=1))
+REMINDER_BEFORE = timedelta(hours=1)  # an event; the day before is in the briefing
 
 
 async def answered(session: AsyncSession, meeting_id: int) -> set[int]:

@@ -1,0 +1,663 @@
+"""The morning briefing (#16): each person's one scheduled message of the day.
+
+Everything the scheduler used to send as separate messages on a day — the reminders and
+escalations of obligations, the managers' digest, the committee's Monday digest, political
+birthdays, the /ask nudges, the meeting records falling due and tomorrow's meetings — is
+merged per person into one message, grouped by branch and section, with buttons to act. It
+goes out at the person's briefing time (their own choice in /settings, else their branch's
+reminder time, else the digest time). How often it comes is the person's choice too: every
+day it has something, only when something is overdue or due within 2 workdays, or on
+Mondays with the week ahead; and they can mute it until a day. A manager never loses the
+escalations of overdue items that way: they come whatever the choice.
+
+Event messages (meeting cards, the code at check-in, the hour-before meeting reminder, a
+collection's prompt and summary, tallies, approvals) are not briefings: they stay immediate.
+Reads only; the tick queues what this returns.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery.reminders import (
+    BranchDay,
+    Detail,
+    Directory,
+    Planned,
+    Recipient,
+    admin_lang,
+    branch_days,
+    committee_lines,
+    late_below,
+    planned_on,
+)
+from bot.i18n import names
+from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
+from bot.rules.buttons import AskSubmit, BranchPick, Button, ReportKind, Rows
+from bot.rules.calendar import Occurrence
+from bot.rules.catalogue import (
+    BRIEFING_TIMES,
+    URGENT_WORKDAYS,
+    BriefingMode,
+    Obligation,
+    ReminderPolicy,
+    Scope,
+)
+from bot.rules.workdays import WorkdayCalendar
+from bot.services import collections, meetings
+from bot.services.obligations import RECORD_WORKDAYS, obligation_name
+from bot.services.reports import DATED_KINDS, TEXT_KINDS
+from bot.store.models import Org, OrgKind, TelegramUser
+
+# sections of a branch's part, in the order they are shown
+SECTIONS = ("overdue", "soon", "meetings", "records", "asks", "greeting", "birthdays")
+SECTION_TITLE = {
+    "overdue": "digest.overdue",
+    "soon": "brief.soon",
+    "meetings": "brief.meetings",
+    "records": "brief.records",
+    "asks": "brief.asks",
+}
+MAX_TEXT = 3800  # Telegram allows 4,096 characters; the rest is left for the closing line
+MAX_BUTTON_ROWS = 8
+COMMITTEE = "*"  # the part of a briefing about the branches below a committee admin
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """A person's briefing choices (defaults for anyone who has not chosen)."""
+
+    mode: BriefingMode = BriefingMode.DAILY
+    at: time | None = None
+    muted_until: date | None = None
+
+    def mutes(self, day: date) -> bool:
+        return self.muted_until is not None and day <= self.muted_until
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a briefing says: its kind (as the separate message it replaces was), where
+    it goes in the message, its line, and whether it is pressing (``urgent``) or may not be
+    muted (``must``: an escalation of an overdue item to a manager)."""
+
+    kind: str  # reminder | escalation | oversight | digest | committee | birthday | nudge |
+    #            record_due | meeting
+    org: str  # the org's code (COMMITTEE for the committee's weekly lines)
+    org_name: str
+    obligation: str | None
+    section: str
+    line: str
+    same: tuple[object, ...]  # items with the same ``same`` are one line
+    urgent: bool
+    must: bool = False
+    buttons: tuple[tuple[str, Button], ...] = ()  # (label key, button)
+    org_id: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "obligation": self.obligation,
+            "org": self.org,
+            "text": self.line,
+        }
+
+
+@dataclass
+class Briefing:
+    recipient: Recipient
+    day: date
+    at: datetime
+    tz: str
+    items: list[Item] = field(default_factory=list)
+    text: str = ""
+    rows: Rows = field(default_factory=list)
+
+    @property
+    def delivery(self) -> str:
+        return "telegram" if self.recipient.telegram_id is not None else "unlinked"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "recipient": self.recipient.key,
+            "delivery": self.delivery,
+            "at": self.at.isoformat(),
+            "items": [i.as_json() for i in self.items],
+            "text": self.text,
+        }
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+async def load_prefs(session: AsyncSession) -> dict[int, Prefs]:
+    """The choices of everyone who changed theirs (the rest get the defaults)."""
+    rows = await session.execute(
+        select(
+            TelegramUser.id,
+            TelegramUser.briefing_mode,
+            TelegramUser.briefing_at,
+            TelegramUser.briefing_muted_until,
+        ).where(
+            or_(
+                TelegramUser.briefing_mode != BriefingMode.DAILY.value,
+                TelegramUser.briefing_at.is_not(None),
+                TelegramUser.briefing_muted_until.is_not(None),
+            )
+        )
+    )
+    found = {}
+    for tg, mode, at, muted in rows:
+        chosen = BriefingMode(mode) if mode in set(BriefingMode) else BriefingMode.DAILY
+        hour = time.fromisoformat(at) if at in BRIEFING_TIMES else None
+        found[tg] = Prefs(chosen, hour, muted)
+    return found
+
+
+# ---------------------------------------------------------------- items
+
+
+def _who_key(r: Recipient) -> tuple[str, object]:
+    """One person, however many roles: a Telegram account, else the roster's key."""
+    return ("tg", r.telegram_id) if r.telegram_id is not None else ("member", r.key)
+
+
+def _occ_item(
+    kind: str,
+    lang: Lang,
+    occ: Occurrence,
+    ob: Obligation,
+    who: str | None,
+    org: Org,
+    *,
+    urgent: bool,
+    must: bool,
+    manager: bool,
+) -> Item:
+    section = "overdue" if kind in ("escalation", "oversight") else "soon"
+    name = _e(ob.name(lang)) + (f" · {_e(who)}" if who else "")
+    line = t(
+        lang,
+        "digest.line",
+        name=name,
+        period=period_label(lang, occ.start, occ.end),
+        count=occ.count,
+        required=occ.required,
+        day=fmt_date(lang, occ.last_workday),
+    )
+    buttons: list[tuple[str, Button]] = []
+    if manager and kind != "oversight" and ob.code in meetings.MEETING_KINDS:
+        buttons.append(("brief.arrange", BranchPick("meet", org.id)))
+    elif ob.code in TEXT_KINDS or ob.code in DATED_KINDS:
+        buttons.append(("brief.submit", ReportKind(ob.code)))
+    if manager or kind == "oversight":
+        buttons.append(("brief.view", BranchPick("due", org.id)))
+    return Item(
+        kind,
+        org.code,
+        org.name,
+        ob.code,
+        section,
+        line,
+        ("occ", occ.obligation, occ.org, occ.member, occ.start),
+        urgent,
+        must,
+        tuple(buttons),
+        org.id,
+    )
+
+
+class _Collector:
+    """Items per person for one day, with the person's recipient (language) and home org."""
+
+    def __init__(self, day: date, cal: WorkdayCalendar, directory: Directory) -> None:
+        self.day = day
+        self.cal = cal
+        self.directory = directory
+        self.soon_until = cal.shift(day, URGENT_WORKDAYS) if cal.is_workday(day) else day
+        self.items: dict[tuple[str, object], list[Item]] = defaultdict(list)
+        self.recipients: dict[tuple[str, object], Recipient] = {}
+
+    def add(self, r: Recipient, item: Item) -> None:
+        who = _who_key(r)
+        self.recipients.setdefault(who, r)
+        self.items[who].append(item)
+
+    def pressing(self, occ: Occurrence) -> bool:
+        return occ.last_workday <= max(self.soon_until, self.day)
+
+    def planned(self, p: Planned) -> None:
+        """A reminder, escalation, oversight or greeting of the day."""
+        d = p.detail
+        if d is None:
+            return
+        org = self.directory.orgs.get(p.org_id or 0)
+        if org is None:
+            return
+        if d.occ is None or d.ob is None:  # a political birthday, to the member
+            greeting = Item(
+                "birthday",
+                org.code,
+                org.name,
+                None,
+                "greeting",
+                "🎂 " + p.text,
+                ("birthday",),
+                False,
+                org_id=org.id,
+            )
+            self.add(p.recipient, greeting)
+            return
+        self._occurrence(p, d, org)
+
+    def _occurrence(self, p: Planned, d: Detail, org: Org) -> None:
+        assert d.occ is not None and d.ob is not None
+        overdue = d.step in ("escalation", "oversight")
+        member = d.occ.member is not None
+        who = d.who.split(" · ", 1)[1] if " · " in d.who else None
+        must = overdue and not (d.ob.scope is Scope.CANDIDATE and member)
+        self.add(
+            p.recipient,
+            _occ_item(
+                d.step,
+                p.recipient.lang,
+                d.occ,
+                d.ob,
+                who,
+                org,
+                urgent=overdue or self.pressing(d.occ),
+                must=must,
+                manager=not (d.ob.scope is Scope.CANDIDATE and member),
+            ),
+        )
+
+    def digest(self, bd: BranchDay) -> None:
+        """The manager's digest of a workday: overdue, due soon, birthdays of the branch."""
+        if not bd.workday:
+            return
+        for r in bd.people.managers():
+            lang = r.lang
+            for section, found in (("overdue", bd.overdue), ("soon", bd.soon)):
+                for occ, ob in found[:20]:
+                    who = self._who(occ, bd)
+                    item = _occ_item(
+                        "digest",
+                        lang,
+                        occ,
+                        ob,
+                        who,
+                        bd.org,
+                        urgent=section == "overdue" or self.pressing(occ),
+                        must=False,
+                        manager=True,
+                    )
+                    self.add(r, _in_section(item, section))
+            if bd.birthdays:
+                names = "、".join(
+                    t(lang, "digest.birthday_one", name=_e(m.name), years=bd.day.year - y)
+                    for m in bd.birthdays
+                    if (y := m.joined_on.year if m.joined_on else None) is not None
+                )
+                self.add(
+                    r,
+                    Item(
+                        "digest",
+                        bd.org.code,
+                        bd.org.name,
+                        None,
+                        "birthdays",
+                        t(lang, "digest.birthdays", names=names),
+                        ("birthdays",),
+                        False,
+                        org_id=bd.org.id,
+                    ),
+                )
+
+    def _who(self, occ: Occurrence, bd: BranchDay) -> str | None:
+        """Whom an item of a branch is about: a member, a 党小组, or the branch itself."""
+        if occ.member is not None:
+            return bd.people.name_of(occ.member)
+        group = self.directory.by_code.get(occ.org)
+        return group.name if group is not None and group.id != bd.org.id else None
+
+    def committee(self, found: list[BranchDay]) -> None:
+        """Mondays: each committee admin hears which branches below them are behind."""
+        if self.day.weekday() != 0:
+            return
+        for tg, late in late_below(self.directory, found).items():
+            lang = admin_lang(self.directory, tg)
+            r = Recipient(tg, tg, lang)
+            for (org, _), line in zip(late, committee_lines(lang, late), strict=False):
+                self.add(
+                    r,
+                    Item(
+                        "committee",
+                        COMMITTEE,
+                        "",
+                        None,
+                        "committee",
+                        line,
+                        ("committee", org.code),
+                        True,
+                        True,
+                        (("brief.view", BranchPick("due", org.id)),),
+                        org.id,
+                    ),
+                )
+
+
+def _in_section(item: Item, section: str) -> Item:
+    if item.section == section:
+        return item
+    return Item(
+        item.kind,
+        item.org,
+        item.org_name,
+        item.obligation,
+        section,
+        item.line,
+        item.same,
+        item.urgent,
+        item.must,
+        item.buttons,
+        item.org_id,
+    )
+
+
+async def _tomorrow(session: AsyncSession, c: _Collector) -> None:
+    """Tomorrow's meetings, to those expected who have not answered and are not away."""
+    d = c.directory
+    start = datetime.combine(c.day, time(0), tzinfo=ZoneInfo("UTC")) - timedelta(hours=14)
+    for m in await meetings.upcoming_between(session, start, start + timedelta(days=3)):
+        branch = await meetings.branch_of(session, m)
+        tz = branch.timezone
+        if m.starts_at.astimezone(ZoneInfo(tz)).date() != c.day + timedelta(days=1):
+            continue
+        done = await meetings.answered(session, m.id)
+        for person in await meetings.expected(session, m):
+            if person.id in done or person.away_on(c.day):
+                continue
+            r = d.account(person)
+            line = t(
+                r.lang,
+                "brief.meeting_line",
+                name=_e(obligation_name(m.obligation, r.lang)),
+                when=fmt_moment(r.lang, m.starts_at, tz),
+                place=_e(m.place),
+            )
+            c.add(
+                r,
+                Item(
+                    "meeting",
+                    branch.code,
+                    branch.name,
+                    m.obligation,
+                    "meetings",
+                    line,
+                    ("meeting", m.id),
+                    True,
+                    org_id=branch.id,
+                ),
+            )
+
+
+async def _records(session: AsyncSession, c: _Collector) -> None:
+    """Meeting records falling due today, to the branch's managers."""
+    for m in await meetings.records_due(session):
+        branch = await meetings.branch_of(session, m)
+        tz = ZoneInfo(branch.timezone)
+        if c.cal.shift(m.starts_at.astimezone(tz).date(), RECORD_WORKDAYS) != c.day:
+            continue
+        for r in c.directory.people[branch.id].managers():
+            line = t(
+                r.lang,
+                "brief.record_line",
+                name=_e(obligation_name(m.obligation, r.lang)),
+                when=fmt_moment(r.lang, m.starts_at, branch.timezone),
+            )
+            c.add(
+                r,
+                Item(
+                    "record_due",
+                    branch.code,
+                    branch.name,
+                    m.obligation,
+                    "records",
+                    line,
+                    ("record", m.id),
+                    True,
+                    buttons=(("brief.file_record", ReportKind("meeting_record")),),
+                    org_id=branch.id,
+                ),
+            )
+
+
+async def _asks(session: AsyncSession, c: _Collector, policy: ReminderPolicy) -> None:
+    """/ask nudges of the day, to those who have not submitted and are not away."""
+    start = datetime.combine(c.day, time(0), tzinfo=ZoneInfo("UTC")) - timedelta(hours=14)
+    for col in await collections.due_between(session, start):
+        branch = c.directory.orgs.get(col.org_id)
+        if branch is None:
+            continue
+        tz = branch.timezone
+        rule = policy.with_rule(branch.reminder_rule)
+        labels = [
+            label
+            for label, moment in collections.nudge_moments(col, tz, rule, c.cal)
+            if moment.astimezone(ZoneInfo(tz)).date() == c.day
+            and col.created_at < moment < col.deadline
+        ]
+        if not labels:
+            continue
+        people = {p.id: p for p, _, _ in c.directory.people[col.org_id].rows}
+        for member_id in await collections.waiting(session, col.id):
+            person = people.get(member_id)
+            if person is None or person.away_on(c.day):
+                continue
+            r = c.directory.account(person)
+            line = t(
+                r.lang,
+                "brief.ask_line",
+                kind=t(r.lang, names.REPORT_KIND[col.kind]),
+                prompt=_e(col.prompt[:60]),
+                deadline=fmt_moment(r.lang, col.deadline, tz),
+            )
+            c.add(
+                r,
+                Item(
+                    "nudge",
+                    branch.code,
+                    branch.name,
+                    col.kind,
+                    "asks",
+                    line,
+                    ("ask", col.id),
+                    "last" in labels,
+                    buttons=(("ask.submit", AskSubmit(col.id)),),
+                    org_id=branch.id,
+                ),
+            )
+
+
+# ---------------------------------------------------------------- the day's briefings
+
+
+async def briefings_of_day(
+    session: AsyncSession,
+    day: date,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+    prefs: dict[int, Prefs],
+    default_tz: str,
+) -> list[Briefing]:
+    """Every person's briefing of the local ``day``, statuses as of ``now``, each with the
+    moment it is due; people with nothing to be told (or who chose not to be) have none."""
+    await directory.ready(session)
+    c = _Collector(day, cal, directory)
+    for p in await planned_on(session, day, now=now, policy=policy, directory=directory, cal=cal):
+        c.planned(p)
+    branches = [o for o in directory.orgs.values() if o.kind == OrgKind.BRANCH.value]
+    found = await branch_days(
+        session,
+        branches,
+        {o.id: day for o in branches},
+        now=now,
+        policy=policy,
+        directory=directory,
+        cal=cal,
+    )
+    for bd in found:
+        c.digest(bd)
+    c.committee(found)
+    await _tomorrow(session, c)
+    await _records(session, c)
+    await _asks(session, c, policy)
+    weekly = {tg for tg, p in prefs.items() if p.mode is BriefingMode.WEEKLY}
+    if day.weekday() == 0 and weekly:  # Monday: the week ahead for those who chose it
+        orgs = _orgs_of(directory, weekly)
+        for later in range(1, 7):
+            for p in await planned_on(
+                session,
+                day + timedelta(days=later),
+                now=now,
+                policy=policy,
+                directory=directory,
+                cal=cal,
+                orgs=orgs,
+            ):
+                if p.recipient.telegram_id in weekly:
+                    c.planned(p)
+    homes = _homes(directory)
+    result = []
+    for who, items in c.items.items():
+        r = c.recipients[who]
+        pref = prefs.get(r.telegram_id, Prefs()) if r.telegram_id is not None else Prefs()
+        kept = kept_items(items, pref, day)
+        if not kept:
+            continue
+        home = homes.get(r.telegram_id) if r.telegram_id is not None else None
+        home = home or next((i.org_id for i in kept if i.org_id is not None), None)
+        at, tz = briefing_moment(directory.orgs.get(home or 0), pref, day, policy, default_tz)
+        text, rows = render(r.lang, day, kept)
+        result.append(Briefing(r, day, at, tz, kept, text, rows))
+    return sorted(result, key=lambda b: (b.at, str(b.recipient.key)))
+
+
+def kept_items(items: list[Item], pref: Prefs, day: date) -> list[Item]:
+    """What a person's choices keep of their day: muted or not their day, only what may not
+    be muted; "only when due" drops the briefing unless something is pressing."""
+    if pref.mutes(day) or (pref.mode is BriefingMode.WEEKLY and day.weekday() != 0):
+        return [i for i in items if i.must]
+    if pref.mode is BriefingMode.DUE_SOON and not any(i.urgent for i in items):
+        return []
+    return items
+
+
+def briefing_moment(
+    home: Org | None, pref: Prefs, day: date, policy: ReminderPolicy, default_tz: str
+) -> tuple[datetime, str]:
+    """When a person's briefing is due: their own time, else their branch's reminder time,
+    else the digest time; in their branch's time zone."""
+    tz = home.timezone if home is not None else default_tz
+    at = pref.at
+    if at is None and home is not None and home.reminder_rule:
+        chosen = home.reminder_rule.get("at")
+        at = time.fromisoformat(chosen) if chosen in BRIEFING_TIMES else None
+    return datetime.combine(day, at or policy.digest_at, tzinfo=ZoneInfo(tz)), tz
+
+
+def _homes(directory: Directory) -> dict[int, int]:
+    """Telegram id → the org they belong to: their branch as members, else an org they
+    administer."""
+    found: dict[int, int] = {}
+    for org_id, admins in sorted(directory.admins.items()):
+        for r in admins:
+            if r.telegram_id is not None:
+                found.setdefault(r.telegram_id, org_id)
+    for org_id, people in directory.people.items():
+        for _, tg, _ in people.rows:
+            if tg is not None:
+                found[tg] = org_id
+    return found
+
+
+def _orgs_of(directory: Directory, accounts: set[int]) -> set[int]:
+    """The orgs whose items can reach these accounts (their branch; below what they run)."""
+    found: set[int] = set()
+    for org_id, people in directory.people.items():
+        if any(tg in accounts for _, tg, _ in people.rows):
+            found.add(org_id)
+    for org_id, admins in directory.admins.items():
+        if any(r.telegram_id in accounts for r in admins):
+            found |= directory.subtree(org_id)
+    if accounts & directory.bootstrap:
+        found |= set(directory.orgs)
+    return found
+
+
+def render(lang: Lang, day: date, items: list[Item]) -> tuple[str, Rows]:
+    """The briefing's text, grouped by branch and section, and its buttons."""
+    groups: dict[str, list[Item]] = {}
+    for i in items:
+        groups.setdefault(i.org, []).append(i)
+    order = sorted(groups, key=lambda code: code == COMMITTEE)
+    lines = [t(lang, "brief.title", day=fmt_date(lang, day))]
+    for code in order:
+        its = groups[code]
+        lines.append("")
+        if code == COMMITTEE:
+            lines.append(t(lang, "brief.committee", n=len({i.same for i in its})))
+        else:
+            lines.append(f"<b>{_e(its[0].org_name)}</b>")
+        lines += _sections(lang, its)
+    shown, cut = lines, 0
+    while len("\n".join(shown)) > MAX_TEXT and len(shown) > 2:
+        shown, cut = shown[:-1], cut + 1
+    if cut:
+        shown = [*shown, t(lang, "brief.more", n=cut)]
+    return "\n".join(shown), _buttons(lang, items, several=len(groups) > 1)
+
+
+def _sections(lang: Lang, items: list[Item]) -> list[str]:
+    lines: list[str] = []
+    for section in (*SECTIONS, "committee"):
+        seen: set[tuple[object, ...]] = set()
+        found = []
+        for i in items:
+            if i.section == section and i.same not in seen:
+                seen.add(i.same)
+                found.append(i.line)
+        if found and section in SECTION_TITLE:
+            lines.append(t(lang, SECTION_TITLE[section]))
+        lines += found
+    return lines
+
+
+def _buttons(lang: Lang, items: list[Item], *, several: bool) -> Rows:
+    seen: set[Button] = set()
+    found: list[tuple[str, Button]] = []
+    for i in items:
+        for key, button in i.buttons:
+            if button in seen:
+                continue
+            seen.add(button)
+            label = t(lang, key)
+            if several or i.org == COMMITTEE:
+                name = i.org_name or next(
+                    (x.org_name for x in items if x.org_id == i.org_id and x.org_name), ""
+                )
+                label = f"{label} · {name[:12]}" if name else label
+            found.append((label, button))
+    rows = [found[k : k + 2] for k in range(0, len(found), 2)]
+    return rows[:MAX_BUTTON_ROWS]
