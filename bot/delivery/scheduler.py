@@ -30,7 +30,7 @@ from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name
 from bot.store.db import Database, collecting_after, let_others_run
-from bot.store.models import Org, TickState
+from bot.store.models import Org, OutboxStatus, TickState
 from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -100,6 +100,27 @@ async def briefing_days(
     return found
 
 
+def _briefing_message(
+    b: Briefing, until: datetime, rule: ReminderPolicy, cal: WorkdayCalendar
+) -> NewMessage:
+    """A briefing for the outbox: now, or when quiet hours end; a briefing that would go out
+    on another day than its own is stale (that day's briefing says what is still due), so it
+    is recorded as skipped."""
+    when = send_after(until, b.tz, rule, cal)
+    stale = when.astimezone(ZoneInfo(b.tz)).date() != b.day
+    return NewMessage(
+        key=briefing_key(b),
+        kind="briefing",
+        chat_id=b.recipient.telegram_id,
+        text=b.text,
+        not_before=when,
+        org_id=b.items[0].org_id,
+        reply_markup=stored(b.rows) if b.rows else None,
+        status=OutboxStatus.SKIPPED if stale else OutboxStatus.PENDING,
+        note="catch-up: a day's briefing is stale the next day" if stale else None,
+    )
+
+
 ENQUEUE_CHUNK = 500  # rows per write transaction: a button waits for at most one chunk
 
 
@@ -152,15 +173,7 @@ async def tick(
                 await let_others_run()  # a button press goes in between
         own = await _own_rules(session, policy)
     messages = [
-        NewMessage(
-            key=briefing_key(b),
-            kind="briefing",
-            chat_id=b.recipient.telegram_id,
-            text=b.text,
-            not_before=send_after(until, b.tz, own.get(b.items[0].org_id or 0, policy), cal),
-            org_id=b.items[0].org_id,
-            reply_markup=stored(b.rows) if b.rows else None,
-        )
+        _briefing_message(b, until, own.get(b.items[0].org_id or 0, policy), cal)
         for b in briefings
         if b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
     ]
@@ -184,7 +197,8 @@ async def tick(
             session.add(TickState(id=1, last_minute=until))
         else:
             state.last_minute = until
-    return TickResult(since, until, added, 0)
+    skipped = sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
+    return TickResult(since, until, added, skipped)
 
 
 async def meeting_messages(
