@@ -40,6 +40,7 @@ from bot.rules.buttons import (
     ReportAbandon,
     ReportConfirm,
     ReportEdit,
+    ReportFromBriefing,
     ReportKind,
     ReportPreview,
     ReportWithdraw,
@@ -102,9 +103,10 @@ async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def _choose_kind(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str, fresh: bool
 ) -> None:
-    lang = actor.lang
+    """A kind chosen in /report (its message changes) or a briefing (``fresh``: it stays)."""
+    lang, say = actor.lang, _replying if fresh else edit_or_send
     author = await reports.author_for(deps(context).db, actor)
     if kind not in author.kinds():
         await refuse(update, context, actor, action="report.kind", key="report.not_allowed")
@@ -112,7 +114,7 @@ async def _choose_kind(
     await toast(update)
     REPORT.start(context, actor.telegram_id, Draft(kind))
     if kind in reports.TEXT_KINDS:
-        await _ask_text(update, context, actor, kind)
+        await _ask_text(update, context, actor, kind, fresh)
     elif kind == "meeting_record":
         d = deps(context)
         held = await reports.to_file(d.db, actor, now=d.clock.now())
@@ -129,13 +131,13 @@ async def _choose_kind(
         ]
         rows.append([(t(lang, "report.by_hand"), RecordByHand())])
         intro = t(lang, "report.pick_meeting" if held else "report.no_held")
-        await edit_or_send(update, intro, keyboard(rows))
+        await say(update, intro, keyboard(rows))
     elif kind == "heart_talk":
         REPORT.wait(context, actor.telegram_id, "pair")
-        await edit_or_send(update, t(lang, "report.ask_pair"))
+        await say(update, t(lang, "report.ask_pair"))
     else:
         REPORT.wait(context, actor.telegram_id, "day")
-        await edit_or_send(
+        await say(
             update,
             t(lang, "report.ask_day", kind=kind_name(lang, kind)),
             _day_picker(context, lang),
@@ -143,16 +145,20 @@ async def _choose_kind(
 
 
 async def _ask_text(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, kind: str, fresh: bool = False
 ) -> None:
     spec = reports.KINDS[kind]
     REPORT.wait(context, actor.telegram_id, "text")
     key = "report.ask_summary" if kind in reports.DATED_KINDS else "report.ask"
     text = t(actor.lang, key, kind=kind_name(actor.lang, kind), low=spec.low, high=spec.high)
-    if update.callback_query is not None:
+    if update.callback_query is not None and not fresh:
         await edit_or_send(update, text)
     else:
         await reply(update, text)
+
+
+async def _replying(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    await reply(update, text, markup)
 
 
 # ---------------------------------------------------------------- buttons
@@ -161,8 +167,10 @@ async def _ask_text(
 async def report_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     button = pressed(update)
-    if isinstance(button, ReportKind):
-        await _choose_kind(update, context, actor, button.kind)
+    if isinstance(button, ReportKind | ReportFromBriefing):
+        await _choose_kind(
+            update, context, actor, button.kind, isinstance(button, ReportFromBriefing)
+        )
         return
     if isinstance(button, ReportEdit | ReportWithdraw | ReportWithdrawConfirm):
         await _after_filing(update, context, actor, button)

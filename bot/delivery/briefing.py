@@ -40,13 +40,14 @@ from bot.delivery.reminders import (
 )
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
-from bot.rules.buttons import AskSubmit, BranchPick, Button, ReportKind, Rows
+from bot.rules.buttons import AskSubmit, BranchPick, Button, ReportFromBriefing, Rows
 from bot.rules.calendar import Occurrence
 from bot.rules.catalogue import (
     BRIEFING_TIMES,
     URGENT_WORKDAYS,
     BriefingMode,
     Obligation,
+    Prefs,
     ReminderPolicy,
     Scope,
 )
@@ -68,18 +69,6 @@ SECTION_TITLE = {
 MAX_TEXT = 3800  # Telegram allows 4,096 characters; the rest is left for the closing line
 MAX_BUTTON_ROWS = 8
 COMMITTEE = "*"  # the part of a briefing about the branches below a committee admin
-
-
-@dataclass(frozen=True)
-class Prefs:
-    """A person's briefing choices (defaults for anyone who has not chosen)."""
-
-    mode: BriefingMode = BriefingMode.DAILY
-    at: time | None = None
-    muted_until: date | None = None
-
-    def mutes(self, day: date) -> bool:
-        return self.muted_until is not None and day <= self.muted_until
 
 
 @dataclass(frozen=True)
@@ -154,12 +143,7 @@ async def load_prefs(session: AsyncSession) -> dict[int, Prefs]:
             )
         )
     )
-    found = {}
-    for tg, mode, at, muted in rows:
-        chosen = BriefingMode(mode) if mode in set(BriefingMode) else BriefingMode.DAILY
-        hour = time.fromisoformat(at) if at in BRIEFING_TIMES else None
-        found[tg] = Prefs(chosen, hour, muted)
-    return found
+    return {tg: Prefs.parse(mode, at, muted) for tg, mode, at, muted in rows}
 
 
 # ---------------------------------------------------------------- items
@@ -197,7 +181,7 @@ def _occ_item(
     if manager and kind != "oversight" and ob.code in meetings.MEETING_KINDS:
         buttons.append(("brief.arrange", BranchPick("meet", org.id)))
     elif ob.code in TEXT_KINDS or ob.code in DATED_KINDS:
-        buttons.append(("brief.submit", ReportKind(ob.code)))
+        buttons.append(("brief.submit", ReportFromBriefing(ob.code)))
     if manager or kind == "oversight":
         buttons.append(("brief.view", BranchPick("due", org.id)))
     return Item(
@@ -434,7 +418,7 @@ async def _records(session: AsyncSession, c: _Collector) -> None:
                     line,
                     ("record", m.id),
                     True,
-                    buttons=(("brief.file_record", ReportKind("meeting_record")),),
+                    buttons=(("brief.file_record", ReportFromBriefing("meeting_record")),),
                     org_id=branch.id,
                 ),
             )

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
-from bot.delivery.briefing import Briefing, Prefs, briefings_of_day, load_prefs
+from bot.delivery.briefing import Briefing, briefings_of_day, load_prefs
 from bot.delivery.reminders import Directory
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import stored
-from bot.rules.catalogue import BRIEFING_TIMES, ReminderPolicy
+from bot.rules.catalogue import BRIEFING_TIMES, Prefs, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name

@@ -428,6 +428,11 @@ class ReportKind(Button):
     kind: str
 
 
+@button("rp", "b")
+class ReportFromBriefing(Button):  # 提交 under a briefing: the briefing stays
+    kind: str
+
+
 @button("rp", "d")
 class RecordDay(Button):
     day: date

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import time
+from datetime import date, time
 from typing import Any
 
 
@@ -189,4 +189,25 @@ class BriefingMode(enum.StrEnum):
 
 
 BRIEFING_TIMES = REMINDER_TIMES  # none falls in any quiet hours
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """A person's briefing choices (defaults for anyone who has not chosen)."""
+
+    mode: BriefingMode = BriefingMode.DAILY
+    at: time | None = None
+    muted_until: date | None = None
+
+    @classmethod
+    def parse(cls, mode: str | None, at: str | None, muted_until: date | None) -> Prefs:
+        """The choices as stored; anything not offered counts as not chosen."""
+        chosen = BriefingMode(mode) if mode in set(BriefingMode) else BriefingMode.DAILY
+        hour = time.fromisoformat(at) if at in BRIEFING_TIMES else None
+        return cls(chosen, hour, muted_until)
+
+    def mutes(self, day: date) -> bool:
+        return self.muted_until is not None and day <= self.muted_until
+
+
 URGENT_WORKDAYS = 2  # "due soon" for BriefingMode.DUE_SOON

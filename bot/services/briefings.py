@@ -7,10 +7,9 @@ whatever button or command carried them, and audited. What the choices do is
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-from bot.delivery.briefing import Prefs
-from bot.rules.catalogue import BRIEFING_TIMES, BriefingMode
+from bot.rules.catalogue import BRIEFING_TIMES, BriefingMode, Prefs
 from bot.rules.dates import parse_day
 from bot.services.access import Actor, Declined
 from bot.store import audit
@@ -27,9 +26,7 @@ class BriefingError(Declined):
 def _prefs(user: TelegramUser | None) -> Prefs:
     if user is None:
         return Prefs()
-    mode = user.briefing_mode if user.briefing_mode in set(BriefingMode) else "daily"
-    at = time.fromisoformat(user.briefing_at) if user.briefing_at in BRIEFING_TIMES else None
-    return Prefs(BriefingMode(mode), at, user.briefing_muted_until)
+    return Prefs.parse(user.briefing_mode, user.briefing_at, user.briefing_muted_until)
 
 
 async def prefs_of(db: Database, telegram_id: int) -> Prefs:

@@ -68,7 +68,11 @@ def texts(user: UserHandle) -> list[str]:
     return [m.content for m in user.bot_messages()]
 
 
-async def test_digests_escalations_reminders_and_greetings_arrive(
+def briefings(user: UserHandle) -> list[str]:
+    return [x for x in texts(user) if "今日简报" in x]
+
+
+async def test_one_briefing_a_day_with_digests_escalations_reminders_and_greetings(
     fake: FakeTelegram,
     db: Database,
     clock: FrozenClock,
@@ -78,23 +82,36 @@ async def test_digests_escalations_reminders_and_greetings_arrive(
     running = await start_bot(fake, db, clock, settings)
     sec, act, adm = world["secretary"], world["activist"], world["admin"]
     try:
-        await at(running, clock, "2026-03-02T08:30")  # a Monday
-        await fake.wait_for(lambda: any("每日提醒" in x for x in texts(sec)))
-        await fake.wait_for(lambda: any("每周督办" in x for x in texts(adm)))
-        assert not any("每日提醒" in x for x in texts(act))  # digests are for managers
-        await at(running, clock, "2026-03-02T09:00")  # first workday after February's deadline
-        await fake.wait_for(lambda: any("【逾期】" in x and "主题党日" in x for x in texts(sec)))
-        await at(running, clock, "2026-03-04T09:00")  # third workday: the committee is told
-        await fake.wait_for(lambda: any("【督促】" in x for x in texts(adm)))
-        await at(running, clock, "2026-03-17T09:00")  # ten workdays before 31 March
-        await fake.wait_for(lambda: any("【提醒】" in x and "思想汇报" in x for x in texts(act)))
-        await at(running, clock, "2026-07-01T09:00")  # 王书记 joined on 1 July 2001
-        await fake.wait_for(lambda: any("政治生日" in x and "25 周年" in x for x in texts(sec)))
+        await at(running, clock, "2026-03-02T08:30")  # a Monday, after February's deadline
+        await fake.wait_for(lambda: any("已逾期" in x and "主题党日" in x for x in briefings(sec)))
+        await fake.wait_for(lambda: any("督办：1 个支部有逾期事项" in x for x in briefings(adm)))
+        await drained(db)
+        assert not texts(act)  # nothing of theirs is due
+        await at(running, clock, "2026-03-02T09:00")  # the old reminder time: nothing more
+        await at(running, clock, "2026-03-04T08:30")  # third workday: the committee is told
+        await fake.wait_for(lambda: len(briefings(adm)) == 2)
+        assert "第一党支部" in briefings(adm)[-1] and "主题党日" in briefings(adm)[-1]
+        await at(running, clock, "2026-03-17T08:30")  # ten workdays before 31 March
+        await fake.wait_for(lambda: any("思想汇报" in x for x in briefings(act)))
+        # 提交 under the briefing opens the thought report, as /report would
+        briefing = next(m for m in act.bot_messages() if "今日简报" in m.content)
+        count = len(act.bot_messages())
+        await act.click(briefing, "提交")
+        asked = await act.next_message(count)
+        assert "思想汇报" in asked.content
+        await act.ask("/cancel")
+        await at(running, clock, "2026-07-01T08:30")  # 王书记 joined on 1 July 2001
+        await fake.wait_for(lambda: any("政治生日" in x and "25 周年" in x for x in briefings(sec)))
         await drained(db)
         before = {u: len(u.bot_messages()) for u in (sec, act, adm)}
-        await at(running, clock, "2026-07-01T09:00")  # the same minute again: nothing new
+        await at(running, clock, "2026-07-01T08:30")  # the same minute again: nothing new
+        await at(running, clock, "2026-07-01T09:00")
         await at(running, clock, "2026-07-01T23:00")  # quiet hours: nothing planned, nothing sent
         await asyncio.sleep(1.2)
         assert {u: len(u.bot_messages()) for u in (sec, act, adm)} == before
+        # one scheduled message a day each, all along
+        for u in (sec, act, adm):
+            days = [x.splitlines()[0] for x in briefings(u)]  # the title holds the day
+            assert len(days) == len(set(days))
     finally:
         await running.stop()

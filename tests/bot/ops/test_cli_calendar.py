@@ -55,59 +55,53 @@ def test_calendar_table_and_unknown_org(workdir: Path) -> None:
     assert missing.returncode == 2 and "NOPE" in missing.stderr
 
 
-def test_reminders_json(workdir: Path) -> None:
-    result = zhibu(
-        "reminders",
-        "--at",
-        "2026-06-30T09:00",
-        "--json",
-        env={"ZHIBU_ADMIN_IDS": "77"},
-        cwd=workdir,
-    )
+def briefings(workdir: Path, *args: str) -> dict[object, dict[str, object]]:
+    result = zhibu("reminders", *args, "--json", env={"ZHIBU_ADMIN_IDS": "77"}, cwd=workdir)
     assert result.returncode == 0, result.stderr
-    items = json.loads(result.stdout)
-    assert items and all(
-        set(i) == {"kind", "obligation", "org", "recipient", "delivery", "text"} for i in items
-    )
-    general = [i for i in items if i["obligation"] == "general_meeting"]
-    assert {i["recipient"] for i in general} == {"S001", "S002"}  # the branch managers
-    assert {i["delivery"] for i in general} == {"unlinked"}
-    assert "2026年第二季度" in general[0]["text"]
-    thought = [i for i in items if i["obligation"] == "thought_report"]
-    assert {i["recipient"] for i in thought} == {"S004", "S005"}
+    found = json.loads(result.stdout)
+    assert all(set(b) == {"recipient", "delivery", "at", "items", "text"} for b in found)
+    by_recipient = {b["recipient"]: b for b in found}
+    assert len(by_recipient) == len(found)  # one scheduled message per person
+    return by_recipient
+
+
+def kinds(b: dict[str, object], obligation: str | None = None) -> set[str]:
+    items = b["items"]
+    assert isinstance(items, list)
+    return {i["kind"] for i in items if obligation is None or i["obligation"] == obligation}
+
+
+def test_reminders_of_a_day_one_briefing_per_person(workdir: Path) -> None:
+    day = briefings(workdir, "--day", "2026-06-30")
+    assert set(day) >= {"S001", "S002", "S004", "S005"}
+    secretary = day["S001"]
+    assert secretary["delivery"] == "unlinked" and secretary["at"] == "2026-06-30T08:30:00+08:00"
+    # the last workday of the quarter: the reminder and the digest's line, merged
+    assert kinds(secretary, "general_meeting") == {"reminder", "digest"}
+    assert "2026年第二季度" in str(secretary["text"])
+    assert str(secretary["text"]).count("支部党员大会（2026年第二季度）") == 1
+    assert kinds(day["S004"]) == {"reminder"} and "思想汇报" in str(day["S004"]["text"])
     # an escalation on the third workday after the deadline goes to the admins above
-    late = zhibu(
-        "reminders",
-        "--at",
-        "2026-04-03T09:00+08:00",
-        "--json",
-        env={"ZHIBU_ADMIN_IDS": "77"},
-        cwd=workdir,
-    )
-    oversight = [i for i in json.loads(late.stdout) if i["obligation"] == "general_meeting"]
-    assert [(i["kind"], i["recipient"]) for i in oversight] == [("escalation", 77)]
-    assert "【督促】" in oversight[0]["text"]
-    digest = json.loads(
-        zhibu("reminders", "--at", "2026-06-29T08:30", "--json", cwd=workdir).stdout
-    )
-    assert {(i["kind"], i["recipient"]) for i in digest} == {("digest", "S001"), ("digest", "S002")}
-    assert "每日提醒" in digest[0]["text"]
+    late = briefings(workdir, "--day", "2026-04-03")
+    assert kinds(late[77], "general_meeting") == {"oversight"}
+    assert "第一党支部" in str(late[77]["text"]) and "已逾期" in str(late[77]["text"])
+    # --at: the briefings due at that minute only
+    assert set(briefings(workdir, "--at", "2026-06-30T08:30")) == set(day)
     quiet = zhibu("reminders", "--at", "2026-06-30T23:00", cwd=workdir)
     assert "没有要发送的提醒" in quiet.stdout
+    table = zhibu("reminders", "--day", "2026-06-30", cwd=workdir)
+    assert "08:30 → S001（unlinked）" in table.stdout and "今日简报" in table.stdout
     bad = zhibu("reminders", "--at", "tomorrow", cwd=workdir)
-    assert bad.returncode == 2
+    assert bad.returncode == 2 and "'tomorrow' 不是日期" in bad.stderr
+    neither = zhibu("reminders", cwd=workdir)
+    assert neither.returncode == 2
 
 
 def test_political_birthday(workdir: Path) -> None:
-    items = json.loads(zhibu("reminders", "--at", "2026-07-01T09:00", "--json", cwd=workdir).stdout)
-    birthdays = [i for i in items if i["kind"] == "birthday"]
-    assert [(i["recipient"], i["org"]) for i in birthdays] == [
-        ("S001", "ZB"),
-        ("S002", "ZB"),
-        ("S003", "ZB"),
-        ("S005", "ZB"),
-    ]
-    assert "25 周年" in birthdays[0]["text"]
+    day = briefings(workdir, "--day", "2026-07-01")
+    greeted = sorted(str(k) for k, b in day.items() if "birthday" in kinds(b))
+    assert greeted == ["S001", "S002", "S003", "S005"]
+    assert "25 周年" in str(day["S001"]["text"])
 
 
 def test_holidays_import_and_show(workdir: Path) -> None:
