@@ -216,6 +216,8 @@ async def meeting_messages(
     found: list[NewMessage] = []
     for before in (meetings.REMINDER_BEFORE,):
         for m in await meetings.upcoming_between(session, since + before, until + before):
+            if m.starts_at <= until:
+                continue  # caught up after the start: an hour-before reminder is too late
             branch = await meetings.branch_of(session, m)
             done = await meetings.answered(session, m.id)
             today = until.astimezone(ZoneInfo(branch.timezone)).date()

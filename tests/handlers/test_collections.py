@@ -1,4 +1,4 @@
-"""/ask: a study-note collection to 30 members, nudges on the clock, the deadline summary."""
+"""/ask: a study-note collection to 30 members, nudges in the briefings, the deadline summary."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.delivery.scheduler import nudges_planned
+from bot.delivery.briefing import briefings_of_day
+from bot.delivery.reminders import Directory
 from bot.rules.catalogue import DEFAULT_POLICY
 from bot.rules.clock import FrozenClock
+from bot.services.obligations import load_workdays
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
 from bot.store.models import CollectionTarget, Org, Record
@@ -65,7 +67,8 @@ def prompt_of(fake: FakeTelegram, chat_id: int) -> Msg:
 
 
 def nudges(user: UserHandle) -> int:
-    return sum("提醒：您还没有提交" in m.content for m in user.bot_messages())
+    """Briefings that ask for the study note."""
+    return sum("待提交" in m.content and "学习心得" in m.content for m in user.bot_messages())
 
 
 async def by_button(fake: FakeTelegram, user: UserHandle) -> None:
@@ -135,37 +138,39 @@ async def test_collection_with_nudges_and_summary(
     assert "已提交" in await by_reply(fake, users[14], group_id)
     # a second submission is refused; nothing is stored twice
     assert "已经提交过" in await by_reply(fake, users[14])
-    # halfway (Wednesday 13:30): 15 have not submitted, one of them is away
-    async with db.read() as session:  # what `zhibu reminders --at` previews, sending nothing
-        preview = await nudges_planned(
+    # halfway is Wednesday 13:30: that day's briefing (08:30) tells the 15 who have not
+    # submitted, but the one away; `zhibu reminders --day` previews it, sending nothing
+    async with db.read() as session:
+        preview = await briefings_of_day(
             session,
-            local("2026-11-25T13:30"),
+            local("2026-11-25T08:30").date(),
+            now=local("2026-11-25T08:30"),
             policy=DEFAULT_POLICY,
-            bootstrap_ids=frozenset(),
-            default_lang="zh",
+            directory=Directory.later("zh", frozenset()),
+            cal=await load_workdays(session),
+            prefs={},
+            default_tz="Asia/Shanghai",
         )
-        early = await nudges_planned(
-            session,
-            local("2026-11-25T13:29"),
-            policy=DEFAULT_POLICY,
-            bootstrap_ids=frozenset(),
-            default_lang="zh",
-        )
-    assert early == []
-    assert sorted(p.as_json()["recipient"] for p in preview) == [f"M{i:02d}" for i in range(15, 29)]
-    assert {(p.kind, p.obligation, p.delivery) for p in preview} == {
-        ("nudge", "study_note", "telegram")
+    asked = [b for b in preview if any(i.kind == "nudge" for i in b.items)]
+    assert sorted(str(b.recipient.key) for b in asked) == [f"M{i:02d}" for i in range(15, 29)]
+    assert {(i.obligation, b.delivery) for b in asked for i in b.items if i.kind == "nudge"} == {
+        ("study_note", "telegram")
     }
-    await tick_at(bot, clock, local("2026-11-25T13:29"))  # a minute early: nothing yet
+    await tick_at(bot, clock, local("2026-11-24T08:30"))  # the day before: nothing yet
     assert sum(nudges(u) for u in users) == 0
-    await tick_at(bot, clock, local("2026-11-25T13:30"))
+    await tick_at(bot, clock, local("2026-11-25T08:30"))
     assert [nudges(u) for u in users[:30]] == [0] * 15 + [1] * 14 + [0]
-    for u in users[15:20]:
+    # 提交 under the briefing works as the prompt's
+    briefing = next(m for m in users[15].bot_messages() if "待提交" in m.content)
+    await users[15].click(briefing, "📝 提交")
+    await fake.wait_for(lambda: "请发送学习心得正文" in users[15].bot_messages()[-1].content)
+    assert "已提交" in (await users[15].ask(NOTE)).content
+    for u in users[16:20]:
         await by_button(fake, u)
     assert "已提交" in await by_reply(fake, users[20])
     assert "已提交" in await by_reply(fake, users[21], group_id)
-    # the last workday (Friday 09:00): the 7 still missing and not away
-    await tick_at(bot, clock, local("2026-11-27T09:00"))
+    # the last workday (Friday): the 7 still missing and not away, in that day's briefing
+    await tick_at(bot, clock, local("2026-11-27T08:30"))
     assert [nudges(u) for u in users[:30]] == [0] * 15 + [1] * 7 + [2] * 7 + [0]
     for u in users[22:25]:
         await by_button(fake, u)

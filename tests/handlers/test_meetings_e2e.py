@@ -132,8 +132,9 @@ async def test_general_meeting_of_thirty(
         # the quarter's meeting was held: its record is to be filed within 3 workdays
         held = (await users[3].ask("/calendar")).content
         assert "会议已召开，需在 12月8日（周二） 前补交会议记录" in held
-        await tick_at(running, clock, local("2026-12-08T09:00"))
-        assert any("会议记录今天到期" in m.content for m in sec.bot_messages())
+        await tick_at(running, clock, local("2026-12-08T08:30"))  # in that day's briefing
+        due = next(m for m in sec.bot_messages() if "今天到期的会议记录" in m.content)
+        assert "提交记录" in due.button_labels
         # a second meeting where only 14 come: no quorum, and the quarter's meeting stays open
         clock.set(local("2026-12-07T09:00"))
         await schedule(sec, fake, "12-9 9:00")
@@ -327,10 +328,8 @@ async def test_away_members_are_not_reminded(
         assert "已结束外出状态" in (await back.ask("/away off")).content
         await schedule(users[0], fake, "12-3 9:00")
         await drained(db)
-        await tick_at(running, clock, local("2026-12-02T09:00"))  # a day before
-        reminded = {
-            u.id for u in users if any("【会议提醒】" in m.content for m in u.bot_messages())
-        }
+        await tick_at(running, clock, local("2026-12-02T08:30"))  # the day before's briefing
+        reminded = {u.id for u in users if any("明天的会议" in m.content for m in u.bot_messages())}
         assert away.id not in reminded and back.id in reminded and len(reminded) == 29
         stranger = fake.add_user("Stranger")
         assert "还没有绑定党员身份" in (await stranger.ask("/away 12-5")).content

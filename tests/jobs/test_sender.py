@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.delivery.scheduler import tick
 from bot.rules.catalogue import DEFAULT_POLICY
@@ -131,25 +131,47 @@ async def test_quiet_hours_hold_messages_until_eight(
     await add_admin(db, "DW", 1, None, now=clock.now())
     running = await start_bot(fake, db, clock, settings)
     try:
-        # the bot was down since 08:00: the 09:00 reminders are caught up, but not at night
-        from bot.store.models import TickState
+        # the bot was down since 08:00: a collection closed at 23:00; its summary is caught
+        # up, but not at night
+        from bot.services import collections
+        from bot.store.models import Org, TickState
 
         async with db.write() as session:
+            branch = await session.scalar(select(Org.id).where(Org.code == "ZB"))
+            assert branch is not None
+            await collections.create(
+                session,
+                branch_id=branch,
+                kind="study_note",
+                prompt="谈谈学习体会",
+                deadline=datetime(2026, 3, 17, 15, 0, tzinfo=UTC),  # 23:00 in Shanghai
+                audience="all",
+                by=sec.id,
+                now=datetime(2026, 3, 16, 2, 0, tzinfo=UTC),
+                tz="Asia/Shanghai",
+                group_chat_id=None,
+                default_lang="zh",
+            )
             session.add(TickState(id=1, last_minute=datetime(2026, 3, 17, 0, 0, tzinfo=UTC)))
         result = await tick(
             db, now=clock.now(), policy=DEFAULT_POLICY, bootstrap_ids=frozenset(), default_lang="zh"
         )
         assert result.enqueued > 0
+        async with db.write() as session:  # the prompts went out when it was created
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.kind != "collection_summary")
+                .values(status="sent")
+            )
         running.app.bot_data["deps"].sender.wake()
         await asyncio.sleep(1.5)  # the sender looks at least once a second
         assert fake.bot_messages(sec.id) == []
         clock.set(datetime(2026, 3, 18, 0, 0, tzinfo=UTC))  # 08:00 in Shanghai
         running.app.bot_data["deps"].sender.wake()
-        reminder = await fake.wait_for(
-            lambda: [m for m in fake.bot_messages(sec.id) if "【提醒】" in m.content], timeout=5
+        await fake.wait_for(
+            lambda: [m for m in fake.bot_messages(sec.id) if "收集已截止" in m.content], timeout=5
         )
-        assert "支部党员大会" in "".join(m.content for m in reminder)
-        # yesterday's digest is stale by now: recorded as skipped, not sent
-        assert not [m for m in fake.bot_messages(sec.id) if "每日提醒" in m.content]
+        # yesterday's briefing is stale by now: recorded as skipped, not sent
+        assert not [m for m in fake.bot_messages(sec.id) if "今日简报" in m.content]
     finally:
         await running.stop()
