@@ -1,0 +1,144 @@
+"""December 2026 on the test roster (#16): at most one scheduled message a person a day, and
+everything the separate reminders and digests used to say is still said, in the briefings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.delivery.briefing import Briefing, briefings_of_day
+from bot.delivery.reminders import Directory, Planned, Recipient, digests_at, planned_at
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services.admins import add_admin
+from bot.services.obligations import load_workdays
+from bot.services.roster import import_roster, read_workbook
+from bot.store.db import Database
+from tests.helpers import big_roster, link, workbook_bytes
+
+SH = ZoneInfo("Asia/Shanghai")
+IMPORTED = datetime(2026, 11, 2, 10, 0, tzinfo=SH)
+SECRETARY = 7001  # 书记 of 第1党支部 and an admin of 第1党委: two roles, one briefing
+PROBATIONER = 7002
+BOOTSTRAP = frozenset({7009})
+
+
+def person(r: Recipient) -> tuple[str, object]:
+    return ("tg", r.telegram_id) if r.telegram_id is not None else ("member", r.key)
+
+
+def same_line(line: str) -> str:
+    """A digest line as both say it (the briefing adds whom an item is about)."""
+    return re.sub(r" · [^（]*（", "（", line)
+
+
+async def world(db: Database) -> None:
+    orgs, members = big_roster()
+    o, m = read_workbook(workbook_bytes(orgs, members))
+    assert (await import_roster(db, o, m, now=IMPORTED, default_timezone="Asia/Shanghai")).counts
+    await link(db, "M0100", SECRETARY, IMPORTED)
+    await link(db, "M0106", PROBATIONER, IMPORTED)
+    await add_admin(db, "DW1", SECRETARY, None, now=IMPORTED)
+
+
+async def the_day(db: Database, day: date) -> tuple[list[Briefing], list[Planned]]:
+    """The day's briefings, and what the separate messages of before said that day."""
+    morning = datetime.combine(day, DEFAULT_POLICY.digest_at, tzinfo=SH)
+    async with db.read() as session:
+        cal = await load_workdays(session)
+        new = await briefings_of_day(
+            session,
+            day,
+            now=morning,
+            policy=DEFAULT_POLICY,
+            directory=Directory.later("zh", BOOTSTRAP),
+            cal=cal,
+            prefs={},
+            default_tz="Asia/Shanghai",
+        )
+        old: list[Planned] = []
+        for at in (DEFAULT_POLICY.digest_at, DEFAULT_POLICY.at, DEFAULT_POLICY.greeting_at):
+            moment = datetime.combine(day, at, tzinfo=SH)
+            for find in (planned_at, digests_at):
+                old += await find(
+                    session,
+                    moment,
+                    now=morning,
+                    policy=DEFAULT_POLICY,
+                    bootstrap_ids=BOOTSTRAP,
+                    default_lang="zh",
+                    cal=cal,
+                )
+    unique = {(p.kind, p.occurrence, p.org, p.recipient, p.at): p for p in old}
+    return new, list(unique.values())
+
+
+async def test_december_one_briefing_a_day_saying_all_the_old_messages_said(
+    db: Database,
+) -> None:
+    await world(db)
+    old_per_day: Counter[tuple[str, object]] = Counter()
+    new_days: Counter[tuple[str, object]] = Counter()
+    crowded = 0  # days on which someone used to get more than one message
+    day = date(2026, 12, 1)
+    while day.month == 12:
+        new, old = await the_day(db, day)
+        people = [person(b.recipient) for b in new]
+        assert len(people) == len(set(people)), day  # at most one scheduled message each
+        new_days.update(people)
+        by_person = {person(b.recipient): b for b in new}
+        said = {
+            (person(b.recipient), i.kind.replace("oversight", "escalation"), i.obligation)
+            for b in new
+            for i in b.items
+        }
+        counts = Counter(person(p.recipient) for p in old)
+        crowded += any(n > 1 for n in counts.values())
+        old_per_day.update(counts)
+        for p in old:
+            who = person(p.recipient)
+            if p.kind != "digest":
+                assert (who, p.kind, p.obligation) in said, (day, who, p.kind, p.obligation)
+                continue
+            told = {same_line(x) for x in by_person[who].text.splitlines()}
+            for line in p.text.splitlines()[1:]:
+                if line.startswith(("·", "🎂")):
+                    assert same_line(line) in told, (day, who, line)
+        day += timedelta(days=1)
+    assert crowded > 0  # the old way sent some people several messages a day
+    secretary = ("tg", SECRETARY)
+    assert old_per_day[secretary] > new_days[secretary] > 0
+    assert new_days[("tg", PROBATIONER)] > 0
+
+
+async def test_zhibu_reminders_day_json_is_the_days_briefings(
+    db: Database, tmp_path: Path
+) -> None:
+    await world(db)
+    expected = (await the_day(db, date(2026, 12, 31)))[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
+    env["ZHIBU_DATABASE_URL"] = f"sqlite:///{tmp_path / 'test.db'}"
+    env["ZHIBU_ADMIN_IDS"] = ",".join(map(str, BOOTSTRAP))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.ops.cli", "reminders", "--day", "2026-12-31", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[3],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [(b["recipient"], len(b["items"])) for b in found] == [
+        (b.recipient.key, len(b.items)) for b in expected
+    ]
+    secretary = next(b for b in found if b["recipient"] in ("M0100", SECRETARY))
+    assert secretary["at"] == "2026-12-31T08:30:00+08:00" and secretary["delivery"] == "telegram"
+    assert "第1党支部" in secretary["text"]
+    assert time(8, 30) == datetime.fromisoformat(secretary["at"]).time()
