@@ -15,6 +15,7 @@ from telegram.ext import (
 from bot.i18n import names
 from bot.i18n.texts import Lang, t
 from bot.rules.buttons import (
+    BriefShow,
     Button,
     Rows,
     SettingsCheckinMode,
@@ -52,6 +53,7 @@ from bot.services.obligations import (
     toggle_checkin_mode,
     view_of,
 )
+from handlers import briefing
 from handlers.branch import button_branch, target_branch
 from handlers.kit import flow
 from handlers.kit.common import (
@@ -107,6 +109,7 @@ def main_view(lang: Lang, view: BranchView) -> tuple[str, Rows]:
     rows.append([(t(lang, "settings.theme_button"), SettingsThemeDay(view.org_id))])
     rows.append([(t(lang, "settings.checkin_toggle"), SettingsCheckinMode(view.org_id))])
     rows.append([(t(lang, "settings.reminders_button"), SettingsReminders(view.org_id))])
+    rows.append([(t(lang, "brief.mine_button"), BriefShow())])
     return "\n".join(lines), rows
 
 
@@ -221,9 +224,20 @@ async def _load(context: ContextTypes.DEFAULT_TYPE, org_id: int) -> BranchView:
     return await view_of(d.db, org_id, now=d.clock.now())
 
 
+def personal(args: list[str], actor: Actor) -> bool:
+    """``/settings me``, or anyone with no branch to manage: one's own briefing."""
+    if args:
+        return args[0].lower() in ("me", "我")
+    return not (actor.is_manager or actor.is_admin)
+
+
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     actor = await actor_of(update, context)
     if not await ensure_private(update, context, actor):
+        return
+    if personal(context.args or [], actor):
+        flow.end(context, actor.telegram_id)
+        await briefing.show(update, context, actor)  # refuses an account with no role
         return
     org = await target_branch(update, context, actor, "settings")
     if org is None:

@@ -4,6 +4,16 @@ visible here and checked against the catalogues by tests/bot/i18n/test_catalogue
 
 from __future__ import annotations
 
+BRIEFING_MODE = {
+    "daily": "brief.mode_daily",
+    "due_soon": "brief.mode_due_soon",
+    "weekly": "brief.mode_weekly",
+}
+BRIEFING_MODE_SHORT = {
+    "daily": "brief.mode_daily_short",
+    "due_soon": "brief.mode_due_soon_short",
+    "weekly": "brief.mode_weekly_short",
+}
 REPORT_KIND = {
     "study_note": "report.kind_study_note",
     "thought_report": "report.kind_thought_report",

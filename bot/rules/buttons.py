@@ -230,6 +230,37 @@ class OverviewPage(Button):
     page: int
 
 
+# one's own morning briefing (/settings me)
+@button("bf", "s")
+class BriefShow(Button):
+    pass
+
+
+@button("bf", "m")
+class BriefMode(Button):
+    mode: str  # a BriefingMode, checked by the service
+
+
+@button("bf", "t")
+class BriefAt(Button):
+    hhmm: str  # "0830", or "branch" for the branch's time; checked by the service
+
+
+@button("bf", "q")
+class BriefMute(Button):
+    days: int
+
+
+@button("bf", "d")
+class BriefMuteAsk(Button):
+    pass
+
+
+@button("bf", "u")
+class BriefUnmute(Button):
+    pass
+
+
 # a branch picked for a command (an admin named none, or part of a name)
 @button("br", "p")
 class BranchPick(Button):

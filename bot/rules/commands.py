@@ -35,7 +35,7 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("ics", "member", "private"),
     CommandInfo("invite", "manager_or_admin", "private"),
     CommandInfo("roster", "manager_or_admin", "private"),
-    CommandInfo("settings", "manager_or_admin", "private"),
+    CommandInfo("settings", "member_or_admin", "private"),  # members: their own briefing
     CommandInfo("bind", "manager", "group"),
     CommandInfo("unbind", "manager_or_admin", "group"),
     CommandInfo("lang", "anyone", "private"),

@@ -224,6 +224,7 @@ def buttons(ids: dict[str, int], secretary: int) -> dict[str, Button]:
         "ak": Button(f"ak:v:{ids['collection']}", (*MANAGERS, *admins)),
         "pg": Button("pg:o:0", ("admin", "other_admin")),
         "br": Button(f"br:p:status:{ids['zb1']}", (*MANAGERS, *admins)),
+        "bf": Button("bf:m:weekly", (*MEMBERS, "admin", "other_admin")),  # one's own briefing
     }
 
 

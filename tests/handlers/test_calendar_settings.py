@@ -120,12 +120,16 @@ async def test_due_lists_the_next_thirty_days_with_overdue_first(
     assert not any("不适用" in x for x in lines)
 
 
-async def test_settings_refused_for_non_managers(
+async def test_settings_of_non_managers_are_their_own_briefing(
     bot: RunningBot, db: Database, people: dict[str, UserHandle]
 ) -> None:
-    for who in ("member", "activist", "stranger"):
+    for who in ("member", "activist"):
         answer = await people[who].ask("/settings")
-        assert "只有本支部的书记" in answer.content
+        assert "我的每日简报" in answer.content and "工作要求" not in answer.content
+        assert "/settings ZB" not in answer.content
+    # another branch's code is no way into its settings
+    assert "只有本支部的书记" in (await people["member"].ask("/settings ZB")).content
+    assert "还没有绑定党员身份" in (await people["stranger"].ask("/settings")).content
     async with db.read() as session:
         denied = list(
             (
@@ -134,7 +138,7 @@ async def test_settings_refused_for_non_managers(
                 )
             ).scalars()
         )
-    assert denied == ["settings"] * 3
+    assert denied == ["settings", "briefing"]
 
 
 async def test_switch_an_obligation_off_with_a_reason_and_on_again(

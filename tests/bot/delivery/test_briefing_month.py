@@ -117,22 +117,24 @@ async def test_december_one_briefing_a_day_saying_all_the_old_messages_said(
     assert new_days[("tg", PROBATIONER)] > 0
 
 
-async def test_zhibu_reminders_day_json_is_the_days_briefings(
-    db: Database, tmp_path: Path
-) -> None:
-    await world(db)
-    expected = (await the_day(db, date(2026, 12, 31)))[0]
+def reminders_json(path: Path, day: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env["ZHIBU_DATABASE_URL"] = f"sqlite:///{tmp_path / 'test.db'}"
+    env["ZHIBU_DATABASE_URL"] = f"sqlite:///{path}"
     env["ZHIBU_ADMIN_IDS"] = ",".join(map(str, BOOTSTRAP))
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.ops.cli", "reminders", "--day", "2026-12-31", "--json"],
+    return subprocess.run(
+        [sys.executable, "-m", "bot.ops.cli", "reminders", "--day", day, "--json"],
         capture_output=True,
         text=True,
         env=env,
         cwd=Path(__file__).resolve().parents[3],
         timeout=120,
     )
+
+
+async def test_zhibu_reminders_day_json_is_the_days_briefings(db: Database, tmp_path: Path) -> None:
+    await world(db)
+    expected = (await the_day(db, date(2026, 12, 31)))[0]
+    result = reminders_json(tmp_path / "test.db", "2026-12-31")
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert [(b["recipient"], len(b["items"])) for b in found] == [
