@@ -180,7 +180,8 @@ def _occ_item(
     buttons: list[tuple[str, Button]] = []
     if manager and kind != "oversight" and ob.code in meetings.MEETING_KINDS:
         buttons.append(("brief.arrange", BranchPick("meet", org.id)))
-    elif ob.code in TEXT_KINDS or ob.code in DATED_KINDS:
+    elif (ob.code in TEXT_KINDS or ob.code in DATED_KINDS) and (occ.member is None or not manager):
+        # one's own report, or a branch record a manager files; never another member's
         buttons.append(("brief.submit", ReportFromBriefing(ob.code)))
     if manager or kind == "oversight":
         buttons.append(("brief.view", BranchPick("due", org.id)))

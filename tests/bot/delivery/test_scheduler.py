@@ -101,6 +101,7 @@ async def test_one_briefing_at_half_past_eight_merges_the_days_reminders(
     assert labels == ["提交"]
     manager = [b[0] for row in (sent[SECRETARY].reply_markup or {})["buttons"] for b in row]
     assert "安排会议" in manager and "查看" in manager
+    assert "提交" not in manager  # the activist's thought report is theirs to submit
     assert all(r.not_before == local("2026-03-17T08:30") for r in found)
     again = await run(db, local("2026-03-17T08:30"))
     assert again.enqueued == 0
