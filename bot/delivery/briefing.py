@@ -43,7 +43,6 @@ from bot.i18n.texts import Lang, fmt_date, fmt_moment, period_label, t
 from bot.rules.buttons import AskSubmit, BranchPick, Button, ReportFromBriefing, Rows
 from bot.rules.calendar import Occurrence
 from bot.rules.catalogue import (
-    BRIEFING_TIMES,
     URGENT_WORKDAYS,
     BriefingMode,
     Obligation,
@@ -555,11 +554,8 @@ def briefing_moment(
     """When a person's briefing is due: their own time, else their branch's reminder time,
     else the digest time; in their branch's time zone."""
     tz = home.timezone if home is not None else default_tz
-    at = pref.at
-    if at is None and home is not None and home.reminder_rule:
-        chosen = home.reminder_rule.get("at")
-        at = time.fromisoformat(chosen) if chosen in BRIEFING_TIMES else None
-    return datetime.combine(day, at or policy.digest_at, tzinfo=ZoneInfo(tz)), tz
+    at = pref.at or policy.briefing_time(home.reminder_rule if home is not None else None)
+    return datetime.combine(day, at, tzinfo=ZoneInfo(tz)), tz
 
 
 def _homes(directory: Directory) -> dict[int, int]:

@@ -149,6 +149,12 @@ class ReminderPolicy:
             return moment >= self.quiet_start or moment < self.quiet_end
         return self.quiet_start <= moment < self.quiet_end
 
+    def briefing_time(self, rule: dict[str, Any] | None) -> time:
+        """When a branch's people get their briefing unless they chose a time themselves:
+        the reminder time the branch chose in /settings, else the digest time."""
+        chosen = (rule or {}).get("at")
+        return _hm(chosen) if chosen in REMINDER_TIMES else self.digest_at
+
     def with_rule(self, rule: dict[str, Any] | None) -> ReminderPolicy:
         """This policy with a branch's own choices from /settings (SPEC §5) in place: the
         reminder time, the reminder offsets, the quiet hours. Anything not one of the

@@ -857,7 +857,8 @@ async def branch_view(
         {g.code: g.name for g in groups},
         DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None,
         org.checkin_mode,
-        policy.with_rule(org.reminder_rule),
+        # the time shown is the briefing's: the branch's choice, else the digest time
+        replace(policy.with_rule(org.reminder_rule), at=policy.briefing_time(org.reminder_rule)),
     )
 
 

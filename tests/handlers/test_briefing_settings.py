@@ -59,7 +59,7 @@ async def test_a_member_chooses_how_often_when_and_a_mute(
     assert saved.content == "已保存"
     assert await stored(db, member.id) == ("due_soon", "10:00", date(2026, 3, 20))
     await member.click(panel, "跟随支部")
-    await fake.wait_for(lambda: "时间：跟随支部的提醒时间" in panel.content)
+    await fake.wait_for(lambda: "时间：跟随支部的简报时间" in panel.content)
     async with db.read() as session:
         actions = list(
             (

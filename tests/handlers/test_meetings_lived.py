@@ -409,15 +409,15 @@ async def test_settings_set_the_reminder_time_offsets_and_quiet_hours(
     users, _ = branch
     sec = users[0]
     panel = await sec.ask("/settings")
-    assert "09:00 提醒 · 提前 10、5、2、0 个工作日 · 免打扰 22:00–08:00" in panel.content
-    await sec.click(panel, "提醒时间")
+    assert "08:30 简报 · 提前 10、5、2、0 个工作日 · 免打扰 22:00–08:00" in panel.content
+    await sec.click(panel, "简报时间")
     await fake.wait_for(lambda: "的提醒设置" in panel.content)
-    assert "☑️ 09:00" in panel.button_labels
+    assert "☑️ 08:30" in panel.button_labels
     for label in ("14:00", "提前 3、1、0 个工作日", "🌙 21:00–08:00"):
         answer = await sec.click(panel, label)
         assert answer.text == "已保存"
     await fake.wait_for(lambda: "☑️ 🌙 21:00–08:00" in panel.button_labels)
-    assert "14:00 提醒 · 提前 3、1、0 个工作日 · 免打扰 21:00–08:00" in panel.content
+    assert "14:00 简报 · 提前 3、1、0 个工作日 · 免打扰 21:00–08:00" in panel.content
     # a member cannot change them, even with the button's data
     forged = await users[9].click_data(panel, panel.button("10:00")["callback_data"])
     assert forged.show_alert
