@@ -164,12 +164,13 @@ def _occ_item(
     urgent: bool,
     must: bool,
     manager: bool,
+    today: date,
 ) -> Item:
     section = "overdue" if kind in ("escalation", "oversight") else "soon"
     name = _e(ob.name(lang)) + (f" · {_e(who)}" if who else "")
     line = t(
         lang,
-        "digest.line",
+        "brief.line_today" if occ.last_workday == today else "digest.line",
         name=name,
         period=period_label(lang, occ.start, occ.end),
         count=occ.count,
@@ -246,8 +247,9 @@ class _Collector:
         assert d.occ is not None and d.ob is not None
         overdue = d.step in ("escalation", "oversight")
         member = d.occ.member is not None
-        who = d.who.split(" · ", 1)[1] if " · " in d.who else None
-        must = overdue and not (d.ob.scope is Scope.CANDIDATE and member)
+        own = d.ob.scope is Scope.CANDIDATE and member  # a member's own report, to them
+        who = d.who.split(" · ", 1)[1] if " · " in d.who and not own else None
+        must = overdue and not own
         self.add(
             p.recipient,
             _occ_item(
@@ -259,7 +261,8 @@ class _Collector:
                 org,
                 urgent=overdue or self.pressing(d.occ),
                 must=must,
-                manager=not (d.ob.scope is Scope.CANDIDATE and member),
+                manager=not own,
+                today=self.day,
             ),
         )
 
@@ -282,6 +285,7 @@ class _Collector:
                         urgent=section == "overdue" or self.pressing(occ),
                         must=False,
                         manager=True,
+                        today=self.day,
                     )
                     self.add(r, _in_section(item, section))
             if bd.birthdays:

@@ -34,8 +34,9 @@ def person(r: Recipient) -> tuple[str, object]:
 
 
 def same_line(line: str) -> str:
-    """A digest line as both say it (the briefing adds whom an item is about)."""
-    return re.sub(r" · [^（]*（", "（", line)
+    """A digest line as both say it: the item and its count (the briefing adds whom it is
+    about, and says "today" rather than the date on the last workday)."""
+    return re.sub(r" · [^（]*（", "（", line).split("，")[0]
 
 
 async def world(db: Database) -> None:

@@ -80,6 +80,7 @@ def test_reminders_of_a_day_one_briefing_per_person(workdir: Path) -> None:
     assert kinds(secretary, "general_meeting") == {"reminder", "digest"}
     assert "2026年第二季度" in str(secretary["text"])
     assert str(secretary["text"]).count("支部党员大会（2026年第二季度）") == 1
+    assert "支部党员大会（2026年第二季度）0/1，今天是最后一个工作日" in str(secretary["text"])
     assert kinds(day["S004"]) == {"reminder"} and "思想汇报" in str(day["S004"]["text"])
     # an escalation on the third workday after the deadline goes to the admins above
     late = briefings(workdir, "--day", "2026-04-03")
