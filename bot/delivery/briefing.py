@@ -203,13 +203,20 @@ def _occ_item(
 class _Collector:
     """Items per person for one day, with the person's recipient (language) and home org."""
 
-    def __init__(self, day: date, cal: WorkdayCalendar, directory: Directory) -> None:
+    def __init__(
+        self, day: date, cal: WorkdayCalendar, directory: Directory, *, linked_only: bool
+    ) -> None:
         self.day = day
+        self.linked_only = linked_only
         self.cal = cal
         self.directory = directory
         self.soon_until = cal.shift(day, URGENT_WORKDAYS) if cal.is_workday(day) else day
         self.items: dict[tuple[str, object], list[Item]] = defaultdict(list)
         self.recipients: dict[tuple[str, object], Recipient] = {}
+
+    def wants(self, r: Recipient) -> bool:
+        """Whether to work out items for this person (the tick: only those it can reach)."""
+        return r.telegram_id is not None or not self.linked_only
 
     def add(self, r: Recipient, item: Item) -> None:
         who = _who_key(r)
@@ -222,7 +229,7 @@ class _Collector:
     def planned(self, p: Planned) -> None:
         """A reminder, escalation, oversight or greeting of the day."""
         d = p.detail
-        if d is None:
+        if d is None or not self.wants(p.recipient):
             return
         org = self.directory.orgs.get(p.org_id or 0)
         if org is None:
@@ -271,6 +278,8 @@ class _Collector:
         if not bd.workday:
             return
         for r in bd.people.managers():
+            if not self.wants(r):
+                continue
             lang = r.lang
             for section, found in (("overdue", bd.overdue), ("soon", bd.soon)):
                 for occ, ob in found[:20]:
@@ -374,6 +383,8 @@ async def _tomorrow(session: AsyncSession, c: _Collector) -> None:
             if person.id in done or person.away_on(c.day):
                 continue
             r = d.account(person)
+            if not c.wants(r):
+                continue
             line = t(
                 r.lang,
                 "brief.meeting_line",
@@ -405,6 +416,8 @@ async def _records(session: AsyncSession, c: _Collector) -> None:
         if c.cal.shift(m.starts_at.astimezone(tz).date(), RECORD_WORKDAYS) != c.day:
             continue
         for r in c.directory.people[branch.id].managers():
+            if not c.wants(r):
+                continue
             line = t(
                 r.lang,
                 "brief.record_line",
@@ -451,6 +464,8 @@ async def _asks(session: AsyncSession, c: _Collector, policy: ReminderPolicy) ->
             if person is None or person.away_on(c.day):
                 continue
             r = c.directory.account(person)
+            if not c.wants(r):
+                continue
             line = t(
                 r.lang,
                 "brief.ask_line",
@@ -488,11 +503,14 @@ async def briefings_of_day(
     cal: WorkdayCalendar,
     prefs: dict[int, Prefs],
     default_tz: str,
+    linked_only: bool = False,
 ) -> list[Briefing]:
     """Every person's briefing of the local ``day``, statuses as of ``now``, each with the
-    moment it is due; people with nothing to be told (or who chose not to be) have none."""
+    moment it is due; people with nothing to be told (or who chose not to be) have none.
+    ``linked_only``: only for people with a Telegram account (the tick; the preview shows
+    everyone)."""
     await directory.ready(session)
-    c = _Collector(day, cal, directory)
+    c = _Collector(day, cal, directory, linked_only=linked_only)
     for p in await planned_on(session, day, now=now, policy=policy, directory=directory, cal=cal):
         c.planned(p)
     branches = [o for o in directory.orgs.values() if o.kind == OrgKind.BRANCH.value]

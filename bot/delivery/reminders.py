@@ -21,6 +21,7 @@ from bot.rules.calendar import Occurrence, Status, birthday_in
 from bot.rules.catalogue import Obligation, ReminderPolicy, Scope
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import (
+    GRACE_AFTER_DAYS,
     PERSON_COLUMNS,
     Effective,
     Person,
@@ -29,7 +30,6 @@ from bot.services.obligations import (
     load_workdays,
     member_key,
     periods_near,
-    periods_of,
 )
 from bot.store.db import let_others_run
 from bot.store.models import (
@@ -512,19 +512,15 @@ async def branch_days(
         directory.persons(),
     )
     result: list[BranchDay] = []
+    near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in branches:
         await let_others_run()  # a tick over 10,000 branches must not hold up a button
         today = days[org.id]
         names = {e.ob.code: e.ob for e in facts[org.id].obligations}
-
-        def this_year(eff: Effective, today: date = today) -> list[tuple[date, date]]:
-            periods = periods_of(eff, today.year)
-            if today.month == 1:
-                periods = [*periods_of(eff, today.year - 1), *periods]
-            return periods
-
+        # the periods that can be overdue or due soon today: not the whole year
+        periods = near.setdefault(today, periods_near(today, GRACE_AFTER_DAYS))
         occs = compute_occurrences(
-            facts[org.id], this_year, now=now, cal=cal, policy=policy, plans=False
+            facts[org.id], periods, now=now, cal=cal, policy=policy, plans=False
         )
         horizon = cal.shift(today, policy.digest_horizon_workdays)
         people = directory.people[org.id]

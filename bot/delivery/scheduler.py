@@ -167,6 +167,7 @@ async def tick(
                 cal=cal,
                 prefs=prefs,
                 default_tz=default_tz,
+                linked_only=True,  # nobody else can be sent anything
             ):
                 if since < b.at <= until:
                     briefings.append(b)

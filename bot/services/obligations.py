@@ -355,9 +355,13 @@ async def org_occurrences(
     )
 
 
-def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
+def periods_near(
+    day: date, after_days: int | None = None
+) -> Callable[[Effective], list[tuple[date, date]]]:
     """Periods whose reminders or escalations could fall on ``day``: ending shortly after or
-    before it (10 workdays before the last workday; 3 workdays after the deadline)."""
+    before it (10 workdays before the last workday; 3 workdays after the deadline). With
+    ``after_days`` (``GRACE_AFTER_DAYS``), also those still overdue on ``day``."""
+    after = NEAR_AFTER_DAYS if after_days is None else after_days
 
     seen: dict[tuple[Period, date | None, date | None], list[tuple[date, date]]] = {}
 
@@ -371,11 +375,7 @@ def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
         found = []
         for year in (day.year - 1, day.year, day.year + 1):
             for start, end in periods_of(eff, year):
-                if (
-                    day - timedelta(days=NEAR_AFTER_DAYS)
-                    <= end
-                    <= day + timedelta(days=NEAR_BEFORE_DAYS)
-                ):
+                if day - timedelta(days=after) <= end <= day + timedelta(days=NEAR_BEFORE_DAYS):
                     found.append((start, end))
         return sorted(set(found))
 
@@ -385,6 +385,7 @@ def periods_near(day: date) -> Callable[[Effective], list[tuple[date, date]]]:
 RECORD_WORKDAYS = 3  # a held meeting's record is due within this many workdays
 NEAR_BEFORE_DAYS = 45  # 10 workdays before a deadline, with the longest holidays in between
 NEAR_AFTER_DAYS = 25  # 3 workdays after a deadline, likewise, and the grace window's start
+GRACE_AFTER_DAYS = 40  # the 10 workdays an occurrence stays overdue, with the longest holidays
 
 
 def compute_occurrences(
