@@ -257,6 +257,12 @@ class _Collector:
         own = d.ob.scope is Scope.CANDIDATE and member  # a member's own report, to them
         who = d.who.split(" · ", 1)[1] if " · " in d.who and not own else None
         must = overdue and not own
+        # the buttons of those who run the branch (a 党小组长 is told, and cannot /meet)
+        runs = not own and (
+            org.kind != OrgKind.BRANCH.value
+            or p.recipient in self.directory.people[org.id].managers()
+            or d.step == "oversight"
+        )
         self.add(
             p.recipient,
             _occ_item(
@@ -268,7 +274,7 @@ class _Collector:
                 org,
                 urgent=overdue or self.pressing(d.occ),
                 must=must,
-                manager=not own,
+                manager=runs,
                 today=self.day,
             ),
         )

@@ -26,6 +26,7 @@ SH = ZoneInfo("Asia/Shanghai")
 IMPORTED = datetime(2026, 11, 2, 10, 0, tzinfo=SH)
 SECRETARY = 7001  # 书记 of 第1党支部 and an admin of 第1党委: two roles, one briefing
 PROBATIONER = 7002
+LEADER = 7003  # 党小组长 of 第1党支部's 第二党小组: told of the group's meeting, cannot /meet
 BOOTSTRAP = frozenset({7009})
 
 
@@ -45,6 +46,7 @@ async def world(db: Database) -> None:
     assert (await import_roster(db, o, m, now=IMPORTED, default_timezone="Asia/Shanghai")).counts
     await link(db, "M0100", SECRETARY, IMPORTED)
     await link(db, "M0106", PROBATIONER, IMPORTED)
+    await link(db, "M0105", LEADER, IMPORTED)
     await add_admin(db, "DW1", SECRETARY, None, now=IMPORTED)
 
 
@@ -94,6 +96,11 @@ async def test_december_one_briefing_a_day_saying_all_the_old_messages_said(
         assert len(people) == len(set(people)), day  # at most one scheduled message each
         new_days.update(people)
         by_person = {person(b.recipient): b for b in new}
+        labels = {
+            who: {label for row in b.rows for label, _ in row} for who, b in by_person.items()
+        }
+        if ("tg", LEADER) in labels:
+            assert labels[("tg", LEADER)].isdisjoint({"安排会议", "查看"}), day
         said = {
             (person(b.recipient), i.kind.replace("oversight", "escalation"), i.obligation)
             for b in new
@@ -115,7 +122,7 @@ async def test_december_one_briefing_a_day_saying_all_the_old_messages_said(
     assert crowded > 0  # the old way sent some people several messages a day
     secretary = ("tg", SECRETARY)
     assert old_per_day[secretary] > new_days[secretary] > 0
-    assert new_days[("tg", PROBATIONER)] > 0
+    assert new_days[("tg", PROBATIONER)] > 0 and new_days[("tg", LEADER)] > 0
 
 
 def reminders_json(path: Path, day: str) -> subprocess.CompletedProcess[str]:
