@@ -537,20 +537,28 @@ async def briefings_of_day(
     prefs: dict[int, Prefs],
     default_tz: str,
     linked_only: bool = False,
+    only: set[int] | None = None,
 ) -> list[Briefing]:
     """Every person's briefing of the local ``day``, statuses as of ``now``, each with the
     moment it is due; people with nothing to be told (or who chose not to be) have none.
     ``linked_only``: only for people with a Telegram account (the tick; the preview shows
-    everyone)."""
+    everyone). ``only``: work out the items of these orgs only (``orgs_due``): the briefings
+    of the people they concern are whole, the others' are left out or partial."""
     await directory.ready(session)
     c = _Collector(day, cal, directory, linked_only=linked_only)
-    planned = await planned_on(session, day, now=now, policy=policy, directory=directory, cal=cal)
+    planned = await planned_on(
+        session, day, now=now, policy=policy, directory=directory, cal=cal, orgs=only
+    )
     for k, p in enumerate(planned):
         c.planned(p)
         if k % 256 == 0:
             await let_others_run()  # a button press goes in between
     del planned
-    branches = [o for o in directory.orgs.values() if o.kind == OrgKind.BRANCH.value]
+    branches = [
+        o
+        for o in directory.orgs.values()
+        if o.kind == OrgKind.BRANCH.value and (only is None or o.id in only)
+    ]
     found = await branch_days(
         session,
         branches,
@@ -618,6 +626,24 @@ def briefing_moment(
     tz = home.timezone if home is not None else default_tz
     at = pref.at or policy.briefing_time(home.reminder_rule if home is not None else None)
     return datetime.combine(day, at, tzinfo=ZoneInfo(tz)), tz
+
+
+def orgs_due(
+    directory: Directory, prefs: dict[int, Prefs], at: time, policy: ReminderPolicy
+) -> set[int] | None:
+    """The orgs whose items the people due at ``at`` need: those who chose that time, and the
+    people of orgs that chose it. None at the digest time, when anyone may be due."""
+    if at == policy.digest_at:
+        return None
+    accounts = {tg for tg, p in prefs.items() if p.at == at}
+    found: set[int] = set()
+    for org in directory.orgs.values():
+        if policy.briefing_time(org.reminder_rule) == at:
+            found |= directory.subtree(org.id)
+            people = directory.people.get(org.id)
+            accounts |= {tg for _, tg, _ in people.rows if tg} if people else set()
+            accounts |= {r.telegram_id for r in directory.admins.get(org.id, []) if r.telegram_id}
+    return found | _orgs_of(directory, accounts)  # with all else these people hear of
 
 
 def _homes(directory: Directory) -> dict[int, int]:

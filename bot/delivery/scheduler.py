@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
-from bot.delivery.briefing import Briefing, briefings_of_day, load_prefs
+from bot.delivery.briefing import Briefing, briefings_of_day, load_prefs, orgs_due
 from bot.delivery.reminders import Directory
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import stored
@@ -80,10 +80,10 @@ async def briefing_days(
     policy: ReminderPolicy,
     prefs: Mapping[int, Prefs],
     default_tz: str,
-) -> set[date]:
-    """The local days with a briefing moment in (since, until]: any org's zone at the digest
-    time, a branch's own reminder time or a person's own time. Only today's: a briefing of a
-    day gone by is stale (today's says what is still overdue)."""
+) -> dict[date, set[time]]:
+    """The local days with a briefing moment in (since, until], with those moments' times:
+    any org's zone at the digest time, a branch's own reminder time or a person's own time.
+    Only today's: a briefing of a day gone by is stale (today's says what is still overdue)."""
     rows = await session.execute(select(Org.timezone, Org.reminder_rule).distinct())
     zones, times = {default_tz}, {policy.digest_at}
     for zone, rule in rows:
@@ -91,12 +91,12 @@ async def briefing_days(
         if rule and rule.get("at") in BRIEFING_TIMES:
             times.add(time.fromisoformat(rule["at"]))
     times |= {p.at for p in prefs.values() if p.at is not None}
-    found = set()
+    found: dict[date, set[time]] = {}
     for zone in zones:
         today = until.astimezone(ZoneInfo(zone)).date()
         for moment in times:
             if since < datetime.combine(today, moment, tzinfo=ZoneInfo(zone)) <= until:
-                found.add(today)
+                found.setdefault(today, set()).add(moment)
     return found
 
 
@@ -155,9 +155,14 @@ async def tick(
         # the org tree and the people are read only when something turns out to be due
         directory = Directory.later(default_lang, bootstrap_ids)
         prefs = await load_prefs(session)
-        days = await briefing_days(session, since, until, policy, prefs, default_tz)
+        due = await briefing_days(session, since, until, policy, prefs, default_tz)
         briefings: list[Briefing] = []
-        for day in sorted(days):
+        for day, times in sorted(due.items()):
+            await directory.ready(session)
+            only: set[int] | None = set()
+            for moment in times:  # at a time few chose, only their orgs are worked out
+                wanted = orgs_due(directory, prefs, moment, policy)
+                only = None if wanted is None or only is None else only | wanted
             for b in await briefings_of_day(
                 session,
                 day,
@@ -168,6 +173,7 @@ async def tick(
                 prefs=prefs,
                 default_tz=default_tz,
                 linked_only=True,  # nobody else can be sent anything
+                only=only,
             ):
                 if since < b.at <= until:
                     briefings.append(b)

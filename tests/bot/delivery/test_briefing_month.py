@@ -11,16 +11,24 @@ import sys
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy import select
+
+from bot.delivery import briefing
 from bot.delivery.briefing import Briefing, briefings_of_day
 from bot.delivery.reminders import Directory, Planned, Recipient, digests_at, planned_at
+from bot.delivery.scheduler import tick
 from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services import briefings
 from bot.services.admins import add_admin
 from bot.services.obligations import load_workdays
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
-from tests.helpers import big_roster, link, workbook_bytes
+from bot.store.models import Org, OutboxMessage, TickState
+from tests.helpers import acting, big_roster, link, workbook_bytes
 
 SH = ZoneInfo("Asia/Shanghai")
 IMPORTED = datetime(2026, 11, 2, 10, 0, tzinfo=SH)
@@ -152,3 +160,70 @@ async def test_zhibu_reminders_day_json_is_the_days_briefings(db: Database, tmp_
     assert secretary["at"] == "2026-12-31T08:30:00+08:00" and secretary["delivery"] == "telegram"
     assert "第1党支部" in secretary["text"]
     assert time(8, 30) == datetime.fromisoformat(secretary["at"]).time()
+
+
+async def test_a_time_few_chose_works_out_only_their_orgs_and_their_briefings_are_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a minute only some people chose, the tick works out only the orgs whose items
+    they get — and what they get is what working out everything gives them."""
+    await world(db)
+    day = date(2026, 12, 7)  # a Monday: the committee's part too
+    morning = datetime.combine(day, time(8, 0), tzinfo=SH)
+    await briefings.choose(db, await acting(db, PROBATIONER), now=morning, today=day, at="10:00")
+    async with db.write() as session:  # 第1党支部's people, its secretary who runs 第1党委 too
+        branch = await session.scalar(select(Org).where(Org.code == "ZB01"))
+        assert branch is not None
+        branch.reminder_rule = {"at": "14:00"}
+    worked_out: list[set[int] | None] = []
+    real = briefing.planned_on
+
+    async def noting(*args: Any, **kwargs: Any) -> Any:
+        worked_out.append(kwargs.get("orgs"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(briefing, "planned_on", noting)
+    async with db.read() as session:
+        total = len(list((await session.execute(select(Org.id))).scalars()))
+        prefs = await briefing.load_prefs(session)
+    # 17 December: the probationer's thought report is reminded; Monday 7 December: the
+    # secretary's branch and the committee's list of branches behind
+    for day, hhmm, who in (
+        (date(2026, 12, 17), "10:00", PROBATIONER),
+        (date(2026, 12, 7), "14:00", SECRETARY),
+    ):
+        moment = datetime.combine(day, time.fromisoformat(hhmm), tzinfo=SH)
+        async with db.write() as session:
+            state = await session.get(TickState, 1)
+            if state is None:
+                session.add(TickState(id=1, last_minute=moment - timedelta(minutes=1)))
+            else:
+                state.last_minute = moment - timedelta(minutes=1)
+        worked_out.clear()
+        await tick(
+            db, now=moment, policy=DEFAULT_POLICY, bootstrap_ids=BOOTSTRAP, default_lang="zh"
+        )
+        assert worked_out[0] is not None and 0 < len(worked_out[0]) < total
+        async with db.read() as session:
+            queued = list(
+                (
+                    await session.execute(
+                        select(OutboxMessage).where(OutboxMessage.kind == "briefing")
+                    )
+                ).scalars()
+            )
+            whole = await briefing.briefings_of_day(
+                session,
+                day,
+                now=moment,
+                policy=DEFAULT_POLICY,
+                directory=Directory.later("zh", BOOTSTRAP),
+                cal=await load_workdays(session),
+                prefs=prefs,
+                default_tz="Asia/Shanghai",
+            )
+        sent = [r for r in queued if r.chat_id == who]
+        expected = next(b for b in whole if b.recipient.telegram_id == who)
+        assert expected.at == moment and len(sent) == 1
+        assert sent[0].text == expected.text
+    assert "督办" in expected.text  # the secretary's committee part came whole at 14:00
