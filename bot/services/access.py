@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select, update
@@ -17,10 +17,12 @@ from bot.store.models import (
     Member,
     Org,
     OrgAdmin,
+    OutboxStatus,
     Role,
     TelegramLink,
     TelegramUser,
 )
+from bot.store.outbox import EDIT, OUTBOX
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,14 @@ _USER_NOW = (
         first_name=bindparam("first_name"),
         username=bindparam("username"),
         telegram_language=bindparam("telegram_language"),
-        blocked_at=None,  # they talk to us again, so they have unblocked the bot
         updated_at=bindparam("now"),
     )
+)
+# they write to the bot privately again, so they have unblocked it (in a group they may not)
+_UNBLOCKED = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("tg"))
+    .values(blocked_at=None, updated_at=bindparam("now"))
 )
 _LINKED = (
     select(*MEMBER_COLUMNS, *ORG_COLUMNS)
@@ -155,6 +162,20 @@ _LINKED = (
 _ADMIN_OF = select(OrgAdmin.org_id).where(OrgAdmin.telegram_user_id == bindparam("tg"))
 
 
+RESEND_WITHIN = timedelta(days=7)  # messages refused this recently go out on their return
+_RESEND = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.chat_id == bindparam("tg"),
+        OUTBOX.c.status == OutboxStatus.FAILED.value,
+        OUTBOX.c.last_error.like("Forbidden%"),
+        OUTBOX.c.created_at >= bindparam("since"),
+        OUTBOX.c.kind.not_in(("briefing", EDIT)),  # a day's briefing is stale the next
+    )
+    .values(status=OutboxStatus.PENDING.value, tries=0, not_before=bindparam("now"))
+)
+
+
 def remember_user(
     session: Session,
     *,
@@ -163,8 +184,12 @@ def remember_user(
     username: str | None,
     telegram_language: str | None,
     now: datetime,
+    private: bool = False,
 ) -> str | None:
     """Keep the account's name and language current; writes only when something changed.
+    Someone Telegram refused messages to (they had not started the bot, or blocked it) who
+    now writes to the bot privately gets the last week's refused messages after all (a
+    committee admin added by id before they ever opened the chat: the holiday notice).
     Returns the language the person chose with /lang (None: not chosen)."""
     conn = session.connection()
     known = conn.execute(_USER, {"tg": telegram_id}).first()
@@ -176,8 +201,11 @@ def remember_user(
     if known is None:
         conn.execute(insert(USERS), current | {"id": telegram_id, "updated_at": now})
         return None
-    if tuple(known[:4]) != (*current.values(), None):
+    if tuple(known[:3]) != tuple(current.values()):
         conn.execute(_USER_NOW, current | {"tg": telegram_id, "now": now})
+    if known.blocked_at is not None and private:
+        conn.execute(_UNBLOCKED, {"tg": telegram_id, "now": now})
+        conn.execute(_RESEND, {"tg": telegram_id, "since": now - RESEND_WITHIN, "now": now})
     return cast(str | None, known.language)
 
 

@@ -32,6 +32,7 @@ class Person:
     first_name: str
     username: str | None
     language: str | None
+    private: bool = False  # the update came from their private chat with the bot
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ async def arrive(
             username=person.username,
             telegram_language=person.language,
             now=now,
+            private=person.private,
         )
         state, expired = conversations.load(session, person.telegram_id, now=now, idle=idle)
         actor = load_actor(

@@ -19,17 +19,21 @@ from handlers.kit.common import actor_of, arrived_as, deps, report_error
 log = logging.getLogger("zhibu.handlers")
 
 
+def _sender(update: Update) -> visits.Person | None:
+    """The person an update is from (None: no one, or a bot), and whether in private."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    chat = update.effective_chat
+    private = chat is not None and chat.id == user.id
+    return visits.Person(user.id, user.first_name, user.username, user.language_code, private)
+
+
 async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Handle each update_id once, and keep what we know of the sender current."""
     d = deps(context)
     now = d.clock.now()
-    user = update.effective_user
-    person = user is not None and not user.is_bot
-    sender = (
-        visits.Person(user.id, user.first_name, user.username, user.language_code)
-        if user is not None and person
-        else None
-    )
+    sender = _sender(update)
     try:
         arrival = await visits.arrive(
             d.db,
@@ -50,7 +54,7 @@ async def record_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     handling = current_handling()
     if handling is not None:
         handling.armed = True  # from here on, the first change also marks the update handled
-    if not person or arrival.actor is None:
+    if sender is None or arrival.actor is None:
         raise ApplicationHandlerStop
     arrived_as(arrival.actor)
     flow.arrived(context, state)

@@ -175,3 +175,54 @@ async def test_quiet_hours_hold_messages_until_eight(
         assert not [m for m in fake.bot_messages(sec.id) if "今日简报" in m.content]
     finally:
         await running.stop()
+
+
+async def test_what_telegram_refused_goes_out_when_the_person_first_writes(
+    fake: FakeTelegram, db: Database, settings: Settings
+) -> None:
+    """A committee admin added by id before they ever opened the chat: the holiday notice is
+    refused (403). When they first write to the bot, it comes after all — not a briefing of
+    an earlier day, and not because they wrote in a group."""
+    from bot.services.admins import add_admin
+    from bot.services.roster import import_roster, read_workbook
+    from jobs.holidays import check_once
+    from tests.helpers import SMALL_MEMBERS, SMALL_ORGS, workbook_bytes
+
+    clock = FrozenClock(datetime(2026, 11, 30, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+    orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
+    await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+    admin, other = fake.add_user("Adm"), fake.add_user("Other")
+    other.user.started = True
+    group = fake.add_group("机关党委群", [admin, other])
+    await add_admin(db, "DW", admin.id, None, now=clock.now())
+    running = await start_bot(fake, db, clock, settings)
+    try:
+        await fill(db, [admin.id], clock.now(), "old briefing")
+        async with db.write() as session:
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.key == "test|0").values(kind="briefing")
+            )
+        await check_once(running.app.bot_data["deps"])  # 2027 has no official data yet
+        total = len(await session_rows(db))
+        counts = await settled(db, total)
+        assert counts["failed"] == total >= 2 and fake.bot_messages(admin.id) == []
+        admin.send("大家好", chat_id=group.id)  # in the group: nothing is resent
+        await asyncio.sleep(1.5)
+        assert (await statuses(db))["failed"] == total
+        home = await admin.ask("/start")
+        assert "管理员" in home.content
+        notice = await fake.wait_for(
+            lambda: [m for m in fake.bot_messages(admin.id) if "2027" in m.content], timeout=5
+        )
+        assert notice and not [
+            m for m in fake.bot_messages(admin.id) if "old briefing" in m.content
+        ]
+        mine = {r.kind: r.status for r in await session_rows(db) if r.chat_id == admin.id}
+        assert mine == {"briefing": "failed", "holidays": "sent"}, mine
+    finally:
+        await running.stop()
+
+
+async def session_rows(db: Database) -> list[OutboxMessage]:
+    async with db.read() as session:
+        return list((await session.execute(select(OutboxMessage))).scalars())
