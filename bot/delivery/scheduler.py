@@ -25,7 +25,7 @@ from bot.delivery.briefing import Briefing, briefings_of_day, load_prefs, orgs_d
 from bot.delivery.reminders import Directory
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import stored
-from bot.rules.catalogue import BRIEFING_TIMES, Prefs, ReminderPolicy
+from bot.rules.catalogue import Prefs, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name
@@ -84,12 +84,12 @@ async def briefing_days(
     """The local days with a briefing moment in (since, until], with those moments' times:
     any org's zone at the digest time, a branch's own reminder time or a person's own time.
     Only today's: a briefing of a day gone by is stale (today's says what is still overdue)."""
-    rows = await session.execute(select(Org.timezone, Org.reminder_rule).distinct())
-    zones, times = {default_tz}, {policy.digest_at}
-    for zone, rule in rows:
-        zones.add(zone)
-        if rule and rule.get("at") in BRIEFING_TIMES:
-            times.add(time.fromisoformat(rule["at"]))
+    zones = {default_tz, *(await session.execute(select(Org.timezone).distinct())).scalars()}
+    times = {policy.digest_at}
+    chosen = await session.execute(  # JSON has no equality on PostgreSQL: no DISTINCT here
+        select(Org.reminder_rule).where(Org.reminder_rule.is_not(None))
+    )
+    times |= {policy.briefing_time(rule) for rule in chosen.scalars()}
     times |= {p.at for p in prefs.values() if p.at is not None}
     found: dict[date, set[time]] = {}
     for zone in zones:

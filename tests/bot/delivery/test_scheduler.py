@@ -395,3 +395,25 @@ async def test_the_collector_waits_while_the_tick_works_and_runs_after(
     with pytest.raises(RuntimeError):
         await run(db, local("2026-03-17T08:30"), since=local("2026-03-17T08:29"))
     assert gc.isenabled()
+
+
+async def test_the_briefing_tick_on_postgresql(pg_url: str, clock: FrozenClock) -> None:
+    """The tick's queries hold on PostgreSQL too (a branch's own time is a JSON column)."""
+    from bot.store.migrate import upgrade
+
+    db = Database.from_url(pg_url)
+    try:
+        await upgrade(db.engine)
+        orgs, members = read_workbook(workbook_bytes(SMALL_ORGS, SMALL_MEMBERS))
+        await import_roster(db, orgs, members, now=clock.now(), default_timezone="Asia/Shanghai")
+        await link(db, "S001", SECRETARY, clock.now())
+        async with db.write() as session:
+            branch = await session.scalar(select(Org).where(Org.code == "ZB"))
+            assert branch is not None
+            branch.reminder_rule = {"at": "10:00"}
+        await run(db, local("2026-03-17T08:30"), since=local("2026-03-17T08:29"))
+        assert not briefings_of(await rows(db))  # the branch chose 10:00
+        await run(db, local("2026-03-17T10:00"), since=local("2026-03-17T09:59"))
+        assert "支部党员大会" in briefings_of(await rows(db))[SECRETARY].text
+    finally:
+        await db.dispose()
