@@ -166,8 +166,8 @@ def _occ_item(
     must: bool,
     manager: bool,
     today: date,
+    section: str,
 ) -> Item:
-    section = "overdue" if kind in ("escalation", "oversight") else "soon"
     name = _e(ob.name(lang)) + (f" · {_e(who)}" if who else "")
     line = t(
         lang,
@@ -236,9 +236,8 @@ class _Collector:
                urgent, must, manager, section)  # fmt: skip
         found = self._made.get(key)
         if found is None:
-            made = _occ_item(kind, lang, occ, ob, who, org, urgent=urgent, must=must,
-                             manager=manager, today=self.day)  # fmt: skip
-            found = self._made[key] = _in_section(made, section)
+            found = self._made[key] = _occ_item(kind, lang, occ, ob, who, org, urgent=urgent,
+                must=must, manager=manager, today=self.day, section=section)  # fmt: skip
         return found
 
     def wants(self, r: Recipient) -> bool:
@@ -251,7 +250,7 @@ class _Collector:
         self.items[who].append(item)
 
     def pressing(self, occ: Occurrence) -> bool:
-        return occ.last_workday <= max(self.soon_until, self.day)
+        return occ.last_workday <= self.soon_until
 
     def planned(self, p: Planned) -> None:
         """A reminder, escalation, oversight or greeting of the day."""
@@ -382,24 +381,6 @@ class _Collector:
                         org.id,
                     ),
                 )
-
-
-def _in_section(item: Item, section: str) -> Item:
-    if item.section == section:
-        return item
-    return Item(
-        item.kind,
-        item.org,
-        item.org_name,
-        item.obligation,
-        section,
-        item.line,
-        item.same,
-        item.urgent,
-        item.must,
-        item.buttons,
-        item.org_id,
-    )
 
 
 async def _tomorrow(session: AsyncSession, c: _Collector) -> None:

@@ -338,6 +338,14 @@ async def planned_on(
     )
 
 
+async def _facts_around(
+    session: AsyncSession, orgs: list[Org], first: date, directory: Directory
+) -> dict[int, Any]:
+    """What the orgs' calendars need around ``first``: records from the year before on."""
+    window = (date(first.year - 1, 1, 1), first + timedelta(days=60))
+    return await load_facts(session, orgs, window, directory.persons())
+
+
 async def _planned(
     session: AsyncSession,
     directory: Directory,
@@ -357,13 +365,7 @@ async def _planned(
     ]
     if not targets:
         return []
-    first = min(day_of(o) for o in targets)
-    facts = await load_facts(
-        session,
-        targets,
-        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
-        directory.persons(),
-    )
+    facts = await _facts_around(session, targets, min(day_of(o) for o in targets), directory)
     result: list[Planned] = []
     near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in targets:
@@ -504,13 +506,7 @@ async def branch_days(
     """What each branch's digest says on its day (``days``: branch id → local day)."""
     if not branches:
         return []
-    first = min(days.values())
-    facts = await load_facts(
-        session,
-        branches,
-        (date(first.year - 1, 1, 1), first + timedelta(days=60)),
-        directory.persons(),
-    )
+    facts = await _facts_around(session, branches, min(days.values()), directory)
     result: list[BranchDay] = []
     near: dict[date, Callable[[Effective], list[tuple[date, date]]]] = {}
     for org in branches:
