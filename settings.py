@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1:8443"
     webhook_secret: SecretStr | None = None
+    # the one HTTP server (Mini App, its API, /healthz, the webhook); ZHIBU_WEBHOOK_LISTEN is
+    # still honoured for it when this is not set
+    web_listen: str = "127.0.0.1:8080"
+    web_url: str | None = None  # the public HTTPS base Telegram opens the Mini App under
     language: Literal["zh", "en"] = "zh"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     invite_ttl_days: int = Field(default=30, ge=1, le=365)
@@ -69,6 +73,27 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
             raise ValueError("use a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("web_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError(
+                "ZHIBU_WEB_URL must be an https:// address (Telegram opens only those)"
+            )
+        return value.rstrip("/") if value else None
+
+    @property
+    def listen(self) -> str:
+        """Where the one HTTP server listens (ZHIBU_WEB_LISTEN, else ZHIBU_WEBHOOK_LISTEN)."""
+        if "web_listen" not in self.model_fields_set and "webhook_listen" in self.model_fields_set:
+            return self.webhook_listen
+        return self.web_listen
+
+    @property
+    def serves_web(self) -> bool:
+        """The HTTP server runs: for the webhook, or for the Mini App."""
+        return bool(self.webhook_url or self.web_url)
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Self:

@@ -60,7 +60,7 @@ from handlers.kit.common import (
 )
 from handlers.kit.intake import POLL_TIMEOUT, PollingIntake
 from handlers.kit.order import ChatOrder
-from handlers.kit.webhook import WebhookServer
+from handlers.web.server import WebServer
 from jobs import holidays, tick
 from jobs.sender import OutboxSender, ThrottleRateLimiter
 from settings import Settings
@@ -332,24 +332,40 @@ async def _start_intake(
     db: Database,
     clock: Clock,
     liveness: Liveness,
-) -> WebhookServer | PollingIntake:
-    """Updates in: the webhook server when a webhook URL is set, else long polling."""
-    intake: WebhookServer | PollingIntake
-    if settings.webhook_url:
-        assert settings.webhook_secret is not None
-        intake = WebhookServer(
+) -> Intake:
+    """Updates in: the web server's webhook when a webhook URL is set, else long polling;
+    the web server also serves the Mini App when ZHIBU_WEB_URL is set."""
+    deps: Deps = app.bot_data["deps"]
+    web = None
+    if settings.serves_web:
+        web = WebServer(
             app,
-            db,
-            url=settings.webhook_url,
-            listen=settings.webhook_listen,
-            secret=settings.webhook_secret.get_secret_value(),
-            clock=clock,
+            deps,
+            listen=settings.listen,
             liveness=liveness,
+            web_url=settings.web_url,
+            webhook_url=settings.webhook_url,
+            secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         )
-    else:
-        intake = polling_intake(app)
-    await intake.start()
-    return intake
+        await web.start()
+    polling = None if settings.webhook_url else polling_intake(app)
+    if polling is not None:
+        await polling.start()
+    return Intake(polling, web)
+
+
+class Intake:
+    """Long polling, the web server, or both; stopped together."""
+
+    def __init__(self, polling: PollingIntake | None, web: WebServer | None) -> None:
+        self.polling = polling
+        self.web = web
+
+    async def stop(self) -> None:
+        if self.polling is not None:
+            await self.polling.stop()
+        if self.web is not None:
+            await self.web.stop()
 
 
 async def report_liveness(db: Database, liveness: Liveness, every: float = LIVENESS_EVERY) -> None:

@@ -24,6 +24,7 @@ from bot.rules.buttons import (
     AskDay,
     AskKind,
     AskNotThis,
+    AskRemind,
     AskSubmit,
     AskTake,
     AskView,
@@ -34,7 +35,7 @@ from bot.rules.buttons import (
 )
 from bot.rules.dates import parse_day, parse_when
 from bot.services import collections
-from bot.services.access import Actor, NotAllowed, OrgInfo
+from bot.services.access import Actor, Declined, NotAllowed, OrgInfo
 from bot.services.collections import CollectionError, Request
 from bot.services.reports import KINDS, ReportError
 from handlers.branch import button_branch, target_branch
@@ -121,6 +122,8 @@ async def ask_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         case AskView(collection_id=cid):
             ASK.finish(context, actor.telegram_id)  # looking opens no conversation
             await _view(update, context, cid)
+        case AskRemind(collection_id=cid):
+            await _remind(update, context, actor, cid)
         case AskAbandon():
             ASK.finish(context, actor.telegram_id)
             await toast(update)
@@ -269,7 +272,33 @@ async def _view(update: Update, context: ContextTypes.DEFAULT_TYPE, cid: int) ->
         await refuse(update, context, actor, action="ask.view", key=exc.key, org_id=exc.org_id)
         return
     await toast(update)
-    await edit_or_send(update, collections.progress_text(actor.lang, p, _tz(context)))
+    rows: Rows = []
+    if p.missing and p.deadline > deps(context).clock.now():
+        rows.append([(t(actor.lang, "ask.remind_button", n=len(p.missing)), AskRemind(p.id))])
+    text = collections.progress_text(actor.lang, p, _tz(context))
+    await edit_or_send(update, text, keyboard(rows) if rows else None)
+
+
+async def _remind(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, actor: Actor, cid: int
+) -> None:
+    """提醒未交: the manager's reminder to those who have not answered yet."""
+    d = deps(context)
+    try:
+        done = await collections.remind_missing(
+            d.db, actor, cid, now=d.clock.now(), tz=_tz(context), default_lang=d.settings.language
+        )
+    except NotAllowed as exc:
+        await refuse(update, context, actor, action="ask.remind", key=exc.key, org_id=exc.org_id)
+        return
+    except Declined as exc:
+        await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
+        return
+    await toast(
+        update,
+        t(actor.lang, "ask.reminded", sent=done.sent, unreachable=done.unreachable),
+        alert=True,
+    )
 
 
 # ---------------------------------------------------------------- submitting

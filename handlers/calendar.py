@@ -16,7 +16,7 @@ from bot.services.access import Actor, Declined, NotAllowed, OrgInfo
 from bot.services.branches import calendar_of
 from bot.services.obligations import BranchView, view_of
 from handlers.branch import offer_branches, picked_or_offered
-from handlers.kit.common import actor_of, declined, deps, esc, refuse, reply
+from handlers.kit.common import actor_of, declined, deps, esc, refuse, reply, with_board
 
 ICONS = {
     Status.DONE: "✅",
@@ -186,7 +186,8 @@ async def calendar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     actor = await actor_of(update, context)
     org = await _branch_for(update, context, actor, "calendar")
     if org is not None:
-        await reply(update, calendar_text(actor.lang, await _view(context, org), actor))
+        text = calendar_text(actor.lang, await _view(context, org), actor)
+        await reply(update, text, with_board(update, context, actor.lang, None, "branch", org.code))
 
 
 async def due_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    JobQueue,
+)
 
 from bot.delivery import meeting_texts
 from bot.delivery.meeting_texts import MeetDraft, reschedule
@@ -398,9 +404,9 @@ async def _post_group_card(
     return True
 
 
-def _refresh_group_card_soon(context: ContextTypes.DEFAULT_TYPE, meeting_id: int) -> None:
-    """Counts on the group card change with every answer; edit it at most every few seconds."""
-    queue = context.job_queue
+def refresh_group_card_soon(queue: JobQueue[Any] | None, meeting_id: int) -> None:
+    """Counts on the group card change with every answer; edit it at most every few seconds
+    (the chat's and the Mini App's answers alike)."""
     name = f"CARD {meeting_id}"
     if queue is None or queue.get_jobs_by_name(name):
         return
@@ -546,7 +552,7 @@ async def _check_in(
         CHECKIN.finish(context, actor.telegram_id)
         if card is not None:  # the private card the member pressed 签到 on now says so
             await _mark_present(context, actor, signed, card)
-        _refresh_group_card_soon(context, meeting_id)
+        refresh_group_card_soon(context.job_queue, meeting_id)
     return answer
 
 
@@ -630,7 +636,7 @@ async def _as_manager(
         await toast(update)
         await edit_or_send(update, t(lang, "meet.cancelled"))
         d.wake_sender()
-        _refresh_group_card_soon(context, meeting.id)
+        refresh_group_card_soon(context.job_queue, meeting.id)
         return
     said = None
     if isinstance(button, ProxySignIn):
@@ -640,7 +646,7 @@ async def _as_manager(
         said = _proxy_said(lang, answer, name, late)
         if late and answer is Answer.OK:
             await meeting_texts.retell_tally(d.db, meeting.id, default=d.settings.language)
-        _refresh_group_card_soon(context, meeting.id)
+        refresh_group_card_soon(context.job_queue, meeting.id)
     waiting = await meetings.still_to_answer(d.db, actor, meeting.id)
     await toast(update, said)
     page = button.page if isinstance(button, ProxyPage) else 0
@@ -810,7 +816,7 @@ async def _change(
         return
     CHANGE.finish(context, actor.telegram_id)
     d.wake_sender()
-    _refresh_group_card_soon(context, draft.meeting_id)
+    refresh_group_card_soon(context.job_queue, draft.meeting_id)
     await reply(update, t(lang, "meet.changed"))
 
 
@@ -862,7 +868,7 @@ async def _leave(
         makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
         await reply(update, t(lang, "leave.ok", makeup=makeup))
         d.wake_sender()  # the managers' notices are in the outbox
-        _refresh_group_card_soon(context, meeting.id)
+        refresh_group_card_soon(context.job_queue, meeting.id)
     else:
         await reply(
             update,

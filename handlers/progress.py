@@ -36,6 +36,7 @@ from handlers.kit.common import (
     refuse,
     reply,
     toast,
+    with_board,
 )
 
 log = logging.getLogger("zhibu.progress")
@@ -74,7 +75,9 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         rate = _percent(view.attendance)
         lines.append(t(lang, "status.attendance", n=view.meetings_held, rate=rate))
     lines += [_collection_line(lang, p) for p in view.collections]
-    await reply(update, "\n".join(lines))
+    await reply(
+        update, "\n".join(lines), with_board(update, context, lang, None, "branch", info.code)
+    )
     if view.lines and update.effective_chat is not None:
         chart, caption = status_chart(lang, view)
         await update.effective_chat.send_photo(
@@ -194,7 +197,7 @@ async def _overview(
     if update.callback_query is not None:
         await edit_or_send(update, text, markup)
         return
-    await reply(update, text, markup)
+    await reply(update, text, with_board(update, context, lang, markup, "committee"))
     if with_chart and update.effective_chat is not None:
         rows = view.rows[:HEATMAP_ROWS]
         chart = charts.heatmap(

@@ -36,6 +36,7 @@ from handlers.kit.common import (
     reply,
     send_private,
     toast,
+    with_board,
 )
 from handlers.kit.flow import Flow
 from handlers.tasks import task_lines
@@ -147,7 +148,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _start_with_payload(update, context, actor, context.args[0])
         return
     text, rows = await home(update, context, actor)
-    await reply(update, text, keyboard(rows) if rows else None)
+    markup = with_board(update, context, actor.lang, keyboard(rows) if rows else None)
+    await reply(update, text, markup)
     await refresh_menu(context.bot, actor)
 
 

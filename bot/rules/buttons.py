@@ -535,6 +535,11 @@ class AskView(Button):
     collection_id: int
 
 
+@button("ak", "r")
+class AskRemind(Button):
+    collection_id: int
+
+
 @button("ak", "k")
 class AskKind(Button):
     kind: str

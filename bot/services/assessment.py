@@ -98,6 +98,17 @@ class Inputs:
     tracking_since: date | None = None  # the first day judged, when inside the period
 
     @property
+    def missed(self) -> int:
+        """Required occurrences whose deadline passed undone (credit 0)."""
+        return sum(1 for _, c in self.credits if c == 0.0)
+
+    @property
+    def attendance(self) -> float | None:
+        """Present of expected over the meetings held (None: none held)."""
+        expected = sum(m.expected for m in self.meetings)
+        return sum(m.present for m in self.meetings) / expected if expected else None
+
+    @property
     def judged(self) -> bool:
         """Something in the period can be judged: an occurrence due, a meeting held or a
         collection closed. A branch with none (new, or early in the period) is not scored."""
@@ -199,6 +210,8 @@ class Result:
     interview: bool
     parts: Parts
     tracking_since: date | None = None
+    missed: int = 0  # required occurrences past their deadline undone
+    attendance: float | None = None  # present of expected at the meetings held
 
     @property
     def judged(self) -> bool:
@@ -260,6 +273,8 @@ def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) ->
                 interview,
                 parts,
                 inputs.tracking_since,
+                inputs.missed,
+                inputs.attendance,
             )
         )
     results.sort(key=lambda r: (r.rank or 0, r.org))

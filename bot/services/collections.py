@@ -570,3 +570,69 @@ async def prompted_by(db: Database, chat_id: int, message_id: int) -> int | None
     """The collection whose prompt or nudge this message is, if any."""
     async with db.read() as session:
         return await by_prompt(session, chat_id, message_id)
+
+
+# ---------------------------------------------------------------- reminding the missing
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """What 提醒未交 did: reminders queued, and those missing it could not reach."""
+
+    sent: int
+    unreachable: int
+
+
+async def remind_missing(
+    db: Database,
+    actor: Actor,
+    collection_id: int,
+    *,
+    now: datetime,
+    tz: str,
+    default_lang: Lang,
+) -> Reminded:
+    """A manager reminds those who have not answered yet (not the away): once an hour at
+    most (a second press in the same hour queues nothing new). Audited ``ask.remind``."""
+    async with db.write() as session:
+        branch_id = await owner_branch(session, collection_id)
+        if branch_id is None:
+            raise NotAllowed("common.not_allowed")
+        await require_manager(session, actor, branch_id, key="common.not_allowed")
+        c = await session.get_one(Collection, collection_id)
+        if c.deadline <= now:
+            raise CollectionError("ask.remind_over")
+        today = now.astimezone(ZoneInfo(tz)).date()
+        rows = await session.execute(
+            select(*PERSON_COLUMNS).where(Member.id.in_(await waiting(session, c.id)))
+        )
+        missing = [p for p in (Person(*r) for r in rows) if not p.away_on(today)]
+        accounts = await _accounts(session, [p.id for p in missing])
+        hour = int(now.timestamp() // 3600)
+        messages = []
+        for p in missing:
+            if p.id not in accounts:
+                continue
+            lang = normalise_lang(accounts[p.id][1], default_lang)
+            text = t(lang, "ask.reminder") + "\n" + prompt_text(lang, c, tz)
+            messages.append(
+                outbox.NewMessage(
+                    outbox.outbox_key("ask", c.id, "remind", hour, p.id),
+                    "nudge",
+                    accounts[p.id][0],
+                    text,
+                    now,
+                    org_id=branch_id,
+                    reply_markup=stored(submit_buttons(lang, c.id)),
+                )
+            )
+        await outbox.enqueue(session, messages, now=now)
+        await audit.record(
+            session,
+            at=now,
+            action="ask.remind",
+            actor_telegram_id=actor.telegram_id,
+            org_id=branch_id,
+            detail={"collection": c.id, "sent": len(messages), "missing": len(missing)},
+        )
+    return Reminded(len(messages), len(missing) - len(messages))

@@ -9,12 +9,14 @@ from collections.abc import Coroutine
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     Update,
+    WebAppInfo,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -127,6 +129,27 @@ def keyboard(rows: Rows) -> InlineKeyboardMarkup:
     markup = inline_markup(stored(rows))
     assert markup is not None  # a dict with its rows, even when there are none
     return markup
+
+
+def with_board(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    lang: Lang,
+    markup: InlineKeyboardMarkup | None,
+    view: str = "me",
+    code: str | None = None,
+) -> InlineKeyboardMarkup | None:
+    """``markup`` with 打开看板 under it, opening the Mini App's ``view`` (of branch ``code``),
+    when ZHIBU_WEB_URL is set and the chat is private (Telegram takes web app buttons there
+    only)."""
+    base = deps(context).settings.web_url
+    chat = update.effective_chat
+    if base is None or chat is None or chat.type != ChatType.PRIVATE:
+        return markup
+    query = urlencode({"view": view} | ({"code": code} if code else {}))
+    button = InlineKeyboardButton(t(lang, "web.open"), web_app=WebAppInfo(f"{base}/app?{query}"))
+    rows = list(markup.inline_keyboard) if markup is not None else []
+    return InlineKeyboardMarkup([*rows, [button]])
 
 
 def pressed(update: Update) -> Button | None:

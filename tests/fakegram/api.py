@@ -23,6 +23,7 @@ from tests.fakegram.state import CallbackAnswer, Chat, Msg
 
 JSON_FIELDS = {
     "reply_markup",
+    "menu_button",
     "entities",
     "caption_entities",
     "link_preview_options",
@@ -271,6 +272,19 @@ class BotApi:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
         self.commands[_scope_key(params)] = commands
         return True
+
+    async def m_setChatMenuButton(self, params: dict[str, Any]) -> Any:
+        button = params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app":
+            if not str(button.get("web_app", {}).get("url", "")).startswith("https://"):
+                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+            if not button.get("text"):
+                raise ApiError(400, "Bad Request: BUTTON_TEXT_EMPTY")
+        self.menu_buttons[params.get("chat_id")] = button
+        return True
+
+    async def m_getChatMenuButton(self, params: dict[str, Any]) -> Any:
+        return self.menu_buttons.get(params.get("chat_id"), {"type": "default"})
 
     async def m_getMyCommands(self, params: dict[str, Any]) -> Any:
         return self.commands.get(_scope_key(params), [])

@@ -141,5 +141,8 @@ def check_keyboard(markup: Any) -> None:
             elif url is not None:
                 if not re.match(r"^(https?|tg)://", url):
                     raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+            elif "web_app" in button:  # a Mini App opens over HTTPS only
+                if not str((button["web_app"] or {}).get("url", "")).startswith("https://"):
+                    raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
             elif not any(k in button for k in ("switch_inline_query", "login_url", "copy_text")):
                 raise ApiError(400, 'Bad Request: can\'t find field "callback_data"')

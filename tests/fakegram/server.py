@@ -65,6 +65,7 @@ class FakeTelegram(BotApi, Control, FaultChecks, State):
         self.updates: deque[dict[str, Any]] = deque()
         self.update_log: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, int | None, str], list[dict[str, str]]] = {}
+        self.menu_buttons: dict[Any, dict[str, Any]] = {}  # chat id (None: the default) → button
         self.callback_answers: dict[str, CallbackAnswer] = {}
         self.said: list[str] = []  # every text the bot showed anyone (see api._heard)
         self.open_queries: set[str] = set()

@@ -1,0 +1,202 @@
+"""The Mini App's JSON API. Every request carries Telegram's signed launch data
+(``Authorization: tma …``): unsigned, forged, expired or another bot's → 401 and nothing done.
+The person is then the same actor as in the chat, and every read and write goes through the
+chat's own use-cases, which check role and org scope (refusals audited as in the chat)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram.ext import Application
+
+from bot.exports import ics, ledger
+from bot.i18n import names
+from bot.i18n.texts import t
+from bot.ops.deps import Deps
+from bot.services import board, branches, collections, meetings, visits
+from bot.services.access import Actor, Declined, NotAllowed
+from bot.services.meetings import Answer
+from handlers.meetings import refresh_group_card_soon
+from handlers.web import auth, shapes
+
+log = logging.getLogger("zhibu.web")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class Web:
+    """What the endpoints use: the bot's services, its Application (job queue) and token."""
+
+    deps: Deps
+    app: Application  # type: ignore[type-arg]
+    token: str
+
+    @property
+    def tz(self) -> str:
+        return self.deps.settings.timezone
+
+    def now(self) -> datetime:
+        return self.deps.clock.now()
+
+
+Handler = Callable[[Request, Web, Actor], Awaitable[Response]]
+
+
+def endpoint(action: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """The launch data checked (401), the actor found, refusals answered and audited."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            web: Web = request.app.state.web
+            user = auth.verify(request.headers.get("authorization"), web.token, now=web.now())
+            if user is None:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            actor = await visits.acting(
+                web.deps.db,
+                user.telegram_id,
+                telegram_language=user.language,
+                default_lang=web.deps.settings.language,
+                bootstrap_ids=web.deps.bootstrap_ids,
+            )
+            try:
+                return await handler(request, web, actor)
+            except NotAllowed as exc:
+                await refuse(web, actor, action, exc.key, exc.org_id)
+                return JSONResponse({"error": t(actor.lang, exc.key)}, status_code=403)
+            except Declined as exc:
+                return JSONResponse(
+                    {"error": t(actor.lang, exc.key, **exc.params)}, status_code=400
+                )
+
+        return run
+
+    return wrap
+
+
+async def refuse(web: Web, actor: Actor, action: str, key: str, org_id: int | None) -> None:
+    detail = {"reason": key, "via": "web"}
+    await visits.refused(
+        web.deps.db, actor, action=action, org_id=org_id, detail=detail, now=web.now()
+    )
+
+
+def _year(request: Request, web: Web) -> int:
+    raw = request.query_params.get("year")
+    if raw is None:
+        return web.now().astimezone(ZoneInfo(web.tz)).year
+    if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+        raise Declined("web.bad_year")
+    return int(raw)
+
+
+@endpoint("web.me")
+async def me(request: Request, web: Web, actor: Actor) -> Response:
+    found = await board.me_board(web.deps.db, actor, now=web.now())
+    scope = await branches.admin_org_names(web.deps.db, actor) if actor.is_admin else []
+    return JSONResponse(shapes.me(actor, found, tz=web.tz, admin_scope=scope))
+
+
+@endpoint("web.branch")
+async def branch(request: Request, web: Web, actor: Actor) -> Response:
+    code, year = request.path_params["code"], _year(request, web)
+    found = await board.branch_board(web.deps.db, actor, code, year, now=web.now(), tz=web.tz)
+    body = shapes.branch(actor.lang, found, tz=web.tz, now_ts=web.now().timestamp())
+    return JSONResponse(body)
+
+
+@endpoint("web.committee")
+async def committee(request: Request, web: Web, actor: Actor) -> Response:
+    year = _year(request, web)
+    rows = await board.committee_board(web.deps.db, actor, year, now=web.now())
+    return JSONResponse(shapes.committee(actor.lang, year, rows))
+
+
+@endpoint("checkin")
+async def checkin(request: Request, web: Web, actor: Actor) -> Response:
+    """签到 from the app: the chat's check-in, the group card refreshed as after a press."""
+    meeting_id = int(request.path_params["meeting_id"])
+    code = (await _body(request)).get("code")
+    signed = await meetings.sign_in(
+        web.deps.db, actor, meeting_id, now=web.now(), code=str(code) if code else None
+    )
+    if signed is None:
+        return JSONResponse({"error": t(actor.lang, "common.button_invalid")}, status_code=404)
+    key = names.CHECKIN_ANSWER[signed.answer.value]
+    if signed.answer is Answer.NOT_EXPECTED:
+        raise NotAllowed(key, org_id=signed.meeting.org_id)
+    if signed.answer is Answer.OK:
+        refresh_group_card_soon(web.app.job_queue, meeting_id)
+    ok = signed.answer in (Answer.OK, Answer.ALREADY)
+    body = {"answer": signed.answer.value, "text": t(actor.lang, key)}
+    return JSONResponse(body, status_code=200 if ok else 409)
+
+
+@endpoint("ask.remind")
+async def remind(request: Request, web: Web, actor: Actor) -> Response:
+    """提醒未交 from the app: the chat's own reminder of those who have not answered."""
+    done = await collections.remind_missing(
+        web.deps.db,
+        actor,
+        int(request.path_params["collection_id"]),
+        now=web.now(),
+        tz=web.tz,
+        default_lang=web.deps.settings.language,
+    )
+    web.deps.wake_sender()
+    text = t(actor.lang, "ask.reminded", sent=done.sent, unreachable=done.unreachable)
+    return JSONResponse({"sent": done.sent, "unreachable": done.unreachable, "text": text})
+
+
+@endpoint("export")
+async def workbook(request: Request, web: Web, actor: Actor) -> Response:
+    """The ledger workbook, the same file as /export."""
+    code, year = request.path_params["code"], _year(request, web)
+    org, data = await ledger.workbook_for(web.deps.db, actor, code, year, now=web.now())
+    return _file(data, f"{org.code}-{year}.xlsx", XLSX)
+
+
+@endpoint("ics")
+async def calendar_file(request: Request, web: Web, actor: Actor) -> Response:
+    """The person's .ics, the same file as /ics."""
+    org, data = await ics.of_member(web.deps.db, actor, now=web.now())
+    return _file(data, f"{org.code}.ics", "text/calendar")
+
+
+def _file(data: bytes, name: str, media: str) -> Response:
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type=media, headers=headers)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw[:4096])
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+# every endpoint, with the audience the authorization matrix checks it against
+ROUTES = [
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/branch/{code}", branch, methods=["GET"]),
+    Route("/api/branch/{code}/ledger.xlsx", workbook, methods=["GET"]),
+    Route("/api/committee", committee, methods=["GET"]),
+    Route("/api/meetings/{meeting_id:int}/checkin", checkin, methods=["POST"]),
+    Route("/api/collections/{collection_id:int}/remind", remind, methods=["POST"]),
+    Route("/api/ics", calendar_file, methods=["GET"]),
+]
