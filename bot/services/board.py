@@ -153,5 +153,5 @@ async def committee_board(
     async with db.read() as session:
         results = await assess(session, year=year, roots=admin_roots(actor), now=now)
         branches = {b.code: b for b in await branches_under(session, admin_roots(actor))}
-        names = dict((await session.execute(select(Org.id, Org.name))).tuples().all())
+        names = {i: n for i, n in await session.execute(select(Org.id, Org.name))}
     return [CommitteeRow(r, names.get(branches[r.org].parent_id or 0, "")) for r in results]

@@ -26,6 +26,7 @@ from bot.ops.deps import Deps
 from bot.services import board, branches, collections, meetings, visits
 from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.meetings import Answer
+from bot.store.db import UNAVAILABLE
 from handlers.meetings import refresh_group_card_soon
 from handlers.web import auth, shapes
 
@@ -79,6 +80,12 @@ def endpoint(action: str) -> Callable[[Handler], Callable[[Request], Awaitable[R
                 return JSONResponse(
                     {"error": t(actor.lang, exc.key, **exc.params)}, status_code=400
                 )
+            except UNAVAILABLE as exc:  # busy or gone: the page may try again
+                log.warning("%s: database unavailable (%s)", action, type(exc).__name__)
+                return JSONResponse({"error": t(actor.lang, "web.busy")}, status_code=503)
+            except Exception:  # a bug: said in the log, the server goes on
+                log.exception("%s failed", action)
+                return JSONResponse({"error": t(actor.lang, "common.error")}, status_code=500)
 
         return run
 

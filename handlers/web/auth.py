@@ -66,7 +66,7 @@ def verify(header: str | None, token: str, *, now: datetime) -> WebUser | None:
     if len(fields) != len(pairs) or "hash" not in fields:
         return None  # a repeated field: which one was signed?
     expected = hmac.new(_secret(token), _check_string(fields).encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.hexdigest(), fields["hash"]):
+    if not hmac.compare_digest(expected.hexdigest().encode(), fields["hash"].encode()):
         return None
     try:
         signed_at = datetime.fromtimestamp(int(fields["auth_date"]), tz=now.tzinfo)

@@ -158,7 +158,12 @@ class WebServer:
         path = (urlparse(webhook_url).path or "/") if webhook_url else None
         asgi = build_web(api.Web(deps, app, token), liveness, webhook_path=path, secret=secret)
         config = uvicorn.Config(
-            asgi, log_level="warning", access_log=False, lifespan="off", server_header=False
+            asgi,
+            log_config=None,  # the bot's own logging (and its redaction of secrets)
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
         )
         self.server = _Server(config)
         self.task: asyncio.Task[None] | None = None

@@ -1,0 +1,221 @@
+"""The Mini App's API: launch data or 401; then every endpoint × role × org scope answers as
+the chat would (the same use-cases), and a refused call changes nothing and is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from starlette.routing import Route
+
+from bot.store.models import Attendance, AuditEntry, OutboxMessage
+from handlers.web import api
+from tests.conftest import ADMIN_ID
+from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat
+
+OTHER_TOKEN = "987654321:AAF-another-bot-token-0123456789abcd"
+
+# who calls: the key of a Board's person, or the bootstrap admin
+WHO = ("secretary", "member", "other_secretary", "admin", "far_admin", "bootstrap", "stranger")
+
+# endpoint → the callers it serves (200); every other signed caller gets 403
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/me"): set(WHO),
+    ("GET", "/api/branch/{code}"): {"secretary", "admin", "bootstrap"},
+    ("GET", "/api/branch/{code}/ledger.xlsx"): {"secretary", "admin", "bootstrap"},
+    ("GET", "/api/committee"): {"admin", "far_admin", "bootstrap"},
+    ("POST", "/api/meetings/{meeting_id:int}/checkin"): {"secretary", "member"},
+    ("POST", "/api/collections/{collection_id:int}/remind"): {"secretary", "admin", "bootstrap"},
+    ("GET", "/api/ics"): {"secretary", "member", "other_secretary"},
+}
+# the others are told why, as in the chat: not linked to a member is no permission matter
+DECLINED = {("GET", "/api/ics"): 400}
+
+
+def test_every_endpoint_has_a_row_in_the_matrix() -> None:
+    routes = {
+        (method, r.path)
+        for r in api.ROUTES
+        if isinstance(r, Route)
+        for method in (r.methods or set()) - {"HEAD"}
+    }
+    assert routes == set(MATRIX), "give each endpoint its row: who may call it"
+
+
+def telegram_id(board: Board, who: str) -> int:
+    return {
+        "secretary": board.users[0].id,
+        "member": board.users[5].id,
+        "other_secretary": board.other_secretary.id,
+        "admin": board.admin.id,
+        "far_admin": board.far_admin.id,
+        "bootstrap": ADMIN_ID,
+        "stranger": board.stranger.id,
+    }[who]
+
+
+async def written(board: Board) -> tuple[int, int, int]:
+    async with board.running.db.read() as session:
+        return (
+            await session.scalar(select(func.count()).select_from(Attendance)) or 0,
+            await session.scalar(select(func.count()).select_from(OutboxMessage)) or 0,
+            await session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "denied")
+            )
+            or 0,
+        )
+
+
+async def test_every_endpoint_by_every_role_and_scope(board: Board) -> None:
+    meeting = await meet_by_chat(board, "12-1 9:30")
+    await ask_by_chat(board, "12-5 18:00")
+    collection = 1
+    board.clock.set(local("2026-12-01T09:35"))  # the meeting is on: check-in is open
+    paths = {
+        "/api/branch/{code}": "/api/branch/zb",  # codes in any case, as in the chat
+        "/api/branch/{code}/ledger.xlsx": "/api/branch/ZB/ledger.xlsx?year=2026",
+        "/api/meetings/{meeting_id:int}/checkin": f"/api/meetings/{meeting}/checkin",
+        "/api/collections/{collection_id:int}/remind": f"/api/collections/{collection}/remind",
+    }
+    for (method, route), allowed in MATRIX.items():
+        path = paths.get(route, route)
+        unsigned = await board.call(method, path, None)
+        assert unsigned.status_code == 401, (route, "unsigned")
+        for who in WHO:
+            before = await written(board)
+            answer = await board.call(method, path, telegram_id(board, who))
+            want = 200 if who in allowed else DECLINED.get((method, route), 403)
+            assert answer.status_code == want, (route, who, answer.status_code, answer.text)
+            after = await written(board)
+            if want != 200:  # refused: nothing written but the audit of a refusal
+                audited = 1 if want == 403 else 0
+                assert after[:2] == before[:2] and after[2] == before[2] + audited, (route, who)
+    # a refused call says why, in the caller's language
+    refused = await board.call("GET", "/api/committee", board.users[5].id)
+    assert "管理员" in refused.json()["error"]
+
+
+async def test_forged_expired_and_another_bots_launch_data_see_nothing(board: Board) -> None:
+    sec = board.users[0].id
+    now = board.clock.now()
+    cases = {
+        "another bot": "tma " + board.launch(sec, token=OTHER_TOKEN),
+        "expired": "tma " + board.launch(sec, at=now - timedelta(hours=25)),
+        "forged": "tma " + board.launch(sec).replace("hash=", "hash=0"),
+        "no scheme": board.launch(sec),
+    }
+    before = await written(board)
+    for name, header in cases.items():
+        for method, path in (
+            ("GET", "/api/me"),
+            ("GET", "/api/branch/ZB"),
+            ("GET", "/api/committee"),
+            ("POST", "/api/meetings/1/checkin"),
+        ):
+            async with board_client(board) as http:
+                answer = await http.request(method, path, headers={"Authorization": header})
+            assert answer.status_code == 401, (name, path)
+            assert answer.json() == {"error": "unauthorized"}
+    assert await written(board) == before
+
+
+def board_client(board: Board):  # type: ignore[no-untyped-def]
+    import httpx
+
+    return httpx.AsyncClient(base_url=board.url, timeout=30)
+
+
+async def test_the_views_say_what_the_chat_says(board: Board) -> None:
+    meeting = await meet_by_chat(board, "12-1 9:30")
+    await ask_by_chat(board, "12-5 18:00")
+    board.clock.set(local("2026-12-01T09:35"))
+    for u in board.users[:3]:  # three check in through the chat's cards
+        card = next(m for m in u.bot_messages() if "签到" in " ".join(m.button_labels))
+        assert (await u.click(card, "签到")).text == "签到成功"
+    member = board.users[5].id
+    me = (await board.call("GET", "/api/me", member)).json()
+    assert me["member"]["name"] == "党员05" and me["member"]["branch"]["code"] == "ZB"
+    assert [m["id"] for m in me["meetings"]] == [meeting] and not me["meetings"][0]["answered"]
+    assert [a["kind"] for a in me["asked"]] == ["学习心得"]
+    assert me["t"]["web.tab_me"] == "我的" and not me["admin"] and not me["manager"]
+    # checking in from the app: the chat's own check-in, and the group card counts it
+    answer = await board.call("POST", f"/api/meetings/{meeting}/checkin", member)
+    assert answer.json()["text"] == "签到成功"
+    again = await board.call("POST", f"/api/meetings/{meeting}/checkin", member)
+    assert again.json()["text"] == "您已经签到过了"
+    group_card = next(
+        m for m in board.fake.bot_messages(board.group_id) if "支部党员大会" in m.content
+    )
+    await board.fake.wait_for(lambda: "已签到 4" in group_card.content, timeout=10)
+    me = (await board.call("GET", "/api/me", member)).json()
+    assert me["meetings"][0]["answered"]
+    # the branch's year, its meetings with who signed, the collection and the assessment
+    sec = board.users[0].id
+    branch = (await board.call("GET", "/api/branch/ZB?year=2026", sec)).json()
+    assert branch["org"] == {"code": "ZB", "name": "第一党支部"}
+    titles = [row["title"] for row in branch["grid"]]
+    assert "支部党员大会" in titles and "支部委员会会议" in titles
+    states = {c["state"] for row in branch["grid"] for c in row["cells"]}
+    assert states <= {"done", "open", "overdue", "not_tracked", "na"} and "overdue" in states
+    held = branch["meetings"][0]
+    assert (
+        held["id"] == meeting and len([a for a in held["answers"] if a["status"] == "present"]) == 4
+    )
+    asked = branch["collections"][0]
+    assert asked["open"] and len(asked["missing"]) == 30 and asked["kind"] == "学习心得"
+    assert branch["assessment"]["maximums"]["obligations"] > 0
+    # English for those who chose it in the chat
+    await board.users[5].ask("/lang en")
+    english = (await board.call("GET", "/api/me", member)).json()
+    assert english["lang"] == "en" and english["t"]["web.tab_me"] == "Me"
+
+
+async def test_remind_the_missing_reaches_them_in_the_chat_once_an_hour(board: Board) -> None:
+    await ask_by_chat(board, "12-5 18:00")
+    sec = board.users[0].id
+    before = len(board.users[7].bot_messages())
+    answer = await board.call("POST", "/api/collections/1/remind", sec)
+    assert answer.status_code == 200 and answer.json()["sent"] == 30
+    await board.fake.wait_for(lambda: len(board.users[7].bot_messages()) > before, timeout=10)
+    reminder = board.users[7].bot_messages()[-1]
+    assert "支部提醒" in reminder.content and "📝 提交" in reminder.button_labels
+    again = await board.call("POST", "/api/collections/1/remind", sec)
+    assert again.json()["sent"] == 30  # offered; the outbox keeps one per member and hour
+    async with board.running.db.read() as session:
+        reminders = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.key.like("ask|1|remind|%"))
+        )
+        audit = await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ask.remind")
+        )
+    assert reminders == 30 and audit == 2
+    # the chat's twin: 🔔 提醒未交 under the collection's progress in /ask
+    panel = await board.users[0].ask("/ask")
+    await board.users[0].click(panel, "查看")
+    await board.fake.wait_for(lambda: any("提醒未交" in b for b in panel.button_labels))
+    told = await board.users[0].click(panel, "提醒未交")
+    assert "已提醒 30 人" in (told.text or "")
+    # after the deadline there is nobody to remind
+    board.clock.set(local("2026-12-06T09:00"))
+    late = await board.call("POST", "/api/collections/1/remind", sec)
+    assert late.status_code == 400 and "已经截止" in late.json()["error"]
+
+
+async def test_the_committee_sees_its_branches_only(board: Board) -> None:
+    rows = (await board.call("GET", "/api/committee?year=2026", board.admin.id)).json()["rows"]
+    assert sorted(r["code"] for r in rows) == ["ZB", "ZB2"]
+    assert {r["parent"] for r in rows} == {"机关党委"}
+    everything = (await board.call("GET", "/api/committee", ADMIN_ID)).json()["rows"]
+    assert sorted(r["code"] for r in everything) == ["ZB", "ZB2", "ZB3"]
+    far = await board.call("GET", "/api/branch/ZB", board.far_admin.id)
+    assert far.status_code == 403
+    bad = await board.call("GET", "/api/committee?year=99", board.admin.id)
+    assert bad.status_code == 400 and "2000" in bad.json()["error"]
+    missing = await board.call("GET", "/api/branch/NOPE", board.admin.id)
+    assert missing.status_code == 400 and "NOPE" in missing.json()["error"]
+    ledger = await board.call("GET", "/api/branch/ZB/ledger.xlsx", board.admin.id)
+    assert ledger.content[:2] == b"PK" and "ZB-2026.xlsx" in ledger.headers["content-disposition"]
+    ics = await board.call("GET", "/api/ics", board.users[5].id)
+    assert ics.text.startswith("BEGIN:VCALENDAR")
