@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.report import PREFIX
 from bot.exports.tables import table
 
-BENCHES = ("calendar", "tick", "assess", "broadcast", "sender", "checkin", "busy_group")
+BENCHES = ("calendar", "tick", "assess", "broadcast", "sender", "checkin", "busy_group", "webapp")
 TIMEOUT = 900
 
 

@@ -47,7 +47,32 @@ async def run_checks(settings: Settings, *, now: datetime | None = None) -> list
     checks += await _check_tasks(settings, now or SystemClock().now())
     checks.append(_check_font())
     checks.append(await _check_bot_api(settings))
+    checks.append(await _check_web(settings))
     return checks
+
+
+async def _check_web(settings: Settings) -> Check:
+    """The Mini App: off without ZHIBU_WEB_URL; else its public address must reach the
+    running bot's web server (through the reverse proxy), checked by its /healthz."""
+    if settings.web_url is None:
+        return Check("doctor.web", True, "doctor.web_off")
+    params: dict[str, object] = {"url": settings.web_url, "listen": settings.listen}
+    public = await _answers(f"{settings.web_url}/healthz")
+    if public is None:
+        return Check("doctor.web", True, "doctor.web_ok", params=params)
+    local = await _answers(f"http://{settings.listen}/healthz")
+    detail = "doctor.web_proxy" if local is None else "doctor.web_down"
+    return Check("doctor.web", False, detail, "doctor.web_fix", params | {"error": public})
+
+
+async def _answers(url: str) -> str | None:
+    """None when ``url`` answers 200, else what went wrong."""
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return None if response.status_code == 200 else str(response.status_code)
 
 
 def _check_settings(settings: Settings) -> Check:

@@ -8,10 +8,16 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from starlette.routing import Route
 
+from bot.ops.doctor import _check_web
+from bot.rules.clock import FrozenClock
+from bot.store.db import Database
 from bot.store.models import Attendance, AuditEntry, OutboxMessage
 from handlers.web import api
+from settings import Settings
 from tests.conftest import ADMIN_ID
-from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat
+from tests.fakegram import FakeTelegram
+from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat, seed
+from tests.helpers import RunningBot
 
 OTHER_TOKEN = "987654321:AAF-another-bot-token-0123456789abcd"
 
@@ -219,3 +225,54 @@ async def test_the_committee_sees_its_branches_only(board: Board) -> None:
     assert ledger.content[:2] == b"PK" and "ZB-2026.xlsx" in ledger.headers["content-disposition"]
     ics = await board.call("GET", "/api/ics", board.users[5].id)
     assert ics.text.startswith("BEGIN:VCALENDAR")
+
+
+async def test_the_chat_opens_the_board_where_it_can(board: Board) -> None:
+    # the menu button of private chats opens the app
+    assert board.fake.menu_buttons[None] == {
+        "type": "web_app",
+        "text": "看板",
+        "web_app": {"url": "https://board.example/app"},
+    }
+    sec = board.users[0]
+    home = await sec.ask("/start")
+    assert home.button("打开看板")["web_app"] == {"url": "https://board.example/app?view=me"}
+    calendar = await sec.ask("/calendar")
+    assert calendar.button("打开看板")["web_app"]["url"].endswith("?view=branch&code=ZB")
+    before = len(sec.bot_messages())
+    sec.send("/status")
+    await board.fake.wait_for(lambda: len(sec.bot_messages()) >= before + 2)  # text, chart
+    status = next(m for m in sec.bot_messages()[before:] if m.text)
+    assert status.button("打开看板")["web_app"]["url"].endswith("?view=branch&code=ZB")
+    overview = await board.admin.ask("/overview")
+    assert overview.button("打开看板")["web_app"]["url"].endswith("?view=committee")
+    # not in a group: Telegram takes web app buttons in private chats only
+    before = len(board.fake.bot_messages(board.group_id))
+    sec.send("/calendar", chat_id=board.group_id)
+    await board.fake.wait_for(lambda: len(board.fake.bot_messages(board.group_id)) > before)
+    assert "打开看板" not in " ".join(board.fake.bot_messages(board.group_id)[-1].button_labels)
+
+
+async def test_without_a_web_url_the_chat_offers_no_board(
+    bot: RunningBot, fake: FakeTelegram, db: Database, clock: FrozenClock
+) -> None:
+    users, _, _ = await seed(fake, db, clock)
+    home = await users[0].ask("/start")
+    assert "打开看板" not in " ".join(home.button_labels)
+    assert fake.menu_buttons == {}
+
+
+async def test_doctor_says_whether_the_board_can_be_opened(
+    board: Board, settings: Settings
+) -> None:
+    off = await _check_web(settings)
+    assert off.ok and off.detail == "doctor.web_off"
+    here = settings.model_copy(
+        update={"web_url": "https://board.invalid", "web_listen": f"127.0.0.1:{board.server.port}"}
+    )
+    proxy = await _check_web(here)
+    assert not proxy.ok and proxy.detail == "doctor.web_proxy"  # the bot answers, the proxy not
+    assert "127.0.0.1" in proxy.said("zh")[1]
+    await board.server.stop()
+    down = await _check_web(here)
+    assert not down.ok and down.detail == "doctor.web_down"
