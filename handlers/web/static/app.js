@@ -143,11 +143,20 @@ function meetingCard(m) {
     el("div", { class: "hint" }, `${m.when} · ${m.place}`));
 }
 
-async function checkIn(m, button) {
+async function checkIn(m, button, code) {
   button.disabled = true;
   try {
-    const response = await api(`/api/meetings/${m.id}/checkin`, { method: "POST" });
+    const options = { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(code ? { code } : {}) };
+    const response = await api(`/api/meetings/${m.id}/checkin`, options);
     const body = await response.json();
+    if (body.answer === "need_code" || body.answer === "wrong_code") {
+      // a meeting checked into with the code shown in the room: ask for it, as the chat does
+      const typed = window.prompt(body.text);
+      button.disabled = false;
+      if (typed) await checkIn(m, button, typed.trim());
+      return;
+    }
     toast(body.text || body.error);
     if (response.ok) { m.answered = true; renderMe(); } else button.disabled = false;
   } catch (e) { button.disabled = false; failed(e); }

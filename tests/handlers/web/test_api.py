@@ -11,7 +11,7 @@ from starlette.routing import Route
 from bot.ops.doctor import _check_web
 from bot.rules.clock import FrozenClock
 from bot.store.db import Database
-from bot.store.models import Attendance, AuditEntry, OutboxMessage
+from bot.store.models import Attendance, AuditEntry, Meeting, Org, OutboxMessage
 from handlers.web import api
 from settings import Settings
 from tests.conftest import ADMIN_ID
@@ -276,3 +276,41 @@ async def test_doctor_says_whether_the_board_can_be_opened(
     await board.server.stop()
     down = await _check_web(here)
     assert not down.ok and down.detail == "doctor.web_down"
+
+
+async def test_a_code_meeting_is_checked_into_with_the_code_from_the_room(board: Board) -> None:
+    async with board.running.db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.checkin_mode = "code"
+    meeting = await meet_by_chat(board, "12-1 9:30")
+    board.clock.set(local("2026-12-01T09:35"))
+    async with board.running.db.read() as session:
+        code = await session.scalar(select(Meeting.code).where(Meeting.id == meeting))
+    assert code is not None
+    member = board.users[5].id
+    path = f"/api/meetings/{meeting}/checkin"
+    asked = await board.call("POST", path, member)
+    assert asked.status_code == 409 and asked.json()["answer"] == "need_code"
+    wrong = await board.call(
+        "POST", path, member, json={"code": "000000" if code != "000000" else "111111"}
+    )
+    assert wrong.json()["answer"] == "wrong_code"
+    right = await board.call("POST", path, member, json={"code": code})
+    assert right.status_code == 200 and right.json()["text"] == "签到成功"
+    async with board.running.db.read() as session:
+        via = await session.scalar(select(Attendance.via).where(Attendance.meeting_id == meeting))
+    assert via == "code"
+
+
+async def test_the_page_runs_only_its_own_script(board: Board) -> None:
+    page = await board.call("GET", "/app", None)
+    assert page.status_code == 200 and '<script src="/app/static/app.js">' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    script = await board.call("GET", "/app/static/app.js", None)
+    assert "Authorization" in script.text and script.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert (await board.call("GET", "/app/static/../../settings.py", None)).status_code == 404

@@ -14,8 +14,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Dialog, Page, async_playwright
+from sqlalchemy import select
 
+from bot.store.models import Meeting, Org
 from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat
 
 REPO = Path(__file__).resolve().parents[3]
@@ -151,3 +153,28 @@ async def test_forged_or_expired_launch_data_sees_nothing(board: Board, browser:
         assert "第一党支部" not in await page.content()
         if name == "forged":
             await shot(page, "forged")
+
+
+async def test_a_code_meeting_asks_for_the_code_shown_in_the_room(
+    board: Board, browser: Browser
+) -> None:
+    async with board.running.db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.checkin_mode = "code"
+    meeting = await meet_by_chat(board, "12-1 9:30")
+    board.clock.set(local("2026-12-01T09:35"))
+    async with board.running.db.read() as session:
+        code = await session.scalar(select(Meeting.code).where(Meeting.id == meeting))
+    asked: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept(str(code))
+
+    page = await opened(browser, board, board.users[6].id)
+    page.on("dialog", answer)
+    await page.click(f"button[data-meeting='{meeting}']")
+    await page.wait_for_selector(".meeting .badge.done")
+    assert asked and "签到码" in asked[0]
+    assert await page.inner_text("#toast") == "签到成功"
