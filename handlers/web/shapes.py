@@ -8,13 +8,14 @@ from typing import Any
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, grade_name, period_label, role_name, t
-from bot.rules.calendar import Occurrence, Status
+from bot.rules.calendar import Occurrence
 from bot.services.access import Actor
 from bot.services.assessment import Result
 from bot.services.board import BranchBoard, CommitteeRow, MeBoard
 from bot.services.collections import Progress
 from bot.services.obligations import BranchView, obligation_name
 from bot.services.progress import STATE_OF
+from handlers.calendar import due_items
 
 # the page's own words (the rest comes with the data, already in the reader's language)
 PAGE_TEXTS = (
@@ -68,6 +69,7 @@ PAGE_TEXTS = (
     "web.unauthorized",
     "web.failed",
     "web.close",
+    "web.pick_branch",
     "chart.done",
     "chart.open",
     "chart.overdue",
@@ -132,21 +134,12 @@ def me(actor: Actor, board: MeBoard, *, tz: str, admin_scope: list[str]) -> dict
 
 
 def _owed(actor: Actor, board: MeBoard, tz: str) -> dict[str, Any]:
-    """What /tasks and /due list for this person: occurrences, meetings, collections,
-    filings, records to file."""
+    """What /tasks and /due list for this person: /due's occurrences (overdue, then due
+    within 30 days), meetings, collections, filings, records to file."""
     lang, todo = actor.lang, board.todo
     assert todo is not None and actor.member is not None
-    mine = actor.member.member_code or actor.member.name
     view = todo.view
-    owe = []
-    if view is not None:
-        owe = [
-            occurrence(lang, o, view)
-            for o in view.occurrences
-            if o.status in (Status.OPEN, Status.OVERDUE)
-            and o.start <= view.today
-            and (o.member == mine or (o.member is None and actor.is_manager))
-        ]
+    owe = [occurrence(lang, o, view) for o in due_items(view, actor)] if view is not None else []
     return {
         "owe": owe,
         "meetings": [
@@ -244,6 +237,7 @@ def committee(lang: Lang, year: int, rows: list[CommitteeRow]) -> dict[str, Any]
                 "parent": r.parent,
                 "score": r.result.score,
                 "grade": grade_name(lang, r.result.grade),
+                "grade_key": names.GRADE.get(r.result.grade or "", "grade.not_judged"),
                 "rank": r.result.rank,
                 "missed": r.result.missed,
                 "attendance": None

@@ -166,7 +166,7 @@ async function checkIn(m, button, code) {
 
 async function renderBranch() {
   const code = state.branch || (me.member ? me.member.branch.code : null);
-  if (!code) { view(el("p", { class: "hint" }, T["web.filter"])); return; }
+  if (!code) { view(el("p", { class: "hint", id: "pick" }, T["web.pick_branch"])); return; }
   const year = state.year || new Date().getFullYear();
   const b = await json(`/api/branch/${encodeURIComponent(code)}?year=${year}`);
   const head = el("div", { class: "row" }, el("h2", { id: "branch-name" }, `${b.org.name} · ${b.year}`),
@@ -304,18 +304,26 @@ function drawTable(table, rows) {
   table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
 }
 
+// a grade's colour says what it means, whatever the language its name is in
+const GRADE_COLOURS = { "grade.excellent": "var(--done)", "grade.good": "var(--open)",
+  "grade.fair": "#e0a800", "grade.poor": "var(--overdue)", "grade.not_judged": "var(--not-tracked)" };
+
 function gradeChart(rows) {
+  const order = Object.keys(GRADE_COLOURS);
   const counts = new Map();
-  for (const r of rows) counts.set(r.grade, (counts.get(r.grade) || 0) + 1);
-  const entries = [...counts.entries()];
-  const most = Math.max(1, ...entries.map(([, n]) => n));
-  const palette = ["var(--done)", "var(--open)", "#e0a800", "var(--overdue)", "var(--not-tracked)"];
+  for (const r of rows) {
+    const seen = counts.get(r.grade_key) || { name: r.grade, n: 0 };
+    seen.n += 1;
+    counts.set(r.grade_key, seen);
+  }
+  const entries = [...counts.entries()].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
+  const most = Math.max(1, ...entries.map(([, g]) => g.n));
   const root = svg("svg", { viewBox: `0 0 320 ${entries.length * 24 + 8}`, width: "100%", role: "img",
     "aria-label": T["web.grades_chart"], id: "grades" });
-  entries.forEach(([grade, n], i) => {
-    root.append(svg("text", { x: 0, y: i * 24 + 16 }, grade),
-      svg("rect", { x: 100, y: i * 24 + 4, width: 180 * n / most, height: 16, rx: 3, fill: palette[i % palette.length] }),
-      svg("text", { x: 104 + 180 * n / most, y: i * 24 + 16 }, n));
+  entries.forEach(([key, g], i) => {
+    root.append(svg("text", { x: 0, y: i * 24 + 16 }, g.name),
+      svg("rect", { x: 100, y: i * 24 + 4, width: 180 * g.n / most, height: 16, rx: 3, fill: GRADE_COLOURS[key], "data-grade": key }),
+      svg("text", { x: 104 + 180 * g.n / most, y: i * 24 + 16 }, g.n));
   });
   return el("div", {}, el("div", { class: "hint" }, T["web.grades_chart"]), root);
 }

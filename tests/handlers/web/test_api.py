@@ -144,6 +144,12 @@ async def test_the_views_say_what_the_chat_says(board: Board) -> None:
     assert [m["id"] for m in me["meetings"]] == [meeting] and not me["meetings"][0]["answered"]
     assert [a["kind"] for a in me["asked"]] == ["学习心得"]
     assert me["t"]["web.tab_me"] == "我的" and not me["admin"] and not me["manager"]
+    # what they owe is what /due lists them, in its order
+    due = await board.users[5].ask("/due")
+    assert me["owe"] and all(o["title"].split(" · ")[0] in due.content for o in me["owe"])
+    assert me["owe"][0]["state"] == "overdue" and "支部委员会会议" in [
+        o["title"] for o in me["owe"]
+    ]
     # checking in from the app: the chat's own check-in, and the group card counts it
     answer = await board.call("POST", f"/api/meetings/{meeting}/checkin", member)
     assert answer.json()["text"] == "签到成功"
