@@ -862,20 +862,22 @@ async def _leave(
     except MeetingError as exc:
         await declined(update, lang, exc)
         return
-    answer = taken.answer
     LEAVE.finish(context, actor.telegram_id)
-    if answer is Answer.OK:
-        makeup = t(lang, "leave.makeup") if meeting.obligation in meetings.MAKEUP_FOR else ""
-        await reply(update, t(lang, "leave.ok", makeup=makeup))
+    await reply(update, leave_answer(lang, taken))
+    if taken.answer is Answer.OK:
         d.wake_sender()  # the managers' notices are in the outbox
         refresh_group_card_soon(context.job_queue, meeting.id)
-    else:
-        await reply(
-            update,
-            t(lang, names.LEAVE_ANSWER[answer.value])
-            if answer.value in ("already", "started", "present")
-            else t(lang, names.CHECKIN_ANSWER[answer.value]),
-        )
+
+
+def leave_answer(lang: Lang, taken: meetings.LeaveTaken) -> str:
+    """What a leave asked for is answered (the chat's and the board's)."""
+    answer = taken.answer
+    if answer is Answer.OK:
+        makeup = t(lang, "leave.makeup") if taken.meeting.obligation in meetings.MAKEUP_FOR else ""
+        return t(lang, "leave.ok", makeup=makeup)
+    if answer.value in ("already", "started", "present"):
+        return t(lang, names.LEAVE_ANSWER[answer.value])
+    return t(lang, names.CHECKIN_ANSWER[answer.value])
 
 
 # ---------------------------------------------------------------- /checkin and /leave

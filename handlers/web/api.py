@@ -27,7 +27,7 @@ from bot.services import board, branches, collections, meetings, visits
 from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.meetings import Answer
 from bot.store.db import UNAVAILABLE
-from handlers.meetings import refresh_group_card_soon
+from handlers.meetings import leave_answer, refresh_group_card_soon
 from handlers.web import auth, shapes
 
 log = logging.getLogger("zhibu.web")
@@ -150,6 +150,25 @@ async def checkin(request: Request, web: Web, actor: Actor) -> Response:
     return JSONResponse(body, status_code=200 if ok else 409)
 
 
+@endpoint("leave")
+async def leave(request: Request, web: Web, actor: Actor) -> Response:
+    """请假 from the app: the chat's own leave, with its reason; the managers are told."""
+    meeting_id = int(request.path_params["meeting_id"])
+    if await meetings.find(web.deps.db, meeting_id) is None:
+        return JSONResponse({"error": t(actor.lang, "common.button_invalid")}, status_code=404)
+    reason = str((await _body(request)).get("reason") or "")
+    await meetings.may_ask_leave(web.deps.db, actor, meeting_id, now=web.now())
+    taken = await meetings.ask_leave(
+        web.deps.db, actor, meeting_id, reason, now=web.now(), lang=web.deps.settings.language
+    )
+    if taken.answer is Answer.OK:
+        web.deps.wake_sender()
+        refresh_group_card_soon(web.app.job_queue, meeting_id)
+    ok = taken.answer in (Answer.OK, Answer.ALREADY)  # already: the reason was updated
+    body = {"answer": taken.answer.value, "text": leave_answer(actor.lang, taken)}
+    return JSONResponse(body, status_code=200 if ok else 409)
+
+
 @endpoint("ask.remind")
 async def remind(request: Request, web: Web, actor: Actor) -> Response:
     """提醒未交 from the app: the chat's own reminder of those who have not answered."""
@@ -204,6 +223,7 @@ ROUTES = [
     Route("/api/branch/{code}/ledger.xlsx", workbook, methods=["GET"]),
     Route("/api/committee", committee, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/checkin", checkin, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/leave", leave, methods=["POST"]),
     Route("/api/collections/{collection_id:int}/remind", remind, methods=["POST"]),
     Route("/api/ics", calendar_file, methods=["GET"]),
 ]

@@ -13,6 +13,7 @@ from bot.services.access import Actor
 from bot.services.assessment import Result
 from bot.services.board import BranchBoard, CommitteeRow, MeBoard
 from bot.services.collections import Progress
+from bot.services.meetings import REASON_MAX, REASON_MIN
 from bot.services.obligations import BranchView, obligation_name
 from bot.services.progress import STATE_OF
 from handlers.calendar import due_items
@@ -70,6 +71,7 @@ PAGE_TEXTS = (
     "web.failed",
     "web.close",
     "web.pick_branch",
+    "web.leave",
     "chart.done",
     "chart.open",
     "chart.overdue",
@@ -122,6 +124,7 @@ def me(actor: Actor, board: MeBoard, *, tz: str, admin_scope: list[str]) -> dict
         "asked": [],
         "recent": [],
         "records": [],
+        "leave_prompt": t(lang, "web.leave_reason", min=REASON_MIN, max=REASON_MAX),
     }
     if actor.member is None or actor.branch is None or board.todo is None:
         return found

@@ -137,8 +137,10 @@ function renderMe() {
 
 function meetingCard(m) {
   const action = m.answered ? el("span", { class: "badge done" }, T["web.answered"]) :
-    el("button", { class: "primary", type: "button", "data-meeting": m.id,
-      on: { click: (e) => checkIn(m, e.target) } }, T["web.checkin"]);
+    el("span", {}, el("button", { class: "primary", type: "button", "data-meeting": m.id,
+      on: { click: (e) => checkIn(m, e.target) } }, T["web.checkin"]), " ",
+    el("button", { type: "button", "data-leave": m.id, on: { click: (e) => askLeave(m, e.target) } },
+      T["web.leave"]));
   return el("div", { class: "card meeting" }, el("div", { class: "row" }, el("b", {}, m.title), action),
     el("div", { class: "hint" }, `${m.when} · ${m.place}`));
 }
@@ -157,6 +159,19 @@ async function checkIn(m, button, code) {
       if (typed) await checkIn(m, button, typed.trim());
       return;
     }
+    toast(body.text || body.error);
+    if (response.ok) { m.answered = true; renderMe(); } else button.disabled = false;
+  } catch (e) { button.disabled = false; failed(e); }
+}
+
+async function askLeave(m, button) {
+  const reason = window.prompt(me.leave_prompt);
+  if (!reason) return;
+  button.disabled = true;
+  try {
+    const response = await api(`/api/meetings/${m.id}/leave`, { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
+    const body = await response.json();
     toast(body.text || body.error);
     if (response.ok) { m.answered = true; renderMe(); } else button.disabled = false;
   } catch (e) { button.disabled = false; failed(e); }

@@ -24,18 +24,30 @@ OTHER_TOKEN = "987654321:AAF-another-bot-token-0123456789abcd"
 # who calls: the key of a Board's person, or the bootstrap admin
 WHO = ("secretary", "member", "other_secretary", "admin", "far_admin", "bootstrap", "stranger")
 
-# endpoint → the callers it serves (200); every other signed caller gets 403
-MATRIX: dict[tuple[str, str], set[str]] = {
-    ("GET", "/api/me"): set(WHO),
-    ("GET", "/api/branch/{code}"): {"secretary", "admin", "bootstrap"},
-    ("GET", "/api/branch/{code}/ledger.xlsx"): {"secretary", "admin", "bootstrap"},
-    ("GET", "/api/committee"): {"admin", "far_admin", "bootstrap"},
-    ("POST", "/api/meetings/{meeting_id:int}/checkin"): {"secretary", "member"},
-    ("POST", "/api/collections/{collection_id:int}/remind"): {"secretary", "admin", "bootstrap"},
-    ("GET", "/api/ics"): {"secretary", "member", "other_secretary"},
+
+def row(ok: set[str], declined: set[str] = frozenset(), **_: object) -> dict[str, int]:  # type: ignore[assignment]
+    """Who gets 200, who is told why (400: not a permission matter, as in the chat); 403 for
+    every other signed caller."""
+    return {who: 200 if who in ok else 400 if who in declined else 403 for who in WHO}
+
+
+# endpoint → what each caller gets (during the meeting, with a collection open)
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/api/me"): row(set(WHO)),
+    ("GET", "/api/branch/{code}"): row({"secretary", "admin", "bootstrap"}),
+    ("GET", "/api/branch/{code}/ledger.xlsx"): row({"secretary", "admin", "bootstrap"}),
+    ("GET", "/api/committee"): row({"admin", "far_admin", "bootstrap"}),
+    ("POST", "/api/meetings/{meeting_id:int}/checkin"): row({"secretary", "member"}),
+    # the meeting has begun: those expected are told leave is too late; the others refused
+    ("POST", "/api/meetings/{meeting_id:int}/leave"): row(set(), {"secretary", "member"}),
+    ("POST", "/api/collections/{collection_id:int}/remind"): row(
+        {"secretary", "admin", "bootstrap"}
+    ),
+    # not linked to a member is said as in the chat, not refused
+    ("GET", "/api/ics"): row(
+        {"secretary", "member", "other_secretary"}, {"admin", "far_admin", "bootstrap", "stranger"}
+    ),
 }
-# the others are told why, as in the chat: not linked to a member is no permission matter
-DECLINED = {("GET", "/api/ics"): 400}
 
 
 def test_every_endpoint_has_a_row_in_the_matrix() -> None:
@@ -81,16 +93,18 @@ async def test_every_endpoint_by_every_role_and_scope(board: Board) -> None:
         "/api/branch/{code}": "/api/branch/zb",  # codes in any case, as in the chat
         "/api/branch/{code}/ledger.xlsx": "/api/branch/ZB/ledger.xlsx?year=2026",
         "/api/meetings/{meeting_id:int}/checkin": f"/api/meetings/{meeting}/checkin",
+        "/api/meetings/{meeting_id:int}/leave": f"/api/meetings/{meeting}/leave",
         "/api/collections/{collection_id:int}/remind": f"/api/collections/{collection}/remind",
     }
-    for (method, route), allowed in MATRIX.items():
+    for (method, route), wanted in MATRIX.items():
         path = paths.get(route, route)
         unsigned = await board.call(method, path, None)
         assert unsigned.status_code == 401, (route, "unsigned")
         for who in WHO:
             before = await written(board)
-            answer = await board.call(method, path, telegram_id(board, who))
-            want = 200 if who in allowed else DECLINED.get((method, route), 403)
+            body = {"reason": "出差在外地"} if route.endswith("/leave") else None
+            answer = await board.call(method, path, telegram_id(board, who), json=body)
+            want = wanted[who]
             assert answer.status_code == want, (route, who, answer.status_code, answer.text)
             after = await written(board)
             if want != 200:  # refused: nothing written but the audit of a refusal
@@ -320,3 +334,28 @@ async def test_the_page_runs_only_its_own_script(board: Board) -> None:
         "text/javascript"
     )
     assert (await board.call("GET", "/app/static/../../settings.py", None)).status_code == 404
+
+
+async def test_leave_from_the_board_tells_the_managers(board: Board) -> None:
+    meeting = await meet_by_chat(board, "12-2 9:30")
+    member = board.users[8].id
+    path = f"/api/meetings/{meeting}/leave"
+    short = await board.call("POST", path, member, json={"reason": "忙"})
+    assert short.status_code == 400 and "您发送了 1 字" in short.json()["error"]
+    before = len(board.users[0].bot_messages())
+    taken = await board.call("POST", path, member, json={"reason": "出差在外地"})
+    assert taken.status_code == 200 and taken.json()["text"].startswith("已请假")
+    await board.fake.wait_for(
+        lambda: any("出差在外地" in m.content for m in board.users[0].bot_messages()[before:]),
+        timeout=10,
+    )
+    group_card = next(
+        m for m in board.fake.bot_messages(board.group_id) if "支部党员大会" in m.content
+    )
+    await board.fake.wait_for(lambda: "请假 1" in group_card.content, timeout=10)
+    again = await board.call("POST", path, member, json={"reason": "出差在外地"})
+    assert again.status_code == 200 and again.json()["text"] == "已更新请假原因。"
+    missing = await board.call(
+        "POST", "/api/meetings/999/leave", member, json={"reason": "出差在外地"}
+    )
+    assert missing.status_code == 404

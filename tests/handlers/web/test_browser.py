@@ -178,3 +178,23 @@ async def test_a_code_meeting_asks_for_the_code_shown_in_the_room(
     await page.wait_for_selector(".meeting .badge.done")
     assert asked and "签到码" in asked[0]
     assert await page.inner_text("#toast") == "签到成功"
+
+
+async def test_a_member_asks_for_leave_with_a_reason(board: Board, browser: Browser) -> None:
+    meeting = await meet_by_chat(board, "12-2 9:30")
+    asked: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept("出差在外地")
+
+    page = await opened(browser, board, board.users[7].id)
+    page.on("dialog", answer)
+    await page.click(f"button[data-leave='{meeting}']")
+    await page.wait_for_selector(".meeting .badge.done")
+    assert asked and "请假原因" in asked[0]
+    assert (await page.inner_text("#toast")).startswith("已请假")
+    sec = board.users[0]
+    await board.fake.wait_for(
+        lambda: any("出差在外地" in m.content for m in sec.bot_messages()), timeout=10
+    )
