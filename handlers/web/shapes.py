@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, fmt_moment, grade_name, period_label, role_name, t
@@ -168,15 +170,38 @@ def _owed(actor: Actor, board: MeBoard, tz: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def grid(lang: Lang, view: BranchView) -> list[dict[str, Any]]:
-    """The year as rows (an obligation, or one member's or group's) of cells (periods)."""
+def _rows_of(view: BranchView) -> list[list[Occurrence]]:
     rows: dict[tuple[str, str, str | None], list[Occurrence]] = defaultdict(list)
     for o in view.occurrences:
         rows[(o.obligation, o.org, o.member)].append(o)
+    return list(rows.values())
+
+
+def grid(lang: Lang, view: BranchView) -> list[dict[str, Any]]:
+    """The year as rows (an obligation, or one member's or group's) of cells (periods)."""
     return [
         {"title": _occ_title(lang, found[0], view), "cells": [occurrence(lang, o, view) for o in found]}
-        for found in rows.values()
+        for found in _rows_of(view)
     ]  # fmt: skip
+
+
+def _with_meetings(
+    lang: Lang, rows: list[dict[str, Any]], b: BranchBoard, tz: str
+) -> list[dict[str, Any]]:
+    """Each cell of a meeting obligation with the meetings held for it in its period, and
+    how many were present and on leave (what opening the cell shows)."""
+    held: dict[str, list[tuple[date, dict[str, Any]]]] = defaultdict(list)
+    for h in b.meetings:
+        day = h.meeting.starts_at.astimezone(ZoneInfo(tz)).date()
+        held[h.meeting.obligation].append((day, {
+            "when": fmt_moment(lang, h.meeting.starts_at, tz),
+            "present": sum(1 for a in h.answers if a.status == "present"),
+            "leave": sum(1 for a in h.answers if a.status == "leave"),
+        }))  # fmt: skip
+    for row, found in zip(rows, _rows_of(b.view), strict=True):
+        for cell, o in zip(row["cells"], found, strict=True):
+            cell["meetings"] = [m for day, m in held[o.obligation] if o.start <= day <= o.end]
+    return rows
 
 
 def _assessment(lang: Lang, r: Result | None) -> dict[str, Any] | None:
@@ -208,7 +233,7 @@ def branch(lang: Lang, b: BranchBoard, *, tz: str, now_ts: float) -> dict[str, A
     return {
         "org": {"code": b.org.code, "name": b.org.name},
         "year": b.year,
-        "grid": grid(lang, b.view),
+        "grid": _with_meetings(lang, grid(lang, b.view), b, tz),
         "meetings": [
             {
                 "id": h.meeting.id,

@@ -225,7 +225,9 @@ function occurrence(c) {
       el("li", {}, `${T["web.deadline"]}: ${c.deadline}`),
       el("li", {}, `${T["web.last_workday"]}: ${c.last_workday}`),
       el("li", {}, `${T["web.count"]}: ${c.count}/${c.required}`),
-      el("li", {}, `${T["web.reminders"]}: ${c.reminders.join("、") || "—"}`)));
+      el("li", {}, `${T["web.reminders"]}: ${c.reminders.join("、") || "—"}`),
+      (c.meetings || []).map((m) => el("li", { class: "held" },
+        `${T["web.meetings"]}: ${m.when} · ${T["web.present"]} ${m.present} · ${T["web.leave"]} ${m.leave}`))));
 }
 
 function assessment(a) {

@@ -183,6 +183,10 @@ async def test_the_views_say_what_the_chat_says(board: Board) -> None:
     assert "支部党员大会" in titles and "支部委员会会议" in titles
     states = {c["state"] for row in branch["grid"] for c in row["cells"]}
     assert states <= {"done", "open", "overdue", "not_tracked", "na"} and "overdue" in states
+    general = next(row for row in branch["grid"] if row["title"] == "支部党员大会")
+    q4 = next(c for c in general["cells"] if c["start"] == "2026-10-01")
+    assert [(m["present"], m["leave"]) for m in q4["meetings"]] == [(4, 0)]  # opening the cell
+    assert all(not c["meetings"] for c in general["cells"] if c is not q4)
     held = branch["meetings"][0]
     assert (
         held["id"] == meeting and len([a for a in held["answers"] if a["status"] == "present"]) == 4
