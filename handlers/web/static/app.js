@@ -131,7 +131,7 @@ function renderMe() {
   parts.push(...(me.recent.length ? me.recent.map((r) => el("div", { class: "card" }, el("b", {}, r.kind), " ",
     r.summary, el("div", { class: "hint" }, r.when))) : [el("p", { class: "hint" }, T["web.no_submissions"])]));
   if (me.member) parts.push(el("p", {}, el("button", { class: "primary", type: "button",
-    on: { click: () => download("/api/ics", "zhibu.ics") } }, T["web.ics"])));
+    on: { click: () => download("api/ics", "zhibu.ics") } }, T["web.ics"])));
   view(...parts);
 }
 
@@ -150,7 +150,7 @@ async function checkIn(m, button, code) {
   try {
     const options = { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(code ? { code } : {}) };
-    const response = await api(`/api/meetings/${m.id}/checkin`, options);
+    const response = await api(`api/meetings/${m.id}/checkin`, options);
     const body = await response.json();
     if (body.answer === "need_code" || body.answer === "wrong_code") {
       // a meeting checked into with the code shown in the room: ask for it, as the chat does
@@ -169,7 +169,7 @@ async function askLeave(m, button) {
   if (!reason) return;
   button.disabled = true;
   try {
-    const response = await api(`/api/meetings/${m.id}/leave`, { method: "POST",
+    const response = await api(`api/meetings/${m.id}/leave`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
     const body = await response.json();
     toast(body.text || body.error);
@@ -183,7 +183,7 @@ async function renderBranch() {
   const code = state.branch || (me.member ? me.member.branch.code : null);
   if (!code) { view(el("p", { class: "hint", id: "pick" }, T["web.pick_branch"])); return; }
   const year = state.year || new Date().getFullYear();
-  const b = await json(`/api/branch/${encodeURIComponent(code)}?year=${year}`);
+  const b = await json(`api/branch/${encodeURIComponent(code)}?year=${year}`);
   const head = el("div", { class: "row" }, el("h2", { id: "branch-name" }, `${b.org.name} · ${b.year}`),
     el("span", {}, el("button", { type: "button", on: { click: () => { state.year = b.year - 1; render(); } } }, "‹"),
       el("button", { type: "button", on: { click: () => { state.year = b.year + 1; render(); } } }, "›")));
@@ -191,7 +191,7 @@ async function renderBranch() {
     assessment(b.assessment), el("h2", {}, T["web.meetings"]), ...meetingsOf(b),
     el("h2", {}, T["web.collections"]), ...collectionsOf(b),
     el("p", {}, el("button", { class: "primary", type: "button",
-      on: { click: () => download(`/api/branch/${encodeURIComponent(b.org.code)}/ledger.xlsx?year=${b.year}`, `${b.org.code}-${b.year}.xlsx`) } },
+      on: { click: () => download(`api/branch/${encodeURIComponent(b.org.code)}/ledger.xlsx?year=${b.year}`, `${b.org.code}-${b.year}.xlsx`) } },
       T["web.ledger"])));
 }
 
@@ -271,7 +271,7 @@ function collectionsOf(b) {
 
 async function remind(c, button) {
   button.disabled = true;
-  try { toast((await json(`/api/collections/${c.id}/remind`, { method: "POST" })).text); }
+  try { toast((await json(`api/collections/${c.id}/remind`, { method: "POST" })).text); }
   catch (e) { button.disabled = false; failed(e); }
 }
 
@@ -279,7 +279,7 @@ async function remind(c, button) {
 
 async function renderCommittee() {
   const year = state.year || new Date().getFullYear();
-  const data = await json(`/api/committee?year=${year}`);
+  const data = await json(`api/committee?year=${year}`);
   const parents = [...new Set(data.rows.map((r) => r.parent))].sort();
   const filter = el("input", { type: "search", placeholder: T["web.filter"], value: state.filter, id: "filter" });
   const parent = el("select", { id: "parent" }, el("option", { value: "" }, T["web.all_committees"]),
@@ -361,7 +361,7 @@ async function start() {
   theme();
   if (tg && tg.ready) tg.ready();
   try {
-    me = await json("/api/me");
+    me = await json("api/me");
   } catch (e) { failed(e); return; }
   T = me.t;
   document.documentElement.lang = me.lang;

@@ -329,7 +329,7 @@ async def test_a_code_meeting_is_checked_into_with_the_code_from_the_room(board:
 
 async def test_the_page_runs_only_its_own_script(board: Board) -> None:
     page = await board.call("GET", "/app", None)
-    assert page.status_code == 200 and '<script src="/app/static/app.js">' in page.text
+    assert page.status_code == 200 and '<script src="app/static/app.js">' in page.text
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "connect-src 'self'" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
