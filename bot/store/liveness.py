@@ -31,6 +31,7 @@ STALE_AFTER: dict[str, timedelta] = {
     "housekeeping": timedelta(hours=13),
     "leader": timedelta(seconds=30),
     "liveness": timedelta(seconds=60),
+    "web": timedelta(seconds=60),
 }
 DEFAULT_STALE = timedelta(minutes=5)
 

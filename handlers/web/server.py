@@ -37,7 +37,7 @@ from bot.i18n.texts import t
 from bot.ops.deps import Deps
 from bot.store import outbox
 from bot.store.db import UNAVAILABLE
-from bot.store.liveness import Liveness
+from bot.store.liveness import Backoff, Liveness
 from handlers.kit.intake import hand_over_backlog, parse_update, store_updates
 from handlers.web import api
 
@@ -147,12 +147,25 @@ def build_web(
     return found
 
 
+LIVE_EVERY = 50  # uvicorn's ticks (0.1 s each) between two liveness marks
+
+
 class _Server(uvicorn.Server):
-    """uvicorn on the bot's loop: the process's own SIGTERM handling stays in charge."""
+    """uvicorn on the bot's loop: the process's own SIGTERM handling stays in charge, and
+    its main loop says it is alive (``/healthz`` and ``zhibu doctor`` show it)."""
+
+    def __init__(self, config: uvicorn.Config, liveness: Liveness) -> None:
+        super().__init__(config)
+        self.liveness = liveness
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % LIVE_EVERY == 0:
+            self.liveness.ok("web")
+        return await super().on_tick(counter)
 
 
 class WebServer:
@@ -189,15 +202,23 @@ class WebServer:
             lifespan="off",
             server_header=False,
         )
-        self.server = _Server(config)
+        self.config = config
+        self.liveness = liveness
+        self.server = _Server(config, liveness)
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
 
-    async def start(self) -> None:
+    def _bind(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))  # a port taken fails here, loudly, before anything
+        sock.bind((self.host, self.port))  # a port taken fails here, loudly
         self.port = sock.getsockname()[1]
-        self.task = asyncio.create_task(self.server.serve(sockets=[sock]), name="web")
+        return sock
+
+    async def start(self) -> None:
+        sock = self._bind()
+        self.liveness.register("web")
+        self.task = asyncio.create_task(self._serve(sock), name="web")
         while not self.server.started:
             if self.task.done():
                 await self.task  # it failed: say why
@@ -212,6 +233,31 @@ class WebServer:
         if self.web_url is not None:
             await self._menu_button()
 
+    async def _serve(self, sock: socket.socket | None) -> None:
+        """Serve until stopped; a failure is logged and the server started again (backing
+        off), so no error ends it silently."""
+        pause = Backoff()
+        while not self.stopping:
+            try:
+                if sock is None:  # the last one was closed with its server
+                    sock = self._bind()
+                await self.server.serve(sockets=[sock])
+            except Exception as exc:
+                self.liveness.failed("web", exc)
+                wait = pause.next()
+                log.warning("web server failed (%s); again in %.1f s", type(exc).__name__, wait)
+                await asyncio.sleep(wait)
+            else:
+                if self.stopping:
+                    return
+                log.warning("web server ended by itself; starting it again")
+                await asyncio.sleep(pause.next())
+            self.server = _Server(self.config, self.liveness)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+            sock = None
+
     async def _menu_button(self) -> None:
         """Private chats' menu button opens the Mini App (a failure is said, not fatal)."""
         text = t(self.deps.settings.language, "web.menu")
@@ -223,6 +269,7 @@ class WebServer:
 
     async def stop(self) -> None:
         """Stop serving; a webhook stays set so Telegram keeps updates until we are back."""
+        self.stopping = True
         self.server.should_exit = True
         if self.task is not None:
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,8 +3,12 @@ the chat would (the same use-cases), and a refused call changes nothing and is a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import httpx
+import pytest
+import uvicorn
 from sqlalchemy import func, select
 from starlette.routing import Route
 
@@ -363,3 +367,31 @@ async def test_leave_from_the_board_tells_the_managers(board: Board) -> None:
         "POST", "/api/meetings/999/leave", member, json={"reason": "出差在外地"}
     )
     assert missing.status_code == 404
+
+
+async def test_the_web_server_survives_its_own_failure(
+    board: Board, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure inside the server is logged and the server starts again (no silent end)."""
+    broke = asyncio.Event()
+    original = uvicorn.Server.main_loop
+
+    async def once_broken(self: uvicorn.Server) -> None:
+        if not broke.is_set():
+            broke.set()
+            raise RuntimeError("boom")
+        await original(self)
+
+    monkeypatch.setattr(uvicorn.Server, "main_loop", once_broken)
+    board.server.server.should_exit = True  # the running one ends; the next one breaks once
+    await asyncio.wait_for(broke.wait(), 10)
+    for _ in range(100):
+        try:
+            answer = await board.call("GET", "/api/me", board.users[5].id)
+            if answer.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    assert answer.status_code == 200
+    assert "boom" in (board.server.liveness.tasks["web"].last_error or "")
