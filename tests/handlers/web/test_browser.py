@@ -71,6 +71,9 @@ async def test_a_member_sees_what_they_owe_and_checks_in(board: Board, browser: 
     assert "党员05" in await page.inner_text("#who")
     assert "学习心得" in await page.inner_text("main")  # the collection waiting for them
     assert [await t.inner_text() for t in await page.query_selector_all("nav button")] == ["我的"]
+    # Telegram's theme colours are taken (dark mode comes the same way, or from the device)
+    colour = "getComputedStyle(document.documentElement).getPropertyValue('--tg-button')"
+    assert (await page.evaluate(colour)).strip() == "#c0392b"
     await shot(page, "member-me")
     await page.click(f"button[data-meeting='{meeting}']")
     await page.wait_for_selector("#toast:not([hidden])")
@@ -128,6 +131,9 @@ async def test_a_committee_admin_sorts_filters_and_drills_down(
     await page.click("th[data-key='name']")
     assert await page.get_attribute("#branches tbody tr", "data-code") != first
     await shot(page, "committee")
+    # usable at 360 px: nothing but the table's own scroller is wider than the screen
+    await page.set_viewport_size({"width": 360, "height": 740})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await page.fill("#filter", "第二")
     await page.wait_for_function("document.querySelectorAll('#branches tbody tr').length === 1")
     await page.click("#branches tbody tr")
