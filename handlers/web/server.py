@@ -147,6 +147,7 @@ def build_web(
     return found
 
 
+START_WITHIN = 30.0  # seconds the server may take to start listening
 LIVE_EVERY = 50  # uvicorn's ticks (0.1 s each) between two liveness marks
 
 
@@ -219,10 +220,11 @@ class WebServer:
         sock = self._bind()
         self.liveness.register("web")
         self.task = asyncio.create_task(self._serve(sock), name="web")
+        deadline = asyncio.get_running_loop().time() + START_WITHIN
         while not self.server.started:
-            if self.task.done():
-                await self.task  # it failed: say why
-                raise RuntimeError("the web server stopped at start")
+            if asyncio.get_running_loop().time() > deadline:
+                await self.stop()
+                raise RuntimeError(f"the web server did not start on {self.host}:{self.port}")
             await asyncio.sleep(0.01)
         log.info("web served on %s:%s", self.host, self.port)
         if self.webhook_url is not None:
@@ -272,5 +274,7 @@ class WebServer:
         self.stopping = True
         self.server.should_exit = True
         if self.task is not None:
+            if not self.server.started:  # waiting to start again: nothing to finish
+                self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
