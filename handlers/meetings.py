@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import Message, Update
+from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -567,11 +567,15 @@ def _private_card(update: Update) -> int | None:
 async def _mark_present(
     context: ContextTypes.DEFAULT_TYPE, actor: Actor, signed: meetings.SignedIn, message_id: int
 ) -> None:
+    await mark_present(context.bot, actor, signed, message_id)
+
+
+async def mark_present(bot: Bot, actor: Actor, signed: meetings.SignedIn, message_id: int) -> None:
     """Show a member's private card as checked in (counts as they are now, no buttons)."""
     meeting = signed.meeting
     text = meeting_texts.card(actor.lang, meeting, signed.timezone, signed.counts, "present")
     try:
-        await context.bot.edit_message_text(text, chat_id=actor.telegram_id, message_id=message_id)
+        await bot.edit_message_text(text, chat_id=actor.telegram_id, message_id=message_id)
     except TelegramError as exc:  # deleted, or too old to edit: the answer said it anyway
         log.info("could not mark the card of meeting %s: %s", meeting.id, exc)
 

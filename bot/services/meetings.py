@@ -40,6 +40,7 @@ from bot.store.models import (
     Member,
     Org,
     OrgKind,
+    OutboxMessage,
     Record,
     RecordObligation,
     Role,
@@ -1054,3 +1055,20 @@ async def mine(db: Database, actor: Actor) -> list[MeetingInfo]:
         return []
     async with db.read() as session:
         return [info_of(m) for m in await scheduled_for(session, actor.member.id)]
+
+
+async def my_cards(db: Database, actor: Actor, meeting_id: int) -> list[int]:
+    """The meeting's cards sent to the acting member's private chat (message ids), so an
+    answer given elsewhere (the board) shows on them too."""
+    if actor.member is None:
+        return []
+    key = outbox.outbox_key("meet", meeting_id, "card", actor.member.id)
+    async with db.read() as session:
+        rows = await session.execute(
+            select(OutboxMessage.message_id).where(
+                OutboxMessage.key == key,
+                OutboxMessage.chat_id == actor.telegram_id,
+                OutboxMessage.message_id.is_not(None),
+            )
+        )
+        return [m for m in rows.scalars() if m is not None]

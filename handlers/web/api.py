@@ -27,7 +27,7 @@ from bot.services import board, branches, collections, meetings, visits
 from bot.services.access import Actor, Declined, NotAllowed
 from bot.services.meetings import Answer
 from bot.store.db import UNAVAILABLE
-from handlers.meetings import leave_answer, refresh_group_card_soon
+from handlers.meetings import leave_answer, mark_present, refresh_group_card_soon
 from handlers.web import auth, shapes
 
 log = logging.getLogger("zhibu.web")
@@ -136,7 +136,7 @@ async def checkin(request: Request, web: Web, actor: Actor) -> Response:
     meeting_id = int(request.path_params["meeting_id"])
     code = (await _body(request)).get("code")
     signed = await meetings.sign_in(
-        web.deps.db, actor, meeting_id, now=web.now(), code=str(code) if code else None
+        web.deps.db, actor, meeting_id, now=web.now(), code=str(code) if code else None, counts=True
     )
     if signed is None:
         return JSONResponse({"error": t(actor.lang, "common.button_invalid")}, status_code=404)
@@ -145,6 +145,8 @@ async def checkin(request: Request, web: Web, actor: Actor) -> Response:
         raise NotAllowed(key, org_id=signed.meeting.org_id)
     if signed.answer is Answer.OK:
         refresh_group_card_soon(web.app.job_queue, meeting_id)
+        for card in await meetings.my_cards(web.deps.db, actor, meeting_id):
+            await mark_present(web.app.bot, actor, signed, card)  # the chat's card says so too
     ok = signed.answer in (Answer.OK, Answer.ALREADY)
     body = {"answer": signed.answer.value, "text": t(actor.lang, key)}
     return JSONResponse(body, status_code=200 if ok else 409)
