@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from itertools import combinations
 from zoneinfo import ZoneInfo
 
 from bot.i18n.texts import Lang, t, weekday_name
@@ -300,11 +299,19 @@ def heart_talk_coverage(
 ) -> tuple[int, int]:
     """(covered, required): every 支委 pair, and every other member with some 支委 member."""
     committee_set, others_set = set(committee), set(others) - set(committee)
-    pairs = {frozenset(p) for p in combinations(sorted(committee_set), 2)}
-    talked = {frozenset(t) for t in talks if t[0] != t[1]}
-    covered = len(pairs & talked)
-    covered += sum(1 for m in others_set if any(frozenset((m, c)) in talked for c in committee_set))
-    return covered, len(pairs) + len(others_set)
+    required = len(committee_set) * (len(committee_set) - 1) // 2 + len(others_set)
+    partners: dict[int, set[int]] = {}
+    for a, b in talks:
+        if a != b:
+            partners.setdefault(a, set()).add(b)
+            partners.setdefault(b, set()).add(a)
+    if not partners:
+        return 0, required
+    pairs = sum(len(partners.get(c, set()) & committee_set) for c in committee_set) // 2
+    others_covered = sum(
+        1 for m in others_set if not partners.get(m, set()).isdisjoint(committee_set)
+    )
+    return pairs + others_covered, required
 
 
 def birthday_in(joined_on: date, year: int) -> date:

@@ -42,7 +42,7 @@ from bot.rules.catalogue import (
 from bot.rules.workdays import WorkdayCalendar, YearData
 from bot.services.access import Actor, Declined, require_manager
 from bot.store import audit
-from bot.store.db import Database, among, let_others_run
+from bot.store.db import Database, among, let_others_run, plain_rows
 from bot.store.models import (
     COMMITTEE_ROLES,
     CustomObligation,
@@ -254,10 +254,11 @@ async def load_facts(
         for f in facts.values():
             f.members = list(people.get(f.org.id, []))
     else:
-        for row in await session.execute(
+        for row in await plain_rows(
+            session,
             select(*PERSON_COLUMNS)
             .where(among(Member.org_id, ids), Member.active)
-            .order_by(Member.id)
+            .order_by(Member.id),
         ):
             if row[1] in facts:
                 facts[row[1]].members.append(Person(*row))
@@ -273,7 +274,8 @@ async def load_facts(
             continue
         facts[g.parent_id].groups.append(g)
         owner[g.id] = g.parent_id
-    rows = await session.execute(
+    rows = await plain_rows(
+        session,
         select(
             Record.org_id,
             Record.member_id,
@@ -288,19 +290,20 @@ async def load_facts(
             Record.held_on >= records[0],
             Record.held_on <= records[1],
             Record.withdrawn_at.is_(None),
-        )
+        ),
     )
     for org_id, member_id, partner_id, held_on, filed_at, code in rows:
         if org_id in owner:
             record = RecordFact(org_id, member_id, partner_id, held_on, filed_at)
             facts[owner[org_id]].records[code].append(record)
-    held = await session.execute(
+    held = await plain_rows(
+        session,
         select(Meeting.org_id, Meeting.starts_at, Meeting.obligation, Meeting.also).where(
             among(Meeting.org_id, owner),
             Meeting.status == "closed",
             Meeting.quorum_met.is_(True),
             Meeting.record_id.is_(None),
-        )
+        ),
     )
     for org_id, starts_at, obligation, also in held:
         if org_id not in owner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -211,3 +212,29 @@ def test_plan_does_not_depend_on_the_order_of_computation(rnd: random.Random) ->
     shuffled = list(jobs)
     rnd.shuffle(shuffled)
     assert compute(jobs) == compute(shuffled)
+
+
+def _coverage_by_definition(
+    committee: list[int], others: list[int], talks: list[tuple[int, int]]
+) -> tuple[int, int]:
+    """Every 支委 pair that talked, and every other member who talked with a 支委 member."""
+    members = set(committee)
+    rest = set(others) - members
+    talked = {frozenset(t) for t in talks if t[0] != t[1]}
+    pairs = {frozenset(p) for p in itertools.combinations(sorted(members), 2)}
+    covered = len(pairs & talked)
+    covered += sum(1 for m in rest if any(frozenset((m, c)) in talked for c in members))
+    return covered, len(pairs) + len(rest)
+
+
+@given(
+    st.lists(st.integers(1, 12), max_size=7),
+    st.lists(st.integers(1, 30), max_size=30),
+    st.lists(st.tuples(st.integers(1, 30), st.integers(1, 30)), max_size=40),
+)
+def test_heart_talk_coverage_counts_as_defined(
+    committee: list[int], others: list[int], talks: list[tuple[int, int]]
+) -> None:
+    assert heart_talk_coverage(committee, others, talks) == _coverage_by_definition(
+        committee, others, talks
+    )
