@@ -14,7 +14,7 @@ from bot.rules.calendar import Occurrence, Status, period_containing
 from bot.rules.catalogue import Period
 from bot.services.access import Actor, Declined, NotAllowed, OrgInfo
 from bot.services.branches import calendar_of
-from bot.services.obligations import BranchView, view_of
+from bot.services.obligations import DUE_DAYS, BranchView, due_items, sees, view_of
 from handlers.branch import offer_branches, picked_or_offered
 from handlers.kit.common import actor_of, declined, deps, esc, refuse, reply, with_board
 
@@ -26,7 +26,6 @@ ICONS = {
     Status.NOT_APPLICABLE: "➖",
     Status.NOT_TRACKED: "▫️",
 }
-DUE_DAYS = 30
 
 
 async def _branch_for(
@@ -60,19 +59,6 @@ async def _branch_for(
     return None
 
 
-def _mine(view: BranchView, actor: Actor, occ: Occurrence) -> bool:
-    """Managers and admins see every line; a member sees the branch's and the 党小组s', and
-    of the members' own obligations (thought reports) only their own."""
-    if occ.member is not None:
-        if actor.is_manager or actor.branch is None or actor.branch.id != view.org_id:
-            return True
-        return actor.member is not None and occ.member in (
-            actor.member.member_code,
-            actor.member.name,
-        )
-    return True
-
-
 def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = False) -> str:
     name = esc(view.name(occ.obligation, lang))
     if occ.member is not None:
@@ -102,7 +88,7 @@ def _line(lang: Lang, view: BranchView, occ: Occurrence, *, with_period: bool = 
 
 def calendar_text(lang: Lang, view: BranchView, actor: Actor) -> str:
     today = view.today
-    current = [o for o in view.occurrences if o.start <= today <= o.end and _mine(view, actor, o)]
+    current = [o for o in view.occurrences if o.start <= today <= o.end and sees(view, actor, o)]
     lines = [t(lang, "calendar.title", org=esc(view.org_name), today=fmt_date(lang, today))]
     # by the length of the period: a month, a quarter, a half-year, a year (or a one-off)
     sections = (
@@ -140,23 +126,6 @@ def _compact(lang: Lang, view: BranchView, occs: list[Occurrence], actor: Actor)
     else:
         others += [_line(lang, view, o) for o in personal]
     return others
-
-
-def due_items(view: BranchView, actor: Actor, days: int = DUE_DAYS) -> list[Occurrence]:
-    """Overdue first, then what falls due within ``days``, soonest first."""
-    horizon = view.today + timedelta(days=days)
-    due = [
-        o
-        for o in view.occurrences
-        if o.status in (Status.OPEN, Status.OVERDUE)
-        and (o.status is Status.OVERDUE or o.last_workday <= horizon)
-        and _mine(view, actor, o)
-    ]
-    order = {e.ob.code: i for i, e in enumerate(view.obligations)}
-    due.sort(
-        key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, order.get(o.obligation, 99))
-    )
-    return due
 
 
 def upcoming_lines(lang: Lang, view: BranchView, actor: Actor, limit: int = 3) -> list[str]:

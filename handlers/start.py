@@ -19,9 +19,10 @@ from bot.i18n.texts import Lang, role_name, t
 from bot.rules.buttons import JoinApprove, JoinReject, LinkNo, LinkYes, Rows, family
 from bot.services import branches, linking
 from bot.services.access import Actor, MemberInfo, NotAllowed, OrgInfo
+from bot.services.obligations import due_items
 from bot.services.todo import of_member
 from handlers import ask
-from handlers.calendar import due_items, upcoming_lines
+from handlers.calendar import upcoming_lines
 from handlers.help import refresh_menu
 from handlers.kit.common import (
     actor_of,

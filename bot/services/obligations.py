@@ -20,6 +20,7 @@ from bot.i18n.texts import Lang, t
 from bot.rules.calendar import (
     DayRule,
     Occurrence,
+    Status,
     build_occurrence,
     heart_talk_coverage,
     periods_of_year,
@@ -875,3 +876,36 @@ async def view_of(
     if view is None:
         raise ObligationError("common.button_invalid")
     return view
+
+
+DUE_DAYS = 30  # /due and the board's Me: what falls due within this many days
+
+
+def sees(view: BranchView, actor: Actor, occ: Occurrence) -> bool:
+    """Managers and admins see every line; a member sees the branch's and the 党小组s', and
+    of the members' own obligations (thought reports) only their own."""
+    if occ.member is not None:
+        if actor.is_manager or actor.branch is None or actor.branch.id != view.org_id:
+            return True
+        return actor.member is not None and occ.member in (
+            actor.member.member_code,
+            actor.member.name,
+        )
+    return True
+
+
+def due_items(view: BranchView, actor: Actor, days: int = DUE_DAYS) -> list[Occurrence]:
+    """Overdue first, then what falls due within ``days``, soonest first."""
+    horizon = view.today + timedelta(days=days)
+    due = [
+        o
+        for o in view.occurrences
+        if o.status in (Status.OPEN, Status.OVERDUE)
+        and (o.status is Status.OVERDUE or o.last_workday <= horizon)
+        and sees(view, actor, o)
+    ]
+    order = {e.ob.code: i for i, e in enumerate(view.obligations)}
+    due.sort(
+        key=lambda o: (o.status is not Status.OVERDUE, o.last_workday, order.get(o.obligation, 99))
+    )
+    return due

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar, TypeVarTuple, Unpack
+from typing import Any, ParamSpec, TypeVar, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Insert, Result, Select, Table, create_engine, event, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -134,7 +134,7 @@ def among(
     return column.in_(list(values))
 
 
-async def plain_rows(session: AsyncSession, statement: Select[Unpack[Ts]]) -> Result[Unpack[Ts]]:
+async def plain_rows(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]:
     """The rows of a select of columns, read through the session's connection: no ORM
     processing of each row (for hundreds of thousands of rows it cost more than the reading)."""
     connection = await session.connection()

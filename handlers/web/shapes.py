@@ -16,9 +16,8 @@ from bot.services.assessment import Result
 from bot.services.board import BranchBoard, CommitteeRow, MeBoard
 from bot.services.collections import Progress
 from bot.services.meetings import REASON_MAX, REASON_MIN
-from bot.services.obligations import BranchView, obligation_name
+from bot.services.obligations import BranchView, due_items, obligation_name
 from bot.services.progress import STATE_OF
-from handlers.calendar import due_items
 
 # the page's own words (the rest comes with the data, already in the reader's language)
 PAGE_TEXTS = (
