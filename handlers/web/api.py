@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,20 +55,23 @@ class Web:
 Handler = Callable[[Request, Web, Actor], Awaitable[Response]]
 
 
-def endpoint(action: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """The launch data checked (401), the actor found, refusals answered and audited."""
+def endpoint(
+    action: str, *, file: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """The launch data checked (401), the actor found, refusals answered and audited.
+    ``file``: a download, which also takes a signed link (``POST /api/link``)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
             web: Web = request.app.state.web
-            user = auth.verify(request.headers.get("authorization"), web.token, now=web.now())
-            if user is None:
+            who = _caller(request, web, file=file)
+            if who is None:
                 return JSONResponse({"error": "unauthorized"}, status_code=401)
             actor = await visits.acting(
                 web.deps.db,
-                user.telegram_id,
-                telegram_language=user.language,
+                who[0],
+                telegram_language=who[1],
                 default_lang=web.deps.settings.language,
                 bootstrap_ids=web.deps.bootstrap_ids,
             )
@@ -90,6 +94,18 @@ def endpoint(action: str) -> Callable[[Handler], Callable[[Request], Awaitable[R
         return run
 
     return wrap
+
+
+def _caller(request: Request, web: Web, *, file: bool) -> tuple[int, str | None] | None:
+    """(Telegram id, language) proven by the launch data, or for a download by its link."""
+    user = auth.verify(request.headers.get("authorization"), web.token, now=web.now())
+    if user is not None:
+        return user.telegram_id, user.language
+    if file and "sig" in request.query_params:
+        query = list(request.query_params.multi_items())
+        found = auth.verify_link(request.url.path, query, web.token, now=web.now())
+        return (found, None) if found is not None else None
+    return None
 
 
 async def refuse(web: Web, actor: Actor, action: str, key: str, org_id: int | None) -> None:
@@ -187,7 +203,22 @@ async def remind(request: Request, web: Web, actor: Actor) -> Response:
     return JSONResponse({"sent": done.sent, "unreachable": done.unreachable, "text": text})
 
 
-@endpoint("export")
+DOWNLOADS = re.compile(r"^/api/(ics|branch/[A-Za-z0-9_.\-]{1,40}/ledger\.xlsx(\?year=\d{4})?)$")
+
+
+@endpoint("web.link")
+async def link(request: Request, web: Web, actor: Actor) -> Response:
+    """A five-minute link to one of this person's downloads, for Telegram's downloadFile
+    (it fetches without the page's headers); whether they may have the file is checked when
+    it is fetched, as for any download."""
+    path = str((await _body(request)).get("path") or "")
+    if not DOWNLOADS.match(path):
+        raise Declined("web.bad_link")
+    signed = auth.signed_link(path, actor.telegram_id, web.token, now=web.now())
+    return JSONResponse({"url": signed.lstrip("/")})  # relative: the page may sit under a prefix
+
+
+@endpoint("export", file=True)
 async def workbook(request: Request, web: Web, actor: Actor) -> Response:
     """The ledger workbook, the same file as /export."""
     code, year = request.path_params["code"], _year(request, web)
@@ -195,7 +226,7 @@ async def workbook(request: Request, web: Web, actor: Actor) -> Response:
     return _file(data, f"{org.code}-{year}.xlsx", XLSX)
 
 
-@endpoint("ics")
+@endpoint("ics", file=True)
 async def calendar_file(request: Request, web: Web, actor: Actor) -> Response:
     """The person's .ics, the same file as /ics."""
     org, data = await ics.of_member(web.deps.db, actor, now=web.now())
@@ -228,4 +259,5 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/leave", leave, methods=["POST"]),
     Route("/api/collections/{collection_id:int}/remind", remind, methods=["POST"]),
     Route("/api/ics", calendar_file, methods=["GET"]),
+    Route("/api/link", link, methods=["POST"]),
 ]

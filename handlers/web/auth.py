@@ -79,3 +79,43 @@ def verify(header: str | None, token: str, *, now: datetime) -> WebUser | None:
     language = user.get("language_code")
     name = str(user.get("first_name") or "")
     return WebUser(telegram_id, name, language if isinstance(language, str) else None, signed_at)
+
+
+# ---------------------------------------------------------------- download links
+# Telegram's WebApp.downloadFile fetches a file by its address, without the page's headers: a
+# download gets a short-lived link signed for one person and one path instead.
+
+LINK_TTL = timedelta(minutes=5)
+
+
+def _link_digest(token: str, telegram_id: int, expires: int, path: str) -> str:
+    key = hmac.new(b"zhibu-download", token.encode(), hashlib.sha256).digest()
+    message = f"{telegram_id}|{expires}|{path}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_link(path: str, telegram_id: int, token: str, *, now: datetime) -> str:
+    """``path`` (with its own query) for ``telegram_id``, good for five minutes."""
+    expires = int((now + LINK_TTL).timestamp())
+    sig = _link_digest(token, telegram_id, expires, path)
+    joiner = "&" if "?" in path else "?"
+    return f"{path}{joiner}{urlencode({'uid': telegram_id, 'exp': expires, 'sig': sig})}"
+
+
+def verify_link(
+    path: str, query: list[tuple[str, str]], token: str, *, now: datetime
+) -> int | None:
+    """The person a signed link was made for, or None (unsigned, altered, expired)."""
+    fields = dict(query)
+    rest = [(k, v) for k, v in query if k not in ("uid", "exp", "sig")]
+    try:
+        telegram_id, expires = int(fields["uid"]), int(fields["exp"])
+    except (KeyError, ValueError):
+        return None
+    signed = path + ("?" + urlencode(rest) if rest else "")
+    digest = _link_digest(token, telegram_id, expires, signed)
+    if not hmac.compare_digest(digest.encode(), fields.get("sig", "").encode()):
+        return None
+    if not now.timestamp() <= expires <= (now + LINK_TTL).timestamp() + 1:
+        return None
+    return telegram_id

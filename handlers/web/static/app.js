@@ -99,7 +99,30 @@ function legend() {
     el("span", {}, el("i", { style: `background:var(--${s.replace("_", "-")})` }), T["chart." + s])));
 }
 
+// Inside Telegram (from Bot API 8.0) a file is downloaded by Telegram itself, from a
+// five-minute link signed for this person; in a browser, through the page.
+function postEvent(type, data) {
+  const message = JSON.stringify({ eventType: type, eventData: data });
+  if (window.TelegramWebviewProxy) window.TelegramWebviewProxy.postEvent(type, JSON.stringify(data));
+  else if (window.parent !== window) window.parent.postMessage(message, "https://web.telegram.org");
+}
+
+function telegramAtLeast(version) {
+  const have = (hash.get("tgWebAppVersion") || "0").split(".").map(Number);
+  const want = version.split(".").map(Number);
+  for (let i = 0; i < want.length; i++) if ((have[i] || 0) !== want[i]) return (have[i] || 0) > want[i];
+  return true;
+}
+
 function download(path, name) {
+  if (telegramAtLeast("8.0")) {
+    json("api/link", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: "/" + path }) })
+      .then((link) => postEvent("web_app_request_file_download",
+        { url: new URL(link.url, location.href).href, file_name: name }))
+      .catch(failed);
+    return;
+  }
   api(path).then(async (response) => {
     if (!response.ok) throw new Error((await response.json()).error);
     const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
@@ -360,6 +383,7 @@ async function render() {
 async function start() {
   theme();
   if (tg && tg.ready) tg.ready();
+  else if (hash.get("tgWebAppVersion")) postEvent("web_app_ready", {});
   try {
     me = await json("api/me");
   } catch (e) { failed(e); return; }

@@ -48,6 +48,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         {"secretary", "admin", "bootstrap"}
     ),
     # not linked to a member is said as in the chat, not refused
+    ("POST", "/api/link"): row(set(WHO)),  # a link only; the file's right is checked on use
     ("GET", "/api/ics"): row(
         {"secretary", "member", "other_secretary"}, {"admin", "far_admin", "bootstrap", "stranger"}
     ),
@@ -107,6 +108,7 @@ async def test_every_endpoint_by_every_role_and_scope(board: Board) -> None:
         for who in WHO:
             before = await written(board)
             body = {"reason": "出差在外地"} if route.endswith("/leave") else None
+            body = {"path": "/api/ics"} if route == "/api/link" else body
             answer = await board.call(method, path, telegram_id(board, who), json=body)
             want = wanted[who]
             assert answer.status_code == want, (route, who, answer.status_code, answer.text)
@@ -395,3 +397,36 @@ async def test_the_web_server_survives_its_own_failure(
         await asyncio.sleep(0.1)
     assert answer.status_code == 200
     assert "boom" in (board.server.liveness.tasks["web"].last_error or "")
+
+
+async def test_a_download_link_is_for_one_person_one_file_and_five_minutes(board: Board) -> None:
+    member = board.users[5].id
+    made = await board.call("POST", "/api/link", member, json={"path": "/api/ics"})
+    url = "/" + made.json()["url"]
+    assert url.startswith("/api/ics?uid=")
+    async with board_client(board) as http:  # fetched as Telegram does: no launch data
+        assert (await http.get(url)).text.startswith("BEGIN:VCALENDAR")
+        assert (await http.get(url.replace("sig=", "sig=0"))).status_code == 401
+        assert (
+            await http.get(url.replace(f"uid={member}", f"uid={board.users[0].id}"))
+        ).status_code == 401
+        assert (await http.get("/api/me?" + url.split("?")[1])).status_code == 401  # files only
+    # the right to the file is checked when it is fetched, as for any download
+    ledger = await board.call(
+        "POST", "/api/link", member, json={"path": "/api/branch/ZB/ledger.xlsx?year=2026"}
+    )
+    async with board_client(board) as http:
+        refused = await http.get("/" + ledger.json()["url"])
+    assert refused.status_code == 403
+    sec = await board.call(
+        "POST",
+        "/api/link",
+        board.users[0].id,
+        json={"path": "/api/branch/ZB/ledger.xlsx?year=2026"},
+    )
+    async with board_client(board) as http:
+        assert (await http.get("/" + sec.json()["url"])).content[:2] == b"PK"
+        board.clock.set(board.clock.now() + timedelta(minutes=6))
+        assert (await http.get("/" + sec.json()["url"])).status_code == 401  # expired
+    bad = await board.call("POST", "/api/link", member, json={"path": "/api/me"})
+    assert bad.status_code == 400

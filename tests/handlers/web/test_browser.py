@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright
 from sqlalchemy import select
@@ -41,16 +42,26 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def opened(
-    browser: Browser, board: Board, telegram_id: int, launch: str | None = None, query: str = ""
+    browser: Browser,
+    board: Board,
+    telegram_id: int,
+    launch: str | None = None,
+    query: str = "",
+    fragment: str = "",
 ) -> Page:
     """The app as Telegram opens it: the launch data in the address's fragment."""
     page = await browser.new_page(viewport=PHONE)
+    # Telegram's mobile clients give the page this object to talk to the app through
+    await page.add_init_script(
+        "window.sent = []; window.TelegramWebviewProxy = "
+        "{postEvent: (type, data) => window.sent.push([type, JSON.parse(data)])};"
+    )
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     data = launch if launch is not None else board.launch(telegram_id)
     theme = quote('{"bg_color":"#ffffff","text_color":"#000000","button_color":"#c0392b"}')
     await page.goto(
-        f"{board.url}/app{query}#tgWebAppData={quote(data)}&tgWebAppThemeParams={theme}"
+        f"{board.url}/app{query}#tgWebAppData={quote(data)}&tgWebAppThemeParams={theme}{fragment}"
     )
     page.errors = errors  # type: ignore[attr-defined]
     return page
@@ -206,3 +217,21 @@ async def test_a_member_asks_for_leave_with_a_reason(board: Board, browser: Brow
     await board.fake.wait_for(
         lambda: any("出差在外地" in m.content for m in sec.bot_messages()), timeout=10
     )
+
+
+async def test_inside_telegram_a_download_is_handed_to_telegram(
+    board: Board, browser: Browser
+) -> None:
+    member = board.users[5]
+    page = await opened(browser, board, member.id, fragment="&tgWebAppVersion=8.0")
+    await page.wait_for_selector("#who")
+    await page.click("text=下载日历 (.ics)")
+    await page.wait_for_function("window.sent.some(e => e[0] === 'web_app_request_file_download')")
+    sent = await page.evaluate("window.sent")
+    assert sent[0] == ["web_app_ready", {}]
+    asked = next(data for kind, data in sent if kind == "web_app_request_file_download")
+    assert asked["file_name"] == "zhibu.ics" and asked["url"].startswith(
+        board.url + "/api/ics?uid="
+    )
+    async with httpx.AsyncClient(timeout=30) as http:  # Telegram fetches it, with no headers
+        assert (await http.get(asked["url"])).text.startswith("BEGIN:VCALENDAR")
