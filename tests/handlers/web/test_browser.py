@@ -235,3 +235,16 @@ async def test_inside_telegram_a_download_is_handed_to_telegram(
     )
     async with httpx.AsyncClient(timeout=30) as http:  # Telegram fetches it, with no headers
         assert (await http.get(asked["url"])).text.startswith("BEGIN:VCALENDAR")
+
+
+async def test_in_a_browser_the_ledger_downloads_from_the_page(
+    board: Board, browser: Browser
+) -> None:
+    page = await opened(browser, board, board.users[0].id, query="?view=branch")
+    await page.wait_for_selector("#branch-name")
+    async with page.expect_download() as pending:
+        await page.click("text=下载台账")
+    download = await pending.value
+    assert download.suggested_filename == "ZB-2026.xlsx"
+    path = await download.path()
+    assert path is not None and path.read_bytes()[:2] == b"PK"  # the /export workbook
