@@ -6,6 +6,7 @@ nothing. Screenshots at 390×844 go to artifacts/screenshots (kept by CI, not co
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -65,6 +66,16 @@ async def opened(
     )
     page.errors = errors  # type: ignore[attr-defined]
     return page
+
+
+async def until(page: Page, expression: str, timeout: float = 10.0) -> None:
+    """Wait until ``expression`` is true in the page. Playwright's wait_for_function evaluates
+    a string with eval, which the page's own security policy forbids (as it should)."""
+    for _ in range(int(timeout / 0.05)):
+        if await page.evaluate(expression):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not true within {timeout} s: {expression}")
 
 
 async def shot(page: Page, name: str) -> None:
@@ -148,7 +159,7 @@ async def test_a_committee_admin_sorts_filters_and_drills_down(
     await page.set_viewport_size({"width": 360, "height": 740})
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
     await page.fill("#filter", "第二")
-    await page.wait_for_function("document.querySelectorAll('#branches tbody tr').length === 1")
+    await until(page, "document.querySelectorAll('#branches tbody tr').length === 1")
     await page.click("#branches tbody tr")
     await page.wait_for_selector("#branch-name")
     assert "第二党支部" in await page.inner_text("#branch-name")
@@ -226,7 +237,7 @@ async def test_inside_telegram_a_download_is_handed_to_telegram(
     page = await opened(browser, board, member.id, fragment="&tgWebAppVersion=8.0")
     await page.wait_for_selector("#who")
     await page.click("text=下载日历 (.ics)")
-    await page.wait_for_function("window.sent.some(e => e[0] === 'web_app_request_file_download')")
+    await until(page, "window.sent.some(e => e[0] === 'web_app_request_file_download')")
     sent = await page.evaluate("window.sent")
     assert sent[0] == ["web_app_ready", {}]
     asked = next(data for kind, data in sent if kind == "web_app_request_file_download")
