@@ -294,11 +294,8 @@ async def _remind(
     except Declined as exc:
         await toast(update, t(actor.lang, exc.key, **exc.params), alert=True)
         return
-    await toast(
-        update,
-        t(actor.lang, "ask.reminded", sent=done.sent, unreachable=done.unreachable),
-        alert=True,
-    )
+    d.wake_sender()  # the reminders are in the outbox
+    await toast(update, done.said(actor.lang), alert=True)
 
 
 # ---------------------------------------------------------------- submitting

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
@@ -31,6 +35,35 @@ from settings import Settings
 from tests.fakegram import FakeTelegram, UserHandle
 
 TOKEN = "123456789:AAE-fake-token-for-tests-0123456789ab"
+
+
+def run_env(fake: FakeTelegram, database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``zhibu run`` against the fake, with nothing of the developer's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
+    return env | {
+        "ZHIBU_BOT_TOKEN": TOKEN,
+        "ZHIBU_API_BASE_URL": fake.base_url,
+        "ZHIBU_DATABASE_URL": f"sqlite:///{database}",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def stopped(process: asyncio.subprocess.Process, sig: signal.Signals = signal.SIGTERM) -> str:
+    """Stop a ``zhibu run`` with ``sig`` (killed if it takes over 30 s); what it logged."""
+    process.send_signal(sig)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    except TimeoutError:
+        process.kill()
+        _, stderr = await process.communicate()
+    return stderr.decode()
 
 
 def workbook_bytes(orgs: Sequence[Sequence[Any]], members: Sequence[Sequence[Any]]) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,20 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakegram import FakeTelegram
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, run_env, stopped
 
 pytestmark = pytest.mark.xdist_group("drills")  # one worker: they time themselves
-
-
-def run_env(fake: FakeTelegram, database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a ``zhibu run`` against the fake, with nothing of the developer's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    return env | {
-        "ZHIBU_BOT_TOKEN": TOKEN,
-        "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{database}",
-        **extra,
-    }
 
 
 async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: Path) -> None:
@@ -46,13 +34,7 @@ async def test_zhibu_run_polls_and_answers_start(fake: FakeTelegram, tmp_path: P
         assert "还没有绑定党员身份" in answer.content
         assert (tmp_path / "run.db").exists()  # migrations ran first
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        except TimeoutError:
-            process.kill()
-            _, stderr = await process.communicate()
-    log = stderr.decode()
+        log = await stopped(process, signal.SIGINT)
     assert "getUpdates" in log or "Application started" in log or "ready" in log
     assert TOKEN not in log
     assert TOKEN.split(":")[1] not in log

@@ -27,7 +27,7 @@ from bot.services.collections import Progress
 from bot.services.meetings import MeetingInfo, info_of
 from bot.services.obligations import BranchView, view_of
 from bot.store.db import Database
-from bot.store.models import Attendance, Meeting, Member, Org, OrgKind, TelegramLink
+from bot.store.models import Attendance, Meeting, Member, Org, OrgAdmin, OrgKind, TelegramLink
 
 
 @dataclass(frozen=True)
@@ -130,13 +130,19 @@ async def _meetings_of(session: AsyncSession, org_id: int, year: int) -> list[He
 
 async def _signers(session: AsyncSession, org_id: int) -> dict[int, str]:
     """Telegram id → name of those who may sign for others here: the branch's linked
-    members (an admin without a member row is named by their id)."""
+    members, and committee admins by the name they were added with."""
+    found = {
+        tg: str(name)
+        for tg, name in await session.execute(
+            select(OrgAdmin.telegram_user_id, OrgAdmin.name).where(OrgAdmin.name.is_not(None))
+        )
+    }
     rows = await session.execute(
         select(TelegramLink.telegram_user_id, Member.name)
         .join(Member, Member.id == TelegramLink.member_id)
         .where(Member.org_id == org_id)
     )
-    return {tg: name for tg, name in rows}
+    return found | {tg: name for tg, name in rows}
 
 
 @dataclass(frozen=True)

@@ -577,10 +577,18 @@ async def prompted_by(db: Database, chat_id: int, message_id: int) -> int | None
 
 @dataclass(frozen=True)
 class Reminded:
-    """What 提醒未交 did: reminders queued, and those missing it could not reach."""
+    """What 提醒未交 did: reminders queued, those reminded already this hour (not again),
+    and those missing it could not reach."""
 
     sent: int
     unreachable: int
+    recently: int = 0
+
+    def said(self, lang: Lang) -> str:
+        """The answer to the manager (in the chat and on the board alike)."""
+        if self.sent == 0 and self.recently:
+            return t(lang, "ask.reminded_recently", n=self.recently, unreachable=self.unreachable)
+        return t(lang, "ask.reminded", sent=self.sent, unreachable=self.unreachable)
 
 
 async def remind_missing(
@@ -626,13 +634,23 @@ async def remind_missing(
                     reply_markup=stored(submit_buttons(lang, c.id)),
                 )
             )
-        await outbox.enqueue(session, messages, now=now)
+        done = set(
+            (
+                await session.execute(
+                    select(OutboxMessage.key).where(
+                        OutboxMessage.key.in_([m.key for m in messages])
+                    )
+                )
+            ).scalars()
+        )
+        fresh = [m for m in messages if m.key not in done]
+        await outbox.enqueue(session, fresh, now=now)
         await audit.record(
             session,
             at=now,
             action="ask.remind",
             actor_telegram_id=actor.telegram_id,
             org_id=branch_id,
-            detail={"collection": c.id, "sent": len(messages), "missing": len(missing)},
+            detail={"collection": c.id, "sent": len(fresh), "missing": len(missing)},
         )
-    return Reminded(len(messages), len(missing) - len(messages))
+    return Reminded(len(fresh), len(missing) - len(messages), len(messages) - len(fresh))

@@ -199,7 +199,7 @@ async def remind(request: Request, web: Web, actor: Actor) -> Response:
         default_lang=web.deps.settings.language,
     )
     web.deps.wake_sender()
-    text = t(actor.lang, "ask.reminded", sent=done.sent, unreachable=done.unreachable)
+    text = done.said(actor.lang)
     return JSONResponse({"sent": done.sent, "unreachable": done.unreachable, "text": text})
 
 
@@ -238,13 +238,34 @@ def _file(data: bytes, name: str, media: str) -> Response:
     return Response(data, media_type=media, headers=headers)
 
 
+API_BODY = 4096  # bytes: a reason, a code or a path
+
+
+async def body_within(request: Request, limit: int) -> bytes | None:
+    """The request's body, read no further than ``limit`` bytes; None when it is longer
+    (uvicorn sets no limit of its own)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    found = bytearray()
+    async for part in request.stream():
+        found += part
+        if len(found) > limit:
+            return None
+    return bytes(found)
+
+
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    """The JSON object sent (empty when there is none or it is not one); Declined when it is
+    longer than anything the board sends."""
+    raw = await body_within(request, API_BODY)
+    if raw is None:
+        raise Declined("web.too_long", limit=API_BODY)
     if not raw:
         return {}
     try:
-        found = json.loads(raw[:4096])
-    except ValueError:
+        found = json.loads(raw)
+    except (ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 

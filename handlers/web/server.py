@@ -61,8 +61,11 @@ async def _update(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), state.secret.encode()):
         log.warning("webhook request without the right secret from %s", _peer(request))
         return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
-    body = await request.body()
-    parsed = parse_update(body, state.web.app) if len(body) <= MAX_BODY else None
+    body = await api.body_within(request, MAX_BODY)
+    if body is None:
+        log.warning("webhook body over %s bytes; answered 413", MAX_BODY)
+        return JSONResponse({"ok": False, "error": "too large"}, status_code=413)
+    parsed = parse_update(body, state.web.app)
     if parsed is None:
         log.warning("webhook body is not an update (%s bytes); answered 400", len(body))
         return JSONResponse({"ok": False, "error": "not an update"}, status_code=400)

@@ -4,39 +4,28 @@ the health endpoint answers."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
+import io
 import sys
 from pathlib import Path
 
 from aiohttp import ClientSession
 
 from tests.fakegram import FakeTelegram
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port, run_env, stopped
 
 SECRET = "webhook-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_webhook_mode_end_to_end(fake: FakeTelegram, tmp_path: Path) -> None:
     port = free_port()
     hook = f"http://127.0.0.1:{port}/telegram/hook"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env |= {
-        "ZHIBU_BOT_TOKEN": TOKEN,
-        "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'hook.db'}",
-        "ZHIBU_WEBHOOK_URL": hook,
-        "ZHIBU_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-        "ZHIBU_WEBHOOK_SECRET": SECRET,
-    }
+    env = run_env(
+        fake,
+        tmp_path / "hook.db",
+        ZHIBU_WEBHOOK_URL=hook,
+        ZHIBU_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        ZHIBU_WEBHOOK_SECRET=SECRET,
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -69,6 +58,11 @@ async def test_webhook_mode_end_to_end(fake: FakeTelegram, tmp_path: Path) -> No
                     hook, data=junk, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
                 ) as r:
                     assert r.status == 400, junk
+            huge = b'{"update_id": 8, "message": "' + b"x" * (1024 * 1024) + b'"}'
+            async with http.post(
+                hook, data=io.BytesIO(huge), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            ) as r:
+                assert r.status == 413  # not read past 1 MB (uvicorn has no limit of its own)
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert r.status == 200
                 body = await r.json()
@@ -79,13 +73,7 @@ async def test_webhook_mode_end_to_end(fake: FakeTelegram, tmp_path: Path) -> No
         second = await user.ask("/help", timeout=30)  # and real updates still flow
         assert "可用命令" in second.content
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        except TimeoutError:
-            process.kill()
-            _, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    log = stderr.decode()
+        log = await stopped(process)
+    assert process.returncode == 0, log[-2000:]
     assert SECRET not in log and TOKEN.split(":")[1] not in log
     assert "Traceback" not in log

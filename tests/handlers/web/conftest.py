@@ -59,9 +59,13 @@ class Board:
     def launch(self, telegram_id: int, *, at: datetime | None = None, token: str = TOKEN) -> str:
         return launch_data(telegram_id, token, at=at or self.clock.now())
 
+    def client(self) -> httpx.AsyncClient:
+        """A client of the board's server that sends nothing of its own."""
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
     async def call(self, method: str, path: str, who: int | None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": "tma " + self.launch(who)} if who is not None else {}
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
+        async with self.client() as http:
             return await http.request(method, path, headers=headers, **kwargs)
 
 
@@ -175,3 +179,18 @@ async def ask_by_chat(board: Board, deadline: str) -> None:
     await sec.click(audience, "✅ 发出")
     await fake.wait_for(lambda: "已发给 30 人" in audience.content)
     await drained(board.running.db)
+
+
+async def code_meeting(board: Board) -> tuple[int, str]:
+    """ZB checks in with the code shown in the room; a 支部党员大会 arranged through the chat
+    and on now: its id and code."""
+    async with board.running.db.write() as session:
+        org = await session.scalar(select(Org).where(Org.code == "ZB"))
+        assert org is not None
+        org.checkin_mode = "code"
+    meeting = await meet_by_chat(board, "12-1 9:30")
+    board.clock.set(local("2026-12-01T09:35"))
+    async with board.running.db.read() as session:
+        code = await session.scalar(select(Meeting.code).where(Meeting.id == meeting))
+    assert code is not None
+    return meeting, code

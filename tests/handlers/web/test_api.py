@@ -15,12 +15,12 @@ from starlette.routing import Route
 from bot.ops.doctor import _check_web
 from bot.rules.clock import FrozenClock
 from bot.store.db import Database
-from bot.store.models import Attendance, AuditEntry, Meeting, Org, OutboxMessage
+from bot.store.models import Attendance, AuditEntry, OutboxMessage
 from handlers.web import api
 from settings import Settings
 from tests.conftest import ADMIN_ID
 from tests.fakegram import FakeTelegram
-from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat, seed
+from tests.handlers.web.conftest import Board, ask_by_chat, code_meeting, local, meet_by_chat, seed
 from tests.helpers import RunningBot
 
 OTHER_TOKEN = "987654321:AAF-another-bot-token-0123456789abcd"
@@ -138,17 +138,11 @@ async def test_forged_expired_and_another_bots_launch_data_see_nothing(board: Bo
             ("GET", "/api/committee"),
             ("POST", "/api/meetings/1/checkin"),
         ):
-            async with board_client(board) as http:
+            async with board.client() as http:
                 answer = await http.request(method, path, headers={"Authorization": header})
             assert answer.status_code == 401, (name, path)
             assert answer.json() == {"error": "unauthorized"}
     assert await written(board) == before
-
-
-def board_client(board: Board):  # type: ignore[no-untyped-def]
-    import httpx
-
-    return httpx.AsyncClient(base_url=board.url, timeout=30)
 
 
 async def test_the_views_say_what_the_chat_says(board: Board) -> None:
@@ -158,6 +152,11 @@ async def test_the_views_say_what_the_chat_says(board: Board) -> None:
     for u in board.users[:3]:  # three check in through the chat's cards
         card = next(m for m in u.bot_messages() if "签到" in " ".join(m.button_labels))
         assert (await u.click(card, "签到")).text == "签到成功"
+    sec_user = board.users[0]  # and the secretary signs one in (代签)
+    managing = next(m for m in sec_user.bot_messages() if "代签" in " ".join(m.button_labels))
+    await sec_user.click(managing, "代签")
+    await board.fake.wait_for(lambda: "点姓名为其代签" in managing.content)
+    assert (await sec_user.click(managing, "党员09")).text == "已为 党员09 代签"
     member = board.users[5].id
     me = (await board.call("GET", "/api/me", member)).json()
     assert me["member"]["name"] == "党员05" and me["member"]["branch"]["code"] == "ZB"
@@ -178,7 +177,7 @@ async def test_the_views_say_what_the_chat_says(board: Board) -> None:
     group_card = next(
         m for m in board.fake.bot_messages(board.group_id) if "支部党员大会" in m.content
     )
-    await board.fake.wait_for(lambda: "已签到 4" in group_card.content, timeout=10)
+    await board.fake.wait_for(lambda: "已签到 5" in group_card.content, timeout=10)
     me = (await board.call("GET", "/api/me", member)).json()
     assert me["meetings"][0]["answered"]
     # the branch's year, its meetings with who signed, the collection and the assessment
@@ -191,12 +190,15 @@ async def test_the_views_say_what_the_chat_says(board: Board) -> None:
     assert states <= {"done", "open", "overdue", "not_tracked", "na"} and "overdue" in states
     general = next(row for row in branch["grid"] if row["title"] == "支部党员大会")
     q4 = next(c for c in general["cells"] if c["start"] == "2026-10-01")
-    assert [(m["present"], m["leave"]) for m in q4["meetings"]] == [(4, 0)]  # opening the cell
+    assert [(m["present"], m["leave"]) for m in q4["meetings"]] == [(5, 0)]  # opening the cell
     assert all(not c["meetings"] for c in general["cells"] if c is not q4)
     held = branch["meetings"][0]
     assert (
-        held["id"] == meeting and len([a for a in held["answers"] if a["status"] == "present"]) == 4
+        held["id"] == meeting and len([a for a in held["answers"] if a["status"] == "present"]) == 5
     )
+    assert {"name": "党员09", "status": "present", "via": "proxy", "by": "党员00"} in held[
+        "answers"
+    ]
     asked = branch["collections"][0]
     assert asked["open"] and len(asked["missing"]) == 30 and asked["kind"] == "学习心得"
     assert branch["assessment"]["maximums"]["obligations"] > 0
@@ -216,7 +218,7 @@ async def test_remind_the_missing_reaches_them_in_the_chat_once_an_hour(board: B
     reminder = board.users[7].bot_messages()[-1]
     assert "支部提醒" in reminder.content and "📝 提交" in reminder.button_labels
     again = await board.call("POST", "/api/collections/1/remind", sec)
-    assert again.json()["sent"] == 30  # offered; the outbox keeps one per member and hour
+    assert again.json()["sent"] == 0 and "一小时内已提醒过" in again.json()["text"]  # not twice
     async with board.running.db.read() as session:
         reminders = await session.scalar(
             select(func.count())
@@ -232,7 +234,10 @@ async def test_remind_the_missing_reaches_them_in_the_chat_once_an_hour(board: B
     await board.users[0].click(panel, "查看")
     await board.fake.wait_for(lambda: any("提醒未交" in b for b in panel.button_labels))
     told = await board.users[0].click(panel, "提醒未交")
-    assert "已提醒 30 人" in (told.text or "")
+    assert "这 30 人一小时内已提醒过" in (told.text or "")  # the same hour: not again
+    board.clock.set(board.clock.now() + timedelta(hours=1))
+    later = await board.call("POST", "/api/collections/1/remind", sec)
+    assert later.json()["sent"] == 30 and "已提醒 30 人" in later.json()["text"]
     # after the deadline there is nobody to remind
     board.clock.set(local("2026-12-06T09:00"))
     late = await board.call("POST", "/api/collections/1/remind", sec)
@@ -309,15 +314,7 @@ async def test_doctor_says_whether_the_board_can_be_opened(
 
 
 async def test_a_code_meeting_is_checked_into_with_the_code_from_the_room(board: Board) -> None:
-    async with board.running.db.write() as session:
-        org = await session.scalar(select(Org).where(Org.code == "ZB"))
-        assert org is not None
-        org.checkin_mode = "code"
-    meeting = await meet_by_chat(board, "12-1 9:30")
-    board.clock.set(local("2026-12-01T09:35"))
-    async with board.running.db.read() as session:
-        code = await session.scalar(select(Meeting.code).where(Meeting.id == meeting))
-    assert code is not None
+    meeting, code = await code_meeting(board)
     member = board.users[5].id
     path = f"/api/meetings/{meeting}/checkin"
     asked = await board.call("POST", path, member)
@@ -404,7 +401,7 @@ async def test_a_download_link_is_for_one_person_one_file_and_five_minutes(board
     made = await board.call("POST", "/api/link", member, json={"path": "/api/ics"})
     url = "/" + made.json()["url"]
     assert url.startswith("/api/ics?uid=")
-    async with board_client(board) as http:  # fetched as Telegram does: no launch data
+    async with board.client() as http:  # fetched as Telegram does: no launch data
         assert (await http.get(url)).text.startswith("BEGIN:VCALENDAR")
         assert (await http.get(url.replace("sig=", "sig=0"))).status_code == 401
         assert (
@@ -415,7 +412,7 @@ async def test_a_download_link_is_for_one_person_one_file_and_five_minutes(board
     ledger = await board.call(
         "POST", "/api/link", member, json={"path": "/api/branch/ZB/ledger.xlsx?year=2026"}
     )
-    async with board_client(board) as http:
+    async with board.client() as http:
         refused = await http.get("/" + ledger.json()["url"])
     assert refused.status_code == 403
     sec = await board.call(
@@ -424,9 +421,19 @@ async def test_a_download_link_is_for_one_person_one_file_and_five_minutes(board
         board.users[0].id,
         json={"path": "/api/branch/ZB/ledger.xlsx?year=2026"},
     )
-    async with board_client(board) as http:
+    async with board.client() as http:
         assert (await http.get("/" + sec.json()["url"])).content[:2] == b"PK"
         board.clock.set(board.clock.now() + timedelta(minutes=6))
         assert (await http.get("/" + sec.json()["url"])).status_code == 401  # expired
     bad = await board.call("POST", "/api/link", member, json={"path": "/api/me"})
     assert bad.status_code == 400
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read_whole(board: Board) -> None:
+    meeting = await meet_by_chat(board, "12-2 9:30")
+    long = await board.call(
+        "POST", f"/api/meetings/{meeting}/leave", board.users[8].id, json={"reason": "出" * 5000}
+    )
+    assert long.status_code == 400 and "太长" in long.json()["error"]
+    async with board.running.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Attendance)) == 0

@@ -17,10 +17,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright
-from sqlalchemy import select
 
-from bot.store.models import Meeting, Org
-from tests.handlers.web.conftest import Board, ask_by_chat, local, meet_by_chat
+from tests.handlers.web.conftest import Board, ask_by_chat, code_meeting, local, meet_by_chat
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = Path(os.environ.get("ZHIBU_SCREENSHOTS", REPO / "artifacts" / "screenshots"))
@@ -188,14 +186,7 @@ async def test_forged_or_expired_launch_data_sees_nothing(board: Board, browser:
 async def test_a_code_meeting_asks_for_the_code_shown_in_the_room(
     board: Board, browser: Browser
 ) -> None:
-    async with board.running.db.write() as session:
-        org = await session.scalar(select(Org).where(Org.code == "ZB"))
-        assert org is not None
-        org.checkin_mode = "code"
-    meeting = await meet_by_chat(board, "12-1 9:30")
-    board.clock.set(local("2026-12-01T09:35"))
-    async with board.running.db.read() as session:
-        code = await session.scalar(select(Meeting.code).where(Meeting.id == meeting))
+    meeting, code = await code_meeting(board)
     asked: list[str] = []
 
     async def answer(dialog: Dialog) -> None:

@@ -4,8 +4,6 @@ polling, serves the board and its API, sets the menu button, and stops with the 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,21 +12,18 @@ import httpx
 
 from handlers.web.auth import launch_data
 from tests.fakegram import FakeTelegram
-from tests.handlers.kit.test_webhook import free_port
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, free_port, run_env, stopped
 
 
 async def test_polling_with_the_board(fake: FakeTelegram, tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIBU_")}
-    env |= {
-        "ZHIBU_BOT_TOKEN": TOKEN,
-        "ZHIBU_API_BASE_URL": fake.base_url,
-        "ZHIBU_DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
-        "ZHIBU_WEB_URL": "https://board.example/zhibu",
-        "ZHIBU_WEB_LISTEN": f"127.0.0.1:{port}",
-        "ZHIBU_ADMIN_IDS": "4242",
-    }
+    env = run_env(
+        fake,
+        tmp_path / "web.db",
+        ZHIBU_WEB_URL="https://board.example/zhibu",
+        ZHIBU_WEB_LISTEN=f"127.0.0.1:{port}",
+        ZHIBU_ADMIN_IDS="4242",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.ops.cli", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -47,12 +42,6 @@ async def test_polling_with_the_board(fake: FakeTelegram, tmp_path: Path) -> Non
             assert me.status_code == 200 and me.json()["admin"] is True
             assert (await http.post("/telegram/hook", json={})).status_code in (404, 405)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        except TimeoutError:
-            process.kill()
-            _, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    log = stderr.decode()
+        log = await stopped(process)
+    assert process.returncode == 0, log[-2000:]
     assert TOKEN.split(":")[1] not in log and "Traceback" not in log
