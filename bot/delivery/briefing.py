@@ -33,8 +33,8 @@ from bot.delivery.reminders import (
     Planned,
     Recipient,
     admin_lang,
-    branch_days,
     committee_lines,
+    day_of_orgs,
     late_below,
     planned_on,
 )
@@ -52,10 +52,10 @@ from bot.rules.catalogue import (
 )
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
-from bot.services.obligations import RECORD_WORKDAYS, obligation_name
+from bot.services.obligations import RECORD_WORKDAYS, OrgLike, obligation_name
 from bot.services.reports import DATED_KINDS, TEXT_KINDS
 from bot.store.db import let_others_run
-from bot.store.models import Org, OrgKind, TelegramUser
+from bot.store.models import OrgKind, TelegramUser
 
 # sections of a branch's part, in the order they are shown
 SECTIONS = ("overdue", "soon", "meetings", "records", "asks", "greeting", "birthdays")
@@ -160,7 +160,7 @@ def _occ_item(
     occ: Occurrence,
     ob: Obligation,
     who: str | None,
-    org: Org,
+    org: OrgLike,
     *,
     urgent: bool,
     must: bool,
@@ -225,7 +225,7 @@ class _Collector:
         occ: Occurrence,
         ob: Obligation,
         who: str | None,
-        org: Org,
+        org: OrgLike,
         *,
         urgent: bool,
         must: bool,
@@ -276,7 +276,7 @@ class _Collector:
             return
         self._occurrence(p, d, org)
 
-    def _occurrence(self, p: Planned, d: Detail, org: Org) -> None:
+    def _occurrence(self, p: Planned, d: Detail, org: OrgLike) -> None:
         assert d.occ is not None and d.ob is not None
         overdue = d.step in ("escalation", "oversight")
         member = d.occ.member is not None
@@ -527,7 +527,7 @@ async def briefings_of_day(
     of the people they concern are whole, the others' are left out or partial."""
     await directory.ready(session)
     c = _Collector(day, cal, directory, linked_only=linked_only)
-    planned = await planned_on(
+    planned, found = await day_of_orgs(
         session, day, now=now, policy=policy, directory=directory, cal=cal, orgs=only
     )
     for k, p in enumerate(planned):
@@ -535,20 +535,6 @@ async def briefings_of_day(
         if k % 256 == 0:
             await let_others_run()  # a button press goes in between
     del planned
-    branches = [
-        o
-        for o in directory.orgs.values()
-        if o.kind == OrgKind.BRANCH.value and (only is None or o.id in only)
-    ]
-    found = await branch_days(
-        session,
-        branches,
-        {o.id: day for o in branches},
-        now=now,
-        policy=policy,
-        directory=directory,
-        cal=cal,
-    )
     for bd in found:
         c.digest(bd)
         await let_others_run()
@@ -600,7 +586,7 @@ def kept_items(items: list[Item], pref: Prefs, day: date) -> list[Item]:
 
 
 def briefing_moment(
-    home: Org | None, pref: Prefs, day: date, policy: ReminderPolicy, default_tz: str
+    home: OrgLike | None, pref: Prefs, day: date, policy: ReminderPolicy, default_tz: str
 ) -> tuple[datetime, str]:
     """When a person's briefing is due: their own time, else their branch's reminder time,
     else the digest time; in their branch's time zone."""

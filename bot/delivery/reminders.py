@@ -8,7 +8,7 @@ import html
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +22,12 @@ from bot.rules.catalogue import Obligation, ReminderPolicy, Scope
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import (
     GRACE_AFTER_DAYS,
+    ORG_COLUMNS,
     PERSON_COLUMNS,
     Effective,
+    Facts,
+    OrgInfo,
+    OrgLike,
     Person,
     compute_occurrences,
     load_facts,
@@ -31,7 +35,7 @@ from bot.services.obligations import (
     member_key,
     periods_near,
 )
-from bot.store.db import let_others_run
+from bot.store.db import let_others_run, plain_rows
 from bot.store.models import (
     MANAGER_ROLES,
     Member,
@@ -98,6 +102,7 @@ class _People:
         self.rows: list[tuple[Person, int | None, str | None]] = []
         self.default = default
         self._managers: list[Recipient] | None = None
+        self._born: dict[date, list[tuple[Person, int | None, str | None]]] = {}
 
     def recipient(self, member: Person, telegram_id: int | None, lang: str | None) -> Recipient:
         return Recipient(member_key(member), telegram_id, normalise_lang(lang, self.default))
@@ -111,6 +116,20 @@ class _People:
                 if m.role in MANAGER_ROLES  # a StrEnum set: the stored string is found as is
             ]
         return list(self._managers)
+
+    def born_on(self, day: date) -> list[tuple[Person, int | None, str | None]]:
+        """The members whose political birthday is ``day`` (a year or more after they joined);
+        worked out once per day, for the greeting and the digest alike."""
+        if day not in self._born:
+            self._born[day] = [
+                row
+                for row in self.rows
+                if (joined := row[0].joined_on) is not None
+                and joined.month == day.month  # a birthday stays in its month (29 Feb: 28th)
+                and joined.year < day.year
+                and birthday_in(joined, day.year) == day
+            ]
+        return self._born[day]
 
     def group_leaders(self, group_id: int) -> list[Recipient]:
         return [
@@ -134,8 +153,8 @@ class Directory:
     Reading what is not loaded yet raises rather than looking empty."""
 
     def __init__(self, default: Lang, bootstrap: frozenset[int]) -> None:
-        self._orgs: dict[int, Org] = {}
-        self._by_code: dict[str, Org] = {}
+        self._orgs: dict[int, OrgLike] = {}
+        self._by_code: dict[str, OrgLike] = {}
         self._people: dict[int, _People] = defaultdict(lambda: _People(default))
         self._admins: dict[int, list[Recipient]] = defaultdict(list)
         self._loaded = False
@@ -148,13 +167,13 @@ class Directory:
         return cls(default, bootstrap)
 
     @property
-    def orgs(self) -> dict[int, Org]:
+    def orgs(self) -> dict[int, OrgLike]:
         if not self._loaded:
             raise RuntimeError("Directory.orgs read before ready()")
         return self._orgs
 
     @property
-    def by_code(self) -> dict[str, Org]:
+    def by_code(self) -> dict[str, OrgLike]:
         self.orgs  # noqa: B018 (raises before ready())
         return self._by_code
 
@@ -180,15 +199,14 @@ class Directory:
         """Load the org tree, the people and the admins, once."""
         if self._loaded:
             return self
-        orgs: list[Org] = []
-        found = await session.stream(
-            select(Org).order_by(Org.code).execution_options(yield_per=PART)
-        )
-        async for some in found.scalars().partitions():
-            orgs += some
-            await let_others_run()
+        orgs = [
+            OrgInfo(*row)
+            for row in await plain_rows(session, select(*ORG_COLUMNS).order_by(Org.code))
+        ]
+        await let_others_run()
         self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
-        rows = await session.stream(  # read in parts: other work runs between them
+        connection = await session.connection()  # plain rows: no ORM processing of 300,000
+        rows = await connection.stream(  # read in parts: other work runs between them
             select(
                 *PERSON_COLUMNS,
                 TelegramLink.telegram_user_id,
@@ -201,13 +219,13 @@ class Directory:
             .order_by(Member.id)
             .execution_options(yield_per=PART)
         )
-        width = len(PERSON_COLUMNS)
+        width, people = len(PERSON_COLUMNS), self._people
         async for part in rows.partitions():
             for row in part:
                 values: tuple[Any, ...] = tuple(row)
                 person = Person(*values[:width])
                 account, chosen, told = values[width:]
-                self._people[person.org_id].rows.append((person, account, chosen or told))
+                people[person.org_id].rows.append((person, account, chosen or told))
             await let_others_run()
         admins = await session.execute(
             select(
@@ -333,13 +351,31 @@ async def planned_on(
         now,
         policy,
         day_of=lambda org: day,
-        keep=lambda moment, org: moment.astimezone(ZoneInfo(org.timezone)).date() == day,
+        keep=_on_local_day(day),
         orgs=orgs,
     )
 
 
+def _on_local_day(day: date) -> Callable[[datetime, OrgLike], bool]:
+    """Whether a moment falls on the local ``day`` in the org's time zone (its bounds worked
+    out once per zone: the tick asks this of every reminder moment of every branch)."""
+    bounds: dict[str, tuple[datetime, datetime]] = {}
+
+    def keep(moment: datetime, org: OrgLike) -> bool:
+        found = bounds.get(org.timezone)
+        if found is None:
+            zone = ZoneInfo(org.timezone)
+            found = bounds[org.timezone] = (
+                datetime.combine(day, time.min, tzinfo=zone),
+                datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),
+            )
+        return found[0] <= moment < found[1]
+
+    return keep
+
+
 async def _facts_around(
-    session: AsyncSession, orgs: list[Org], first: date, directory: Directory
+    session: AsyncSession, orgs: list[OrgLike], first: date, directory: Directory
 ) -> dict[int, Any]:
     """What the orgs' calendars need around ``first``: records from the year before on."""
     window = (date(first.year - 1, 1, 1), first + timedelta(days=60))
@@ -353,8 +389,8 @@ async def _planned(
     now: datetime,
     policy: ReminderPolicy,
     *,
-    day_of: Callable[[Org], date],
-    keep: Callable[[datetime, Org], bool],
+    day_of: Callable[[OrgLike], date],
+    keep: Callable[[datetime, OrgLike], bool],
     orgs: set[int] | None = None,
 ) -> list[Planned]:
     targets = [
@@ -376,20 +412,81 @@ async def _planned(
         occurrences = compute_occurrences(
             facts[org.id], periods, now=now, cal=cal, policy=own, on_day=day
         )
-        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
-        for occ in occurrences:
-            for moment in (*occ.reminders, *occ.escalations):
-                if keep(moment, org):
-                    result += _for_occurrence(directory, org, occ, names[occ.obligation], moment)
-        if org.kind == OrgKind.BRANCH.value:
-            greeting = datetime.combine(day, policy.greeting_at, tzinfo=ZoneInfo(org.timezone))
-            if keep(greeting, org):
-                result += _birthdays(directory.people[org.id], org, greeting, day)
+        result += _org_planned(directory, org, facts[org.id], occurrences, day, policy, keep)
     return result
 
 
+def _org_planned(
+    directory: Directory,
+    org: OrgLike,
+    facts: Facts,
+    occurrences: list[Occurrence],
+    day: date,
+    policy: ReminderPolicy,
+    keep: Callable[[datetime, OrgLike], bool],
+) -> list[Planned]:
+    """An org's reminders, escalations and greetings among its occurrences that ``keep``s."""
+    result: list[Planned] = []
+    obs = {e.ob.code: e.ob for e in facts.obligations}
+    for occ in occurrences:
+        for moment in (*occ.reminders, *occ.escalations):
+            if keep(moment, org):
+                result += _for_occurrence(directory, org, occ, obs[occ.obligation], moment)
+    if org.kind == OrgKind.BRANCH.value:
+        greeting = datetime.combine(day, policy.greeting_at, tzinfo=ZoneInfo(org.timezone))
+        if keep(greeting, org):
+            result += _birthdays(directory.people[org.id], org, greeting, day)
+    return result
+
+
+async def day_of_orgs(
+    session: AsyncSession,
+    day: date,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+    orgs: set[int] | None = None,
+) -> tuple[list[Planned], list[BranchDay]]:
+    """What a day's briefings merge, from one reading of the facts and one working-out of
+    each org's occurrences: the reminders, escalations and greetings of the local ``day``
+    (``planned_on``) and each branch's digest of that day (``branch_days``). The periods
+    that can be overdue or due soon include those whose reminders can fall on the day."""
+    await directory.ready(session)
+    targets = [
+        o
+        for o in directory.orgs.values()
+        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
+        and (orgs is None or o.id in orgs)
+    ]
+    if not targets:
+        return [], []
+    facts = await _facts_around(session, targets, day, directory)
+    periods = periods_near(day, GRACE_AFTER_DAYS)
+    keep = _on_local_day(day)
+    planned: list[Planned] = []
+    days: list[BranchDay] = []
+    for org in targets:
+        await let_others_run()  # a tick over 10,000 branches must not hold up a button
+        own = policy.with_rule(org.reminder_rule)  # the branch's own reminder settings
+        occs = compute_occurrences(facts[org.id], periods, now=now, cal=cal, policy=own)
+        planned += _org_planned(
+            directory,
+            org,
+            facts[org.id],
+            occs,
+            day,
+            policy,
+            keep,
+        )
+        if org.kind == OrgKind.BRANCH.value:
+            days.append(_branch_day(org, day, facts[org.id], occs, policy, directory, cal))
+    return planned, days
+
+
 def _for_occurrence(
-    directory: Directory, org: Org, occ: Occurrence, ob: Obligation, at: datetime
+    directory: Directory, org: OrgLike, occ: Occurrence, ob: Obligation, at: datetime
 ) -> list[Planned]:
     people = directory.people[org.id] if org.kind == OrgKind.BRANCH.value else None
     step = "reminder" if at in occ.reminders else "escalation"
@@ -448,16 +545,11 @@ def _for_occurrence(
     ]
 
 
-def _birthdays(people: _People, org: Org, at: datetime, today: date) -> list[Planned]:
+def _birthdays(people: _People, org: OrgLike, at: datetime, today: date) -> list[Planned]:
     """Political birthdays (党员政治生日), greeted at ``at`` (09:00 local time)."""
     found = []
-    for m, tg, lang in people.rows:
-        if (
-            m.joined_on is None
-            or m.joined_on.year >= today.year
-            or birthday_in(m.joined_on, today.year) != today
-        ):
-            continue
+    for m, tg, lang in people.born_on(today):
+        assert m.joined_on is not None
         r = people.recipient(m, tg, lang)
         text = t(r.lang, "remind.birthday", name=_e(m.name), years=today.year - m.joined_on.year)
         found.append(
@@ -484,7 +576,7 @@ def _birthdays(people: _People, org: Org, at: datetime, today: date) -> list[Pla
 class BranchDay:
     """A branch's day as its digest sees it: overdue items, items due soon, birthdays."""
 
-    org: Org
+    org: OrgLike
     day: date
     workday: bool
     overdue: list[tuple[Occurrence, Obligation]]
@@ -495,7 +587,7 @@ class BranchDay:
 
 async def branch_days(
     session: AsyncSession,
-    branches: list[Org],
+    branches: list[OrgLike],
     days: dict[int, date],
     *,
     now: datetime,
@@ -512,36 +604,41 @@ async def branch_days(
     for org in branches:
         await let_others_run()  # a tick over 10,000 branches must not hold up a button
         today = days[org.id]
-        names = {e.ob.code: e.ob for e in facts[org.id].obligations}
         # the periods that can be overdue or due soon today: not the whole year
         periods = near.setdefault(today, periods_near(today, GRACE_AFTER_DAYS))
         occs = compute_occurrences(
             facts[org.id], periods, now=now, cal=cal, policy=policy, plans=False
         )
-        horizon = cal.shift(today, policy.digest_horizon_workdays)
-        people = directory.people[org.id]
-        result.append(
-            BranchDay(
-                org,
-                today,
-                cal.is_workday(today),
-                [(o, names[o.obligation]) for o in occs if o.status is Status.OVERDUE],
-                [
-                    (o, names[o.obligation])
-                    for o in occs
-                    if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
-                ],
-                [
-                    m
-                    for m, _, _ in people.rows
-                    if m.joined_on
-                    and m.joined_on.year < today.year
-                    and birthday_in(m.joined_on, today.year) == today
-                ],
-                people,
-            )
-        )
+        result.append(_branch_day(org, today, facts[org.id], occs, policy, directory, cal))
     return result
+
+
+def _branch_day(
+    org: OrgLike,
+    today: date,
+    facts: Facts,
+    occs: list[Occurrence],
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+) -> BranchDay:
+    """A branch's digest day from its occurrences of the periods near ``today``."""
+    obs = {e.ob.code: e.ob for e in facts.obligations}
+    horizon = cal.shift(today, policy.digest_horizon_workdays)
+    people = directory.people[org.id]
+    return BranchDay(
+        org,
+        today,
+        cal.is_workday(today),
+        [(o, obs[o.obligation]) for o in occs if o.status is Status.OVERDUE],
+        [
+            (o, obs[o.obligation])
+            for o in occs
+            if o.status is Status.OPEN and o.last_workday <= horizon and o.start <= today
+        ],
+        [m for m, _, _ in people.born_on(today)],
+        people,
+    )
 
 
 async def digests_at(
@@ -633,7 +730,7 @@ def digest_body(lang: Lang, bd: BranchDay) -> list[str]:
 
 def late_below(
     directory: Directory, found: list[BranchDay]
-) -> dict[int, list[tuple[Org, list[tuple[Occurrence, Obligation]]]]]:
+) -> dict[int, list[tuple[OrgLike, list[tuple[Occurrence, Obligation]]]]]:
     """Per committee admin (Telegram id): the branches in their scope with overdue items,
     most behind first (the bootstrap admins see every branch)."""
     admin_orgs: dict[int, set[int]] = defaultdict(set)  # telegram id -> orgs administered
@@ -663,7 +760,7 @@ def admin_lang(directory: Directory, tg: int) -> Lang:
 
 
 def committee_lines(
-    lang: Lang, late: list[tuple[Org, list[tuple[Occurrence, Obligation]]]]
+    lang: Lang, late: list[tuple[OrgLike, list[tuple[Occurrence, Obligation]]]]
 ) -> list[str]:
     lines = []
     for org, items in late[:40]:

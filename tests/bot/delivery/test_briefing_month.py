@@ -176,13 +176,13 @@ async def test_a_time_few_chose_works_out_only_their_orgs_and_their_briefings_ar
         assert branch is not None
         branch.reminder_rule = {"at": "14:00"}
     worked_out: list[set[int] | None] = []
-    real = briefing.planned_on
+    real = briefing.day_of_orgs
 
     async def noting(*args: Any, **kwargs: Any) -> Any:
         worked_out.append(kwargs.get("orgs"))
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(briefing, "planned_on", noting)
+    monkeypatch.setattr(briefing, "day_of_orgs", noting)
     async with db.read() as session:
         total = len(list((await session.execute(select(Org.id))).scalars()))
         prefs = await briefing.load_prefs(session)
