@@ -23,6 +23,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.delivery import recovery
 from bot.delivery.throttle import Limits, Throttle
@@ -59,6 +60,7 @@ from handlers.kit.common import (
     unknown_command,
 )
 from handlers.kit.intake import POLL_TIMEOUT, PollingIntake
+from handlers.kit.lanes import LaneRequest
 from handlers.kit.order import ChatOrder
 from handlers.web.server import WebServer
 from jobs import holidays, tick
@@ -108,12 +110,34 @@ async def finish_handling(d: Deps, work: inbox.Handling, *, alone: bool = True) 
         log.warning("update %s not marked done: %s", work.update_id, type(exc).__name__)
 
 
+def lanes(settings: Settings) -> int:
+    """Connections to the Bot API (``LaneRequest``): one per sender worker and per update
+    handled at once, and a few for the rest (the tick's edits, the board's calls)."""
+    return settings.sender_workers + settings.concurrent_updates + 8
+
+
+def _requests(settings: Settings) -> tuple[LaneRequest, HTTPXRequest]:
+    """The Bot API's connections: lanes for every call, and one of its own for getUpdates,
+    whose long poll holds it."""
+    timeout = settings.request_timeout_seconds
+    calls = LaneRequest(
+        lanes(settings), connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
+    )
+    polls = HTTPXRequest(
+        connection_pool_size=1,
+        connect_timeout=timeout,
+        read_timeout=timeout + 30,
+        write_timeout=timeout,
+    )
+    return calls, polls
+
+
 def _telegram_application(settings: Settings) -> Application:  # type: ignore[type-arg]
     """PTB's Application as zhibu runs it: updates from the inbox, Telegram's limits kept by
     our throttle, HTML texts without link previews."""
     if settings.bot_token is None:
         raise ValueError("ZHIBU_BOT_TOKEN is not set")
-    timeout = settings.request_timeout_seconds
+    calls, polls = _requests(settings)
     throttle = Throttle(
         Limits(
             overall_per_second=settings.rate_overall_per_second,
@@ -134,10 +158,8 @@ def _telegram_application(settings: Settings) -> Application:  # type: ignore[ty
             )
         )
         .rate_limiter(ThrottleRateLimiter(throttle))
-        .connect_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout)
-        .get_updates_read_timeout(timeout + 30)
+        .request(calls)
+        .get_updates_request(polls)
         .concurrent_updates(ChatOrder(settings.concurrent_updates))
         .build()
     )
