@@ -71,7 +71,7 @@ MAX_BUTTON_ROWS = 8
 COMMITTEE = "*"  # the part of a briefing about the branches below a committee admin
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(unsafe_hash=True, slots=True)  # a value, not frozen: see Occurrence
 class Item:
     """One thing a briefing says: its kind (as the separate message it replaces was), where
     it goes in the message, its line, and whether it is pressing (``urgent``) or may not be

@@ -48,14 +48,14 @@ from bot.store.models import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True, slots=True)  # a value, not frozen: see Occurrence
 class Recipient:
     key: str | int  # member_code (or name) for members; the Telegram id for admins
     telegram_id: int | None
     lang: Lang
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True, slots=True)  # a value, not frozen: see Occurrence
 class Detail:
     """An item as data, for the briefing that merges it: its step, the occurrence (or none
     for a greeting), the obligation, who it is about, the branch's name."""
@@ -67,7 +67,7 @@ class Detail:
     org_name: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True, slots=True)  # a value, not frozen: see Occurrence
 class Planned:
     kind: str  # reminder | escalation | birthday | digest
     obligation: str | None

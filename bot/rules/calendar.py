@@ -146,8 +146,15 @@ def planned_day(rule: DayRule, start: date, end: date, cal: WorkdayCalendar) -> 
 # ---------------------------------------------------------------- occurrences
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True, slots=True)
 class Occurrence:
+    """One period of one obligation for an org (or a 党小组, or a member), with its status.
+
+    Treated as immutable (``dataclasses.replace`` makes a changed copy) but not declared
+    ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, 6 µs an
+    occurrence here, and the assessment of 10,000 branches makes 460,000 of them. Hashing and
+    equality are by value, as a frozen one's."""
+
     obligation: str
     org: str
     member: str | None

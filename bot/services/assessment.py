@@ -463,11 +463,16 @@ async def inputs_for(
             asked[org_id][0] += int(on_time or 0)
             asked[org_id][1] += targets
     result: list[Inputs] = []
+    judged: dict[tuple[object, ...], list[tuple[date, date]]] = {}
+
+    def within(eff: Effective) -> list[tuple[date, date]]:
+        """The periods inside the one assessed (the same for every branch owing it alike)."""
+        key = (eff.ob.period, eff.due_on, eff.since)
+        if key not in judged:
+            judged[key] = [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
+        return judged[key]
+
     for b in branches:
-
-        def within(eff: Effective) -> list[tuple[date, date]]:
-            return [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
-
         occurrences = compute_occurrences(
             facts[b.id], within, now=now, cal=cal, policy=policy, plans=False
         )

@@ -138,9 +138,11 @@ async def obligations_for(session: AsyncSession, org: Org) -> list[Effective]:
     return (await load_facts(session, [org], None))[org.id].obligations
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(unsafe_hash=True, slots=True)
 class Person:
-    """A member as the calendar and the scheduler need them: plain values, cheap to load."""
+    """A member as the calendar and the scheduler need them: plain values, cheap to load.
+    Never changed once read; not declared ``frozen``, whose field-by-field ``__setattr__``
+    made reading 300,000 members a second slower (see ``Occurrence``)."""
 
     id: int
     org_id: int
