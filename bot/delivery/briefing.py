@@ -306,49 +306,57 @@ class _Collector:
         )
 
     def digest(self, bd: BranchDay) -> None:
-        """The manager's digest of a workday: overdue, due soon, birthdays of the branch."""
+        """The manager's digest of a workday: overdue, due soon, birthdays of the branch (its
+        lines made once per language, however many managers share them)."""
         if not bd.workday:
             return
+        made: dict[Lang, list[Item]] = {}
         for r in bd.people.managers():
             if not self.wants(r):
                 continue
-            lang = r.lang
-            for section, found in (("overdue", bd.overdue), ("soon", bd.soon)):
-                for occ, ob in found[:20]:
-                    who = self._who(occ, bd)
-                    item = self.occ_item(
+            if r.lang not in made:
+                made[r.lang] = self._digest_items(r.lang, bd)
+            for item in made[r.lang]:
+                self.add(r, item)
+
+    def _digest_items(self, lang: Lang, bd: BranchDay) -> list[Item]:
+        found: list[Item] = []
+        for section, occs in (("overdue", bd.overdue), ("soon", bd.soon)):
+            for occ, ob in occs[:20]:
+                found.append(
+                    self.occ_item(
                         "digest",
                         lang,
                         occ,
                         ob,
-                        who,
+                        self._who(occ, bd),
                         bd.org,
                         urgent=section == "overdue" or self.pressing(occ),
                         must=False,
                         manager=True,
                         section=section,
                     )
-                    self.add(r, item)
-            if bd.birthdays:
-                names = "、".join(
-                    t(lang, "digest.birthday_one", name=_e(m.name), years=bd.day.year - y)
-                    for m in bd.birthdays
-                    if (y := m.joined_on.year if m.joined_on else None) is not None
                 )
-                self.add(
-                    r,
-                    Item(
-                        "digest",
-                        bd.org.code,
-                        bd.org.name,
-                        None,
-                        "birthdays",
-                        t(lang, "digest.birthdays", names=names),
-                        ("birthdays",),
-                        False,
-                        org_id=bd.org.id,
-                    ),
+        if bd.birthdays:
+            names = "、".join(
+                t(lang, "digest.birthday_one", name=_e(m.name), years=bd.day.year - y)
+                for m in bd.birthdays
+                if (y := m.joined_on.year if m.joined_on else None) is not None
+            )
+            found.append(
+                Item(
+                    "digest",
+                    bd.org.code,
+                    bd.org.name,
+                    None,
+                    "birthdays",
+                    t(lang, "digest.birthdays", names=names),
+                    ("birthdays",),
+                    False,
+                    org_id=bd.org.id,
                 )
+            )
+        return found
 
     def _who(self, occ: Occurrence, bd: BranchDay) -> str | None:
         """Whom an item of a branch is about: a member, a 党小组, or the branch itself."""
@@ -559,6 +567,9 @@ async def briefings_of_day(
                     c.planned(p)
     homes = _homes(directory)
     result = []
+    # a branch's managers mostly get the very same items (shared objects, alive in c.items
+    # meanwhile): the same list in the same language is rendered once, its text shared
+    rendered: dict[tuple[object, ...], tuple[str, Rows]] = {}
     for k, (who, items) in enumerate(c.items.items()):
         if k % 64 == 0:
             await let_others_run()
@@ -570,7 +581,10 @@ async def briefings_of_day(
         home = homes.get(r.telegram_id) if r.telegram_id is not None else None
         home = home or next((i.org_id for i in kept if i.org_id is not None), None)
         at, tz = briefing_moment(directory.orgs.get(home or 0), pref, day, policy, default_tz)
-        text, rows = render(r.lang, day, kept)
+        same = (r.lang, *map(id, kept))
+        if same not in rendered:
+            rendered[same] = render(r.lang, day, kept)
+        text, rows = rendered[same]
         result.append(Briefing(r, day, at, tz, kept, text, rows))
     return sorted(result, key=lambda b: (b.at, str(b.recipient.key)))
 

@@ -15,6 +15,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -101,12 +102,18 @@ async def briefing_days(
 
 
 def _briefing_message(
-    b: Briefing, until: datetime, rule: ReminderPolicy, cal: WorkdayCalendar
+    b: Briefing,
+    until: datetime,
+    rule: ReminderPolicy,
+    cal: WorkdayCalendar,
+    markups: dict[int, dict[str, Any] | None],
 ) -> NewMessage:
     """A briefing for the outbox: now, or when quiet hours end; a briefing that would go out
     on another day than its own is stale (that day's briefing says what is still due), so it
     is recorded as skipped."""
     when = send_after(until, b.tz, rule, cal)
+    if id(b.rows) not in markups:  # briefings rendered alike share their rows
+        markups[id(b.rows)] = stored(b.rows) if b.rows else None
     stale = when.astimezone(ZoneInfo(b.tz)).date() != b.day
     return NewMessage(
         key=briefing_key(b),
@@ -115,7 +122,7 @@ def _briefing_message(
         text=b.text,
         not_before=when,
         org_id=b.items[0].org_id,
-        reply_markup=stored(b.rows) if b.rows else None,
+        reply_markup=markups[id(b.rows)],
         status=OutboxStatus.SKIPPED if stale else OutboxStatus.PENDING,
         note="catch-up: a day's briefing is stale the next day" if stale else None,
     )
@@ -179,8 +186,9 @@ async def tick(
                     briefings.append(b)
                 await let_others_run()  # a button press goes in between
         own = await _own_rules(session, policy)
+    markups: dict[int, dict[str, Any] | None] = {}  # by the rows' identity: briefings live on
     messages = [
-        _briefing_message(b, until, own.get(b.items[0].org_id or 0, policy), cal)
+        _briefing_message(b, until, own.get(b.items[0].org_id or 0, policy), cal, markups)
         for b in briefings
         if b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
     ]
