@@ -25,6 +25,8 @@ from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, admin_roots, require_admin
 from bot.services.obligations import (
     Effective,
+    OrgInfo,
+    OrgLike,
     Person,
     compute_occurrences,
     load_facts,
@@ -328,7 +330,7 @@ COMMITTEE_ROLE_NAMES = frozenset(r.value for r in COMMITTEE_ROLES)
 
 async def inputs_for(
     session: AsyncSession,
-    branches: list[Org],
+    branches: Sequence[OrgLike],
     *,
     start: date,
     end: date,
@@ -521,7 +523,8 @@ async def assess(
     garbage collector waits until it is over (``full_collections_later``): at 10,000
     branches its full passes over the year's facts took 2 s of 12."""
     start, end = period_bounds(year, quarter)
-    branches = await branches_under(session, roots)
+    # plain values: an ORM object's every attribute read goes through its instrumentation
+    branches = [OrgInfo.of(b) for b in await branches_under(session, roots)]
     cal = await load_workdays(session)
     inputs = await inputs_for(
         session, branches, start=start, end=end, now=now, cal=cal, rules=rules

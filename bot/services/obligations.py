@@ -202,6 +202,10 @@ class OrgInfo:
     reminder_rule: dict[str, Any] | None
     tracking_since: date | None
 
+    @classmethod
+    def of(cls, org: Org) -> OrgInfo:
+        return cls(*(getattr(org, c.key) for c in ORG_COLUMNS))
+
 
 ORG_COLUMNS = (
     Org.id,
@@ -450,13 +454,17 @@ def compute_occurrences(
     rule = DayRule.decode(org.theme_day_rule) if org.theme_day_rule else None
     committee = [m.id for m in facts.committee]
     everyone = [m.id for m in facts.members]
+    tracked_from = org.tracking_since
     result: list[Occurrence] = []
     for eff in facts.obligations:
         ob = eff.ob
         owners = _owners(ob.scope, org, facts)
+        day_rule = rule if ob.code == "theme_day" else None
+        records = facts.records.get(ob.code, [])
+        held_all = facts.held.get(ob.code, [])
         for start, end in periods(eff):
             if on_day is not None and on_day not in plan_days(
-                ob, start, end, rule if ob.code == "theme_day" else None, cal, policy
+                ob, start, end, day_rule, cal, policy
             ):
                 continue
             for org_code, org_id, member, applicable in owners:
@@ -464,14 +472,14 @@ def compute_occurrences(
                 if ob.coverage:
                     talks = [
                         (r.member_id, r.partner_id)
-                        for r in facts.records[ob.code]
+                        for r in records
                         if r.member_id and r.partner_id and start <= r.held_on <= end
                     ]
                     count, required = heart_talk_coverage(committee, everyone, talks)
                     applicable = applicable and bool(committee)
-                else:
+                elif records:
                     count, late = _count(
-                        facts.records[ob.code],
+                        records,
                         org_id=org_id,
                         member_id=member.id if member else None,
                         start=start,
@@ -492,13 +500,16 @@ def compute_occurrences(
                     tz=tz,
                     cal=cal,
                     policy=policy,
-                    rule=rule if ob.code == "theme_day" else None,
+                    rule=day_rule,
                     plans=plans,
-                    tracked_from=org.tracking_since,
+                    tracked_from=tracked_from,
                 )
-                held = [d for oid, d in facts.held[ob.code] if oid == org_id and start <= d <= end]
-                if held and count < required and member is None:
-                    occurrence = replace(occurrence, to_file=cal.shift(max(held), RECORD_WORKDAYS))
+                if held_all and count < required and member is None:
+                    held = [d for oid, d in held_all if oid == org_id and start <= d <= end]
+                    if held:
+                        occurrence = replace(
+                            occurrence, to_file=cal.shift(max(held), RECORD_WORKDAYS)
+                        )
                 result.append(occurrence)
     order = {o.code: i for i, o in enumerate(CATALOGUE)}
     result.sort(key=lambda o: (order.get(o.obligation, len(order)), o.org, o.member or "", o.start))
