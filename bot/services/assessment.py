@@ -33,7 +33,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store.db import Database, among, collecting_after
+from bot.store.db import Database, among, collecting_after, plain_rows
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,
@@ -363,34 +363,37 @@ async def inputs_for(
     )
     meetings = [
         m
-        for m in await session.execute(
+        for m in await plain_rows(
+            session,
             select(
                 Meeting.id,
                 Meeting.org_id,
                 Meeting.obligation,
                 Meeting.starts_at,
                 Meeting.record_id,
-            ).where(*closed)
+            ).where(*closed),
         )
         if m.org_id in owner
     ]
     counts: dict[tuple[int, str], int] = {}
     if meetings:  # the same meetings, joined rather than listed
-        for meeting_id, status, n in await session.execute(
+        for meeting_id, status, n in await plain_rows(
+            session,
             select(Attendance.meeting_id, Attendance.status, func.count())
             .join(Meeting, Meeting.id == Attendance.meeting_id)
             .where(*closed)
-            .group_by(Attendance.meeting_id, Attendance.status)
+            .group_by(Attendance.meeting_id, Attendance.status),
         ):
             counts[(meeting_id, status)] = n
     filed: dict[int, datetime] = {}
     if any(m.record_id is not None for m in meetings):
         filed = {
             record_id: at
-            for record_id, at in await session.execute(
+            for record_id, at in await plain_rows(
+                session,
                 select(Record.id, Record.filed_at)
                 .join(Meeting, Meeting.record_id == Record.id)
-                .where(*closed)
+                .where(*closed),
             )
         }
     held: dict[int, list[HeldMeeting]] = defaultdict(list)
@@ -419,14 +422,15 @@ async def inputs_for(
                 at is not None and at.astimezone(tz).date() <= due,
             )
         )
-    by_hand = await session.execute(
+    by_hand = await plain_rows(
+        session,
         select(Record.org_id, Record.details, Record.held_on, Record.filed_at).where(
             among(Record.org_id, owner),
             Record.kind == "meeting_record",
             Record.withdrawn_at.is_(None),
             Record.held_on >= start,
             Record.held_on <= end,
-        )
+        ),
     )
     for r in by_hand:
         d = r.details or {}
@@ -447,7 +451,8 @@ async def inputs_for(
     asked: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # in time, asked
     answered = CollectionTarget.submitted_at.is_not(None)
     in_time = case((answered & ~CollectionTarget.late, 1), else_=0)
-    for org_id, deadline, on_time, targets in await session.execute(
+    for org_id, deadline, on_time, targets in await plain_rows(
+        session,
         select(Collection.org_id, Collection.deadline, func.sum(in_time), func.count())
         .join(CollectionTarget, CollectionTarget.collection_id == Collection.id)
         .where(
@@ -457,7 +462,7 @@ async def inputs_for(
             Collection.deadline <= now,  # an open collection is not judged before its deadline
             CollectionTarget.reached | answered,  # nor for those it could not reach
         )
-        .group_by(Collection.id)
+        .group_by(Collection.id),
     ):
         # a collection counts in the period of its deadline
         local = deadline.astimezone(tz_of[org_id]).date() if org_id in tz_of else None
