@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from telegram.error import TimedOut
+from telegram.request import HTTPXRequest
 
 from handlers.kit.lanes import LaneRequest
-from tests.helpers import free_port
+from tests.helpers import RunningBot, free_port
 
 
 @dataclass
@@ -121,3 +122,18 @@ async def test_a_lane_comes_back_after_a_failed_or_cancelled_request() -> None:
 def test_no_lanes_is_refused() -> None:
     with pytest.raises(ValueError, match="lane"):
         LaneRequest(0)
+
+
+async def test_the_bot_calls_over_its_lanes_and_polls_on_a_connection_of_its_own(
+    bot: RunningBot,
+) -> None:
+    """Every Bot API call of the running bot goes over lanes, one per sender worker and per
+    update handled at once and a few more; getUpdates keeps its own connection."""
+    calls, polls = bot.app.bot.request, bot.app.bot._request[0]  # PTB names only the first
+    assert isinstance(calls, LaneRequest)
+    settings = bot.settings
+    assert calls.lanes == settings.sender_workers + settings.concurrent_updates + 8
+    assert isinstance(polls, HTTPXRequest) and not isinstance(polls, LaneRequest)
+    assert polls.read_timeout == settings.request_timeout_seconds + 30
+    user = bot.fake.add_user("Eve", language_code="en")
+    assert "not linked" in (await user.ask("/start")).content  # answered through the lanes
