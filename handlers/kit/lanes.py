@@ -26,19 +26,22 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 
 class LaneRequest(BaseRequest):
-    """``lanes`` single-connection ``HTTPXRequest``s; a request takes a free one for its time."""
+    """Up to ``lanes`` single-connection ``HTTPXRequest``s; a request takes a free one for its
+    time. A lane is made when a request finds none free and there are fewer than ``lanes``:
+    a bot that never has many requests at once never makes many."""
 
     def __init__(self, lanes: int, *, pool_timeout: float | None = 1.0, **options: Any) -> None:
         if lanes < 1:
             raise ValueError("at least one lane")
         # one TLS context for all (httpx's own default): making one per client cost 40 ms
-        shared = {"verify": httpx.create_ssl_context()}
-        self._lanes = [
-            HTTPXRequest(
-                connection_pool_size=1, pool_timeout=pool_timeout, httpx_kwargs=shared, **options
-            )
-            for _ in range(lanes)
-        ]
+        self._options = {
+            "connection_pool_size": 1,
+            "pool_timeout": pool_timeout,
+            "httpx_kwargs": {"verify": httpx.create_ssl_context()},
+            **options,
+        }
+        self._most = lanes
+        self._lanes = [HTTPXRequest(**self._options)]
         self._pool_timeout = pool_timeout
         self._free: asyncio.Queue[HTTPXRequest] | None = None
 
@@ -48,7 +51,8 @@ class LaneRequest(BaseRequest):
 
     @property
     def lanes(self) -> int:
-        return len(self._lanes)
+        """How many lanes there may be at most."""
+        return self._most
 
     def _queue(self) -> asyncio.Queue[HTTPXRequest]:
         if self._free is None:  # made on the loop that uses it
@@ -56,6 +60,21 @@ class LaneRequest(BaseRequest):
             for lane in self._lanes:
                 self._free.put_nowait(lane)
         return self._free
+
+    async def _take(self, waiting: float | None) -> HTTPXRequest:
+        free = self._queue()
+        if free.empty() and len(self._lanes) < self._most:
+            lane = HTTPXRequest(**self._options)
+            self._lanes.append(lane)
+            await lane.initialize()
+            return lane
+        try:
+            async with asyncio.timeout(waiting):
+                return await free.get()
+        except TimeoutError as exc:
+            raise TimedOut(
+                "Pool timeout: every connection to the Bot API is busy; the request was not sent"
+            ) from exc
 
     async def initialize(self) -> None:
         self._free = None  # a queue of the loop this runs on
@@ -76,15 +95,8 @@ class LaneRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        free = self._queue()
         waiting = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
-        try:
-            async with asyncio.timeout(waiting):
-                lane = await free.get()
-        except TimeoutError as exc:
-            raise TimedOut(
-                "Pool timeout: every connection to the Bot API is busy; the request was not sent"
-            ) from exc
+        lane = await self._take(waiting)
         try:
             return await lane.do_request(
                 url,
@@ -96,4 +108,4 @@ class LaneRequest(BaseRequest):
                 pool_timeout=pool_timeout,
             )
         finally:
-            free.put_nowait(lane)
+            self._queue().put_nowait(lane)

@@ -83,6 +83,22 @@ async def test_many_requests_share_a_few_connections_one_request_each_at_a_time(
     assert len(seen.connections) == 4  # each lane kept its one connection, request after request
 
 
+async def test_lanes_are_made_only_when_requests_overlap() -> None:
+    seen = Seen(delay=0.0)
+    lanes = LaneRequest(8, pool_timeout=None)
+    async with server(seen) as base:
+        await lanes.initialize()
+        try:
+            for k in range(10):  # one after another: one lane, one connection
+                await call(lanes, base, f"s{k}")
+            assert len(seen.connections) == 1
+            seen.delay = 0.05
+            await asyncio.gather(*(call(lanes, base, f"p{k}") for k in range(3)))
+        finally:
+            await lanes.shutdown()
+    assert len(seen.connections) == 3 and seen.most == 3  # three at once: two more lanes
+
+
 async def test_a_request_waits_for_a_lane_at_most_the_pool_timeout_and_is_not_sent() -> None:
     seen = Seen(delay=1.0)
     lanes = LaneRequest(1, pool_timeout=0.2)
