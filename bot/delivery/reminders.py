@@ -356,6 +356,17 @@ async def planned_on(
     )
 
 
+def _reminded(directory: Directory, orgs: set[int] | None) -> list[OrgLike]:
+    """The orgs with obligations of their own to remind of (branches and committees), of
+    ``orgs`` when given."""
+    return [
+        o
+        for o in directory.orgs.values()
+        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
+        and (orgs is None or o.id in orgs)
+    ]
+
+
 def _on_local_day(day: date) -> Callable[[datetime, OrgLike], bool]:
     """Whether a moment falls on the local ``day`` in the org's time zone (its bounds worked
     out once per zone: the tick asks this of every reminder moment of every branch)."""
@@ -393,12 +404,7 @@ async def _planned(
     keep: Callable[[datetime, OrgLike], bool],
     orgs: set[int] | None = None,
 ) -> list[Planned]:
-    targets = [
-        o
-        for o in directory.orgs.values()
-        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
-        and (orgs is None or o.id in orgs)
-    ]
+    targets = _reminded(directory, orgs)
     if not targets:
         return []
     facts = await _facts_around(session, targets, min(day_of(o) for o in targets), directory)
@@ -454,12 +460,7 @@ async def day_of_orgs(
     (``planned_on``) and each branch's digest of that day (``branch_days``). The periods
     that can be overdue or due soon include those whose reminders can fall on the day."""
     await directory.ready(session)
-    targets = [
-        o
-        for o in directory.orgs.values()
-        if o.kind in (OrgKind.BRANCH.value, OrgKind.COMMITTEE.value)
-        and (orgs is None or o.id in orgs)
-    ]
+    targets = _reminded(directory, orgs)
     if not targets:
         return [], []
     facts = await _facts_around(session, targets, day, directory)

@@ -63,6 +63,20 @@ async def server(seen: Seen) -> AsyncIterator[str]:
         await task
 
 
+@contextlib.asynccontextmanager
+async def lanes_to(
+    seen: Seen, lanes: int, pool_timeout: float | None
+) -> AsyncIterator[tuple[LaneRequest, str]]:
+    """``lanes`` lanes to a server noting into ``seen``, initialised and shut down after."""
+    request = LaneRequest(lanes, pool_timeout=pool_timeout)
+    async with server(seen) as base:
+        await request.initialize()
+        try:
+            yield request, base
+        finally:
+            await request.shutdown()
+
+
 async def call(lanes: LaneRequest, base: str, name: str, **kwargs: float) -> bytes:
     status, body = await lanes.do_request(f"{base}/{name}", "POST", **kwargs)
     assert status == 200 and json.loads(body)["ok"], body
@@ -71,13 +85,8 @@ async def call(lanes: LaneRequest, base: str, name: str, **kwargs: float) -> byt
 
 async def test_many_requests_share_a_few_connections_one_request_each_at_a_time() -> None:
     seen = Seen()
-    lanes = LaneRequest(4, pool_timeout=None)
-    async with server(seen) as base:
-        await lanes.initialize()
-        try:
-            await asyncio.gather(*(call(lanes, base, f"m{k}") for k in range(40)))
-        finally:
-            await lanes.shutdown()
+    async with lanes_to(seen, 4, None) as (lanes, base):
+        await asyncio.gather(*(call(lanes, base, f"m{k}") for k in range(40)))
     assert sorted(seen.requests) == sorted(f"m{k}" for k in range(40))  # each sent once
     assert seen.most == 4  # four lanes, all used, never more at once
     assert len(seen.connections) == 4  # each lane kept its one connection, request after request
@@ -85,53 +94,38 @@ async def test_many_requests_share_a_few_connections_one_request_each_at_a_time(
 
 async def test_lanes_are_made_only_when_requests_overlap() -> None:
     seen = Seen(delay=0.0)
-    lanes = LaneRequest(8, pool_timeout=None)
-    async with server(seen) as base:
-        await lanes.initialize()
-        try:
-            for k in range(10):  # one after another: one lane, one connection
-                await call(lanes, base, f"s{k}")
-            assert len(seen.connections) == 1
-            seen.delay = 0.05
-            await asyncio.gather(*(call(lanes, base, f"p{k}") for k in range(3)))
-        finally:
-            await lanes.shutdown()
+    async with lanes_to(seen, 8, None) as (lanes, base):
+        for k in range(10):  # one after another: one lane, one connection
+            await call(lanes, base, f"s{k}")
+        assert len(seen.connections) == 1
+        seen.delay = 0.05
+        await asyncio.gather(*(call(lanes, base, f"p{k}") for k in range(3)))
     assert len(seen.connections) == 3 and seen.most == 3  # three at once: two more lanes
 
 
 async def test_a_request_waits_for_a_lane_at_most_the_pool_timeout_and_is_not_sent() -> None:
     seen = Seen(delay=1.0)
-    lanes = LaneRequest(1, pool_timeout=0.2)
-    async with server(seen) as base:
-        await lanes.initialize()
-        try:
-            slow = asyncio.create_task(call(lanes, base, "slow"))
-            await asyncio.sleep(0.1)
-            with pytest.raises(TimedOut, match="not sent"):
-                await call(lanes, base, "late")
-            await slow
-            await call(lanes, base, "after", pool_timeout=5.0)  # its own timeout, a free lane
-        finally:
-            await lanes.shutdown()
+    async with lanes_to(seen, 1, 0.2) as (lanes, base):
+        slow = asyncio.create_task(call(lanes, base, "slow"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimedOut, match="not sent"):
+            await call(lanes, base, "late")
+        await slow
+        await call(lanes, base, "after", pool_timeout=5.0)  # its own timeout, a free lane
     assert seen.requests == ["slow", "after"]
 
 
 async def test_a_lane_comes_back_after_a_failed_or_cancelled_request() -> None:
     seen = Seen(delay=0.5)
-    lanes = LaneRequest(1, pool_timeout=0.2)
-    async with server(seen) as base:
-        await lanes.initialize()
-        try:
-            with pytest.raises(TimedOut):  # the server is slower than the read timeout
-                await call(lanes, base, "times-out", read_timeout=0.05)
-            cancelled = asyncio.create_task(call(lanes, base, "cancelled"))
-            await asyncio.sleep(0.1)
-            cancelled.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cancelled
-            await call(lanes, base, "fine", read_timeout=2.0)  # the one lane is free again
-        finally:
-            await lanes.shutdown()
+    async with lanes_to(seen, 1, 0.2) as (lanes, base):
+        with pytest.raises(TimedOut):  # the server is slower than the read timeout
+            await call(lanes, base, "times-out", read_timeout=0.05)
+        cancelled = asyncio.create_task(call(lanes, base, "cancelled"))
+        await asyncio.sleep(0.1)
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        await call(lanes, base, "fine", read_timeout=2.0)  # the one lane is free again
     assert seen.requests[-1] == "fine"
 
 
