@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -55,7 +56,7 @@ from bot.services import collections, meetings
 from bot.services.obligations import RECORD_WORKDAYS, OrgLike, obligation_name
 from bot.services.reports import DATED_KINDS, TEXT_KINDS
 from bot.store.db import let_others_run
-from bot.store.models import OrgKind, TelegramUser
+from bot.store.models import Collection, Meeting, Org, OrgKind, TelegramUser
 
 # sections of a branch's part, in the order they are shown
 SECTIONS = ("overdue", "soon", "meetings", "records", "asks", "greeting", "birthdays")
@@ -216,7 +217,7 @@ class _Collector:
         self.recipients: dict[tuple[str, object], Recipient] = {}
         # the same line for several people is one Item (at 10,000 branches: a third of a
         # million lines, most of them the same for a branch's five managers)
-        self._made: dict[tuple[object, ...], Item] = {}
+        self.made: dict[tuple[object, ...], Item] = {}
 
     def occ_item(
         self,
@@ -234,9 +235,9 @@ class _Collector:
     ) -> Item:
         key = (kind, lang, occ.obligation, occ.org, occ.member, occ.start, who, org.id,
                urgent, must, manager, section)  # fmt: skip
-        found = self._made.get(key)
+        found = self.made.get(key)
         if found is None:
-            found = self._made[key] = _occ_item(kind, lang, occ, ob, who, org, urgent=urgent,
+            found = self.made[key] = _occ_item(kind, lang, occ, ob, who, org, urgent=urgent,
                 must=must, manager=manager, today=self.day, section=section)  # fmt: skip
         return found
 
@@ -365,11 +366,12 @@ class _Collector:
         group = self.directory.by_code.get(occ.org)
         return group.name if group is not None and group.id != bd.org.id else None
 
-    def committee(self, found: list[BranchDay]) -> None:
-        """Mondays: each committee admin hears which branches below them are behind."""
+    def committee(self, behind: dict[int, list[tuple[Occurrence, Obligation]]]) -> None:
+        """Mondays: each committee admin hears which branches below them are behind
+        (``behind``: each branch's overdue items)."""
         if self.day.weekday() != 0:
             return
-        for tg, late in late_below(self.directory, found).items():
+        for tg, late in late_below(self.directory, behind).items():
             lang = admin_lang(self.directory, tg)
             r = Recipient(tg, tg, lang)
             for (org, _), line in zip(late, committee_lines(lang, late), strict=False):
@@ -391,17 +393,50 @@ class _Collector:
                 )
 
 
-async def _tomorrow(session: AsyncSession, c: _Collector) -> None:
+@dataclass
+class _Events:
+    """The meetings and collections a day's briefings may speak of, read once for the day
+    and taken up part by part (each with its branch)."""
+
+    tomorrow: list[tuple[Meeting, Org]]
+    records: list[tuple[Meeting, Org]]
+    asks: list[Collection]
+
+    @classmethod
+    async def of_day(cls, session: AsyncSession, day: date) -> _Events:
+        start = datetime.combine(day, time(0), tzinfo=ZoneInfo("UTC")) - timedelta(hours=14)
+        soon = await meetings.upcoming_between(session, start, start + timedelta(days=3))
+        held = await meetings.records_due(session)
+        return cls(
+            [(m, await meetings.branch_of(session, m)) for m in soon],
+            [(m, await meetings.branch_of(session, m)) for m in held],
+            await collections.due_between(session, start),
+        )
+
+    async def add(
+        self, session: AsyncSession, c: _Collector, policy: ReminderPolicy, part: set[int] | None
+    ) -> None:
+        """The items of the meetings and collections of the branches in ``part`` (None: all)."""
+        await _tomorrow(session, c, [(m, b) for m, b in self.tomorrow if _in(b.id, part)])
+        _records(c, [(m, b) for m, b in self.records if _in(b.id, part)])
+        await _asks(session, c, policy, [col for col in self.asks if _in(col.org_id, part)])
+
+
+def _in(org_id: int, part: set[int] | None) -> bool:
+    return part is None or org_id in part
+
+
+async def _tomorrow(session: AsyncSession, c: _Collector, found: list[tuple[Meeting, Org]]) -> None:
     """Tomorrow's meetings, to those expected who have not answered and are not away."""
     d = c.directory
-    start = datetime.combine(c.day, time(0), tzinfo=ZoneInfo("UTC")) - timedelta(hours=14)
-    for m in await meetings.upcoming_between(session, start, start + timedelta(days=3)):
-        branch = await meetings.branch_of(session, m)
+    for m, branch in found:
         tz = branch.timezone
         if m.starts_at.astimezone(ZoneInfo(tz)).date() != c.day + timedelta(days=1):
             continue
         done = await meetings.answered(session, m.id)
-        for person in await meetings.expected(session, m):
+        people = await meetings.expected(session, m)
+        await d.load_people(session, {p.org_id for p in people})
+        for person in people:
             if person.id in done or person.away_on(c.day):
                 continue
             r = d.account(person)
@@ -430,10 +465,9 @@ async def _tomorrow(session: AsyncSession, c: _Collector) -> None:
             )
 
 
-async def _records(session: AsyncSession, c: _Collector) -> None:
+def _records(c: _Collector, found: list[tuple[Meeting, Org]]) -> None:
     """Meeting records falling due today, to the branch's managers."""
-    for m in await meetings.records_due(session):
-        branch = await meetings.branch_of(session, m)
+    for m, branch in found:
         tz = ZoneInfo(branch.timezone)
         if c.cal.shift(m.starts_at.astimezone(tz).date(), RECORD_WORKDAYS) != c.day:
             continue
@@ -463,10 +497,11 @@ async def _records(session: AsyncSession, c: _Collector) -> None:
             )
 
 
-async def _asks(session: AsyncSession, c: _Collector, policy: ReminderPolicy) -> None:
+async def _asks(
+    session: AsyncSession, c: _Collector, policy: ReminderPolicy, found: list[Collection]
+) -> None:
     """/ask nudges of the day, to those who have not submitted and are not away."""
-    start = datetime.combine(c.day, time(0), tzinfo=ZoneInfo("UTC")) - timedelta(hours=14)
-    for col in await collections.due_between(session, start):
+    for col in found:
         branch = c.directory.orgs.get(col.org_id)
         if branch is None:
             continue
@@ -515,6 +550,9 @@ async def _asks(session: AsyncSession, c: _Collector, policy: ReminderPolicy) ->
 # ---------------------------------------------------------------- the day's briefings
 
 
+PART_ORGS = 500  # orgs worked out at a time: their people, facts and items, then let go
+
+
 async def briefings_of_day(
     session: AsyncSession,
     day: date,
@@ -533,26 +571,81 @@ async def briefings_of_day(
     ``linked_only``: only for people with a Telegram account (the tick; the preview shows
     everyone). ``only``: work out the items of these orgs only (``orgs_due``): the briefings
     of the people they concern are whole, the others' are left out or partial."""
-    await directory.ready(session)
+    found: list[Briefing] = []
+    async for part in briefings_in_parts(
+        session,
+        day,
+        now=now,
+        policy=policy,
+        directory=directory,
+        cal=cal,
+        prefs=prefs,
+        default_tz=default_tz,
+        linked_only=linked_only,
+        only=only,
+    ):
+        found += part
+    return sorted(found, key=lambda b: (b.at, str(b.recipient.key)))
+
+
+async def briefings_in_parts(
+    session: AsyncSession,
+    day: date,
+    *,
+    now: datetime,
+    policy: ReminderPolicy,
+    directory: Directory,
+    cal: WorkdayCalendar,
+    prefs: dict[int, Prefs],
+    default_tz: str,
+    linked_only: bool = False,
+    only: set[int] | None = None,
+) -> AsyncIterator[list[Briefing]]:
+    """``briefings_of_day`` a part at a time, so that 10,000 branches are never held at once:
+    the orgs are worked out ``PART_ORGS`` at a time (their people read, their items made, and
+    let go), and the briefings of the people who belong to those orgs alone are done with
+    them. The briefings that draw on many orgs (admins, the bootstrap admins, those who chose
+    the week ahead) and those of people known by the roster only come last, whole."""
+    await directory.ready(session, people=False)
     c = _Collector(day, cal, directory, linked_only=linked_only)
-    planned, found = await day_of_orgs(
-        session, day, now=now, policy=policy, directory=directory, cal=cal, orgs=only
-    )
-    for k, p in enumerate(planned):
-        c.planned(p)
-        if k % 256 == 0:
-            await let_others_run()  # a button press goes in between
-    del planned
-    for bd in found:
-        c.digest(bd)
-        await let_others_run()
-    c.committee(found)
-    await _tomorrow(session, c)
-    await _records(session, c)
-    await _asks(session, c, policy)
     weekly = {tg for tg, p in prefs.items() if p.mode is BriefingMode.WEEKLY}
+    many = weekly | set(directory.bootstrap)  # whose briefings wait for every part
+    many |= {tg for admins in directory.admins.values() for r in admins if (tg := r.telegram_id)}
+    homes = _homes(directory)
+    events = await _Events.of_day(session, day)
+    behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
+    targets = [o.id for o in directory.orgs.values() if only is None or o.id in only]
+    for first in range(0, len(targets), PART_ORGS):
+        part = set(targets[first : first + PART_ORGS])
+        await directory.load_people(session, part)
+        planned, found = await day_of_orgs(
+            session, day, now=now, policy=policy, directory=directory, cal=cal, orgs=part
+        )
+        for k, p in enumerate(planned):
+            c.planned(p)
+            if k % 256 == 0:
+                await let_others_run()  # a button press goes in between
+        del planned
+        for bd in found:
+            c.digest(bd)
+            behind[bd.org.id] = bd.overdue
+            await let_others_run()
+        del found
+        await events.add(session, c, policy, part)
+        done = [
+            who
+            for who in c.items
+            if who[0] == "tg"
+            and isinstance(account := who[1], int)
+            and account not in many
+            and directory.member_of.get(account) in part
+        ]
+        yield await _finish(c, done, prefs, homes, policy, default_tz)
+        directory.forget(part)
+    c.committee(behind)
     if day.weekday() == 0 and weekly:  # Monday: the week ahead for those who chose it
         orgs = _orgs_of(directory, weekly)
+        await directory.load_people(session, orgs)
         for later in range(1, 7):
             for p in await planned_on(
                 session,
@@ -565,28 +658,42 @@ async def briefings_of_day(
             ):
                 if p.recipient.telegram_id in weekly:
                     c.planned(p)
-    homes = _homes(directory)
+    yield await _finish(c, list(c.items), prefs, homes, policy, default_tz)
+
+
+async def _finish(
+    c: _Collector,
+    done: list[tuple[str, object]],
+    prefs: dict[int, Prefs],
+    homes: dict[int, int],
+    policy: ReminderPolicy,
+    default_tz: str,
+) -> list[Briefing]:
+    """The briefings of these people, made and let go from the collector."""
     result = []
     # a branch's managers mostly get the very same items (shared objects, alive in c.items
     # meanwhile): the same list in the same language is rendered once, its text shared
     rendered: dict[tuple[object, ...], tuple[str, Rows]] = {}
-    for k, (who, items) in enumerate(c.items.items()):
+    for k, who in enumerate(done):
         if k % 64 == 0:
             await let_others_run()
-        r = c.recipients[who]
+        r = c.recipients.pop(who)
+        items = c.items.pop(who)
         pref = prefs.get(r.telegram_id, Prefs()) if r.telegram_id is not None else Prefs()
-        kept = kept_items(items, pref, day)
+        kept = kept_items(items, pref, c.day)
         if not kept:
             continue
         home = homes.get(r.telegram_id) if r.telegram_id is not None else None
         home = home or next((i.org_id for i in kept if i.org_id is not None), None)
-        at, tz = briefing_moment(directory.orgs.get(home or 0), pref, day, policy, default_tz)
+        orgs = c.directory.orgs
+        at, tz = briefing_moment(orgs.get(home or 0), pref, c.day, policy, default_tz)
         same = (r.lang, *map(id, kept))
         if same not in rendered:
-            rendered[same] = render(r.lang, day, kept)
+            rendered[same] = render(r.lang, c.day, kept)
         text, rows = rendered[same]
-        result.append(Briefing(r, day, at, tz, kept, text, rows))
-    return sorted(result, key=lambda b: (b.at, str(b.recipient.key)))
+        result.append(Briefing(r, c.day, at, tz, kept, text, rows))
+    c.made.clear()  # the items of the people done are let go with them
+    return result
 
 
 def kept_items(items: list[Item], pref: Prefs, day: date) -> list[Item]:
@@ -618,12 +725,11 @@ def orgs_due(
         return None
     accounts = {tg for tg, p in prefs.items() if p.at == at}
     found: set[int] = set()
-    for org in directory.orgs.values():
-        if policy.briefing_time(org.reminder_rule) == at:
-            found |= directory.subtree(org.id)
-            people = directory.people.get(org.id)
-            accounts |= {tg for _, tg, _ in people.rows if tg} if people else set()
-            accounts |= {r.telegram_id for r in directory.admins.get(org.id, []) if r.telegram_id}
+    chose = {o.id for o in directory.orgs.values() if policy.briefing_time(o.reminder_rule) == at}
+    for org_id in chose:
+        found |= directory.subtree(org_id)
+        accounts |= {tg for r in directory.admins.get(org_id, []) if (tg := r.telegram_id)}
+    accounts |= {tg for tg, org_id in directory.member_of.items() if org_id in chose}
     return found | _orgs_of(directory, accounts)  # with all else these people hear of
 
 
@@ -635,19 +741,13 @@ def _homes(directory: Directory) -> dict[int, int]:
         for r in admins:
             if r.telegram_id is not None:
                 found.setdefault(r.telegram_id, org_id)
-    for org_id, people in directory.people.items():
-        for _, tg, _ in people.rows:
-            if tg is not None:
-                found[tg] = org_id
+    found.update(directory.member_of)
     return found
 
 
 def _orgs_of(directory: Directory, accounts: set[int]) -> set[int]:
     """The orgs whose items can reach these accounts (their branch; below what they run)."""
-    found: set[int] = set()
-    for org_id, people in directory.people.items():
-        if any(tg in accounts for _, tg, _ in people.rows):
-            found.add(org_id)
+    found = {directory.member_of[tg] for tg in accounts if tg in directory.member_of}
     for org_id, admins in directory.admins.items():
         if any(r.telegram_id in accounts for r in admins):
             found |= directory.subtree(org_id)

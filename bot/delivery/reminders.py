@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from bot.services.obligations import (
     member_key,
     periods_near,
 )
-from bot.store.db import let_others_run, plain_rows
+from bot.store.db import among, let_others_run, plain_rows
 from bot.store.models import (
     MANAGER_ROLES,
     Member,
@@ -145,8 +145,27 @@ class _People:
         return next((m.name for m, _, _ in self.rows if member_key(m) == key), key)
 
 
+class _Loaded(dict[int, _People]):
+    """The people of the orgs loaded so far, by org id. An org loaded with no members reads
+    as empty; an org not loaded raises: a missing part must never look like nobody."""
+
+    def __init__(self, default: Lang) -> None:
+        super().__init__()
+        self.default = default
+        self.orgs: set[int] = set()  # the orgs whose people were read (members or none)
+        self.everyone = False
+
+    def __missing__(self, org_id: int) -> _People:
+        if not self.everyone and org_id not in self.orgs:
+            raise RuntimeError(f"the people of org {org_id} were read before they were loaded")
+        found = self[org_id] = _People(self.default)
+        return found
+
+
 class Directory:
-    """Who is who, for every org at once: members with accounts, admins, the org tree.
+    """Who is who: the org tree, the admins, which org each Telegram account is a member of,
+    and the members with their accounts and languages — of every org, or of the orgs asked
+    for (``load_people``), so that a tick over 10,000 branches holds one part at a time.
 
     ``load`` reads it all; ``later`` reads nothing until ``ready()``, so a minute in which
     nothing is due never reads the people.
@@ -155,8 +174,10 @@ class Directory:
     def __init__(self, default: Lang, bootstrap: frozenset[int]) -> None:
         self._orgs: dict[int, OrgLike] = {}
         self._by_code: dict[str, OrgLike] = {}
-        self._people: dict[int, _People] = defaultdict(lambda: _People(default))
+        self._people = _Loaded(default)
         self._admins: dict[int, list[Recipient]] = defaultdict(list)
+        self._member_of: dict[int, int] = {}  # Telegram id -> the org of the member linked
+        self._accounts: dict[int, tuple[int, str | None]] = {}  # member id -> account, language
         self._loaded = False
         self.default = default
         self.bootstrap = bootstrap
@@ -178,7 +199,8 @@ class Directory:
         return self._by_code
 
     @property
-    def people(self) -> dict[int, _People]:
+    def people(self) -> _Loaded:
+        """The people by org, of the orgs loaded (an org not loaded raises)."""
         if not self._loaded:
             raise RuntimeError("Directory.people read before ready()")
         return self._people
@@ -189,44 +211,35 @@ class Directory:
             raise RuntimeError("Directory.admins read before ready()")
         return self._admins
 
+    @property
+    def member_of(self) -> dict[int, int]:
+        """Telegram id → the org of the (active) member it is linked to: known for every
+        account, whether or not that org's people are loaded."""
+        self.orgs  # noqa: B018 (raises before ready())
+        return self._member_of
+
     @classmethod
     async def load(
         cls, session: AsyncSession, default: Lang, bootstrap: frozenset[int]
     ) -> Directory:
         return await cls.later(default, bootstrap).ready(session)
 
-    async def ready(self, session: AsyncSession) -> Directory:
-        """Load the org tree, the people and the admins, once."""
-        if self._loaded:
-            return self
+    async def ready(self, session: AsyncSession, *, people: bool = True) -> Directory:
+        """Load the org tree, the admins and the accounts' orgs, once; and the people of every
+        org unless ``people`` is false (then ``load_people`` reads them a part at a time)."""
+        if not self._loaded:
+            await self._load_tree(session)
+        if people and not self._people.everyone:
+            await self.load_people(session, None)
+        return self
+
+    async def _load_tree(self, session: AsyncSession) -> None:
         orgs = [
             OrgInfo(*row)
             for row in await plain_rows(session, select(*ORG_COLUMNS).order_by(Org.code))
         ]
         await let_others_run()
         self._orgs, self._by_code = {o.id: o for o in orgs}, {o.code: o for o in orgs}
-        connection = await session.connection()  # plain rows: no ORM processing of 300,000
-        rows = await connection.stream(  # read in parts: other work runs between them
-            select(
-                *PERSON_COLUMNS,
-                TelegramLink.telegram_user_id,
-                TelegramUser.language,
-                TelegramUser.telegram_language,
-            )
-            .outerjoin(TelegramLink, TelegramLink.member_id == Member.id)
-            .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
-            .where(Member.active)
-            .order_by(Member.id)
-            .execution_options(yield_per=PART)
-        )
-        width, people = len(PERSON_COLUMNS), self._people
-        async for part in rows.partitions():
-            for row in part:
-                values: tuple[Any, ...] = tuple(row)
-                person = Person(*values[:width])
-                account, chosen, told = values[width:]
-                people[person.org_id].rows.append((person, account, chosen or told))
-            await let_others_run()
         admins = await session.execute(
             select(
                 OrgAdmin.org_id,
@@ -241,8 +254,74 @@ class Directory:
             self._admins[org_id].append(
                 Recipient(tg, tg, normalise_lang(chosen or told, self.default))
             )
+        linked = await plain_rows(
+            session,
+            select(
+                TelegramLink.member_id,
+                TelegramLink.telegram_user_id,
+                Member.org_id,
+                TelegramUser.language,
+                TelegramUser.telegram_language,
+            )
+            .join(Member, Member.id == TelegramLink.member_id)
+            .outerjoin(TelegramUser, TelegramUser.id == TelegramLink.telegram_user_id)
+            .where(Member.active),
+        )
+        for member_id, tg, org_id, chosen, told in linked:
+            self._member_of[tg] = org_id
+            self._accounts[member_id] = (tg, chosen or told)
         self._loaded = True
-        return self
+
+    async def load_people(self, session: AsyncSession, org_ids: Collection[int] | None) -> None:
+        """Read the members (with their accounts and languages) of these orgs, or of every org
+        (None); orgs already loaded are not read again."""
+        loaded = self.people
+        if loaded.everyone:
+            return
+        wanted = None if org_ids is None else set(org_ids) - loaded.orgs
+        if wanted is not None and not wanted:
+            return
+        had = set(loaded.orgs)  # loaded already: not read twice
+        query = (  # the accounts are known already (``ready``): no join per member
+            select(*PERSON_COLUMNS)
+            .where(Member.active)
+            .order_by(Member.id)
+            .execution_options(yield_per=PART)
+        )
+        if wanted is not None:
+            query = query.where(among(Member.org_id, wanted))
+        connection = await session.connection()  # plain rows: no ORM processing of 300,000
+        rows = await connection.stream(query)  # read in parts: other work runs between them
+        accounts, nobody = self._accounts, (None, None)
+        async for part in rows.partitions():
+            for row in part:
+                person = Person(*row)
+                if person.org_id not in wanted if wanted is not None else person.org_id in had:
+                    continue  # not asked for (``among`` reads every org when asked for many)
+                found = loaded.get(person.org_id)
+                if found is None:
+                    found = loaded[person.org_id] = _People(self.default)
+                found.rows.append((person, *accounts.get(person.id, nobody)))
+            await let_others_run()
+        if wanted is None:
+            loaded.everyone = True
+        else:
+            loaded.orgs |= wanted
+
+    async def people_of(self, session: AsyncSession, org_id: int) -> _People:
+        """One org's people, read if they are not loaded yet."""
+        await self.ready(session, people=False)
+        await self.load_people(session, [org_id])
+        return self.people[org_id]
+
+    def forget(self, org_ids: Collection[int]) -> None:
+        """Let go of these orgs' people (a tick's part is done with them)."""
+        loaded = self.people
+        if loaded.everyone:
+            return
+        for org_id in org_ids:
+            loaded.pop(org_id, None)
+        loaded.orgs -= set(org_ids)
 
     def account(self, person: Person) -> Recipient:
         """The recipient for a member: their Telegram account (if linked) and language."""
@@ -251,8 +330,10 @@ class Directory:
                 return self.people[person.org_id].recipient(p, tg, lang)
         return Recipient(member_key(person), None, self.default)
 
-    def persons(self) -> dict[int, list[Person]]:
-        return {org_id: [p for p, _, _ in people.rows] for org_id, people in self.people.items()}
+    def persons(self, orgs: Collection[int]) -> dict[int, list[Person]]:
+        """The members of these orgs (loaded: an org not loaded raises)."""
+        people = self.people
+        return {org_id: [p for p, _, _ in people[org_id].rows] for org_id in orgs}
 
     def chain(self, org_id: int) -> list[int]:
         """The org and every org above it, nearest first."""
@@ -343,7 +424,7 @@ async def planned_on(
 ) -> list[Planned]:
     """Every reminder, escalation and greeting of the local ``day`` (in each org's time zone),
     whatever its minute, with statuses as of ``now``: what a day's briefing merges."""
-    await directory.ready(session)
+    await directory.ready(session, people=False)  # the people: loaded by the caller
     return await _planned(
         session,
         directory,
@@ -390,7 +471,7 @@ async def _facts_around(
 ) -> dict[int, Any]:
     """What the orgs' calendars need around ``first``: records from the year before on."""
     window = (date(first.year - 1, 1, 1), first + timedelta(days=60))
-    return await load_facts(session, orgs, window, directory.persons())
+    return await load_facts(session, orgs, window, directory.persons([o.id for o in orgs]))
 
 
 async def _planned(
@@ -459,7 +540,7 @@ async def day_of_orgs(
     each org's occurrences: the reminders, escalations and greetings of the local ``day``
     (``planned_on``) and each branch's digest of that day (``branch_days``). The periods
     that can be overdue or due soon include those whose reminders can fall on the day."""
-    await directory.ready(session)
+    await directory.ready(session, people=False)  # the people: loaded by the caller
     targets = _reminded(directory, orgs)
     if not targets:
         return [], []
@@ -730,10 +811,11 @@ def digest_body(lang: Lang, bd: BranchDay) -> list[str]:
 
 
 def late_below(
-    directory: Directory, found: list[BranchDay]
+    directory: Directory, behind: dict[int, list[tuple[Occurrence, Obligation]]]
 ) -> dict[int, list[tuple[OrgLike, list[tuple[Occurrence, Obligation]]]]]:
-    """Per committee admin (Telegram id): the branches in their scope with overdue items,
-    most behind first (the bootstrap admins see every branch)."""
+    """Per committee admin (Telegram id): the branches in their scope with overdue items
+    (``behind``: branch id → its overdue items), most behind first (the bootstrap admins see
+    every branch)."""
     admin_orgs: dict[int, set[int]] = defaultdict(set)  # telegram id -> orgs administered
     for org_id, admins in directory.admins.items():
         for r in admins:
@@ -742,7 +824,7 @@ def late_below(
     roots = [o.id for o in directory.orgs.values() if o.parent_id is None]
     for tg in directory.bootstrap:
         admin_orgs[tg] |= set(roots)
-    behind = {bd.org.id: bd.overdue for bd in found if bd.overdue}
+    behind = {b: items for b, items in behind.items() if items}
     result = {}
     for tg, orgs in sorted(admin_orgs.items()):
         scope = set().union(*(directory.subtree(o) for o in orgs))
@@ -777,7 +859,7 @@ def _committee_digests(
 ) -> list[Planned]:
     """Monday: each committee admin hears which branches below them are behind schedule."""
     result: list[Planned] = []
-    for tg, late in late_below(directory, found).items():
+    for tg, late in late_below(directory, {bd.org.id: bd.overdue for bd in found}).items():
         tz = ZoneInfo(late[0][0].timezone)
         local = at.astimezone(tz)
         if local.weekday() != 0 or local.timetz().replace(tzinfo=None) != policy.digest_at:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
-from bot.delivery.briefing import Briefing, briefings_of_day, load_prefs, orgs_due
+from bot.delivery.briefing import Briefing, briefings_in_parts, load_prefs, orgs_due
 from bot.delivery.reminders import Directory
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import stored
@@ -143,15 +143,17 @@ async def tick(
 ) -> TickResult:
     """Look at (last tick, now]; put what became due into the outbox, once.
 
-    The briefings whose moment falls in the window are worked out in a read transaction (holding no write lock,
-    and letting other work run between branches) and queued in chunks of short write
-    transactions; the meetings' and collections' news, which change what they read, and the
+    The briefings whose moment falls in the window are worked out in a read transaction
+    (holding no write lock, and letting other work run between branches), a part of the orgs
+    at a time (``briefings_in_parts``: at 10,000 branches the people and items are never all
+    held at once), each part queued in chunks of short write transactions; the meetings' and collections' news, which change what they read, and the
     tick's own mark come last, in one. A crash half-way leaves the mark where it was: the next
     tick works the minute out again, and the keys already queued are skipped (exactly once).
     The garbage collector waits until the tick is over (``full_collections_later``: its full
     passes over the tick's objects paused every button press for 0.3 s at scale).
     """
     until = floor_minute(now)
+    added = skipped = 0
     async with db.read() as session:
         state = await session.get(TickState, 1)
         since = state.last_minute if state is not None else until - FIRST_LOOK_BACK
@@ -163,14 +165,14 @@ async def tick(
         directory = Directory.later(default_lang, bootstrap_ids)
         prefs = await load_prefs(session)
         due = await briefing_days(session, since, until, policy, prefs, default_tz)
-        briefings: list[Briefing] = []
+        own = await _own_rules(session, policy)
         for day, times in sorted(due.items()):
-            await directory.ready(session)
+            await directory.ready(session, people=False)
             only: set[int] | None = set()
             for moment in times:  # at a time few chose, only their orgs are worked out
                 wanted = orgs_due(directory, prefs, moment, policy)
                 only = None if wanted is None or only is None else only | wanted
-            for b in await briefings_of_day(
+            async for part in briefings_in_parts(
                 session,
                 day,
                 now=until,
@@ -182,25 +184,24 @@ async def tick(
                 linked_only=True,  # nobody else can be sent anything
                 only=only,
             ):
-                if since < b.at <= until:
-                    briefings.append(b)
-                await let_others_run()  # a button press goes in between
-        own = await _own_rules(session, policy)
-    markups: dict[int, dict[str, Any] | None] = {}  # by the rows' identity: briefings live on
-    messages = [
-        _briefing_message(b, until, own.get(b.items[0].org_id or 0, policy), cal, markups)
-        for b in briefings
-        if b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
-    ]
-    added = 0
-    for first in range(0, len(messages), ENQUEUE_CHUNK):
-        async with db.write() as session:
-            added += await enqueue(session, messages[first : first + ENQUEUE_CHUNK], now=until)
-        await let_others_run()  # what waits for the database goes in between
+                markups: dict[int, dict[str, Any] | None] = {}  # by the rows' identity
+                messages = [
+                    _briefing_message(
+                        b, until, own.get(b.items[0].org_id or 0, policy), cal, markups
+                    )
+                    for b in part
+                    if since < b.at <= until
+                    and b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
+                ]
+                del part
+                added += await _enqueue_all(db, messages, until)
+                skipped += sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
     async with db.write() as session:
         state = await session.get(TickState, 1)
         if state is not None and state.last_minute >= until:
-            return TickResult(since, until, added, 0)  # another tick did this minute meanwhile
+            return TickResult(
+                since, until, added, skipped
+            )  # another tick did this minute meanwhile
         news = await meeting_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
@@ -212,8 +213,17 @@ async def tick(
             session.add(TickState(id=1, last_minute=until))
         else:
             state.last_minute = until
-    skipped = sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
     return TickResult(since, until, added, skipped)
+
+
+async def _enqueue_all(db: Database, messages: list[NewMessage], until: datetime) -> int:
+    """Queue messages in chunks of short write transactions: a button waits for one chunk."""
+    added = 0
+    for first in range(0, len(messages), ENQUEUE_CHUNK):
+        async with db.write() as session:
+            added += await enqueue(session, messages[first : first + ENQUEUE_CHUNK], now=until)
+        await let_others_run()  # what waits for the database goes in between
+    return added
 
 
 async def meeting_messages(
@@ -236,8 +246,10 @@ async def meeting_messages(
             branch = await meetings.branch_of(session, m)
             done = await meetings.answered(session, m.id)
             today = until.astimezone(ZoneInfo(branch.timezone)).date()
-            await directory.ready(session)
-            for person in await meetings.expected(session, m):
+            expected = await meetings.expected(session, m)
+            await directory.ready(session, people=False)
+            await directory.load_people(session, {p.org_id for p in expected})
+            for person in expected:
                 r = directory.account(person)
                 if person.id in done or r.telegram_id is None or person.away_on(today):
                     continue
@@ -272,7 +284,7 @@ async def meeting_messages(
     for m in await meetings.due_to_close(session, until):
         branch = await meetings.branch_of(session, m)
         result = await meetings.close(session, m, now=until)
-        people = (await directory.ready(session)).people[branch.id]
+        people = await directory.people_of(session, branch.id)
         targets = [(r.telegram_id, r.lang) for r in people.managers() if r.telegram_id is not None]
         if m.group_chat_id is not None and m.group_message_id is not None:
             # the group's card becomes the tally at once: an edit notifies nobody
@@ -311,8 +323,7 @@ async def code_messages(
     found: list[NewMessage] = []
     for m in await meetings.code_opening_between(session, since, until):
         branch = await meetings.branch_of(session, m)
-        await directory.ready(session)
-        for r in directory.people[branch.id].managers():
+        for r in (await directory.people_of(session, branch.id)).managers():
             if r.telegram_id is None or m.code is None:
                 continue
             text = meeting_texts.code_notice(r.lang, meetings.info_of(m), branch.timezone, m.code)
@@ -348,12 +359,10 @@ async def collection_messages(
             continue
         tz = branch.timezone
         if since < c.deadline <= until:
-            await directory.ready(session)
+            people = await directory.people_of(session, c.org_id)
             progress = await collections.progress(session, c.id, tz)
             targets = {
-                r.telegram_id: r.lang
-                for r in directory.people[c.org_id].managers()
-                if r.telegram_id is not None
+                r.telegram_id: r.lang for r in people.managers() if r.telegram_id is not None
             }
             targets.setdefault(c.created_by, directory.default)
             for chat, lang in targets.items():

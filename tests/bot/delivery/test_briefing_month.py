@@ -227,3 +227,56 @@ async def test_a_time_few_chose_works_out_only_their_orgs_and_their_briefings_ar
         assert expected.at == moment and len(sent) == 1
         assert sent[0].text == expected.text
     assert "督办" in expected.text  # the secretary's committee part came whole at 14:00
+
+
+async def test_worked_out_an_org_at_a_time_the_briefings_are_the_same(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tick works the orgs out a part at a time and lets each part's people go (#15: at
+    10,000 branches it held all 300,000 members at once). Parts of one org give the very
+    briefings of one whole pass: a member and a manager of each branch, the secretary who
+    runs 第1党委 too (their part waits for every branch), someone on the week ahead, the
+    bootstrap admin; on a Monday with the committee's list and on other days."""
+    await world(db)
+    for b in range(2, 11):
+        await link(db, f"M{b:02d}00", 7100 + b, IMPORTED)  # each branch's secretary
+        await link(db, f"M{b:02d}06", 7200 + b, IMPORTED)  # and its probationary member
+    monday = date(2026, 12, 7)
+    await briefings.choose(
+        db, await acting(db, 7105), now=IMPORTED, today=IMPORTED.date(), mode="weekly"
+    )
+    held: list[int] = []
+    real = Directory.load_people
+
+    async def noting(self: Directory, *args: Any, **kwargs: Any) -> None:
+        await real(self, *args, **kwargs)
+        held.append(len(self.people) if not self.people.everyone else 10**6)
+
+    monkeypatch.setattr(Directory, "load_people", noting)
+
+    async def briefings_with_parts_of(size: int, day: date) -> list[tuple[object, ...]]:
+        monkeypatch.setattr(briefing, "PART_ORGS", size)
+        morning = datetime.combine(day, DEFAULT_POLICY.digest_at, tzinfo=SH)
+        async with db.read() as session:
+            found = await briefings_of_day(
+                session,
+                day,
+                now=morning,
+                policy=DEFAULT_POLICY,
+                directory=Directory.later("zh", BOOTSTRAP),
+                cal=await load_workdays(session),
+                prefs=await briefing.load_prefs(session),
+                default_tz="Asia/Shanghai",
+            )
+        return [(b.recipient, b.at, b.text, b.rows) for b in found]
+
+    said: set[int | None] = set()
+    for day in (monday, date(2026, 12, 8), date(2026, 12, 17), date(2026, 12, 31)):
+        whole = await briefings_with_parts_of(10_000, day)
+        held.clear()
+        assert await briefings_with_parts_of(1, day) == whole, day
+        assert held and max(held) <= 2, day  # never everyone: a part (and what it reaches)
+        people = [person(who) for who, _, _, _ in whole]
+        assert len(people) == len(set(people)), day  # one briefing each, however many parts
+        said |= {who.telegram_id for who, _, _, _ in whole}
+    assert {SECRETARY, PROBATIONER, 7105, 7110, 7210, *BOOTSTRAP} <= said

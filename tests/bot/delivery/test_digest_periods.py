@@ -68,7 +68,7 @@ async def test_near_periods_find_what_the_whole_year_finds(
         assert org is not None
         facts = (
             await load_facts(
-                session, [org], (date(2025, 1, 1), date(2027, 3, 31)), directory.persons()
+                session, [org], (date(2025, 1, 1), date(2027, 3, 31)), directory.persons([branch])
             )
         )[branch]
     day, checked, found = date(2026, 1, 1), 0, 0

@@ -148,16 +148,17 @@ async def test_the_tick_works_out_briefings_without_the_write_lock(
 ) -> None:
     """While the tick works out who is due (the long part at scale), a button press can
     write: the tick holds no write transaction then (#15)."""
-    real, wrote = scheduler.briefings_of_day, []
+    real, wrote = scheduler.briefings_in_parts, []
 
     async def worked_out_while_someone_writes(*args: Any, **kwargs: Any) -> Any:
-        async with asyncio.timeout(2):  # a tick holding the write lock would block this
-            async with db.write() as session:
-                session.add(TickState(id=2, last_minute=local("2026-03-17T08:00")))
-        wrote.append(True)
-        return await real(*args, **kwargs)
+        async for part in real(*args, **kwargs):
+            async with asyncio.timeout(2):  # a tick holding the write lock would block this
+                async with db.write() as session:
+                    await session.merge(TickState(id=2, last_minute=local("2026-03-17T08:00")))
+            wrote.append(True)
+            yield part
 
-    monkeypatch.setattr(scheduler, "briefings_of_day", worked_out_while_someone_writes)
+    monkeypatch.setattr(scheduler, "briefings_in_parts", worked_out_while_someone_writes)
     result = await run(db, local("2026-03-17T08:30"), since=local("2026-03-17T08:29"))
     assert wrote and result.enqueued > 0
 
@@ -378,20 +379,22 @@ async def test_the_collector_waits_while_the_tick_works_and_runs_after(
     """No full garbage collection walks the tick's objects mid-tick (at scale that paused
     every button for 0.3 s); the collector runs again once the tick is over, even if it
     failed (#15)."""
-    real, seen = scheduler.briefings_of_day, []
+    real, seen = scheduler.briefings_in_parts, []
 
     async def noting_the_collector(*args: Any, **kwargs: Any) -> Any:
-        seen.append(gc.isenabled())
-        return await real(*args, **kwargs)
+        async for part in real(*args, **kwargs):
+            seen.append(gc.isenabled())
+            yield part
 
-    monkeypatch.setattr(scheduler, "briefings_of_day", noting_the_collector)
+    monkeypatch.setattr(scheduler, "briefings_in_parts", noting_the_collector)
     await run(db, local("2026-03-17T08:30"), since=local("2026-03-17T08:29"))
     assert seen and not any(seen) and gc.isenabled()
 
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
+        yield  # an async generator, as the real one
 
-    monkeypatch.setattr(scheduler, "briefings_of_day", failing)
+    monkeypatch.setattr(scheduler, "briefings_in_parts", failing)
     with pytest.raises(RuntimeError):
         await run(db, local("2026-03-17T08:30"), since=local("2026-03-17T08:29"))
     assert gc.isenabled()
