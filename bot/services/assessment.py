@@ -6,6 +6,7 @@ pure; ``assess`` loads what they need for many branches in a handful of queries.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 from collections import defaultdict
@@ -24,7 +25,9 @@ from bot.rules.catalogue import DEFAULT_POLICY, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, admin_roots, require_admin
 from bot.services.obligations import (
+    ROWS_BETWEEN_PAUSES,
     Effective,
+    Facts,
     OrgInfo,
     OrgLike,
     Person,
@@ -33,7 +36,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store.db import Database, among, collecting_after, plain_rows
+from bot.store.db import Database, among, collecting_after, let_others_run, plain_rows
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,
@@ -343,6 +346,71 @@ async def inputs_for(
     if not branches:
         return []
     facts = await load_facts(session, branches, (start, end))
+    # the meetings, attendance and collections are read while the credits are worked out (the
+    # database's thread reads as the event loop's computes; neither needs the other)
+    reads = asyncio.create_task(
+        _meetings_and_asks(session, branches, facts, start=start, end=end, now=now, cal=cal,
+                           rules=rules)
+    )  # fmt: skip
+    try:
+        credits = await _credits(branches, facts, start=start, end=end, now=now, cal=cal,
+                                 policy=policy, rules=rules)  # fmt: skip
+    finally:
+        held, asked = await reads
+    return [
+        Inputs(b.code, b.name, credits[b.id], tuple(held[b.id]), *asked[b.id], b.tracking_since)
+        for b in branches
+    ]
+
+
+async def _credits(
+    branches: Sequence[OrgLike],
+    facts: Mapping[int, Facts],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+    rules: Rules,
+) -> dict[int, tuple[tuple[float, float], ...]]:
+    """Each branch's (weight, credit) per required occurrence of the period."""
+    judged: dict[tuple[object, ...], list[tuple[date, date]]] = {}
+
+    def within(eff: Effective) -> list[tuple[date, date]]:
+        """The periods inside the one assessed (the same for every branch owing it alike)."""
+        key = (eff.ob.period, eff.due_on, eff.since)
+        if key not in judged:
+            judged[key] = [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
+        return judged[key]
+
+    found: dict[int, tuple[tuple[float, float], ...]] = {}
+    for b in branches:
+        await let_others_run()  # a button press (and the reads beside) go in between
+        occurrences = compute_occurrences(
+            facts[b.id], within, now=now, cal=cal, policy=policy, plans=False
+        )
+        found[b.id] = tuple(
+            (rules.weight(o.obligation), c)
+            for o in occurrences
+            if (c := credit(o, rules)) is not None
+        )
+    return found
+
+
+async def _meetings_and_asks(
+    session: AsyncSession,
+    branches: Sequence[OrgLike],
+    facts: Mapping[int, Facts],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    cal: WorkdayCalendar,
+    rules: Rules,
+) -> tuple[dict[int, list[HeldMeeting]], dict[int, tuple[int, int]]]:
+    """Each branch's meetings held in the period (with their attendance and whether their
+    record came in time), and its collections' submissions (in time, asked)."""
     ids = [b.id for b in branches]
     owner: dict[int, int] = {b.id: b.id for b in branches}
     kinds: dict[int, str] = {b.id: b.kind for b in branches}
@@ -406,7 +474,9 @@ async def inputs_for(
             expected[key] = expected_count(org_id, obligation, kinds[org_id], people)
         return expected[key]
 
-    for m in meetings:
+    for k, m in enumerate(meetings):
+        if k % ROWS_BETWEEN_PAUSES == 0:
+            await let_others_run()  # a button press goes in between
         branch_id = owner[m.org_id]
         tz = tz_of[branch_id]
         day = m.starts_at.astimezone(tz).date()
@@ -469,30 +539,7 @@ async def inputs_for(
         if local is not None and judged_from[org_id] <= local <= end:
             asked[org_id][0] += int(on_time or 0)
             asked[org_id][1] += targets
-    result: list[Inputs] = []
-    judged: dict[tuple[object, ...], list[tuple[date, date]]] = {}
-
-    def within(eff: Effective) -> list[tuple[date, date]]:
-        """The periods inside the one assessed (the same for every branch owing it alike)."""
-        key = (eff.ob.period, eff.due_on, eff.since)
-        if key not in judged:
-            judged[key] = [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
-        return judged[key]
-
-    for b in branches:
-        occurrences = compute_occurrences(
-            facts[b.id], within, now=now, cal=cal, policy=policy, plans=False
-        )
-        credits = tuple(
-            (rules.weight(o.obligation), c)
-            for o in occurrences
-            if (c := credit(o, rules)) is not None
-        )
-        on_time, n = asked[b.id]
-        result.append(
-            Inputs(b.code, b.name, credits, tuple(held[b.id]), on_time, n, b.tracking_since)
-        )
-    return result
+    return held, {b.id: (asked[b.id][0], asked[b.id][1]) for b in branches}
 
 
 async def branches_under(session: AsyncSession, roots: list[int] | None) -> list[Org]:
@@ -534,7 +581,11 @@ async def assess(
     inputs = await inputs_for(
         session, branches, start=start, end=end, now=now, cal=cal, rules=rules
     )
-    return rank([(i, *score(i, rules)) for i in inputs], rules)
+    scored = []
+    for i in inputs:
+        await let_others_run()  # 10,000 scores: a button press goes in between
+        scored.append((i, *score(i, rules)))
+    return rank(scored, rules)
 
 
 async def assessed_for(db: Database, actor: Actor, year: int, *, now: datetime) -> list[Result]:

@@ -296,14 +296,18 @@ async def load_facts(
         for f in facts.values():
             f.members = list(people.get(f.org.id, []))
     else:
-        for row in await plain_rows(
-            session,
-            select(*PERSON_COLUMNS)
-            .where(among(Member.org_id, ids), Member.active)
-            .order_by(Member.id),
+        for k, row in enumerate(
+            await plain_rows(
+                session,
+                select(*PERSON_COLUMNS)
+                .where(among(Member.org_id, ids), Member.active)
+                .order_by(Member.id),
+            )
         ):
             if row[1] in facts:
                 facts[row[1]].members.append(Person(*row))
+            if k % ROWS_BETWEEN_PAUSES == 0:
+                await let_others_run()  # 300,000 members: a button press goes in between
     owner: dict[int, int] = {i: i for i in ids}
     for g in (
         await session.execute(
@@ -334,10 +338,12 @@ async def load_facts(
             Record.withdrawn_at.is_(None),
         ),
     )
-    for org_id, member_id, partner_id, held_on, filed_at, code in rows:
+    for k, (org_id, member_id, partner_id, held_on, filed_at, code) in enumerate(rows):
         if org_id in owner:
             record = RecordFact(org_id, member_id, partner_id, held_on, filed_at)
             facts[owner[org_id]].records[code].append(record)
+        if k % ROWS_BETWEEN_PAUSES == 0:
+            await let_others_run()
     held = await plain_rows(
         session,
         select(Meeting.org_id, Meeting.starts_at, Meeting.obligation, Meeting.also).where(
@@ -354,6 +360,9 @@ async def load_facts(
         for code in [obligation, *also]:
             facts[owner[org_id]].held[code].append((org_id, day))
     return facts
+
+
+ROWS_BETWEEN_PAUSES = 1000  # rows taken in a long read between chances for others to run
 
 
 def _count(
