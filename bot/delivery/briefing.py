@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -214,6 +215,10 @@ class _Collector:
         self.directory = directory
         self.soon_until = cal.shift(day, URGENT_WORKDAYS) if cal.is_workday(day) else day
         self.items: dict[tuple[str, object], list[Item]] = defaultdict(list)
+        # the phase each item was added in (``PHASES``): a briefing that draws on several
+        # parts is put in phase order, as one pass over all the orgs would have made it
+        self.phases: dict[tuple[str, object], list[int]] = defaultdict(list)
+        self.phase = 0
         self.recipients: dict[tuple[str, object], Recipient] = {}
         # the same line for several people is one Item (at 10,000 branches: a third of a
         # million lines, most of them the same for a branch's five managers)
@@ -249,6 +254,14 @@ class _Collector:
         who = _who_key(r)
         self.recipients.setdefault(who, r)
         self.items[who].append(item)
+        self.phases[who].append(self.phase)
+
+    def take(self, who: tuple[str, object]) -> tuple[Recipient, list[Item]]:
+        """A person's recipient and items, in phase order, let go from the collector."""
+        items, phases = self.items.pop(who), self.phases.pop(who)
+        if any(a > b for a, b in pairwise(phases)):  # from several parts
+            items = [i for _, i in sorted(zip(phases, items, strict=True), key=lambda x: x[0])]
+        return self.recipients.pop(who), items
 
     def pressing(self, occ: Occurrence) -> bool:
         return occ.last_workday <= self.soon_until
@@ -417,9 +430,20 @@ class _Events:
         self, session: AsyncSession, c: _Collector, policy: ReminderPolicy, part: set[int] | None
     ) -> None:
         """The items of the meetings and collections of the branches in ``part`` (None: all)."""
+        c.phase = PHASES["tomorrow"]
         await _tomorrow(session, c, [(m, b) for m, b in self.tomorrow if _in(b.id, part)])
+        c.phase = PHASES["records"]
         _records(c, [(m, b) for m, b in self.records if _in(b.id, part)])
+        c.phase = PHASES["asks"]
         await _asks(session, c, policy, [col for col in self.asks if _in(col.org_id, part)])
+
+    def in_order_of(self, orgs: dict[int, OrgLike]) -> None:
+        """Each list in the order of its branch among ``orgs`` (the parts' order), else as
+        read: taken up part by part, they come in the order one pass would take them."""
+        place = {org_id: k for k, org_id in enumerate(orgs)}
+        self.tomorrow.sort(key=lambda x: place.get(x[1].id, -1))
+        self.records.sort(key=lambda x: place.get(x[1].id, -1))
+        self.asks.sort(key=lambda x: place.get(x.org_id, -1))
 
 
 def _in(org_id: int, part: set[int] | None) -> bool:
@@ -551,6 +575,13 @@ async def _asks(
 
 
 PART_ORGS = 500  # orgs worked out at a time: their people, facts and items, then let go
+# the order in which a day's items are gathered: a briefing's lines and buttons keep it
+PHASES = {
+    name: k
+    for k, name in enumerate(
+        ("planned", "digest", "committee", "tomorrow", "records", "asks", "week")
+    )
+}
 
 
 async def briefings_of_day(
@@ -613,6 +644,7 @@ async def briefings_in_parts(
     many |= {tg for admins in directory.admins.values() for r in admins if (tg := r.telegram_id)}
     homes = _homes(directory)
     events = await _Events.of_day(session, day)
+    events.in_order_of(directory.orgs)
     behind: dict[int, list[tuple[Occurrence, Obligation]]] = {}
     targets = [o.id for o in directory.orgs.values() if only is None or o.id in only]
     for first in range(0, len(targets), PART_ORGS):
@@ -621,11 +653,13 @@ async def briefings_in_parts(
         planned, found = await day_of_orgs(
             session, day, now=now, policy=policy, directory=directory, cal=cal, orgs=part
         )
+        c.phase = PHASES["planned"]
         for k, p in enumerate(planned):
             c.planned(p)
             if k % 256 == 0:
                 await let_others_run()  # a button press goes in between
         del planned
+        c.phase = PHASES["digest"]
         for bd in found:
             c.digest(bd)
             behind[bd.org.id] = bd.overdue
@@ -642,8 +676,10 @@ async def briefings_in_parts(
         ]
         yield await _finish(c, done, prefs, homes, policy, default_tz)
         directory.forget(part)
+    c.phase = PHASES["committee"]
     c.committee(behind)
     if day.weekday() == 0 and weekly:  # Monday: the week ahead for those who chose it
+        c.phase = PHASES["week"]
         orgs = _orgs_of(directory, weekly)
         await directory.load_people(session, orgs)
         for later in range(1, 7):
@@ -677,8 +713,7 @@ async def _finish(
     for k, who in enumerate(done):
         if k % 64 == 0:
             await let_others_run()
-        r = c.recipients.pop(who)
-        items = c.items.pop(who)
+        r, items = c.take(who)
         pref = prefs.get(r.telegram_id, Prefs()) if r.telegram_id is not None else Prefs()
         kept = kept_items(items, pref, c.day)
         if not kept:
