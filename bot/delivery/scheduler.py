@@ -146,9 +146,10 @@ async def tick(
     The briefings whose moment falls in the window are worked out in a read transaction
     (holding no write lock, and letting other work run between branches), a part of the orgs
     at a time (``briefings_in_parts``: at 10,000 branches the people and items are never all
-    held at once), each part queued in chunks of short write transactions; the meetings' and collections' news, which change what they read, and the
-    tick's own mark come last, in one. A crash half-way leaves the mark where it was: the next
-    tick works the minute out again, and the keys already queued are skipped (exactly once).
+    held at once), each part queued in chunks of short write transactions; the meetings' and
+    collections' news, which change what they read, and the tick's own mark come last, in
+    one. A crash half-way leaves the mark where it was: the next tick works the minute out
+    again, and the keys already queued are skipped (exactly once).
     The garbage collector waits until the tick is over (``full_collections_later``: its full
     passes over the tick's objects paused every button press for 0.3 s at scale).
     """
@@ -199,9 +200,8 @@ async def tick(
     async with db.write() as session:
         state = await session.get(TickState, 1)
         if state is not None and state.last_minute >= until:
-            return TickResult(
-                since, until, added, skipped
-            )  # another tick did this minute meanwhile
+            # another tick did this minute meanwhile
+            return TickResult(since, until, added, skipped)
         news = await meeting_messages(
             session, since, until, directory=directory, policy=policy, cal=cal
         )
