@@ -81,6 +81,7 @@ async def tick_once(d: Deps) -> None:
         bootstrap_ids=d.bootstrap_ids,
         default_lang=d.settings.language,
         default_tz=d.settings.timezone,
+        ahead=d.ahead,
     )
     if result.enqueued:
         log.info(

@@ -223,6 +223,7 @@ class _Collector:
         # the same line for several people is one Item (at 10,000 branches: a third of a
         # million lines, most of them the same for a branch's five managers)
         self.made: dict[tuple[object, ...], Item] = {}
+        self.place: dict[int, int] | None = None  # org id -> its place among the orgs
 
     def occ_item(
         self,
@@ -257,11 +258,52 @@ class _Collector:
         self.phases[who].append(self.phase)
 
     def take(self, who: tuple[str, object]) -> tuple[Recipient, list[Item]]:
-        """A person's recipient and items, in phase order, let go from the collector."""
+        """A person's recipient and items, let go from the collector: in phase order, and
+        within a phase in the order of the orgs (items gathered part by part, or kept from
+        an earlier pass and merged, come in the order of one pass over all the orgs)."""
         items, phases = self.items.pop(who), self.phases.pop(who)
-        if any(a > b for a, b in pairwise(phases)):  # from several parts
+        if len({i.org_id for i in items}) > 1:
+            place, by_org = self._place(), (PHASES["committee"], PHASES["week"])
+            keys = [(p, 0 if p in by_org else place.get(i.org_id or 0, -1))
+                    for p, i in zip(phases, items, strict=True)]  # fmt: skip
+            if any(a > b for a, b in pairwise(keys)):
+                order = sorted(range(len(items)), key=keys.__getitem__)
+                items = [items[k] for k in order]
+        elif any(a > b for a, b in pairwise(phases)):  # from several parts
             items = [i for _, i in sorted(zip(phases, items, strict=True), key=lambda x: x[0])]
         return self.recipients.pop(who), items
+
+    def _place(self) -> dict[int, int]:
+        if self.place is None:
+            self.place = {org_id: k for k, org_id in enumerate(self.directory.orgs)}
+        return self.place
+
+    def keep(self, kept: Kept, many: set[int]) -> None:
+        """Copy into ``kept`` the items of those whose briefings draw on many orgs, as they
+        stand before the committee's lines and the week ahead."""
+        kept.many = {
+            who: (self.recipients[who], list(self.items[who]), list(self.phases[who]))
+            for who in self.items
+            if who[0] == "tg" and who[1] in many
+        }
+
+    def merge(self, prior: Kept, redone: set[int], many: set[int]) -> None:
+        """Add what an earlier pass kept for those who draw on many orgs, but for the orgs
+        worked out again (``redone``), the committee's lines and the week ahead (made anew)."""
+        made_anew = (PHASES["committee"], PHASES["week"])
+        for who, (r, items, phases) in prior.many.items():
+            if who[1] not in many:
+                continue
+            old = [
+                (p, i)
+                for p, i in zip(phases, items, strict=True)
+                if p not in made_anew and i.org_id not in redone
+            ]
+            if not old and who not in self.items:
+                continue
+            self.recipients.setdefault(who, r)
+            self.items[who] = [i for _, i in old] + self.items.get(who, [])
+            self.phases[who] = [p for p, _ in old] + self.phases.get(who, [])
 
     def pressing(self, occ: Occurrence) -> bool:
         return occ.last_workday <= self.soon_until
@@ -574,6 +616,18 @@ async def _asks(
 # ---------------------------------------------------------------- the day's briefings
 
 
+@dataclass
+class Kept:
+    """What a pass over a day's orgs keeps for working a few of them out again later: the
+    items of those whose briefings draw on many orgs, before they were finished (recipient,
+    items, the phase of each), and each branch's overdue items (the committee's lines)."""
+
+    many: dict[tuple[str, object], tuple[Recipient, list[Item], list[int]]] = field(
+        default_factory=dict
+    )
+    behind: dict[int, list[tuple[Occurrence, Obligation]]] = field(default_factory=dict)
+
+
 PART_ORGS = 500  # orgs worked out at a time: their people, facts and items, then let go
 # the order in which a day's items are gathered: a briefing's lines and buttons keep it
 PHASES = {
@@ -631,17 +685,23 @@ async def briefings_in_parts(
     default_tz: str,
     linked_only: bool = False,
     only: set[int] | None = None,
+    keep: Kept | None = None,
+    prior: Kept | None = None,
 ) -> AsyncIterator[list[Briefing]]:
     """``briefings_of_day`` a part at a time, so that 10,000 branches are never held at once:
     the orgs are worked out ``PART_ORGS`` at a time (their people read, their items made, and
     let go), and the briefings of the people who belong to those orgs alone are done with
-    them. The briefings that draw on many orgs (admins, the bootstrap admins, those who chose
-    the week ahead) and those of people known by the roster only come last, whole."""
+    them. The briefings that draw on many orgs (``many_accounts``) and those of people known
+    by the roster only come last, whole.
+
+    ``keep``: filled with what the briefings drawing on many orgs were made of. ``prior``:
+    such a ``keep`` of an earlier pass over the same day; then ``only`` are the orgs whose
+    data changed since, worked out again, and the last part's briefings are made of them and
+    of what ``prior`` kept of the other orgs (the tick's briefings prepared ahead)."""
     await directory.ready(session, people=False)
     c = _Collector(day, cal, directory, linked_only=linked_only)
     weekly = {tg for tg, p in prefs.items() if p.mode is BriefingMode.WEEKLY}
-    many = weekly | set(directory.bootstrap)  # whose briefings wait for every part
-    many |= {tg for admins in directory.admins.values() for r in admins if (tg := r.telegram_id)}
+    many = many_accounts(directory, prefs)  # whose briefings wait for every part
     homes = _homes(directory)
     events = await _Events.of_day(session, day)
     events.in_order_of(directory.orgs)
@@ -676,6 +736,13 @@ async def briefings_in_parts(
         ]
         yield await _finish(c, done, prefs, homes, policy, default_tz)
         directory.forget(part)
+    if keep is not None:
+        c.keep(keep, many)
+        keep.behind = dict(behind)
+    if prior is not None:
+        redone = set(targets)
+        c.merge(prior, redone, many)
+        behind = {o: late for o, late in prior.behind.items() if o not in redone} | behind
     c.phase = PHASES["committee"]
     c.committee(behind)
     if day.weekday() == 0 and weekly:  # Monday: the week ahead for those who chose it
@@ -695,6 +762,15 @@ async def briefings_in_parts(
                 if p.recipient.telegram_id in weekly:
                     c.planned(p)
     yield await _finish(c, list(c.items), prefs, homes, policy, default_tz)
+
+
+def many_accounts(directory: Directory, prefs: dict[int, Prefs]) -> set[int]:
+    """The accounts whose briefings draw on many orgs: admins, the bootstrap admins, and
+    those who chose the week ahead."""
+    many = {tg for tg, p in prefs.items() if p.mode is BriefingMode.WEEKLY}
+    many |= set(directory.bootstrap)
+    many |= {tg for admins in directory.admins.values() for r in admins if (tg := r.telegram_id)}
+    return many
 
 
 async def _finish(

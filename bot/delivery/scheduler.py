@@ -12,9 +12,9 @@ Nothing is sent in quiet hours: it waits for their end.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
-from bot.delivery.briefing import Briefing, briefings_in_parts, load_prefs, orgs_due
+from bot.delivery.briefing import (
+    Briefing,
+    Kept,
+    briefings_in_parts,
+    load_prefs,
+    many_accounts,
+    orgs_due,
+)
 from bot.delivery.reminders import Directory
 from bot.i18n.texts import Lang, fmt_moment, t
 from bot.rules.buttons import stored
@@ -30,8 +37,9 @@ from bot.rules.catalogue import Prefs, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name
+from bot.store import changes
 from bot.store.db import Database, collecting_after, let_others_run
-from bot.store.models import Org, OutboxStatus, TickState
+from bot.store.models import Org, OrgKind, OutboxStatus, TickState
 from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -140,6 +148,7 @@ async def tick(
     bootstrap_ids: frozenset[int],
     default_lang: Lang,
     default_tz: str = "Asia/Shanghai",
+    ahead: Ahead | None = None,
 ) -> TickResult:
     """Look at (last tick, now]; put what became due into the outbox, once.
 
@@ -150,6 +159,9 @@ async def tick(
     collections' news, which change what they read, and the tick's own mark come last, in
     one. A crash half-way leaves the mark where it was: the next tick works the minute out
     again, and the keys already queued are skipped (exactly once).
+    With ``ahead`` (the running bot's), a moment's briefings are worked out in the minutes
+    before it (``LEAD``) and kept; at the moment only the orgs whose data changed since (the
+    ``org_changes`` log) are worked out again (``Ahead``).
     The garbage collector waits until the tick is over (``full_collections_later``: its full
     passes over the tick's objects paused every button press for 0.3 s at scale).
     """
@@ -167,36 +179,27 @@ async def tick(
         prefs = await load_prefs(session)
         due = await briefing_days(session, since, until, policy, prefs, default_tz)
         own = await _own_rules(session, policy)
+        ready = await _prepared(session, ahead, due, until) if ahead is not None else None
+        work = _Work(since, until, policy, cal, prefs, own, default_tz)
         for day, times in sorted(due.items()):
             await directory.ready(session, people=False)
-            only: set[int] | None = set()
-            for moment in times:  # at a time few chose, only their orgs are worked out
-                wanted = orgs_due(directory, prefs, moment, policy)
-                only = None if wanted is None or only is None else only | wanted
-            async for part in briefings_in_parts(
-                session,
-                day,
-                now=until,
-                policy=policy,
-                directory=directory,
-                cal=cal,
-                prefs=prefs,
-                default_tz=default_tz,
-                linked_only=True,  # nobody else can be sent anything
-                only=only,
-            ):
-                markups: dict[int, dict[str, Any] | None] = {}  # by the rows' identity
-                messages = [
-                    _briefing_message(
-                        b, until, own.get(b.items[0].org_id or 0, policy), cal, markups
-                    )
-                    for b in part
-                    if since < b.at <= until
-                    and b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
-                ]
-                del part
+            only = _only(directory, prefs, times, policy)
+            parts: AsyncIterator[list[NewMessage]]
+            prepared = ready.days.get(day) if ready is not None else None
+            if ready is not None and ready.admins != _admins(directory):
+                prepared = None  # an admin's language changed (added or removed: logged)
+            if ready is not None and prepared is not None and prepared.only == only:
+                parts = _redo_changed(session, work, day, directory, ready, only)
+            else:  # worked out now, whole
+                parts = _day_messages(session, work, day, directory, only)
+            async for messages in parts:
                 added += await _enqueue_all(db, messages, until)
                 skipped += sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
+        if ahead is not None and ready is not None:
+            _let_go(ahead)  # what was kept for this minute and not used
+        soon = await _next_moment(session, work) if ahead is not None else None
+    if ahead is not None and soon is not None and ahead.minute != soon:
+        await _prepare(db, ahead, soon, work, default_lang, bootstrap_ids)
     async with db.write() as session:
         state = await session.get(TickState, 1)
         if state is not None and state.last_minute >= until:
@@ -214,6 +217,223 @@ async def tick(
         else:
             state.last_minute = until
     return TickResult(since, until, added, skipped)
+
+
+LEAD = timedelta(minutes=5)  # how long before its moment a briefing is worked out
+
+
+@dataclass
+class _Prepared:
+    """One local day's briefings of a moment, worked out ahead."""
+
+    only: set[int] | None  # the orgs worked out (None: all)
+    messages: dict[int, list[NewMessage]]  # by the branch of the member each goes to
+    kept: Kept  # what the briefings drawing on many orgs are made of
+
+
+@dataclass
+class Ahead:
+    """The next moment's briefings, worked out up to ``LEAD`` before it and kept in memory
+    (the running bot's one ``Ahead``). At the moment, the orgs logged in ``org_changes``
+    since ``mark`` are worked out again (their people's briefings, and those drawing on many
+    orgs made anew from what was kept and what changed); anything that may concern anyone
+    (the org tree, admins, holidays, a branch's own reminder time) or a moment missed means
+    the whole moment is worked out then, as without ``Ahead``. A restart loses it: the same."""
+
+    minute: datetime | None = None  # the moment (UTC, whole minute)
+    due: dict[date, set[time]] = field(default_factory=dict)
+    mark: int = 0
+    days: dict[date, _Prepared] = field(default_factory=dict)
+    changed: frozenset[int] = frozenset()  # the orgs logged since ``mark`` (at the moment)
+    admins: frozenset[tuple[int, int | None, Lang]] = frozenset()  # and their languages
+    used: int = 0  # moments sent from what was worked out ahead (for the log and tests)
+    redone_orgs: set[int] = field(default_factory=set)  # worked out again at those moments
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a tick's briefings are worked out with."""
+
+    since: datetime
+    until: datetime
+    policy: ReminderPolicy
+    cal: WorkdayCalendar
+    prefs: dict[int, Prefs]
+    own: dict[int, ReminderPolicy]
+    default_tz: str
+
+    def messages(self, part: list[Briefing]) -> list[NewMessage]:
+        """The briefings of (since, until] that can be sent, as outbox rows."""
+        markups: dict[int, dict[str, Any] | None] = {}  # by the rows' identity
+        return [
+            _briefing_message(
+                b, self.until, self.own.get(b.items[0].org_id or 0, self.policy), self.cal, markups
+            )
+            for b in part
+            if self.since < b.at <= self.until
+            and b.recipient.telegram_id is not None  # `zhibu reminders` shows the unlinked
+        ]
+
+
+def _only(
+    directory: Directory, prefs: dict[int, Prefs], times: set[time], policy: ReminderPolicy
+) -> set[int] | None:
+    """The orgs to work out for these moments of a day (None: all)."""
+    only: set[int] | None = set()
+    for moment in times:  # at a time few chose, only their orgs are worked out
+        wanted = orgs_due(directory, prefs, moment, policy)
+        only = None if wanted is None or only is None else only | wanted
+    return only
+
+
+async def _day_messages(
+    session: AsyncSession,
+    work: _Work,
+    day: date,
+    directory: Directory,
+    only: set[int] | None,
+    keep: Kept | None = None,
+    prior: Kept | None = None,
+) -> AsyncIterator[list[NewMessage]]:
+    """A day's briefings of (since, until] as outbox rows, a part of the orgs at a time."""
+    async for part in briefings_in_parts(
+        session,
+        day,
+        now=work.until,
+        policy=work.policy,
+        directory=directory,
+        cal=work.cal,
+        prefs=work.prefs,
+        default_tz=work.default_tz,
+        linked_only=True,  # nobody else can be sent anything
+        only=only,
+        keep=keep,
+        prior=prior,
+    ):
+        messages = work.messages(part)
+        del part
+        yield messages
+
+
+async def _prepared(
+    session: AsyncSession, ahead: Ahead, due: dict[date, set[time]], until: datetime
+) -> Ahead | None:
+    """``ahead`` if it holds this minute's briefings and what changed since is known to be
+    a few orgs; else None (and it is let go)."""
+    if ahead.minute is None or ahead.minute > until:
+        return None  # what is kept is for a later minute
+    changed = await changes.since(session, ahead.mark)
+    if ahead.minute < until or ahead.due != due or changed.everyone:
+        _let_go(ahead)  # a moment missed, other moments due, or anything may have changed
+        return None
+    ahead.changed = changed.orgs
+    return ahead
+
+
+def _let_go(ahead: Ahead) -> None:
+    ahead.minute, ahead.due, ahead.days, ahead.changed = None, {}, {}, frozenset()
+
+
+def _redone(directory: Directory, changed: frozenset[int], only: set[int] | None) -> set[int]:
+    """The orgs to work out again for these changes: each changed org's branch (a 党小组's
+    records count to it) with everything below it."""
+    found: set[int] = set()
+    for org_id in changed:
+        org = directory.orgs.get(org_id)
+        if org is None:
+            continue
+        top = org.parent_id if org.kind == OrgKind.GROUP.value and org.parent_id else org_id
+        found |= directory.subtree(top)
+    return found if only is None else found & only
+
+
+async def _redo_changed(
+    session: AsyncSession,
+    work: _Work,
+    day: date,
+    directory: Directory,
+    ahead: Ahead,
+    only: set[int] | None,
+) -> AsyncIterator[list[NewMessage]]:
+    """A day's briefings from what was worked out ahead: the members' of the orgs not
+    changed as they were, the changed orgs worked out again, and the briefings drawing on
+    many orgs made of both."""
+    prepared = ahead.days.pop(day)
+    redo = _redone(directory, ahead.changed, only)
+    ahead.used += 1
+    ahead.redone_orgs |= redo
+    kept = [m for org_id, ms in prepared.messages.items() if org_id not in redo for m in ms]
+    prepared.messages.clear()
+    yield kept
+    del kept
+    async for messages in _day_messages(session, work, day, directory, redo, prior=prepared.kept):
+        yield messages
+
+
+async def _next_moment(session: AsyncSession, work: _Work) -> datetime | None:
+    """The first briefing moment after this minute, if it is within ``LEAD``."""
+    soon = await briefing_days(
+        session, work.until, work.until + LEAD, work.policy, work.prefs, work.default_tz
+    )
+    moments = sorted(
+        datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        for zone in await _zones(session, work.default_tz)
+        for day, times in soon.items()
+        for at in times
+        if work.until < datetime.combine(day, at, tzinfo=ZoneInfo(zone)) <= work.until + LEAD
+    )
+    return moments[0] if moments else None
+
+
+async def _prepare(
+    db: Database,
+    ahead: Ahead,
+    minute: datetime,
+    work: _Work,
+    default_lang: Lang,
+    bootstrap: frozenset[int],
+) -> None:
+    """Work out the briefings due at ``minute``, as of it, on the data as they are now
+    (the change log's mark noted first), and keep them in ``ahead``."""
+    _let_go(ahead)
+    mark = await changes.mark(db)
+    async with db.read() as session:
+        prefs = await load_prefs(session)
+        due = await briefing_days(
+            session, minute - FIRST_LOOK_BACK, minute, work.policy, prefs, work.default_tz
+        )
+        at = _Work(minute - FIRST_LOOK_BACK, minute, work.policy, await load_workdays(session),
+                   prefs, await _own_rules(session, work.policy), work.default_tz)  # fmt: skip
+        directory = Directory.later(default_lang, bootstrap)
+        await directory.ready(session, people=False)
+        many = many_accounts(directory, prefs)
+        days: dict[date, _Prepared] = {}
+        for day, times in sorted(due.items()):
+            only = _only(directory, prefs, times, work.policy)
+            prepared = days[day] = _Prepared(only, {}, Kept())
+            async for messages in _day_messages(
+                session, at, day, directory, only, keep=prepared.kept
+            ):
+                for m in messages:
+                    if m.chat_id in many:
+                        continue  # made anew at the moment, from what is kept
+                    org_id = directory.member_of.get(m.chat_id or 0)
+                    if org_id is None:  # in no branch, yet not drawing on many: not kept
+                        return  # (the moment is worked out whole)
+                    prepared.messages.setdefault(org_id, []).append(m)
+    ahead.minute, ahead.due, ahead.mark, ahead.days = minute, due, mark, days
+    ahead.admins = _admins(directory)
+
+
+def _admins(directory: Directory) -> frozenset[tuple[int, int | None, Lang]]:
+    """Who administers what, in which language (not in the change log: compared)."""
+    return frozenset(
+        (org_id, r.telegram_id, r.lang) for org_id, rs in directory.admins.items() for r in rs
+    )
+
+
+async def _zones(session: AsyncSession, default_tz: str) -> set[str]:
+    return {default_tz, *(await session.execute(select(Org.timezone).distinct())).scalars()}
 
 
 async def _enqueue_all(db: Database, messages: list[NewMessage], until: datetime) -> int:

@@ -6,11 +6,12 @@ job data. No ORM objects and no sessions live here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.delivery.scheduler import Ahead
 from bot.rules.clock import Clock
 from bot.store.db import Database
 from bot.store.liveness import Liveness
@@ -47,6 +48,7 @@ class Deps:
     sender: Sender | None = None
     liveness: Liveness | None = None
     finishing: Finisher | None = None  # None: each update is marked on its own
+    ahead: Ahead = field(default_factory=Ahead)  # the tick's briefings worked out ahead
 
     @property
     def bootstrap_ids(self) -> frozenset[int]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import inbox
+from bot.store import changes, inbox
 from bot.store.models import Conversation
 
 
@@ -16,10 +16,13 @@ from bot.store.models import Conversation
 class Pruned:
     update_ids: int
     conversations: int
+    changes: int = 0
 
 
 async def prune(session: AsyncSession, *, now: datetime, idle: timedelta) -> Pruned:
-    """Forget update ids old enough never to come back, and conversations long idle."""
+    """Forget update ids old enough never to come back, conversations long idle, and the
+    change log but its latest rows."""
     updates = await inbox.prune(session, now=now)
     talks = await session.execute(delete(Conversation).where(Conversation.updated_at < now - idle))
-    return Pruned(updates, int(getattr(talks, "rowcount", 0) or 0))
+    logged = await changes.prune(session)
+    return Pruned(updates, int(getattr(talks, "rowcount", 0) or 0), logged)

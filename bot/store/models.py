@@ -417,6 +417,17 @@ class TickState(Base):
     last_minute: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class OrgChange(Base):
+    """Which org's data changed, in order: written by triggers (migration 0013) on every
+    table a briefing reads; ``org_id`` NULL when it may concern anyone."""
+
+    __tablename__ = "org_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class Meeting(Base):
     """A scheduled meeting of a branch or 党小组 (SPEC §6)."""
 

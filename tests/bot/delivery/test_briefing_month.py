@@ -58,6 +58,20 @@ async def world(db: Database) -> None:
     await add_admin(db, "DW1", SECRETARY, None, now=IMPORTED)
 
 
+async def world_of_many_roles(db: Database) -> None:
+    """``world`` with a member and a manager of each branch linked, the secretary who runs
+    第1党委 too, admins of 第2党委 and of the 工委, and someone on the week ahead."""
+    await world(db)
+    for b in range(2, 11):
+        await link(db, f"M{b:02d}00", 7100 + b, IMPORTED)  # each branch's secretary
+        await link(db, f"M{b:02d}06", 7200 + b, IMPORTED)  # and its probationary member
+    await add_admin(db, "DW2", 7103, None, now=IMPORTED)  # 第3党支部's secretary as well
+    await add_admin(db, "GW", 7104, None, now=IMPORTED)
+    await briefings.choose(
+        db, await acting(db, 7105), now=IMPORTED, today=IMPORTED.date(), mode="weekly"
+    )
+
+
 async def the_day(db: Database, day: date) -> tuple[list[Briefing], list[Planned]]:
     """The day's briefings, and what the separate messages of before said that day."""
     morning = datetime.combine(day, DEFAULT_POLICY.digest_at, tzinfo=SH)
@@ -239,15 +253,7 @@ async def test_worked_out_an_org_at_a_time_the_briefings_are_the_same(
     too, admins of 第2党委 and of the 工委 whose oversight comes from branches in many parts,
     someone on the week ahead, the bootstrap admin; on a Monday with the committee's list, on
     days of oversight and on others."""
-    await world(db)
-    for b in range(2, 11):
-        await link(db, f"M{b:02d}00", 7100 + b, IMPORTED)  # each branch's secretary
-        await link(db, f"M{b:02d}06", 7200 + b, IMPORTED)  # and its probationary member
-    await add_admin(db, "DW2", 7103, None, now=IMPORTED)  # 第3党支部's secretary as well
-    await add_admin(db, "GW", 7104, None, now=IMPORTED)
-    await briefings.choose(
-        db, await acting(db, 7105), now=IMPORTED, today=IMPORTED.date(), mode="weekly"
-    )
+    await world_of_many_roles(db)
     held: list[int] = []
     real = Directory.load_people
 

@@ -1,0 +1,165 @@
+"""Briefings worked out before their moment (#15): at the moment, the orgs whose data changed
+meanwhile are worked out again, and what goes into the outbox is what working the whole
+moment out then would have put there."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.delivery import briefing
+from bot.delivery.scheduler import Ahead, TickResult, tick
+from bot.rules.catalogue import DEFAULT_POLICY
+from bot.services import briefings
+from bot.services.access import set_language
+from bot.services.admins import add_admin
+from bot.store.db import Database
+from bot.store.models import Member, Org, OutboxMessage, Record, RecordObligation, TickState
+from tests.bot.delivery.test_briefing_month import (
+    BOOTSTRAP,
+    IMPORTED,
+    SH,
+    world_of_many_roles,
+)
+from tests.helpers import acting, link
+
+DAY = date(2026, 12, 7)  # a Monday: the committee's list of branches behind goes out too
+MOMENT = datetime.combine(DAY, DEFAULT_POLICY.digest_at, tzinfo=SH)
+BEFORE = MOMENT - timedelta(minutes=5)
+# a 副书记 newly linked, secretaries who switch to English, leave, choose "only when due"
+NEW_MEMBER, ENGLISH, LEFT, QUIETER = 7301, 7106, 7109, 7107
+
+
+async def run(db: Database, at: datetime, ahead: Ahead | None = None) -> TickResult:
+    return await tick(
+        db,
+        now=at,
+        policy=DEFAULT_POLICY,
+        bootstrap_ids=BOOTSTRAP,
+        default_lang="zh",
+        ahead=ahead,
+    )
+
+
+async def outbox(db: Database) -> list[tuple[object, ...]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(
+                OutboxMessage.key,
+                OutboxMessage.chat_id,
+                OutboxMessage.text,
+                OutboxMessage.reply_markup,
+                OutboxMessage.not_before,
+                OutboxMessage.status,
+            ).order_by(OutboxMessage.key)
+        )
+        return [tuple(r) for r in rows]
+
+
+async def copy(db: Database, tmp_path: Path, name: str) -> Database:
+    """The same data in another file (the database as it stands, closed and copied)."""
+    await db.dispose()
+    source = Path(str(db.engine.url.database))
+    target = tmp_path / name
+    shutil.copyfile(source, target)
+    return Database.from_url(f"sqlite+aiosqlite:///{target}")
+
+
+async def prepared(db: Database, monkeypatch: pytest.MonkeyPatch) -> Ahead:
+    """The roster of many roles, the tick having run up to five minutes before the moment."""
+    monkeypatch.setattr(briefing, "PART_ORGS", 3)  # parts cut through the committees
+    await world_of_many_roles(db)
+    async with db.write() as session:
+        session.add(TickState(id=1, last_minute=BEFORE - timedelta(minutes=1)))
+    ahead = Ahead()
+    assert (await run(db, BEFORE, ahead)).enqueued == 0
+    assert ahead.minute == MOMENT and DAY in ahead.days
+    return ahead
+
+
+async def test_what_changed_after_the_briefings_were_worked_out_is_in_them(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between working out and the moment: a member links, another switches to English,
+    another leaves the roster, another chooses "only when due", a branch files the record
+    of something overdue. The briefings queued at the moment are the ones a whole pass then
+    makes (those of admins over many branches too), and only the changed branches were
+    worked out again."""
+    ahead = await prepared(db, monkeypatch)
+    before = {m.chat_id: m.text for ms in ahead.days[DAY].messages.values() for m in ms}
+    late = ahead.days[DAY].kept.behind
+    branch_8 = await org_of(db, "ZB08")
+    occ, _ = next((o, ob) for o, ob in late[branch_8] if o.member is None)
+
+    await link(db, "M0501", NEW_MEMBER, IMPORTED)
+    async with db.write() as session:
+        await set_language(session, ENGLISH, "en", now=BEFORE)
+        await session.execute(
+            update(Member).where(Member.member_code == "M0900").values(active=False)
+        )
+        record = Record(
+            org_id=branch_8, kind=occ.obligation, held_on=occ.start, filed_at=BEFORE, summary="补"
+        )
+        session.add(record)
+        await session.flush()
+        session.add(RecordObligation(record_id=record.id, code=occ.obligation))
+    await briefings.choose(
+        db, await acting(db, QUIETER), now=BEFORE, today=DAY, mode="due_soon", at=None
+    )
+
+    whole = await copy(db, tmp_path, "whole.db")
+    try:
+        await run(whole, MOMENT)  # the moment worked out whole, on the same data
+        expected = await outbox(whole)
+    finally:
+        await whole.dispose()
+    result = await run(db, MOMENT, ahead)
+
+    assert ahead.used == 1
+    branches = {b: await org_of(db, f"ZB{b:02d}") for b in range(1, 11)}
+    changed = {branches[b] for b in (5, 6, 7, 8, 9)}
+    assert ahead.redone_orgs & set(branches.values()) == changed  # (with their 党小组)
+    got = await outbox(db)
+    assert got == expected and result.enqueued == len(got) > 10
+    said = {chat: text for _, chat, text, _, _, _ in got}
+    assert NEW_MEMBER in said and NEW_MEMBER not in before
+    assert said[ENGLISH] != before[ENGLISH] and "Today's briefing" in said[ENGLISH]
+    assert LEFT in before and LEFT not in said
+    assert said[7108] != before[7108]  # 第8党支部's secretary: one thing fewer overdue
+
+
+async def test_a_change_that_may_concern_anyone_works_the_moment_out_whole(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new admin (the org tree, holidays, admins: anyone's briefing may change): nothing
+    worked out ahead is used, and the moment's briefings are as a whole pass makes them."""
+    ahead = await prepared(db, monkeypatch)
+    await add_admin(db, "DW3", 7110, None, now=BEFORE)
+    whole = await copy(db, tmp_path, "whole.db")
+    try:
+        await run(whole, MOMENT)
+        expected = await outbox(whole)
+    finally:
+        await whole.dispose()
+    await run(db, MOMENT, ahead)
+    assert ahead.used == 0 and ahead.minute is None
+    assert await outbox(db) == expected
+
+
+async def test_a_moment_missed_is_worked_out_whole_and_nothing_kept_goes_out_late(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot was down over the moment: the next tick works the moment out itself (as of
+    then), and what was kept for the moment is let go."""
+    ahead = await prepared(db, monkeypatch)
+    result = await run(db, MOMENT + timedelta(minutes=3), ahead)
+    assert ahead.used == 0 and ahead.minute is None and result.enqueued > 10
+
+
+async def org_of(db: Database, code: str) -> int:
+    async with db.read() as session:
+        return int((await session.execute(select(Org.id).where(Org.code == code))).scalar_one())
