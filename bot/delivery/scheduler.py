@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import meeting_texts
@@ -39,7 +39,7 @@ from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name
 from bot.store import changes
 from bot.store.db import Database, collecting_after, let_others_run
-from bot.store.models import Org, OrgKind, OutboxStatus, TickState
+from bot.store.models import Org, OrgKind, OutboxMessage, OutboxStatus, TickState
 from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -181,22 +181,29 @@ async def tick(
         own = await _own_rules(session, policy)
         ready = await _prepared(session, ahead, due, until) if ahead is not None else None
         work = _Work(since, until, policy, cal, prefs, own, default_tz)
-        for day, times in sorted(due.items()):
+        if due:
             await directory.ready(session, people=False)
-            only = _only(directory, prefs, times, policy)
+        only = {day: _only(directory, prefs, times, policy) for day, times in due.items()}
+        if ready is not None and not _fits(ready, directory, only):
+            _let_go(ready)
+            ready = None
+        redo: dict[date, set[int]] = {}
+        if ready is not None:
+            redo = {day: _redone(directory, ready.changed, only[day]) for day in due}
+            added += await _release(db, ready, redo, until)
+        elif due:
+            await _drop_held(db, until)  # worked out ahead, but not used: worked out now
+        for day in sorted(due):
             parts: AsyncIterator[list[NewMessage]]
-            prepared = ready.days.get(day) if ready is not None else None
-            if ready is not None and ready.admins != _admins(directory):
-                prepared = None  # an admin's language changed (added or removed: logged)
-            if ready is not None and prepared is not None and prepared.only == only:
-                parts = _redo_changed(session, work, day, directory, ready, only)
+            if ready is not None:
+                parts = _redo_changed(session, work, day, directory, ready, redo[day])
             else:  # worked out now, whole
-                parts = _day_messages(session, work, day, directory, only)
+                parts = _day_messages(session, work, day, directory, only[day])
             async for messages in parts:
                 added += await _enqueue_all(db, messages, until)
                 skipped += sum(1 for m in messages if m.status is OutboxStatus.SKIPPED)
-        if ahead is not None and ready is not None:
-            _let_go(ahead)  # what was kept for this minute and not used
+        if ready is not None:
+            _let_go(ready)
         soon = await _next_moment(session, work) if ahead is not None else None
     if ahead is not None and soon is not None and ahead.minute != soon:
         await _prepare(db, ahead, soon, work, default_lang, bootstrap_ids)
@@ -224,21 +231,26 @@ LEAD = timedelta(minutes=5)  # how long before its moment a briefing is worked o
 
 @dataclass
 class _Prepared:
-    """One local day's briefings of a moment, worked out ahead."""
+    """One local day's briefings of a moment, worked out ahead: held in the outbox, known
+    here by key under the branch of the member each goes to."""
 
     only: set[int] | None  # the orgs worked out (None: all)
-    messages: dict[int, list[NewMessage]]  # by the branch of the member each goes to
+    held: dict[int, list[str]]  # branch -> the keys of its members' held briefings
+    stale: dict[int, list[NewMessage]]  # briefings recorded as skipped, queued at the moment
     kept: Kept  # what the briefings drawing on many orgs are made of
 
 
 @dataclass
 class Ahead:
-    """The next moment's briefings, worked out up to ``LEAD`` before it and kept in memory
-    (the running bot's one ``Ahead``). At the moment, the orgs logged in ``org_changes``
-    since ``mark`` are worked out again (their people's briefings, and those drawing on many
-    orgs made anew from what was kept and what changed); anything that may concern anyone
-    (the org tree, admins, holidays, a branch's own reminder time) or a moment missed means
-    the whole moment is worked out then, as without ``Ahead``. A restart loses it: the same."""
+    """The next moment's briefings, worked out up to ``LEAD`` before it (the running bot's
+    one ``Ahead``): held in the outbox (status ``held``, ``held_for`` the moment), with what
+    the briefings drawing on many orgs are made of kept here. At the moment, the orgs logged
+    in ``org_changes`` since ``mark`` are worked out again (their members' held rows dropped
+    and made anew; the briefings drawing on many orgs made from what was kept and what
+    changed), and the rest is released with one update. Anything that may concern anyone
+    (the org tree, admins, holidays, a branch's own reminder time, an admin's language), a
+    moment missed or a restart: the held rows are dropped and the moment is worked out whole
+    then, as without ``Ahead``."""
 
     minute: datetime | None = None  # the moment (UTC, whole minute)
     due: dict[date, set[time]] = field(default_factory=dict)
@@ -330,6 +342,14 @@ async def _prepared(
     return ahead
 
 
+def _fits(ahead: Ahead, directory: Directory, only: dict[date, set[int] | None]) -> bool:
+    """Whether what was worked out ahead is for the same orgs, with the same admins speaking
+    the same languages (an admin's language is not in the change log)."""
+    return ahead.admins == _admins(directory) and all(
+        day in ahead.days and ahead.days[day].only == orgs for day, orgs in only.items()
+    )
+
+
 def _let_go(ahead: Ahead) -> None:
     ahead.minute, ahead.due, ahead.days, ahead.changed = None, {}, {}, frozenset()
 
@@ -337,14 +357,69 @@ def _let_go(ahead: Ahead) -> None:
 def _redone(directory: Directory, changed: frozenset[int], only: set[int] | None) -> set[int]:
     """The orgs to work out again for these changes: each changed org's branch (a 党小组's
     records count to it) with everything below it."""
+    below: dict[int, list[int]] = {}
+    for o in directory.orgs.values():
+        if o.parent_id is not None:
+            below.setdefault(o.parent_id, []).append(o.id)
     found: set[int] = set()
     for org_id in changed:
         org = directory.orgs.get(org_id)
         if org is None:
             continue
         top = org.parent_id if org.kind == OrgKind.GROUP.value and org.parent_id else org_id
-        found |= directory.subtree(top)
+        todo = [top]
+        while todo:
+            here = todo.pop()
+            if here not in found:
+                found.add(here)
+                todo += below.get(here, [])
     return found if only is None else found & only
+
+
+RELEASE_CHUNK = 2000  # held rows let go a write transaction (a button waits for one)
+
+
+async def _release(db: Database, ahead: Ahead, redo: dict[date, set[int]], until: datetime) -> int:
+    """Drop the held briefings of the members of the orgs worked out again, then let the
+    rest go out, a chunk a write transaction. A crash half-way: the next tick works the
+    minute out whole, dropping what is still held; the keys released are skipped."""
+    drop = [
+        key
+        for day, orgs in redo.items()
+        for org_id in orgs
+        for key in ahead.days[day].held.get(org_id, [])
+    ]
+    held = (OutboxMessage.status == OutboxStatus.HELD.value, OutboxMessage.held_for == until)
+    async with db.write() as session:
+        for first in range(0, len(drop), ENQUEUE_CHUNK):
+            keys = drop[first : first + ENQUEUE_CHUNK]
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.key.in_(keys), *held))
+    chunk = select(OutboxMessage.id).where(*held).limit(RELEASE_CHUNK).scalar_subquery()
+    released = RELEASE_CHUNK
+    total = 0
+    while released == RELEASE_CHUNK:
+        async with db.write() as session:
+            done = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(chunk))
+                .values(status=OutboxStatus.PENDING.value)
+                .execution_options(synchronize_session=False)
+            )
+            released = int(getattr(done, "rowcount", 0) or 0)
+        total += released
+        await let_others_run()
+    ahead.used += 1
+    ahead.redone_orgs |= {o for orgs in redo.values() for o in orgs}
+    return total
+
+
+async def _drop_held(db: Database, until: datetime | None) -> None:
+    """Drop the briefings held for moments up to ``until`` (None: all)."""
+    query = delete(OutboxMessage).where(OutboxMessage.status == OutboxStatus.HELD.value)
+    if until is not None:
+        query = query.where(OutboxMessage.held_for <= until)
+    async with db.write() as session:
+        await session.execute(query)
 
 
 async def _redo_changed(
@@ -353,19 +428,13 @@ async def _redo_changed(
     day: date,
     directory: Directory,
     ahead: Ahead,
-    only: set[int] | None,
+    redo: set[int],
 ) -> AsyncIterator[list[NewMessage]]:
-    """A day's briefings from what was worked out ahead: the members' of the orgs not
-    changed as they were, the changed orgs worked out again, and the briefings drawing on
-    many orgs made of both."""
-    prepared = ahead.days.pop(day)
-    redo = _redone(directory, ahead.changed, only)
-    ahead.used += 1
-    ahead.redone_orgs |= redo
-    kept = [m for org_id, ms in prepared.messages.items() if org_id not in redo for m in ms]
-    prepared.messages.clear()
-    yield kept
-    del kept
+    """A day's briefings besides those released: the stale ones recorded as skipped, the
+    changed orgs' worked out again, and those drawing on many orgs made of what was kept
+    and what changed."""
+    prepared = ahead.days[day]
+    yield [m for org_id, ms in prepared.stale.items() if org_id not in redo for m in ms]
     async for messages in _day_messages(session, work, day, directory, redo, prior=prepared.kept):
         yield messages
 
@@ -394,8 +463,10 @@ async def _prepare(
     bootstrap: frozenset[int],
 ) -> None:
     """Work out the briefings due at ``minute``, as of it, on the data as they are now
-    (the change log's mark noted first), and keep them in ``ahead``."""
+    (the change log's mark noted first): held in the outbox, what they are made of in
+    ``ahead``."""
     _let_go(ahead)
+    await _drop_held(db, None)  # held by an earlier preparation, never released
     mark = await changes.mark(db)
     async with db.read() as session:
         prefs = await load_prefs(session)
@@ -410,17 +481,24 @@ async def _prepare(
         days: dict[date, _Prepared] = {}
         for day, times in sorted(due.items()):
             only = _only(directory, prefs, times, work.policy)
-            prepared = days[day] = _Prepared(only, {}, Kept())
+            prepared = days[day] = _Prepared(only, {}, {}, Kept())
             async for messages in _day_messages(
                 session, at, day, directory, only, keep=prepared.kept
             ):
+                held = []
                 for m in messages:
                     if m.chat_id in many:
                         continue  # made anew at the moment, from what is kept
                     org_id = directory.member_of.get(m.chat_id or 0)
                     if org_id is None:  # in no branch, yet not drawing on many: not kept
+                        await _drop_held(db, None)
                         return  # (the moment is worked out whole)
-                    prepared.messages.setdefault(org_id, []).append(m)
+                    if m.status is OutboxStatus.SKIPPED:
+                        prepared.stale.setdefault(org_id, []).append(m)
+                        continue
+                    prepared.held.setdefault(org_id, []).append(m.key)
+                    held.append(replace(m, status=OutboxStatus.HELD, held_for=minute))
+                await _enqueue_all(db, held, work.until)
     ahead.minute, ahead.due, ahead.mark, ahead.days = minute, due, mark, days
     ahead.admins = _admins(directory)
 

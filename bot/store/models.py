@@ -342,6 +342,7 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    HELD = "held"  # worked out ahead of its moment (``held_for``): not sent until released
 
 
 class OutboxMessage(Base):
@@ -370,6 +371,8 @@ class OutboxMessage(Base):
     # who claimed a row being sent, and until when the claim holds (see bot/outbox.py)
     epoch: Mapped[int | None] = mapped_column(Integer)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a briefing worked out ahead: the moment it was worked out for (see the tick's Ahead)
+    held_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LeaderState(Base):

@@ -50,6 +50,7 @@ class NewMessage:
     status: OutboxStatus = OutboxStatus.PENDING
     note: str | None = None
     edits: int | None = None  # a message of the bot's in ``chat_id`` that this one replaces
+    held_for: datetime | None = None  # HELD until the tick releases it at this moment
 
     def __post_init__(self) -> None:
         if self.edits is not None and self.kind != EDIT:
@@ -79,6 +80,7 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
             "last_error": m.note,
             "created_at": now,
             "message_id": m.edits,
+            "held_for": m.held_for,
         }
         for m in messages
     }

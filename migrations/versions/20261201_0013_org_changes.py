@@ -1,10 +1,12 @@
-"""a log of which org's data changed, written by triggers (briefings prepared ahead)
+"""a log of which org's data changed, written by triggers; briefings held for their moment
 
 Every insert, update or delete of what a briefing reads adds the org it concerns to
 ``org_changes`` (NULL: it may concern anyone — the org tree, admins, holidays); a linked
 account's language or briefing choices, its branch (an admin's language the tick compares
 itself). The tick prepares a moment's briefings minutes before it and,
 at the moment, works out again only the orgs logged since (``bot.store.changes``).
+The briefings worked out ahead wait in the outbox as ``held`` rows, with the moment
+(``held_for``) they are released at.
 Triggers rather than the services: a write by any path (the CLI, a restore, another process)
 is logged. A later migration that rebuilds one of these tables on SQLite must create its
 triggers again (``tests/bot/store/test_changes.py`` checks every table has them).
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from bot.store.models import UTCDateTime
 
 revision = "0013"
 down_revision = "0012"
@@ -111,6 +115,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_org_changes")),
         sqlite_autoincrement=True,  # ids never reused: a mark stays meaningful
     )
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("held_for", UTCDateTime(), nullable=True))
     postgres = op.get_bind().dialect.name == "postgresql"
     for table, expr in WATCHED.items():
         for sql in (_postgres if postgres else _sqlite)(table, expr):
@@ -131,3 +137,6 @@ def downgrade() -> None:
             for suffix in ("_i", "_u", "_d"):
                 op.execute(f"DROP TRIGGER IF EXISTS {name}{suffix}")
     op.drop_table("org_changes")
+    op.execute("DELETE FROM outbox WHERE status = 'held'")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("held_for")
