@@ -10,6 +10,7 @@ never lost.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.store.db import Database, insert_skipping
+from bot.store.db import Database
 from bot.store.models import LeaderState, OutboxMessage, OutboxStatus
 
 KEY_MAX = 200
@@ -62,7 +65,8 @@ EDIT = "edit"  # the kind of a row that edits a message the bot sent earlier (no
 
 
 async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: datetime) -> int:
-    """Add the messages; a key already in the outbox is left as it is (exactly once).
+    """Add the messages; a key already in the outbox is left as it is (exactly once), but
+    for a briefing held for its moment, which the message replaces.
 
     Returns how many were offered (keys within one call are unique).
     """
@@ -89,9 +93,25 @@ async def enqueue(session: AsyncSession, messages: list[NewMessage], *, now: dat
     # one executemany on the table that skips keys already there: no ORM objects, no ORM
     # bulk machinery (at 09:00 a large deployment queues 100,000 rows)
     await session.execute(
-        insert_skipping(session.get_bind().dialect.name, OUTBOX, ("key",)), list(rows.values())
+        _insert_or_replace_held(session.get_bind().dialect.name), list(rows.values())
     )
     return len(rows)
+
+
+@functools.cache
+def _insert_or_replace_held(dialect: str) -> Insert:
+    """``INSERT`` that leaves a key already queued as it is (exactly once), unless that row
+    is a briefing still held for its moment: a message worked out since takes its place
+    (whatever worked the moment out ahead and was overtaken never leaves it held)."""
+    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert_(OUTBOX)
+    replaced = ("kind", "chat_id", "text", "reply_markup", "org_id", "status", "not_before",
+                "tries", "last_error", "created_at", "message_id", "held_for")  # fmt: skip
+    return statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={name: statement.excluded[name] for name in replaced},
+        where=OUTBOX.c.status == OutboxStatus.HELD.value,
+    )
 
 
 async def retext_pending(session: AsyncSession, key: str, text: str) -> bool:

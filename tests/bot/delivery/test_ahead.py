@@ -186,6 +186,25 @@ async def test_a_moment_missed_is_worked_out_whole_and_nothing_kept_goes_out_lat
     assert {(key, text) for key, _, text, *_ in held} <= {(key, text) for key, _, text, *_ in got}
 
 
+async def test_briefings_held_by_a_preparation_overtaken_are_replaced_not_left_held(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that had worked the moment out (a leader replaced meanwhile) leaves held
+    rows behind after the new one dropped what was held: the moment worked out whole takes
+    their keys over, and nothing stays held, unsent."""
+    await prepared(db, monkeypatch)
+    held = {key for key, *_, status in await outbox(db) if status == "held"}
+
+    async def too_early(*args: object) -> None:  # the held rows came after the drop
+        return None
+
+    monkeypatch.setattr(scheduler, "_drop_held", too_early)
+    result = await run(db, MOMENT, Ahead())
+    got = await outbox(db)
+    assert {status for *_, status in got} == {"pending"}
+    assert held <= {key for key, *_ in got} and result.enqueued == len(got)
+
+
 async def org_of(db: Database, code: str) -> int:
     async with db.read() as session:
         return int((await session.execute(select(Org.id).where(Org.code == code))).scalar_one())
