@@ -179,6 +179,7 @@ class Directory:
         self._member_of: dict[int, int] = {}  # Telegram id -> the org of the member linked
         self._accounts: dict[int, tuple[int, str | None]] = {}  # member id -> account, language
         self._loaded = False
+        self._children: dict[int | None, list[int]] | None = None
         self.default = default
         self.bootstrap = bootstrap
 
@@ -343,15 +344,17 @@ class Directory:
         return [Recipient(tg, tg, self.default) for tg in sorted(self.bootstrap)]
 
     def subtree(self, org_id: int) -> set[int]:
-        children: dict[int | None, list[int]] = defaultdict(list)
-        for o in self.orgs.values():
-            children[o.parent_id].append(o.id)
+        """The org and every org below it."""
+        if self._children is None:  # the tree is read once: its children map is made once
+            self._children = defaultdict(list)
+            for o in self.orgs.values():
+                self._children[o.parent_id].append(o.id)
         found, todo = set(), [org_id]
         while todo:
             current = todo.pop()
             if current not in found:
                 found.add(current)
-                todo += children[current]
+                todo += self._children.get(current, [])
         return found
 
 

@@ -205,8 +205,6 @@ async def tick(
         if ready is not None:
             _let_go(ready)
         soon = await _next_moment(session, work) if ahead is not None else None
-    if ahead is not None and soon is not None and ahead.minute != soon:
-        await _prepare(db, ahead, soon, work, default_lang, bootstrap_ids)
     async with db.write() as session:
         state = await session.get(TickState, 1)
         if state is not None and state.last_minute >= until:
@@ -223,6 +221,10 @@ async def tick(
             session.add(TickState(id=1, last_minute=until))
         else:
             state.last_minute = until
+    if ahead is not None and soon is not None and ahead.minute != soon:
+        # last, with the minute done: a failure here holds back no meeting's or /ask's news
+        # (it is logged, and the next minute tries again; the moment is worked out whole)
+        await _prepare(db, ahead, soon, work, default_lang, bootstrap_ids)
     return TickResult(since, until, added, skipped)
 
 
@@ -247,7 +249,7 @@ class Ahead:
     the briefings drawing on many orgs are made of kept here. At the moment, the orgs logged
     in ``org_changes`` since ``mark`` are worked out again (their members' held rows dropped
     and made anew; the briefings drawing on many orgs made from what was kept and what
-    changed), and the rest is released with one update. Anything that may concern anyone
+    changed), and the rest is released, a chunk a write transaction. Anything that may concern anyone
     (the org tree, admins, holidays, a branch's own reminder time, an admin's language), a
     moment missed or a restart: the held rows are dropped and the moment is worked out whole
     then, as without ``Ahead``."""
@@ -258,7 +260,7 @@ class Ahead:
     days: dict[date, _Prepared] = field(default_factory=dict)
     changed: frozenset[int] = frozenset()  # the orgs logged since ``mark`` (at the moment)
     admins: frozenset[tuple[int, int | None, Lang]] = frozenset()  # and their languages
-    used: int = 0  # moments sent from what was worked out ahead (for the log and tests)
+    used: int = 0  # moments sent from what was worked out ahead (for tests and benchmarks)
     redone_orgs: set[int] = field(default_factory=set)  # worked out again at those moments
 
 
@@ -357,22 +359,13 @@ def _let_go(ahead: Ahead) -> None:
 def _redone(directory: Directory, changed: frozenset[int], only: set[int] | None) -> set[int]:
     """The orgs to work out again for these changes: each changed org's branch (a 党小组's
     records count to it) with everything below it."""
-    below: dict[int, list[int]] = {}
-    for o in directory.orgs.values():
-        if o.parent_id is not None:
-            below.setdefault(o.parent_id, []).append(o.id)
     found: set[int] = set()
     for org_id in changed:
         org = directory.orgs.get(org_id)
         if org is None:
             continue
         top = org.parent_id if org.kind == OrgKind.GROUP.value and org.parent_id else org_id
-        todo = [top]
-        while todo:
-            here = todo.pop()
-            if here not in found:
-                found.add(here)
-                todo += below.get(here, [])
+        found |= directory.subtree(top)
     return found if only is None else found & only
 
 

@@ -26,6 +26,7 @@ from tests.bot.delivery.test_briefing_month import (
     SH,
     world_of_many_roles,
 )
+from tests.bot.ops.test_cli import zhibu
 from tests.helpers import acting, link
 
 DAY = date(2026, 12, 7)  # a Monday: the committee's list of branches behind goes out too
@@ -203,6 +204,44 @@ async def test_briefings_held_by_a_preparation_overtaken_are_replaced_not_left_h
     got = await outbox(db)
     assert {status for *_, status in got} == {"pending"}
     assert held <= {key for key, *_ in got} and result.enqueued == len(got)
+
+
+async def test_the_operator_sees_the_briefings_held_for_their_moment(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``zhibu outbox`` between working out and the moment says how many wait for it."""
+    await prepared(db, monkeypatch)
+    held = len(await outbox(db))
+    url = str(db.engine.url).replace("+aiosqlite", "")
+    await db.dispose()
+    shown = zhibu("outbox", env={"ZHIBU_DATABASE_URL": url}, cwd=Path(url.split("///")[1]).parent)
+    assert shown.returncode == 0, shown.stderr
+    assert f"提前备好待到点 {held}" in shown.stdout and "待发送 0" in shown.stdout
+
+
+async def test_working_out_ahead_failing_holds_back_nothing_of_the_minute(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while working the next moment out is the tick's error (logged by its job),
+    but the minute is done first: its meetings' and /ask news are not held back by it, and
+    the next minute tries again."""
+    await world_of_many_roles(db)
+    async with db.write() as session:
+        session.add(TickState(id=1, last_minute=BEFORE - timedelta(minutes=1)))
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(scheduler, "_prepare", broken)
+    with pytest.raises(RuntimeError):
+        await run(db, BEFORE, Ahead())
+    async with db.read() as session:
+        state = await session.get_one(TickState, 1)
+    assert state.last_minute == BEFORE
+    monkeypatch.undo()
+    ahead = Ahead()
+    await run(db, BEFORE + timedelta(minutes=1), ahead)
+    assert ahead.minute == MOMENT  # worked out at the next minute
 
 
 async def org_of(db: Database, code: str) -> int:
