@@ -39,7 +39,7 @@ from bot.services import collections, meetings
 from bot.services.obligations import load_workdays, obligation_name
 from bot.store import changes
 from bot.store.db import Database, collecting_after, let_others_run
-from bot.store.models import Org, OrgKind, OutboxMessage, OutboxStatus, TickState
+from bot.store.models import Org, OutboxMessage, OutboxStatus, TickState
 from bot.store.outbox import EDIT, NewMessage, enqueue, outbox_key
 
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -357,15 +357,8 @@ def _let_go(ahead: Ahead) -> None:
 
 
 def _redone(directory: Directory, changed: frozenset[int], only: set[int] | None) -> set[int]:
-    """The orgs to work out again for these changes: each changed org's branch (a 党小组's
-    records count to it) with everything below it."""
-    found: set[int] = set()
-    for org_id in changed:
-        org = directory.orgs.get(org_id)
-        if org is None:
-            continue
-        top = org.parent_id if org.kind == OrgKind.GROUP.value and org.parent_id else org_id
-        found |= directory.subtree(top)
+    """The orgs to work out again for these changes (``changes.reached``)."""
+    found = changes.reached(changed, directory.orgs, directory.subtree)
     return found if only is None else found & only
 
 

@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import Pool
 
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, admin_roots, require_admin
 from bot.services.obligations import (
+    ORG_COLUMNS,
     ROWS_BETWEEN_PAUSES,
     Effective,
     Facts,
@@ -36,7 +39,15 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store.db import Database, among, collecting_after, let_others_run, plain_rows
+from bot.store import changes
+from bot.store.db import (
+    Database,
+    among,
+    collecting_after,
+    let_others_run,
+    plain_rows,
+    reading_only,
+)
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,
@@ -343,6 +354,25 @@ async def inputs_for(
     rules: Rules = RULES,
 ) -> list[Inputs]:
     """Everything the score needs for these branches, in a fixed number of queries."""
+    found = await _inputs(
+        session, branches, start=start, end=end, now=now, cal=cal, policy=policy, rules=rules
+    )
+    return [inputs for inputs, _ in found]
+
+
+async def _inputs(
+    session: AsyncSession,
+    branches: Sequence[OrgLike],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    cal: WorkdayCalendar,
+    policy: ReminderPolicy,
+    rules: Rules,
+) -> list[tuple[Inputs, datetime | None]]:
+    """``inputs_for``, each with the moment it next changes by time alone (None: never): an
+    open occurrence falling due undone, or a collection's deadline."""
     if not branches:
         return []
     facts = await load_facts(session, branches, (start, end))
@@ -356,11 +386,16 @@ async def inputs_for(
         credits = await _credits(branches, facts, start=start, end=end, now=now, cal=cal,
                                  policy=policy, rules=rules)  # fmt: skip
     finally:
-        held, asked = await reads
-    return [
-        Inputs(b.code, b.name, credits[b.id], tuple(held[b.id]), *asked[b.id], b.tracking_since)
-        for b in branches
-    ]
+        held, asked, closing = await reads
+    found = []
+    for b in branches:
+        done, until = credits[b.id]
+        closes = closing.get(b.id)
+        if closes is not None and (until is None or closes < until):
+            until = closes
+        inputs = Inputs(b.code, b.name, done, tuple(held[b.id]), *asked[b.id], b.tracking_since)
+        found.append((inputs, until))
+    return found
 
 
 async def _credits(
@@ -373,9 +408,11 @@ async def _credits(
     cal: WorkdayCalendar,
     policy: ReminderPolicy,
     rules: Rules,
-) -> dict[int, tuple[tuple[float, float], ...]]:
-    """Each branch's (weight, credit) per required occurrence of the period."""
+) -> dict[int, tuple[tuple[tuple[float, float], ...], datetime | None]]:
+    """Each branch's (weight, credit) per required occurrence of the period, and the moment
+    the first of its open occurrences falls due undone (its credit, None so far, becomes 0)."""
     judged: dict[tuple[object, ...], list[tuple[date, date]]] = {}
+    pairs: dict[tuple[float, float], tuple[float, float]] = {}  # one tuple per distinct pair
 
     def within(eff: Effective) -> list[tuple[date, date]]:
         """The periods inside the one assessed (the same for every branch owing it alike)."""
@@ -384,17 +421,25 @@ async def _credits(
             judged[key] = [p for p in periods_of(eff, start.year) if start <= p[0] and p[1] <= end]
         return judged[key]
 
-    found: dict[int, tuple[tuple[float, float], ...]] = {}
+    found: dict[int, tuple[tuple[tuple[float, float], ...], datetime | None]] = {}
     for b in branches:
         await let_others_run()  # a button press (and the reads beside) go in between
         occurrences = compute_occurrences(
             facts[b.id], within, now=now, cal=cal, policy=policy, plans=False
         )
-        found[b.id] = tuple(
-            (rules.weight(o.obligation), c)
-            for o in occurrences
-            if (c := credit(o, rules)) is not None
-        )
+        credits = []
+        falls_due: date | None = None
+        for o in occurrences:
+            c = credit(o, rules)
+            if c is not None:
+                pair = (rules.weight(o.obligation), c)
+                credits.append(pairs.setdefault(pair, pair))
+            elif o.status is Status.OPEN and o.required > 0:
+                falls_due = o.deadline if falls_due is None else min(falls_due, o.deadline)
+        until = None
+        if falls_due is not None:  # judged undone from the day after its deadline
+            until = datetime.combine(falls_due + _DAY, time(0), tzinfo=ZoneInfo(b.timezone))
+        found[b.id] = (tuple(credits), until)
     return found
 
 
@@ -408,9 +453,10 @@ async def _meetings_and_asks(
     now: datetime,
     cal: WorkdayCalendar,
     rules: Rules,
-) -> tuple[dict[int, list[HeldMeeting]], dict[int, tuple[int, int]]]:
+) -> tuple[dict[int, list[HeldMeeting]], dict[int, tuple[int, int]], dict[int, datetime]]:
     """Each branch's meetings held in the period (with their attendance and whether their
-    record came in time), and its collections' submissions (in time, asked)."""
+    record came in time), its collections' submissions (in time, asked), and the next
+    deadline of a collection of the period still open, by branch."""
     ids = [b.id for b in branches]
     owner: dict[int, int] = {b.id: b.id for b in branches}
     kinds: dict[int, str] = {b.id: b.kind for b in branches}
@@ -519,6 +565,7 @@ async def _meetings_and_asks(
             )
         )
     asked: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # in time, asked
+    closing: dict[int, datetime] = {}  # the next deadline of a collection still open
     answered = CollectionTarget.submitted_at.is_not(None)
     in_time = case((answered & ~CollectionTarget.late, 1), else_=0)
     for org_id, deadline, on_time, targets in await plain_rows(
@@ -539,26 +586,143 @@ async def _meetings_and_asks(
         if local is not None and judged_from[org_id] <= local <= end:
             asked[org_id][0] += int(on_time or 0)
             asked[org_id][1] += targets
-    return held, {b.id: (asked[b.id][0], asked[b.id][1]) for b in branches}
+    # a collection still open counts from its deadline on: its branch's score changes then
+    for org_id, deadline in await plain_rows(
+        session,
+        select(Collection.org_id, func.min(Collection.deadline))
+        .where(
+            among(Collection.org_id, ids),
+            Collection.deadline > now,
+            Collection.deadline < last,
+        )
+        .group_by(Collection.org_id),
+    ):
+        if org_id in tz_of:
+            closing[org_id] = deadline
+    return held, {b.id: (asked[b.id][0], asked[b.id][1]) for b in branches}, closing
+
+
+def _under(orgs: Sequence[OrgLike], roots: list[int] | None) -> set[int]:
+    """The ids of these orgs' subtrees (of every org when ``roots`` is None)."""
+    if roots is None:
+        return {o.id for o in orgs}
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for o in orgs:
+        children[o.parent_id].append(o.id)
+    known = {o.id for o in orgs}
+    seen: set[int] = set()
+    todo = [r for r in roots if r in known]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += children[current]
+    return seen
 
 
 async def branches_under(session: AsyncSession, roots: list[int] | None) -> list[Org]:
     """The branches in these orgs' subtrees (every branch when ``roots`` is None)."""
     orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
-    if roots is None:
-        return [o for o in orgs if o.kind == OrgKind.BRANCH.value]
-    children: dict[int | None, list[Org]] = defaultdict(list)
-    for o in orgs:
-        children[o.parent_id].append(o)
-    by_id = {o.id: o for o in orgs}
-    seen: set[int] = set()
-    todo = [by_id[r] for r in roots if r in by_id]
-    while todo:
-        o = todo.pop()
-        if o.id not in seen:
-            seen.add(o.id)
-            todo += children[o.id]
-    return [o for o in orgs if o.id in seen and o.kind == OrgKind.BRANCH.value]
+    below = _under(orgs, roots)
+    return [o for o in orgs if o.id in below and o.kind == OrgKind.BRANCH.value]
+
+
+async def org_tree(session: AsyncSession) -> list[OrgInfo]:
+    """Every org, by code, as plain values."""
+    return [
+        OrgInfo(*row) for row in await plain_rows(session, select(*ORG_COLUMNS).order_by(Org.code))
+    ]
+
+
+@dataclass
+class _Scored:
+    inputs: Inputs
+    value: float
+    parts: Parts
+    until: datetime | None  # the moment it changes by time alone (see ``_inputs``)
+
+
+@dataclass
+class _Kept:
+    noted: int  # the change log's mark its scores are current to
+    at: datetime  # the latest moment they were asked for
+    scored: dict[int, _Scored] = field(default_factory=dict)  # by branch id
+
+
+class Scores:
+    """The branches' scores of the periods lately assessed, kept between assessments: an
+    assessment works out again only the branches whose data changed since (``org_changes``)
+    and those an open occurrence or a collection fell due for; the rest it only ranks.
+
+    One per database (a process's read sessions of it); several processes each keep their
+    own, all told of changes by the same log. The default rules only."""
+
+    PERIODS = 6  # the year and its quarters, and one more
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # one assessment at a time works the kept scores out
+        self.periods: dict[tuple[date, date], _Kept] = {}
+
+    async def of(
+        self,
+        session: AsyncSession,
+        tree: Sequence[OrgInfo],
+        branches: Sequence[OrgInfo],
+        *,
+        start: date,
+        end: date,
+        now: datetime,
+        cal: WorkdayCalendar,
+    ) -> list[tuple[Inputs, float, Parts]]:
+        noted = await changes.noted(session)  # before what it marks is read
+        kept = self.periods.pop((start, end), None)
+        if kept is None or now < kept.at:  # a moment before the last: nothing kept holds
+            kept = _Kept(noted, now)
+        else:
+            await self._forget_changed(session, kept, tree, now)
+        self.periods[(start, end)] = kept  # the latest asked for last
+        while len(self.periods) > self.PERIODS:
+            del self.periods[next(iter(self.periods))]
+        missing = [b for b in branches if b.id not in kept.scored]
+        found = await _inputs(
+            session, missing, start=start, end=end, now=now, cal=cal, policy=DEFAULT_POLICY,
+            rules=RULES,
+        )  # fmt: skip
+        for b, (inputs, until) in zip(missing, found, strict=True):
+            await let_others_run()  # 10,000 scores: a button press goes in between
+            kept.scored[b.id] = _Scored(inputs, *score(inputs), until)
+        kept.noted, kept.at = noted, now
+        return [(s.inputs, s.value, s.parts) for s in (kept.scored[b.id] for b in branches)]
+
+    @staticmethod
+    async def _forget_changed(
+        session: AsyncSession, kept: _Kept, tree: Sequence[OrgInfo], now: datetime
+    ) -> None:
+        changed = await changes.since(session, kept.noted)
+        if changed.everyone:
+            kept.scored.clear()
+            return
+        if changed.orgs:
+            by_id = {o.id: o for o in tree}
+            for org_id in changes.reached(changed.orgs, by_id, lambda o: _under(tree, [o])):
+                kept.scored.pop(org_id, None)
+        for org_id in [i for i, s in kept.scored.items() if s.until is not None and s.until <= now]:
+            del kept.scored[org_id]
+
+
+_KEPT: WeakKeyDictionary[Pool, Scores] = WeakKeyDictionary()
+
+
+def kept_scores(session: AsyncSession) -> Scores | None:
+    """The scores kept for the database of this read session (None for a write session:
+    it may read its own changes, which others may never see)."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine) or not reading_only(session):
+        return None
+    pool = bind.sync_engine.pool
+    if pool not in _KEPT:
+        _KEPT[pool] = Scores()
+    return _KEPT[pool]
 
 
 @collecting_after
@@ -570,21 +734,33 @@ async def assess(
     roots: list[int] | None = None,
     now: datetime,
     rules: Rules = RULES,
+    kept: bool = True,
 ) -> list[Result]:
-    """Score, rank and grade the branches below ``roots`` (all branches when None). The
-    garbage collector waits until it is over (``full_collections_later``): at 10,000
-    branches its full passes over the year's facts took 2 s of 12."""
+    """Score, rank and grade the branches below ``roots`` (all branches when None). With
+    the default rules, a read session's assessment works out only what changed since the
+    last (``Scores``); ``kept=False`` works everything out (and keeps nothing). The garbage collector waits until it is over
+    (``full_collections_later``): at 10,000 branches its full passes over the year's facts
+    took 2 s of 12."""
     start, end = period_bounds(year, quarter)
-    # plain values: an ORM object's every attribute read goes through its instrumentation
-    branches = [OrgInfo.of(b) for b in await branches_under(session, roots)]
+    tree = await org_tree(session)
+    below = _under(tree, roots)
+    branches = [o for o in tree if o.id in below and o.kind == OrgKind.BRANCH.value]
     cal = await load_workdays(session)
-    inputs = await inputs_for(
-        session, branches, start=start, end=end, now=now, cal=cal, rules=rules
-    )
+    scores = kept_scores(session) if kept and rules is RULES else None
+    if scores is not None:
+        async with scores.lock:
+            scored = await scores.of(
+                session, tree, branches, start=start, end=end, now=now, cal=cal
+            )
+        return rank(scored, rules)
+    found = await _inputs(
+        session, branches, start=start, end=end, now=now, cal=cal, policy=DEFAULT_POLICY,
+        rules=rules,
+    )  # fmt: skip
     scored = []
-    for i in inputs:
+    for inputs, _ in found:
         await let_others_run()  # 10,000 scores: a button press goes in between
-        scored.append((i, *score(i, rules)))
+        scored.append((inputs, *score(inputs, rules)))
     return rank(scored, rules)
 
 

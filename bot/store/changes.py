@@ -6,13 +6,15 @@ moment it asks ``since(mark)`` which orgs changed meanwhile and works out only t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.store.db import Database
-from bot.store.models import OrgChange
+from bot.store.models import OrgChange, OrgKind
 
 KEEP = 200_000  # log rows kept by housekeeping (hours of writes; a mark lives minutes)
 
@@ -37,6 +39,19 @@ async def mark(db: Database) -> int:
         return await _last(session)
 
 
+async def noted(session: AsyncSession) -> int:
+    """``mark`` for a reader holding only a session: the log's latest id, such that whatever
+    this session reads next shows every change up to it. On SQLite it is read in the
+    session's own snapshot; on PostgreSQL (each statement sees what committed before it) on
+    a connection of its own, under the same short lock as ``mark``."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name == "sqlite":
+        return await _last(session)
+    async with bind.begin() as conn:
+        await conn.execute(text("LOCK TABLE org_changes IN SHARE MODE"))
+        return int((await conn.execute(select(func.max(OrgChange.id)))).scalar() or 0)
+
+
 async def _last(session: AsyncSession) -> int:
     return int((await session.execute(select(func.max(OrgChange.id)))).scalar() or 0)
 
@@ -49,6 +64,28 @@ async def since(session: AsyncSession, noted: int) -> Changed:
     rows = await session.execute(select(OrgChange.org_id).where(OrgChange.id > noted).distinct())
     found = set(rows.scalars())
     return Changed(frozenset(o for o in found if o is not None), everyone=None in found)
+
+
+class Node(Protocol):
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def reached(
+    changed: Iterable[int], orgs: Mapping[int, Node], subtree: Callable[[int], set[int]]
+) -> set[int]:
+    """The orgs whose working-out a change to these orgs may alter: each changed org's
+    branch (a 党小组's records and meetings count to it) with everything below it."""
+    found: set[int] = set()
+    for org_id in changed:
+        org = orgs.get(org_id)
+        if org is None:
+            continue
+        top = org.parent_id if org.kind == OrgKind.GROUP.value and org.parent_id else org_id
+        found |= subtree(top)
+    return found
 
 
 async def prune(session: AsyncSession, keep: int = KEEP) -> int:

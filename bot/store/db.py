@@ -150,6 +150,13 @@ def insert_skipping(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert
     return insert_(table).on_conflict_do_nothing(index_elements=keys)
 
 
+def reading_only(session: AsyncSession) -> bool:
+    """The session is one of ``Database.read``'s: it writes nothing, so what it reads is
+    what others will read too (a write session may read its own uncommitted changes)."""
+    bind = session.bind
+    return isinstance(bind, AsyncEngine) and not bind.get_execution_options().get(_WRITE_OPTION)
+
+
 def _busy(exc: OperationalError) -> bool:
     """SQLite could not get its lock in time (another process is writing)."""
     return "locked" in str(exc.orig) or "busy" in str(exc.orig)
