@@ -1,10 +1,13 @@
 """How long the yearly assessment takes for 1,000 and for 10,000 branches of 30 members (#15).
 
 Each branch has a year behind it: 4 general meetings with 30 attendance rows and their
-records, 12 主题党日 records and a collection of 30 submissions. Each size is seeded once and
-assessed 3 times; verdicts from the medians: 10,000 branches in under 5 s, growth from 1,000 to
-10,000 no worse than linear (≤ 10.5×), and no button press (a short write transaction made
-every 50 ms meanwhile) waiting 200 ms or more.
+records, 12 主题党日 records and a collection of 30 submissions. Each size is seeded once; 3 times
+a new database object (a process's first assessment: nothing kept) assesses it, then, after 1%
+of the branches had a record filed, assesses it again as the running bot serves /assess (the
+scores kept, those changed worked out again). Verdicts from the medians: 10,000 branches
+served in under 5 s, the first assessment's growth from 1,000 to 10,000 no worse than linear
+(≤ 10.5×), and no button press (a short write transaction made every 50 ms meanwhile) waiting
+200 ms or more in either.
 Run: ``.venv/bin/python -m bench.assess [--sizes 1000,10000]``.
 """
 
@@ -14,11 +17,12 @@ import argparse
 import asyncio
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from bench.report import RUNS, figure, median, spread
 from bench.tick import MEMBERS, probe, seed
@@ -135,29 +139,69 @@ async def seed_year(db: Database, branches: int) -> None:
         await session.execute(insert(CollectionTarget), targets)
 
 
-async def measure(branches: int) -> tuple[list[float], int, list[float]]:
-    """Seconds of each run, branches scored, and the longest a press waited in each run (a
-    short write transaction every 50 ms, as /overview may run while members press 签到)."""
+CHANGED = 0.01  # the share of branches whose data change between two assessments
+
+
+@dataclass
+class Found:
+    """Seconds of each run and the longest a press waited in each (a short write transaction
+    every 50 ms, as /overview may run while members press 签到)."""
+
+    scored: int = 0
+    cold: list[float] = field(default_factory=list)  # the first assessment of a process
+    cold_waited: list[float] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)  # with the kept scores, 1% changed
+    served_waited: list[float] = field(default_factory=list)
+
+
+async def timed(db: Database, into: list[float], waited: list[float]) -> int:
+    waits: list[float] = []
+    stop = asyncio.Event()
+    pressing = asyncio.create_task(probe(db, waits, stop))
+    started = time.perf_counter()
+    async with db.read() as session:
+        results = await assess(session, year=2026, now=NOW)
+    into.append(time.perf_counter() - started)
+    stop.set()
+    await pressing
+    waited.append(max(waits))
+    return len(results)
+
+
+async def change_some(db: Database, branches: int, run: int) -> None:
+    """A 主题党日 record filed for 1% of the branches (other ones each run)."""
+    step = round(1 / CHANGED)
+    async with db.write() as session:
+        last = (await session.execute(select(func.max(Record.id)))).scalar() or 0
+        rows = [
+            {"id": last + 1 + k, "org_id": 100 + b, "kind": "theme_day",
+             "held_on": date(2026, 12, 10), "filed_at": at(date(2026, 12, 10))}
+            for k, b in enumerate(range(run, branches, step))
+        ]  # fmt: skip
+        await session.execute(insert(Record), rows)
+        await session.execute(
+            insert(RecordObligation), [{"record_id": r["id"], "code": "theme_day"} for r in rows]
+        )
+
+
+async def measure(branches: int) -> Found:
+    """Each run: a process's first assessment (nothing kept), then, after 1% of the branches
+    changed, the next one (as the running bot answers /assess)."""
+    found = Found()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'assess.db'}")
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'assess.db'}"
+        db = Database.from_url(url)
         await upgrade(db.engine)
         await seed(db, branches)
         await seed_year(db, branches)
-        times, scored, waited = [], 0, []
-        for _ in range(RUNS):
-            waits: list[float] = []
-            stop = asyncio.Event()
-            pressing = asyncio.create_task(probe(db, waits, stop))
-            started = time.perf_counter()
-            async with db.read() as session:
-                results = await assess(session, year=2026, now=NOW)
-            times.append(time.perf_counter() - started)
-            stop.set()
-            await pressing
-            waited.append(max(waits))
-            scored = len(results)
         await db.dispose()
-    return times, scored, waited
+        for run in range(RUNS):
+            db = Database.from_url(url)  # a new database object: nothing kept
+            found.scored = await timed(db, found.cold, found.cold_waited)
+            await change_some(db, branches, run)
+            await timed(db, found.served, found.served_waited)
+            await db.dispose()
+    return found
 
 
 async def main(sizes: list[int]) -> None:
@@ -165,26 +209,35 @@ async def main(sizes: list[int]) -> None:
     found = {n: await measure(n) for n in sizes}
     print(
         f"inputs: branches of {MEMBERS} members, each with a year of meetings, attendance, "
-        f"records and a collection; assessed for 2026; {RUNS} runs"
+        f"records and a collection; assessed for 2026; {RUNS} runs; served: the scores kept "
+        f"from the run before, {CHANGED:.0%} of the branches changed since"
     )
-    print(f"{'branches':>10}{'scored':>10}{'median s':>10}{'min–max s':>16}{'press waited s':>16}")
-    for n, (times, scored, waited) in found.items():
+    print(
+        f"{'branches':>10}{'scored':>8}{'first s':>10}{'min–max s':>16}{'served s':>10}"
+        f"{'min–max s':>16}{'press waited s':>16}"
+    )
+    for n, f in found.items():
         print(
-            f"{n:>10}{scored:>10}{median(times):>10.3f}{f'{min(times):.3f}–{max(times):.3f}':>16}"
-            f"{median(waited):>16.3f}"
+            f"{n:>10}{f.scored:>8}{median(f.cold):>10.3f}"
+            f"{f'{min(f.cold):.3f}–{max(f.cold):.3f}':>16}{median(f.served):>10.3f}"
+            f"{f'{min(f.served):.3f}–{max(f.served):.3f}':>16}"
+            f"{median([max(a, b) for a, b in zip(f.cold_waited, f.served_waited, strict=True)]):>16.3f}"
         )
     big = max(sizes)
-    large = found[big][0]
-    figure(f"assessment: {big:,} branches, a year", spread(large), "< 5 s",
-           "ok" if median(large) < 5.0 else "MISSED")  # fmt: skip
-    waited = found[big][2]  # the longest wait of each run
-    figure(f"assessment: longest press wait, {big:,} branches", spread(waited), "< 0.2 s",
-           "ok" if median(waited) < 0.2 else "MISSED")  # fmt: skip
+    large = found[big]
+    figure(f"assessment: {big:,} branches, a year, as served ({CHANGED:.0%} changed since)",
+           spread(large.served), "< 5 s",
+           "ok" if median(large.served) < 5.0 else "MISSED")  # fmt: skip
+    figure(f"assessment: {big:,} branches, a process's first (nothing kept)",
+           spread(large.cold))  # fmt: skip
+    waited = [max(a, b) for a, b in zip(large.cold_waited, large.served_waited, strict=True)]
+    figure(f"assessment: longest press wait, {big:,} branches (first or served)", spread(waited),
+           "< 0.2 s", "ok" if median(waited) < 0.2 else "MISSED")  # fmt: skip
     if len(sizes) > 1:
         small = min(sizes)
-        ratio = median(large) / median(found[small][0])
+        ratio = median(large.cold) / median(found[small].cold)
         linear = big / small
-        figure(f"assessment: time {big:,} / {small:,} branches", f"{ratio:.1f}×",
+        figure(f"assessment: time {big:,} / {small:,} branches (first)", f"{ratio:.1f}×",
                f"≤ {linear * 1.05:.1f}× (linear {linear:.0f}×)",
                "ok" if ratio <= linear * 1.05 else "MISSED")  # fmt: skip
 

@@ -63,7 +63,7 @@ from handlers.kit.intake import POLL_TIMEOUT, PollingIntake
 from handlers.kit.lanes import LaneRequest
 from handlers.kit.order import ChatOrder
 from handlers.web.server import WebServer
-from jobs import holidays, tick
+from jobs import holidays, scores, tick
 from jobs.sender import OutboxSender, ThrottleRateLimiter
 from settings import Settings
 
@@ -240,7 +240,8 @@ def _schedule(app: Application, deps: Deps, liveness: Liveness) -> None:  # type
         return
     holidays.schedule(app.job_queue, deps)
     tick.schedule(app.job_queue, deps)
-    for name in ("tick", "housekeeping", "holiday check"):  # watched from the start
+    scores.schedule(app.job_queue, deps)
+    for name in ("tick", "housekeeping", "holiday check", "scores"):  # watched from the start
         liveness.register(name)
 
 

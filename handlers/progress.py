@@ -17,10 +17,10 @@ from bot.i18n.texts import Lang, fmt_date, grade_name, t
 from bot.rules.buttons import AssessPage, Button, OverviewPage, family, pager
 from bot.rules.calendar import Status
 from bot.services.access import Actor, Declined, NotAllowed
-from bot.services.assessment import GRADES, Result, assessed_for
+from bot.services.assessment import GRADES, Result, assessed_for, quarter_of
 from bot.services.collections import Progress
 from bot.services.obligations import obligation_name
-from bot.services.progress import STATE_OF, BranchStatus, overview_for, quarter_of, status_of
+from bot.services.progress import STATE_OF, BranchStatus, overview_for, status_of
 from bot.services.progress import Line as StatusLine
 from handlers.branch import offer_branches, target_branch
 from handlers.kit.common import (

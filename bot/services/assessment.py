@@ -305,6 +305,10 @@ def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) ->
 # ---------------------------------------------------------------- loading
 
 
+def quarter_of(day: date) -> int:
+    return (day.month - 1) // 3 + 1
+
+
 def period_bounds(year: int, quarter: int | None) -> tuple[date, date]:
     if quarter is None:
         return date(year, 1, 1), date(year, 12, 31)
@@ -762,6 +766,17 @@ async def assess(
         await let_others_run()  # 10,000 scores: a button press goes in between
         scored.append((inputs, *score(inputs, rules)))
     return rank(scored, rules)
+
+
+async def keep_scores(db: Database, *, now: datetime, tz: str) -> int:
+    """Bring the kept scores of this year and this quarter up to date for every branch, so
+    that /assess and /overview find them ready (after a start, or once deadlines passed);
+    how many branches were assessed."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    async with db.read() as session:
+        year = await assess(session, year=today.year, now=now)
+        await assess(session, year=today.year, quarter=quarter_of(today), now=now)
+    return len(year)
 
 
 async def assessed_for(db: Database, actor: Actor, year: int, *, now: datetime) -> list[Result]:

@@ -20,6 +20,7 @@ from bot.services.assessment import (
     branches_under,
     inputs_for,
     period_bounds,
+    quarter_of,
 )
 from bot.services.obligations import (
     compute_occurrences,
@@ -38,10 +39,6 @@ class Cell(NamedTuple):
 
     share: float
     state: str  # done, open (not yet due), overdue, not_tracked
-
-
-def quarter_of(day: date) -> int:
-    return (day.month - 1) // 3 + 1
 
 
 @dataclass(frozen=True)

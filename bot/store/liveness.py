@@ -29,6 +29,7 @@ STALE_AFTER: dict[str, timedelta] = {
     "intake": timedelta(seconds=120),
     "tick": timedelta(minutes=3),
     "housekeeping": timedelta(hours=13),
+    "scores": timedelta(minutes=25),  # every 10 minutes
     "leader": timedelta(seconds=30),
     "liveness": timedelta(seconds=60),
     "web": timedelta(seconds=60),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,10 +15,13 @@ from sqlalchemy import select
 
 from bot.exports import charts
 from bot.rules.clock import FrozenClock
+from bot.services import assessment
 from bot.services.obligations import add_record
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
 from bot.store.models import Instance, Meeting, Member, Org, OrgAdmin
+from jobs.scores import keep_once
+from jobs.tick import survive
 from tests.fakegram import FakeTelegram, UserHandle
 from tests.helpers import RunningBot, link, workbook_bytes
 
@@ -185,6 +190,39 @@ async def test_overview_and_assess_for_admins(
     english = await admin.ask("/assess 2026")
     graded = [line for line in english.content.splitlines() if "第一党支部" in line]
     assert graded and any(f"({g})" in graded[0] for g in ("excellent", "good", "fair", "poor"))
+
+
+async def test_scores_kept_by_the_job_are_only_ranked_for_assess(
+    bot: RunningBot,
+    db: Database,
+    clock: FrozenClock,
+    people: dict[str, UserHandle],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job keeps this year's and quarter's scores: /assess then works out only the
+    branches changed since (#15)."""
+    worked: list[list[str]] = []
+    original = assessment._inputs
+
+    async def counted(session: Any, branches: Sequence[Any], **kw: Any) -> Any:
+        worked.append(sorted(b.code for b in branches))
+        return await original(session, branches, **kw)
+
+    monkeypatch.setattr(assessment, "_inputs", counted)
+    deps = bot.app.bot_data["deps"]
+    await survive(deps, "scores", keep_once)
+    assert worked == [["ZB1", "ZB2", "ZC"], ["ZB1", "ZB2", "ZC"]]  # the year, the quarter
+    assert deps.liveness.report()["scores"]["ok"]
+    admin = people["admin"]
+    first = await admin.ask("/assess 2026")
+    assert "（2 个支部）" in first.content and worked[2:] == [[]]
+    async with db.write() as session:
+        zb2 = await session.scalar(select(Org.id).where(Org.code == "ZB2"))
+        assert zb2 is not None
+        await add_record(session, org_id=zb2, kind="theme_day", held_on=date(2026, 11, 20),
+                         codes=["theme_day"], filed_at=clock.now())  # fmt: skip
+    again = await admin.ask("/assess 2026")
+    assert worked[3:] == [["ZB2"]] and again.content != first.content
 
 
 async def test_export_workbook_and_calendar_file(
