@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.pool import Pool
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.calendar import Occurrence, Status
 from bot.rules.catalogue import DEFAULT_POLICY, ReminderPolicy
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.access import Actor, admin_roots, require_admin
+from bot.services.kept import below, kept_for
 from bot.services.obligations import (
     ORG_COLUMNS,
     ROWS_BETWEEN_PAUSES,
@@ -39,14 +38,12 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store import changes
 from bot.store.db import (
     Database,
     among,
     collecting_after,
     let_others_run,
     plain_rows,
-    reading_only,
 )
 from bot.store.models import (
     COMMITTEE_ROLES,
@@ -213,6 +210,9 @@ def score(inputs: Inputs, rules: Rules = RULES) -> tuple[float, Parts]:
     return _round(total), parts
 
 
+Scored = tuple[Inputs, float, Parts]
+
+
 @dataclass(frozen=True)
 class Result:
     """A branch's place in the assessment; ``score``, ``grade`` and ``rank`` are None when
@@ -257,7 +257,7 @@ def grade_of(value: float, rules: Rules = RULES) -> str:
     return rules.lowest_grade
 
 
-def rank(scored: Sequence[tuple[Inputs, float, Parts]], rules: Rules = RULES) -> list[Result]:
+def rank(scored: Sequence[Scored], rules: Rules = RULES) -> list[Result]:
     """Ranks (1, 2, 2, 4), grades with the 优秀 quota, and the 双约谈 list, among the branches
     judged; those with nothing to judge follow, unranked, ungraded and never interviewed."""
     judged = [x for x in scored if x[0].judged]
@@ -606,29 +606,11 @@ async def _meetings_and_asks(
     return held, {b.id: (asked[b.id][0], asked[b.id][1]) for b in branches}, closing
 
 
-def _under(orgs: Sequence[OrgLike], roots: list[int] | None) -> set[int]:
-    """The ids of these orgs' subtrees (of every org when ``roots`` is None)."""
-    if roots is None:
-        return {o.id for o in orgs}
-    children: dict[int | None, list[int]] = defaultdict(list)
-    for o in orgs:
-        children[o.parent_id].append(o.id)
-    known = {o.id for o in orgs}
-    seen: set[int] = set()
-    todo = [r for r in roots if r in known]
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo += children[current]
-    return seen
-
-
 async def branches_under(session: AsyncSession, roots: list[int] | None) -> list[Org]:
     """The branches in these orgs' subtrees (every branch when ``roots`` is None)."""
     orgs = list((await session.execute(select(Org).order_by(Org.code))).scalars())
-    below = _under(orgs, roots)
-    return [o for o in orgs if o.id in below and o.kind == OrgKind.BRANCH.value]
+    under = below([OrgInfo.of(o) for o in orgs], roots)
+    return [o for o in orgs if o.id in under and o.kind == OrgKind.BRANCH.value]
 
 
 async def org_tree(session: AsyncSession) -> list[OrgInfo]:
@@ -638,95 +620,10 @@ async def org_tree(session: AsyncSession) -> list[OrgInfo]:
     ]
 
 
-@dataclass
-class _Scored:
-    inputs: Inputs
-    value: float
-    parts: Parts
-    until: datetime | None  # the moment it changes by time alone (see ``_inputs``)
-
-
-@dataclass
-class _Kept:
-    noted: int  # the change log's mark its scores are current to
-    at: datetime  # the latest moment they were asked for
-    scored: dict[int, _Scored] = field(default_factory=dict)  # by branch id
-
-
-class Scores:
-    """The branches' scores of the periods lately assessed, kept between assessments: an
-    assessment works out again only the branches whose data changed since (``org_changes``)
-    and those an open occurrence or a collection fell due for; the rest it only ranks.
-
-    One per database (a process's read sessions of it); several processes each keep their
-    own, all told of changes by the same log. The default rules only."""
-
-    PERIODS = 6  # the year and its quarters, and one more
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()  # one assessment at a time works the kept scores out
-        self.periods: dict[tuple[date, date], _Kept] = {}
-
-    async def of(
-        self,
-        session: AsyncSession,
-        tree: Sequence[OrgInfo],
-        branches: Sequence[OrgInfo],
-        *,
-        start: date,
-        end: date,
-        now: datetime,
-        cal: WorkdayCalendar,
-    ) -> list[tuple[Inputs, float, Parts]]:
-        noted = await changes.noted(session)  # before what it marks is read
-        kept = self.periods.pop((start, end), None)
-        if kept is None or now < kept.at:  # a moment before the last: nothing kept holds
-            kept = _Kept(noted, now)
-        else:
-            await self._forget_changed(session, kept, tree, now)
-        self.periods[(start, end)] = kept  # the latest asked for last
-        while len(self.periods) > self.PERIODS:
-            del self.periods[next(iter(self.periods))]
-        missing = [b for b in branches if b.id not in kept.scored]
-        found = await _inputs(
-            session, missing, start=start, end=end, now=now, cal=cal, policy=DEFAULT_POLICY,
-            rules=RULES,
-        )  # fmt: skip
-        for b, (inputs, until) in zip(missing, found, strict=True):
-            await let_others_run()  # 10,000 scores: a button press goes in between
-            kept.scored[b.id] = _Scored(inputs, *score(inputs), until)
-        kept.noted, kept.at = noted, now
-        return [(s.inputs, s.value, s.parts) for s in (kept.scored[b.id] for b in branches)]
-
-    @staticmethod
-    async def _forget_changed(
-        session: AsyncSession, kept: _Kept, tree: Sequence[OrgInfo], now: datetime
-    ) -> None:
-        changed = await changes.since(session, kept.noted)
-        if changed.everyone:
-            kept.scored.clear()
-            return
-        if changed.orgs:
-            by_id = {o.id: o for o in tree}
-            for org_id in changes.reached(changed.orgs, by_id, lambda o: _under(tree, [o])):
-                kept.scored.pop(org_id, None)
-        for org_id in [i for i, s in kept.scored.items() if s.until is not None and s.until <= now]:
-            del kept.scored[org_id]
-
-
-_KEPT: WeakKeyDictionary[Pool, Scores] = WeakKeyDictionary()
-
-
-def kept_scores(session: AsyncSession) -> Scores | None:
-    """The scores kept for the database of this read session (None for a write session:
-    it may read its own changes, which others may never see)."""
-    bind = session.bind
-    if not isinstance(bind, AsyncEngine) or not reading_only(session):
-        return None
-    pool = bind.sync_engine.pool
-    if pool not in _KEPT:
-        _KEPT[pool] = Scores()
-    return _KEPT[pool]
+def branches_in(tree: Sequence[OrgInfo], roots: list[int] | None) -> list[OrgInfo]:
+    """The branches of the tree in these orgs' subtrees (every branch when None), by code."""
+    under = below(tree, roots)
+    return [o for o in tree if o.id in under and o.kind == OrgKind.BRANCH.value]
 
 
 @collecting_after
@@ -738,34 +635,31 @@ async def assess(
     roots: list[int] | None = None,
     now: datetime,
     rules: Rules = RULES,
-    kept: bool = True,
+    keep: bool = True,
 ) -> list[Result]:
     """Score, rank and grade the branches below ``roots`` (all branches when None). With
     the default rules, a read session's assessment works out only what changed since the
-    last (``Scores``); ``kept=False`` works everything out (and keeps nothing). The garbage collector waits until it is over
-    (``full_collections_later``): at 10,000 branches its full passes over the year's facts
-    took 2 s of 12."""
+    last (``kept.Kept``); ``keep=False`` works everything out (and keeps nothing). The
+    garbage collector waits until it is over (``full_collections_later``): at 10,000
+    branches its full passes over the year's facts took 2 s of 12."""
     start, end = period_bounds(year, quarter)
     tree = await org_tree(session)
-    below = _under(tree, roots)
-    branches = [o for o in tree if o.id in below and o.kind == OrgKind.BRANCH.value]
+    branches = branches_in(tree, roots)
     cal = await load_workdays(session)
-    scores = kept_scores(session) if kept and rules is RULES else None
-    if scores is not None:
-        async with scores.lock:
-            scored = await scores.of(
-                session, tree, branches, start=start, end=end, now=now, cal=cal
-            )
-        return rank(scored, rules)
-    found = await _inputs(
-        session, branches, start=start, end=end, now=now, cal=cal, policy=DEFAULT_POLICY,
-        rules=rules,
-    )  # fmt: skip
-    scored = []
-    for inputs, _ in found:
-        await let_others_run()  # 10,000 scores: a button press goes in between
-        scored.append((inputs, *score(inputs, rules)))
-    return rank(scored, rules)
+
+    async def work(some: list[OrgInfo]) -> list[tuple[Scored, datetime | None]]:
+        found = await _inputs(session, some, start=start, end=end, now=now, cal=cal,
+                              policy=DEFAULT_POLICY, rules=rules)  # fmt: skip
+        scored = []
+        for inputs, until in found:
+            await let_others_run()  # 10,000 scores: a button press goes in between
+            scored.append(((inputs, *score(inputs, rules)), until))
+        return scored
+
+    kept = kept_for(session, "scores") if keep and rules is RULES else None
+    if kept is None:
+        return rank([s for s, _ in await work(branches)], rules)
+    return rank(await kept.values(session, (start, end), tree, branches, now=now, work=work), rules)
 
 
 async def keep_scores(db: Database, *, now: datetime, tz: str) -> int:

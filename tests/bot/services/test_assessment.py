@@ -274,8 +274,8 @@ async def test_long_id_lists_are_read_as_whole_tables_with_the_same_result(
         async with db.read() as session:
             one = await session.scalar(select(Org.id).where(Org.code == "ZB06"))
             assert one is not None
-            every = await assess(session, year=2026, now=NOW, kept=False)
-            alone = await assess(session, year=2026, now=NOW, roots=[one], kept=False)
+            every = await assess(session, year=2026, now=NOW, keep=False)
+            alone = await assess(session, year=2026, now=NOW, roots=[one], keep=False)
         return list(every), list(alone)
 
     narrow = await both()

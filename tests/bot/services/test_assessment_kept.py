@@ -53,7 +53,7 @@ async def kept_and_fresh(
         kept = await assess(session, year=2026, quarter=quarter, now=now)
     done = worked[-1]
     async with db.read() as session:
-        fresh = await assess(session, year=2026, quarter=quarter, now=now, kept=False)
+        fresh = await assess(session, year=2026, quarter=quarter, now=now, keep=False)
     assert kept == fresh
     return kept, done
 
