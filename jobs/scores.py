@@ -1,6 +1,7 @@
-"""Every few minutes: the branches' scores of this year and quarter kept up to date.
+"""Every few minutes: the branches' scores of this year and quarter, and their /overview
+rows, kept up to date.
 
-An assessment works out only the branches changed since the one before (``Scores``); this
+An assessment works out only the branches changed since the one before (``kept.Kept``); this
 job makes sure there was one before: after a start, and soon after deadlines pass (every
 branch that had not done what fell due is worked out again), so that /assess and /overview
 seldom work 10,000 branches out while someone waits.
@@ -14,7 +15,7 @@ from datetime import timedelta
 from telegram.ext import ContextTypes, JobQueue
 
 from bot.ops.deps import Deps
-from bot.services.assessment import keep_scores
+from bot.services.progress import keep_ready
 from jobs.tick import job_deps, survive
 
 log = logging.getLogger("zhibu.jobs.scores")
@@ -32,5 +33,5 @@ async def keep_up(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def keep_once(d: Deps) -> None:
-    branches = await keep_scores(d.db, now=d.clock.now(), tz=d.settings.timezone)
+    branches = await keep_ready(d.db, now=d.clock.now())
     log.debug("scores of %s branches up to date", branches)

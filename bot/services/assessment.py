@@ -662,17 +662,6 @@ async def assess(
     return rank(await kept.values(session, (start, end), tree, branches, now=now, work=work), rules)
 
 
-async def keep_scores(db: Database, *, now: datetime, tz: str) -> int:
-    """Bring the kept scores of this year and this quarter up to date for every branch, so
-    that /assess and /overview find them ready (after a start, or once deadlines passed);
-    how many branches were assessed."""
-    today = now.astimezone(ZoneInfo(tz)).date()
-    async with db.read() as session:
-        year = await assess(session, year=today.year, now=now)
-        await assess(session, year=today.year, quarter=quarter_of(today), now=now)
-    return len(year)
-
-
 async def assessed_for(db: Database, actor: Actor, year: int, *, now: datetime) -> list[Result]:
     """/assess: the year's assessment of the branches an admin oversees."""
     require_admin(actor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -17,18 +17,22 @@ from bot.services.access import Actor, admin_roots, require_admin, require_manag
 from bot.services.assessment import (
     Result,
     assess,
-    branches_under,
+    branches_in,
     inputs_for,
+    org_tree,
     period_bounds,
     quarter_of,
 )
+from bot.services.kept import kept_for
 from bot.services.obligations import (
+    Effective,
+    OrgInfo,
     compute_occurrences,
     load_facts,
     load_workdays,
     periods_of,
 )
-from bot.store.db import Database
+from bot.store.db import Database, let_others_run
 from bot.store.models import Org
 
 UNCOUNTED = (Status.NOT_APPLICABLE, Status.NOT_TRACKED)  # shown as nothing owed
@@ -173,47 +177,74 @@ def cell_of(statuses: list[Status]) -> Cell | None:
     return Cell(share, worst)
 
 
-async def overview(session: AsyncSession, roots: list[int] | None, *, now: datetime) -> Overview:
+Cells = dict[str, Cell | None]  # a branch's row of /overview, by obligation
+
+
+async def overview(
+    session: AsyncSession, roots: list[int] | None, *, now: datetime, keep: bool = True
+) -> Overview:
     """Every branch below ``roots``: this quarter's share done per obligation, ranked by this
-    quarter's assessment score, with the year's score beside it."""
-    branches = await branches_under(session, roots)
+    quarter's assessment score, with the year's score beside it. Each branch's row is kept
+    between requests (``kept.Kept``) as the scores are; ``keep=False`` works all out."""
+    tree = await org_tree(session)
+    branches = branches_in(tree, roots)
     tz = ZoneInfo(branches[0].timezone if branches else "Asia/Shanghai")
     today = now.astimezone(tz).date()
     q = quarter_of(today)
     start, end = period_bounds(today.year, q)
-    quarter = await assess(session, year=today.year, quarter=q, roots=roots, now=now)
-    year = {r.org: r for r in await assess(session, year=today.year, roots=roots, now=now)}
+    quarter = await assess(session, year=today.year, quarter=q, roots=roots, now=now, keep=keep)
+    year = {
+        r.org: r for r in await assess(session, year=today.year, roots=roots, now=now, keep=keep)
+    }
     cal = await load_workdays(session)
-    facts = await load_facts(session, branches, (date(today.year, 1, 1), date(today.year, 12, 31)))
-    cells: dict[str, dict[str, list[Status]]] = {}
-    seen: set[str] = set()
-    for b in branches:
-        occ = compute_occurrences(
-            facts[b.id],
-            lambda eff: [p for p in periods_of(eff, today.year) if start <= p[1] and p[0] <= end],
-            now=now,
-            cal=cal,
-            policy=DEFAULT_POLICY,
-            plans=False,
-        )
-        found: dict[str, list[Status]] = defaultdict(list)
-        for o in occ:
-            if o.status is Status.NOT_APPLICABLE or o.start > today:
-                continue
-            found[o.obligation].append(o.status)
-            seen.add(o.obligation)
-        cells[b.code] = found
+
+    def overlapping(eff: Effective) -> list[tuple[date, date]]:
+        return [p for p in periods_of(eff, today.year) if start <= p[1] and p[0] <= end]
+
+    async def work(some: list[OrgInfo]) -> list[tuple[Cells, datetime | None]]:
+        facts = await load_facts(session, some, (date(today.year, 1, 1), date(today.year, 12, 31)))
+        found: list[tuple[Cells, datetime | None]] = []
+        for b in some:
+            await let_others_run()  # thousands of branches: a button press goes in between
+            occ = compute_occurrences(facts[b.id], overlapping, now=now, cal=cal,
+                                      policy=DEFAULT_POLICY, plans=False)  # fmt: skip
+            statuses: dict[str, list[Status]] = defaultdict(list)
+            changes: list[datetime] = []  # when a cell changes by time alone
+            for o in occ:
+                if o.status is Status.NOT_APPLICABLE:
+                    continue
+                if o.start > today:  # shown from its first day
+                    changes.append(datetime.combine(o.start, time(0), tzinfo=tz))
+                    continue
+                statuses[o.obligation].append(o.status)
+                if o.status is Status.OPEN:  # overdue from the day after its deadline
+                    after = o.deadline + timedelta(days=1)
+                    changes.append(datetime.combine(after, time(0), tzinfo=ZoneInfo(b.timezone)))
+            cells = {code: cell_of(found_) for code, found_ in statuses.items()}
+            found.append((cells, min(changes, default=None)))
+        return found
+
+    kept = kept_for(session, "overview") if keep else None
+    if kept is None:
+        rows = [cells for cells, _ in await work(branches)]
+    else:
+        period = (today.year, q, tz.key)
+        rows = await kept.values(session, period, tree, branches, now=now, work=work)
+    cells = {b.code: row for b, row in zip(branches, rows, strict=True)}
+    seen = {code for row in rows for code in row}
     order = [o.code for o in CATALOGUE if o.code in seen]
     order += sorted(seen - set(order))
-    rows = [
-        (
-            r,
-            year.get(r.org),
-            [cell_of(cells[r.org].get(c, [])) for c in order],
-        )
-        for r in quarter
-    ]
-    return Overview(today, order, rows)
+    return Overview(
+        today, order, [(r, year.get(r.org), [cells[r.org].get(c) for c in order]) for r in quarter]
+    )
+
+
+async def keep_ready(db: Database, *, now: datetime) -> int:
+    """Bring the kept scores of this year and quarter and every branch's /overview row up to
+    date, so that /assess and /overview find them ready (after a start, once deadlines
+    passed); how many branches there are."""
+    async with db.read() as session:
+        return len((await overview(session, None, now=now)).rows)
 
 
 async def status_of(db: Database, actor: Actor, org_id: int, *, now: datetime) -> BranchStatus:

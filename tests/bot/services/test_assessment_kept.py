@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from bot.services import assessment
+from bot.services import assessment, progress
 from bot.services.assessment import Result, assess
 from bot.services.obligations import add_record
 from bot.store.db import Database
@@ -249,3 +249,43 @@ async def test_a_change_committing_late_on_postgresql_is_not_missed(
         assert done == []
     finally:
         await db.dispose()
+
+
+async def test_overview_rows_are_kept_alike(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/overview's rows are kept as the scores are: what it shows is what working all out
+    shows, after a change and as days pass; only the rows changed are worked out again."""
+    await seed(db)
+    loaded: list[list[str]] = []
+    original = progress.load_facts
+
+    async def counted(session: Any, orgs: Sequence[Any], *args: Any, **kw: Any) -> Any:
+        loaded.append(sorted(o.code for o in orgs))
+        return await original(session, orgs, *args, **kw)
+
+    monkeypatch.setattr(progress, "load_facts", counted)
+
+    async def both(now: datetime) -> tuple[progress.Overview, list[str]]:
+        async with db.read() as session:
+            kept = await progress.overview(session, None, now=now)
+        done = loaded[-1] if loaded else []
+        loaded.clear()
+        async with db.read() as session:
+            fresh = await progress.overview(session, None, now=now, keep=False)
+        loaded.clear()
+        assert kept == fresh
+        return kept, done
+
+    november = datetime(2026, 11, 24, 10, tzinfo=SH)
+    first, done = await both(november)
+    assert done == ALL and len(first.rows) == 10
+    _, done = await both(november + timedelta(hours=1))
+    assert done == []
+    zb08 = await org_id(db, "ZB08")
+    async with db.write() as session:
+        await add_record(session, org_id=zb08, kind="theme_day", held_on=date(2026, 11, 20),
+                         codes=["theme_day"], filed_at=november)  # fmt: skip
+    changed, done = await both(november + timedelta(hours=2))
+    assert done == ["ZB08"] and changed != first
+    # 1 December: November's 主题党日 is overdue where not held, December's is shown
+    december, done = await both(datetime(2026, 12, 1, 0, 1, tzinfo=SH))
+    assert done == ALL and december != changed
