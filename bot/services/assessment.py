@@ -38,13 +38,7 @@ from bot.services.obligations import (
     load_workdays,
     periods_of,
 )
-from bot.store.db import (
-    Database,
-    among,
-    collecting_after,
-    let_others_run,
-    plain_rows,
-)
+from bot.store.db import Database, among, collecting_after, let_others_run, plain_rows
 from bot.store.models import (
     COMMITTEE_ROLES,
     Attendance,

@@ -28,14 +28,22 @@ from bot.store.db import reading_only
 
 def below(tree: Sequence[OrgInfo], roots: list[int] | None) -> set[int]:
     """The ids of these orgs' subtrees (of every org when ``roots`` is None)."""
+    known = {o.id for o in tree}
     if roots is None:
-        return {o.id for o in tree}
+        return known
+    return _walk(_children(tree), [r for r in roots if r in known])
+
+
+def _children(tree: Sequence[OrgInfo]) -> dict[int | None, list[int]]:
     children: dict[int | None, list[int]] = {}
     for o in tree:
         children.setdefault(o.parent_id, []).append(o.id)
-    known = {o.id for o in tree}
+    return children
+
+
+def _walk(children: dict[int | None, list[int]], roots: list[int]) -> set[int]:
     seen: set[int] = set()
-    todo = [r for r in roots if r in known]
+    todo = list(roots)
     while todo:
         current = todo.pop()
         if current not in seen:
@@ -107,7 +115,8 @@ async def _forget_changed(
         return
     if changed.orgs:
         by_id = {o.id: o for o in tree}
-        for org_id in changes.reached(changed.orgs, by_id, lambda o: below(tree, [o])):
+        children = _children(tree)  # made once: a subtree for each org changed
+        for org_id in changes.reached(changed.orgs, by_id, lambda o: _walk(children, [o])):
             kept.entries.pop(org_id, None)
     due = [i for i, e in kept.entries.items() if e.until is not None and e.until <= now]
     for org_id in due:
