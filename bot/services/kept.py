@@ -53,6 +53,14 @@ def _walk(children: dict[int | None, list[int]], roots: list[int]) -> set[int]:
 
 
 T = TypeVar("T")
+# branches worked out together, by id: their facts are in memory at once (10,000 branches at
+# once peaked at 360 MB, in parts of 2,500 at 190 MB), and each part's queries read one range
+# of ids (``among``)
+PART = 2500
+
+
+def _id(org: OrgInfo) -> int:
+    return org.id
 
 
 @dataclass
@@ -99,9 +107,11 @@ class Kept(Generic[T]):
             self.periods[period] = kept  # the latest asked for last
             while len(self.periods) > self.PERIODS:
                 del self.periods[next(iter(self.periods))]
-            missing = [b for b in branches if b.id not in kept.entries]
-            for b, (value, until) in zip(missing, await work(missing), strict=True):
-                kept.entries[b.id] = _Entry(value, until)
+            missing = sorted((b for b in branches if b.id not in kept.entries), key=_id)
+            for first in range(0, len(missing), PART):  # a part's facts held at a time
+                part = missing[first : first + PART]
+                for b, (value, until) in zip(part, await work(part), strict=True):
+                    kept.entries[b.id] = _Entry(value, until)
             kept.noted, kept.at = noted, now
             return [kept.entries[b.id].value for b in branches]
 

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Insert, Result, Select, Table, create_engine, event, true
+from sqlalchemy import ColumnElement, Insert, Result, Select, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -130,7 +130,7 @@ def among(
     statement with thousands of parameters takes longer to build and run than reading the
     rows it would have skipped. The caller keeps only the rows whose value it knows."""
     if len(values) > WIDE:
-        return true()
+        return column.between(min(values), max(values))
     return column.in_(list(values))
 
 

@@ -263,11 +263,12 @@ async def test_a_seeded_year_scores_as_computed_by_hand(db: Database) -> None:
     assert zb07.records_max == 11.1 and zb07.collections_max is None
 
 
-async def test_long_id_lists_are_read_as_whole_tables_with_the_same_result(
+async def test_long_id_lists_are_read_as_id_ranges_with_the_same_result(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above ``WIDE`` ids a query reads the whole table and keeps the rows it knows (#15):
-    the scores, for every branch or for one, are those of the narrow queries."""
+    """Above ``WIDE`` ids a query reads the range from the least to the greatest and keeps
+    the rows it knows (#15): the scores, for every branch or for one, are those of the
+    narrow queries."""
     await seed(db)
 
     async def both() -> tuple[list[object], list[object]]:
