@@ -20,11 +20,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 
-from bench.report import RUNS, figure, median, spread
+from bench.report import RUNS, figure, median, peak_rss_mb, reset_peak_rss, spread
 from bench.tick import MEMBERS, probe, seed
 from bot.services.assessment import assess
 from bot.store.db import Database
@@ -47,8 +48,16 @@ def at(day: date, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=SH).astimezone(UTC)
 
 
+SEED_PART = 1000  # branches whose year is written in one transaction
+
+
 async def seed_year(db: Database, branches: int) -> None:
-    meetings, attendance, records, codes, collections, targets = [], [], [], [], [], []
+    meetings: list[dict[str, Any]] = []
+    attendance: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    codes: list[dict[str, Any]] = []
+    collections: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
     record_id = meeting_id = 0
     for b in range(branches):
         org_id = 100 + b
@@ -130,13 +139,16 @@ async def seed_year(db: Database, branches: int) -> None:
                     "late": False,
                 }
             )
-    async with db.write() as session:
-        await session.execute(insert(Record), records)
-        await session.execute(insert(RecordObligation), codes)
-        await session.execute(insert(Meeting), meetings)
-        await session.execute(insert(Attendance), attendance)
-        await session.execute(insert(Collection), collections)
-        await session.execute(insert(CollectionTarget), targets)
+        if (b + 1) % SEED_PART == 0 or b + 1 == branches:  # a part at a time: RSS stays low
+            async with db.write() as session:
+                for model, rows in (
+                    (Record, records), (RecordObligation, codes), (Meeting, meetings),
+                    (Attendance, attendance), (Collection, collections),
+                    (CollectionTarget, targets),
+                ):  # fmt: skip
+                    if rows:
+                        await session.execute(insert(model), rows)
+                    rows.clear()
 
 
 CHANGED = 0.01  # the share of branches whose data change between two assessments
@@ -152,6 +164,7 @@ class Found:
     cold_waited: list[float] = field(default_factory=list)
     served: list[float] = field(default_factory=list)  # with the kept scores, 1% changed
     served_waited: list[float] = field(default_factory=list)
+    peak_mb: float = 0.0  # this process's peak while assessing (set-up excluded), if known
 
 
 async def timed(db: Database, into: list[float], waited: list[float]) -> int:
@@ -195,12 +208,14 @@ async def measure(branches: int) -> Found:
         await seed(db, branches)
         await seed_year(db, branches)
         await db.dispose()
+        fresh_peak = reset_peak_rss()
         for run in range(RUNS):
             db = Database.from_url(url)  # a new database object: nothing kept
             found.scored = await timed(db, found.cold, found.cold_waited)
             await change_some(db, branches, run)
             await timed(db, found.served, found.served_waited)
             await db.dispose()
+        found.peak_mb = peak_rss_mb() if fresh_peak else 0.0
     return found
 
 
@@ -230,6 +245,8 @@ async def main(sizes: list[int]) -> None:
            "ok" if median(large.served) < 5.0 else "MISSED")  # fmt: skip
     figure(f"assessment: {big:,} branches, a process's first (nothing kept)",
            spread(large.cold))  # fmt: skip
+    if large.peak_mb:
+        figure(f"assessment: peak RSS while assessing {big:,} branches", f"{large.peak_mb:.0f} MB")
     waited = [max(a, b) for a, b in zip(large.cold_waited, large.served_waited, strict=True)]
     figure(f"assessment: longest press wait, {big:,} branches (first or served)", spread(waited),
            "< 0.2 s", "ok" if median(waited) < 0.2 else "MISSED")  # fmt: skip
