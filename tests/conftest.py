@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.rules.clock import FrozenClock
+from bot.services import assessment
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from settings import Settings, get_settings
@@ -138,3 +140,18 @@ async def fresh_pg_database() -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.dispose()
+
+
+@pytest.fixture
+def worked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The branches each assessment worked out (by code, a part a call), in order: what was
+    not kept between assessments (#15)."""
+    calls: list[list[str]] = []
+    original = assessment.inputs_for
+
+    async def counted(session: Any, branches: Sequence[Any], **kw: Any) -> Any:
+        calls.append(sorted(b.code for b in branches))
+        return await original(session, branches, **kw)
+
+    monkeypatch.setattr(assessment, "inputs_for", counted)
+    return calls

@@ -19,6 +19,7 @@ from bot.i18n import names
 from bot.i18n.texts import Lang, fmt_date, normalise_lang, period_label, t
 from bot.rules.calendar import Occurrence, Status, birthday_in
 from bot.rules.catalogue import Obligation, ReminderPolicy, Scope
+from bot.rules.tree import Children, children_of, subtree
 from bot.rules.workdays import WorkdayCalendar
 from bot.services.obligations import (
     GRACE_AFTER_DAYS,
@@ -179,7 +180,7 @@ class Directory:
         self._member_of: dict[int, int] = {}  # Telegram id -> the org of the member linked
         self._accounts: dict[int, tuple[int, str | None]] = {}  # member id -> account, language
         self._loaded = False
-        self._children: dict[int | None, list[int]] | None = None
+        self._children: Children | None = None
         self.default = default
         self.bootstrap = bootstrap
 
@@ -346,16 +347,8 @@ class Directory:
     def subtree(self, org_id: int) -> set[int]:
         """The org and every org below it."""
         if self._children is None:  # the tree is read once: its children map is made once
-            self._children = defaultdict(list)
-            for o in self.orgs.values():
-                self._children[o.parent_id].append(o.id)
-        found, todo = set(), [org_id]
-        while todo:
-            current = todo.pop()
-            if current not in found:
-                found.add(current)
-                todo += self._children.get(current, [])
-        return found
+            self._children = children_of(self.orgs.values())
+        return subtree(self._children, [org_id])
 
 
 def _e(value: object) -> str:

@@ -249,10 +249,10 @@ class Ahead:
     the briefings drawing on many orgs are made of kept here. At the moment, the orgs logged
     in ``org_changes`` since ``mark`` are worked out again (their members' held rows dropped
     and made anew; the briefings drawing on many orgs made from what was kept and what
-    changed), and the rest is released, a chunk a write transaction. Anything that may concern anyone
-    (the org tree, admins, holidays, a branch's own reminder time, an admin's language), a
-    moment missed or a restart: the held rows are dropped and the moment is worked out whole
-    then, as without ``Ahead``."""
+    changed), and the rest is released, a chunk a write transaction. Anything that may
+    concern anyone (the org tree, admins, holidays, a branch's own reminder time, an admin's
+    language), a moment missed or a restart: the held rows are dropped and the moment is
+    worked out whole then, as without ``Ahead``."""
 
     minute: datetime | None = None  # the moment (UTC, whole minute)
     due: dict[date, set[time]] = field(default_factory=dict)

@@ -350,27 +350,10 @@ async def inputs_for(
     cal: WorkdayCalendar,
     policy: ReminderPolicy = DEFAULT_POLICY,
     rules: Rules = RULES,
-) -> list[Inputs]:
-    """Everything the score needs for these branches, in a fixed number of queries."""
-    found = await _inputs(
-        session, branches, start=start, end=end, now=now, cal=cal, policy=policy, rules=rules
-    )
-    return [inputs for inputs, _ in found]
-
-
-async def _inputs(
-    session: AsyncSession,
-    branches: Sequence[OrgLike],
-    *,
-    start: date,
-    end: date,
-    now: datetime,
-    cal: WorkdayCalendar,
-    policy: ReminderPolicy,
-    rules: Rules,
 ) -> list[tuple[Inputs, datetime | None]]:
-    """``inputs_for``, each with the moment it next changes by time alone (None: never): an
-    open occurrence falling due undone, or a collection's deadline."""
+    """Everything the score needs for these branches, in a fixed number of queries; each
+    with the moment it next changes by time alone (None: never): an open occurrence falling
+    due undone, or a collection's deadline."""
     if not branches:
         return []
     facts = await load_facts(session, branches, (start, end))
@@ -642,7 +625,7 @@ async def assess(
     cal = await load_workdays(session)
 
     async def work(some: list[OrgInfo]) -> list[tuple[Scored, datetime | None]]:
-        found = await _inputs(session, some, start=start, end=end, now=now, cal=cal,
+        found = await inputs_for(session, some, start=start, end=end, now=now, cal=cal,
                               policy=DEFAULT_POLICY, rules=rules)  # fmt: skip
         scored = []
         for inputs, until in found:

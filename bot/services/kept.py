@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import Pool
 
+from bot.rules.tree import children_of, subtree
 from bot.services.obligations import OrgInfo
 from bot.store import changes
 from bot.store.db import reading_only
@@ -31,25 +32,7 @@ def below(tree: Sequence[OrgInfo], roots: list[int] | None) -> set[int]:
     known = {o.id for o in tree}
     if roots is None:
         return known
-    return _walk(_children(tree), [r for r in roots if r in known])
-
-
-def _children(tree: Sequence[OrgInfo]) -> dict[int | None, list[int]]:
-    children: dict[int | None, list[int]] = {}
-    for o in tree:
-        children.setdefault(o.parent_id, []).append(o.id)
-    return children
-
-
-def _walk(children: dict[int | None, list[int]], roots: list[int]) -> set[int]:
-    seen: set[int] = set()
-    todo = list(roots)
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo += children.get(current, [])
-    return seen
+    return subtree(children_of(tree), [r for r in roots if r in known])
 
 
 T = TypeVar("T")
@@ -125,8 +108,8 @@ async def _forget_changed(
         return
     if changed.orgs:
         by_id = {o.id: o for o in tree}
-        children = _children(tree)  # made once: a subtree for each org changed
-        for org_id in changes.reached(changed.orgs, by_id, lambda o: _walk(children, [o])):
+        children = children_of(tree)  # made once: a subtree for each org changed
+        for org_id in changes.reached(changed.orgs, by_id, lambda o: subtree(children, [o])):
             kept.entries.pop(org_id, None)
     due = [i for i, e in kept.entries.items() if e.until is not None and e.until <= now]
     for org_id in due:

@@ -128,7 +128,7 @@ async def branch_status(session: AsyncSession, org_id: int, *, now: datetime) ->
         plans=False,
     )
     start, end = period_bounds(today.year, quarter_of(today))
-    inputs = (await inputs_for(session, [org], start=start, end=end, now=now, cal=cal))[0]
+    inputs, _ = (await inputs_for(session, [org], start=start, end=end, now=now, cal=cal))[0]
     rates = [m.present / (m.expected - m.leave) for m in inputs.meetings if m.expected > m.leave]
     recent = [
         await collections.progress(session, cid, org.timezone)
@@ -209,19 +209,19 @@ async def overview(
             occ = compute_occurrences(facts[b.id], overlapping, now=now, cal=cal,
                                       policy=DEFAULT_POLICY, plans=False)  # fmt: skip
             statuses: dict[str, list[Status]] = defaultdict(list)
-            changes: list[datetime] = []  # when a cell changes by time alone
+            turns: list[datetime] = []  # when a cell changes by time alone
             for o in occ:
                 if o.status is Status.NOT_APPLICABLE:
                     continue
                 if o.start > today:  # shown from its first day
-                    changes.append(datetime.combine(o.start, time(0), tzinfo=tz))
+                    turns.append(datetime.combine(o.start, time(0), tzinfo=tz))
                     continue
                 statuses[o.obligation].append(o.status)
                 if o.status is Status.OPEN:  # overdue from the day after its deadline
                     after = o.deadline + timedelta(days=1)
-                    changes.append(datetime.combine(after, time(0), tzinfo=ZoneInfo(b.timezone)))
-            cells = {code: cell_of(found_) for code, found_ in statuses.items()}
-            found.append((cells, min(changes, default=None)))
+                    turns.append(datetime.combine(after, time(0), tzinfo=ZoneInfo(b.timezone)))
+            row = {code: cell_of(seen) for code, seen in statuses.items()}
+            found.append((row, min(turns, default=None)))
         return found
 
     kept = kept_for(session, "overview") if keep else None

@@ -126,9 +126,10 @@ WIDE = 500  # more values than this in an IN list cost more to build than the ro
 def among(
     column: QueryableAttribute[Any] | ColumnElement[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
-    """``column IN values`` — or, for more than ``WIDE`` values, no condition at all: a
-    statement with thousands of parameters takes longer to build and run than reading the
-    rows it would have skipped. The caller keeps only the rows whose value it knows."""
+    """``column IN values`` — or, for more than ``WIDE`` values, ``column BETWEEN`` their
+    least and greatest: a statement with thousands of parameters takes longer to build and
+    run than reading the rows it would have skipped (the ids of orgs made together lie
+    together). The caller keeps only the rows whose value it knows."""
     if len(values) > WIDE:
         return column.between(min(values), max(values))
     return column.in_(list(values))

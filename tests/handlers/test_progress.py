@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +13,6 @@ from sqlalchemy import select
 
 from bot.exports import charts
 from bot.rules.clock import FrozenClock
-from bot.services import assessment
 from bot.services.obligations import add_record
 from bot.services.roster import import_roster, read_workbook
 from bot.store.db import Database
@@ -197,18 +194,10 @@ async def test_scores_kept_by_the_job_are_only_ranked_for_assess(
     db: Database,
     clock: FrozenClock,
     people: dict[str, UserHandle],
-    monkeypatch: pytest.MonkeyPatch,
+    worked: list[list[str]],
 ) -> None:
     """The job keeps this year's and quarter's scores: /assess then works out only the
     branches changed since (#15)."""
-    worked: list[list[str]] = []
-    original = assessment._inputs
-
-    async def counted(session: Any, branches: Sequence[Any], **kw: Any) -> Any:
-        worked.append(sorted(b.code for b in branches))
-        return await original(session, branches, **kw)
-
-    monkeypatch.setattr(assessment, "_inputs", counted)
     deps = bot.app.bot_data["deps"]
     await survive(deps, "scores", keep_once)
     assert worked == [["ZB1", "ZB2", "ZC"], ["ZB1", "ZB2", "ZC"]]  # the year, the quarter

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from bot.services import assessment, kept, progress
+from bot.services import kept, progress
 from bot.services.assessment import Result, assess
 from bot.services.obligations import add_record
 from bot.store.db import Database
@@ -28,20 +28,6 @@ from bot.store.models import (
     Org,
 )
 from tests.bot.services.test_assessment import NOW, SH, seed
-
-
-@pytest.fixture
-def worked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The branches each assessment worked out (by code), in order."""
-    calls: list[list[str]] = []
-    original = assessment._inputs
-
-    async def counted(session: Any, branches: Sequence[Any], **kw: Any) -> Any:
-        calls.append(sorted(b.code for b in branches))
-        return await original(session, branches, **kw)
-
-    monkeypatch.setattr(assessment, "_inputs", counted)
-    return calls
 
 
 async def kept_and_fresh(
